@@ -1,0 +1,96 @@
+"""`framework.autograd`: backward, grad, Function, grad mode and gradcheck."""
+from .engine import run_backward
+from .function import Function, FunctionCtx, _edge
+from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+
+__all__ = ["Function", "FunctionCtx", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
+           "is_grad_enabled", "inference_mode", "gradcheck"]
+
+
+def _make_grads(outputs, grad_outputs):
+    grads = []
+    for out, grad in zip(outputs, grad_outputs):
+        if grad is None:
+            if out._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            if not out._dtype.is_floating_point:
+                raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out._dtype}")
+            from ..creation import ones_like
+            grad = ones_like(out)
+        elif grad.shape != out.shape:
+            raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of {grad.shape} and output[0] has a "
+                               f"shape of {out.shape}.")
+        grads.append(grad._data)
+    return grads
+
+
+def _roots(outputs):
+    edges = []
+    for i, out in enumerate(outputs):
+        edge = _edge(out)
+        if edge is None:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        edges.append(edge)
+    return edges
+
+
+def _as_tuple(x):
+    if x is None:
+        return None
+    return tuple(x) if isinstance(x, (list, tuple)) else (x,)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate d(tensors)/d(leaf) into every leaf's `.grad`."""
+    tensors = _as_tuple(tensors)
+    grad_tensors = _as_tuple(grad_tensors) or (None,) * len(tensors)
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = _roots(tensors)
+    grads = _make_grads(tensors, grad_tensors)
+    if inputs is not None:
+        inputs = _as_tuple(inputs)
+        captured = run_backward(roots, grads, retain_graph, create_graph, capture=[_edge(t) for t in inputs])
+        for t in inputs:
+            grad = captured.get(_edge(t))
+            if grad is not None:
+                if t.grad is None:
+                    t.grad = t._wrap_like(grad.copy())
+                else:
+                    t.grad.add_(t._wrap_like(grad))
+        return
+    run_backward(roots, grads, retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """The gradients of `outputs` with respect to `inputs`, as a tuple; `.grad` is left alone."""
+    outputs = _as_tuple(outputs)
+    inputs = _as_tuple(inputs)
+    grad_outputs = _as_tuple(grad_outputs) or (None,) * len(outputs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    for i, t in enumerate(inputs):
+        if not t._requires_grad:
+            raise RuntimeError(f"One of the differentiated Tensors does not require grad")
+    roots = _roots(outputs)
+    edges = [_edge(t) for t in inputs]
+    captured = run_backward(roots, _make_grads(outputs, grad_outputs), retain_graph, create_graph, capture=edges)
+    result = []
+    for t, edge in zip(inputs, edges):
+        raw = captured.get(edge)
+        if raw is None:
+            if materialize_grads:
+                from ..creation import zeros_like
+                result.append(zeros_like(t))
+                continue
+            if not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
+                                   "Set allow_unused=True if this is the desired behavior.")
+            result.append(None)
+        else:
+            result.append(t._wrap_like(raw))
+    return tuple(result)
+
+
+from .gradcheck import gradcheck  # noqa: E402

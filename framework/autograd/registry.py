@@ -1,0 +1,55 @@
+"""The op registry: for every op, one (forward kernel, backward kernel) pair per device.
+
+Kernel contract (the same on every device):
+
+    forward(ctx, *inputs, *params) -> output, or a tuple of outputs
+    backward(ctx, grad_output) -> one gradient (or None) per input
+
+`inputs` are the backend's raw arrays (numpy arrays on the CPU) or Python
+scalars; `params` are plain Python values. A forward kernel saves what its
+backward needs with `ctx.save_for_backward(...)`; saving an input or the output
+array itself lets the engine detect later in-place changes to it. The backward
+reads `ctx.needs_input_grad` and computes only those gradients; it returns
+gradients already reduced to each input's shape (broadcasting undone).
+Ops without a derivative (comparisons, argmax, ...) register `not_differentiable`
+as their backward, so the table stays complete.
+"""
+from typing import Callable, NamedTuple
+
+
+class KernelPair(NamedTuple):
+    forward: Callable
+    backward: Callable
+
+
+def not_differentiable(ctx, *grads):
+    raise RuntimeError("this op has no derivative; its outputs never require grad")
+
+
+# op name -> the PyTorch name of its graph node (what `grad_fn` prints)
+NODE_NAMES: dict[str, str] = {}
+# op name -> {device type -> KernelPair}
+KERNELS: dict[str, dict[str, KernelPair]] = {}
+
+
+def register(op, device_type, forward, backward, node_name=None):
+    """Register `op`'s kernel pair for `device_type` ('cpu', 'cuda')."""
+    if node_name is not None:
+        NODE_NAMES[op] = node_name
+    elif op not in NODE_NAMES:
+        NODE_NAMES[op] = "".join(part.capitalize() for part in op.split("_")) + "Backward0"
+    KERNELS.setdefault(op, {})[device_type] = KernelPair(forward, backward)
+
+
+def kernels(op, device_type):
+    try:
+        return KERNELS[op][device_type]
+    except KeyError:
+        raise NotImplementedError(
+            f"Could not run '{op}' with arguments from the '{device_type}' backend: "
+            f"no kernel is registered for it") from None
+
+
+def is_differentiable(op):
+    pair = next(iter(KERNELS[op].values()))
+    return pair.backward is not not_differentiable

@@ -1,0 +1,1 @@
+"""Device backends: each registers its kernel pairs in framework.autograd.registry."""

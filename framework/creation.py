@@ -1,0 +1,289 @@
+"""Tensor factories: tensor, zeros, ones, arange, ..., and the random ones."""
+import builtins
+import math
+import numbers
+
+import numpy as np
+
+from . import dtypes
+from . import random as _random
+from .device import CPU, device as _device
+from .tensor import Tensor
+
+
+def _finish(data, dtype, device, requires_grad):
+    """Wrap a host numpy array, move it to `device`, set requires_grad."""
+    if dtype is not None and data.dtype != dtype.np:
+        data = data.astype(dtype.np)
+    out = Tensor._from_raw(data, CPU)
+    if device is not None:
+        target = _device(device)
+        if target.type != "cpu":
+            out = out.to(target)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def _size_args(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    for s in size:
+        if not isinstance(s, (builtins.int, np.integer)) or isinstance(s, builtins.bool):
+            raise TypeError(f"zeros(): argument 'size' must be tuple of ints, but found element of type "
+                            f"{type(s).__name__} at pos 0")
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
+    return tuple(builtins.int(s) for s in size)
+
+
+# ---- from data ----------------------------------------------------------
+
+def _check_nested(data, dim=0):
+    """Raise PyTorch's errors for ragged or non-numeric nested sequences."""
+    if isinstance(data, (list, tuple)):
+        lengths = None
+        for item in data:
+            if isinstance(item, (list, tuple)):
+                if lengths is None:
+                    lengths = len(item)
+                elif len(item) != lengths:
+                    raise ValueError(f"expected sequence of length {lengths} at dim {dim + 1} (got {len(item)})")
+            elif lengths is not None:
+                raise ValueError(f"expected sequence of length {lengths} at dim {dim + 1} (got a scalar)")
+        for item in data:
+            _check_nested(item, dim + 1)
+    elif not isinstance(data, (numbers.Number, Tensor, np.ndarray, np.generic)):
+        raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
+
+
+def _infer_dtype(array):
+    kind = array.dtype.kind
+    if kind == "b":
+        return dtypes.bool
+    if kind in "iu":
+        return dtypes.int64
+    if kind == "f":
+        return dtypes.get_default_dtype()
+    raise TypeError(f"new(): invalid data type '{array.dtype}'")
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    if isinstance(data, Tensor):
+        source = data.detach()._host()
+        array = np.array(source, copy=True)
+        dtype = dtype or data._dtype
+        return _finish(array, dtype, device if device is not None else data._device, requires_grad)
+    if isinstance(data, np.ndarray):
+        array = np.array(data, copy=True)
+        if dtype is None:
+            dtype = dtypes.from_numpy_dtype(array.dtype)
+        return _finish(array, dtype, device, requires_grad)
+    if isinstance(data, (list, tuple)):
+        _check_nested(data)
+        if _contains_bfloat16(data):
+            data = _to_float_tree(data)
+    elif not isinstance(data, (numbers.Number, np.generic)):
+        raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
+    try:
+        array = np.array(data)
+    except (ValueError, OverflowError) as error:
+        raise RuntimeError(f"Could not infer dtype of {type(data).__name__}: {error}") from None
+    if array.dtype == object:
+        if any(isinstance(v, builtins.int) and not isinstance(v, builtins.bool) for v in _flat(data)):
+            raise RuntimeError("Overflow when unpacking long")
+        raise TypeError(f"Could not infer dtype of {type(next(iter(_flat(data)))).__name__}")
+    if dtype is None:
+        dtype = dtypes.from_numpy_dtype(array.dtype) if isinstance(data, np.generic) else _infer_dtype(array)
+    return _finish(array, dtype, device, requires_grad)
+
+
+def _flat(data):
+    if isinstance(data, (list, tuple)):
+        for item in data:
+            yield from _flat(item)
+    else:
+        yield data
+
+
+def _contains_bfloat16(data):
+    return any(isinstance(v, Tensor) and v._dtype is dtypes.bfloat16 for v in _flat(data))
+
+
+def _to_float_tree(data):
+    if isinstance(data, (list, tuple)):
+        return [_to_float_tree(v) for v in data]
+    return data.float() if isinstance(data, Tensor) else data
+
+
+def as_tensor(data, dtype=None, device=None):
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype) if (dtype or device) else data
+    if isinstance(data, np.ndarray) and (dtype is None or dtypes.from_numpy_dtype(data.dtype) is dtype) and \
+            (device is None or _device(device).type == "cpu"):
+        return from_numpy(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+asarray = as_tensor
+
+
+def from_numpy(array):
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    dtypes.from_numpy_dtype(array.dtype)
+    if any(s < 0 for s in array.strides):
+        raise ValueError("At least one stride in the given numpy array is negative, and tensors with negative "
+                         "strides are not currently supported. (You can probably work around this by making a "
+                         "copy of your array  with array.copy().) ")
+    return Tensor._from_raw(array, CPU)
+
+
+# ---- filled -------------------------------------------------------------
+
+def _filled(size, value, dtype, device, requires_grad):
+    shape = _size_args(size)
+    dtype = dtype or dtypes.get_default_dtype()
+    return _finish(np.full(shape, value, dtype=dtype.np), None, device, requires_grad)
+
+
+def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
+    return _filled(size, 0, dtype, device, requires_grad)
+
+
+def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
+    return _filled(size, 1, dtype, device, requires_grad)
+
+
+def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False,
+          memory_format=None):
+    shape = _size_args(size)
+    dtype = dtype or dtypes.get_default_dtype()
+    return _finish(np.empty(shape, dtype=dtype.np), None, device, requires_grad)
+
+
+def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
+    if dtype is None:
+        dtype = dtypes.scalar_dtype(fill_value)
+    return _filled((tuple(size),) if not isinstance(size, builtins.int) else (size,), fill_value, dtype, device,
+                   requires_grad)
+
+
+def _like(fn):
+    def like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None, **kwargs):
+        return fn(input.shape, dtype=dtype or input._dtype, device=device or input._device,
+                  requires_grad=requires_grad, **kwargs)
+    like.__name__ = fn.__name__ + "_like"
+    return like
+
+
+zeros_like, ones_like, empty_like = _like(zeros), _like(ones), _like(empty)
+
+
+def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
+    return full(input.shape, fill_value, dtype=dtype or input._dtype, device=device or input._device,
+                requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    start, end, step = values
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0 and end != start:
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+    if dtype is None:
+        integral = all(isinstance(v, (builtins.int, np.integer)) for v in values)
+        dtype = dtypes.int64 if integral else dtypes.get_default_dtype()
+    count = max(0, math.ceil((end - start) / step))
+    data = start + np.arange(count, dtype=np.float64 if dtype.is_floating_point else np.int64) * step
+    return _finish(np.asarray(data), dtype, device, requires_grad)
+
+
+def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    dtype = dtype or dtypes.get_default_dtype()
+    index = np.arange(steps, dtype=np.float64)
+    step = (end - start) / (steps - 1) if steps > 1 else 0.0
+    halfway = steps // 2
+    # PyTorch fills the first half forward from start and the second half backward from end
+    data = np.where(index < halfway, start + step * index, end - step * (steps - 1 - index))
+    return _finish(data, dtype, device, requires_grad)
+
+
+def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
+    dtype = dtype or dtypes.get_default_dtype()
+    return _finish(np.eye(n, n if m is None else m, dtype=dtype.np), None, device, requires_grad)
+
+
+# ---- random ---------------------------------------------------------------
+
+def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
+         pin_memory=False):
+    dtype = dtype or dtypes.get_default_dtype()
+    _require_float("rand", dtype)
+    return _finish(_random.rand(_size_args(size), dtype.np, generator), None, device, requires_grad)
+
+
+def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
+          pin_memory=False):
+    dtype = dtype or dtypes.get_default_dtype()
+    _require_float("randn", dtype)
+    return _finish(_random.normal(_size_args(size), 0.0, 1.0, dtype.np, generator), None, device, requires_grad)
+
+
+def _require_float(name, dtype):
+    if not dtype.is_floating_point:
+        raise RuntimeError(f"\"{name}\" not implemented for '{_PYTORCH_TYPE_NAMES[dtype.name]}'")
+
+
+_PYTORCH_TYPE_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
+                       "int64": "Long"}
+
+
+def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None,
+            requires_grad=False):
+    if size is None:
+        if high is None or isinstance(high, (tuple, list)):
+            raise TypeError("randint() missing required argument 'size'")
+    if high is None or isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    dtype = dtype or dtypes.int64
+    data = _random.randint(low, high, _size_args((size,)), dtype.np, generator)
+    return _finish(data, None, device, requires_grad)
+
+
+def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
+             pin_memory=False):
+    if n < 0:
+        raise RuntimeError(f"n must be non-negative, got{n}")
+    dtype = dtype or dtypes.int64
+    return _finish(_random.randperm(n, dtype.np, generator), None, device, requires_grad)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False, **kwargs):
+    return rand(input.shape, dtype=dtype or input._dtype, device=device or input._device, requires_grad=requires_grad)
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False, **kwargs):
+    return randn(input.shape, dtype=dtype or input._dtype, device=device or input._device, requires_grad=requires_grad)
+
+
+def randint_like(input, low, high=None, *, dtype=None, device=None, requires_grad=False, **kwargs):
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, input.shape, dtype=dtype or input._dtype, device=device or input._device)
+
+
+def normal(mean, std, size=None, *, generator=None, out=None, dtype=None, device=None, requires_grad=False):
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        shape_source = mean if isinstance(mean, Tensor) else std
+        noise = randn(shape_source.shape, generator=generator, dtype=shape_source._dtype, device=shape_source._device)
+        return noise * std + mean
+    dtype = dtype or dtypes.get_default_dtype()
+    return _finish(_random.normal(_size_args((size,)), mean, std, dtype.np, generator), None, device, requires_grad)

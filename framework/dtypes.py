@@ -1,0 +1,145 @@
+"""dtype objects, PyTorch's type promotion, and the numpy mapping.
+
+Each dtype is a singleton (`framework.float32 is framework.float32`), so the
+hot path compares dtypes with `is`.
+"""
+import builtins
+
+import ml_dtypes
+import numpy as np
+
+_BOOL, _INT, _FLOAT = 0, 1, 2  # promotion categories, lowest first
+
+
+class dtype:
+    __slots__ = ("name", "itemsize", "is_floating_point", "is_signed", "np", "_category")
+
+    def __init__(self, name, np_dtype, category, is_signed):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.itemsize = self.np.itemsize
+        self.is_floating_point = category == _FLOAT
+        self.is_signed = is_signed
+        self._category = category
+
+    def __repr__(self):
+        return f"framework.{self.name}"
+
+    def __reduce__(self):
+        return (_from_name, (self.name,))
+
+    @property
+    def is_complex(self):
+        return False
+
+    def to_real(self):
+        return self
+
+
+def _from_name(name):
+    return _BY_NAME[name]
+
+
+bool = dtype("bool", np.bool_, _BOOL, False)
+uint8 = dtype("uint8", np.uint8, _INT, False)
+int8 = dtype("int8", np.int8, _INT, True)
+int16 = dtype("int16", np.int16, _INT, True)
+int32 = dtype("int32", np.int32, _INT, True)
+int64 = dtype("int64", np.int64, _INT, True)
+float16 = dtype("float16", np.float16, _FLOAT, True)
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, _FLOAT, True)
+float32 = dtype("float32", np.float32, _FLOAT, True)
+float64 = dtype("float64", np.float64, _FLOAT, True)
+
+ALL = (bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
+FLOATING = (float16, bfloat16, float32, float64)
+_BY_NAME = {d.name: d for d in ALL}
+# PyTorch's aliases: torch.half, torch.float, torch.double, torch.short, torch.int, torch.long
+half, float, double, short, int, long = float16, float32, float64, int16, int32, int64
+_BY_NUMPY = {d.np: d for d in ALL}
+
+
+def from_numpy_dtype(np_dtype):
+    """The framework dtype holding numpy's `np_dtype`, or TypeError."""
+    found = _BY_NUMPY.get(np.dtype(np_dtype))
+    if found is None:
+        raise TypeError(
+            f"can't convert np.ndarray of type numpy.{np.dtype(np_dtype).name}. The only supported types are: "
+            "float64, float32, float16, bfloat16, int64, int32, int16, int8, uint8, and bool."
+        )
+    return found
+
+
+# ---- type promotion --------------------------------------------------------
+
+def _promote_pair(a, b):
+    """PyTorch's promote_types for two dtypes."""
+    if a is b:
+        return a
+    if a._category != b._category:
+        return a if a._category > b._category else b
+    if a._category == _FLOAT:
+        if {a, b} == {float16, bfloat16}:
+            return float32
+        return a if a.itemsize > b.itemsize else b
+    # integers: a signed type wide enough for both; uint8 with int8 needs int16
+    if a.is_signed == b.is_signed:
+        return a if a.itemsize > b.itemsize else b
+    unsigned, signed = (a, b) if not a.is_signed else (b, a)
+    if signed.itemsize > unsigned.itemsize:
+        return signed
+    return {1: int16, 2: int32, 4: int64, 8: int64}[unsigned.itemsize * 2 if unsigned.itemsize < 8 else 8]
+
+
+_PROMOTE = {(a, b): _promote_pair(a, b) for a in ALL for b in ALL}
+
+
+def promote_types(a, b):
+    return _PROMOTE[(a, b)]
+
+
+_default_dtype = float32
+
+
+def get_default_dtype():
+    return _default_dtype
+
+
+def set_default_dtype(d):
+    global _default_dtype
+    if d not in (float16, bfloat16, float32, float64):
+        raise TypeError(f"only floating-point types are supported as the default type, got {d}")
+    _default_dtype = d
+
+
+def scalar_dtype(value):
+    """The dtype PyTorch infers for a Python scalar."""
+    if isinstance(value, (builtins.bool, np.bool_)):
+        return bool
+    if isinstance(value, (builtins.int, np.integer)):
+        return int64
+    return _default_dtype
+
+
+def result_type(*operands):
+    """PyTorch's result_type: dimensioned tensors decide, unless zero-dim tensors
+    or scalars belong to a higher category (bool < integer < floating)."""
+    dims = zero_dims = scalars = None
+    for x in operands:
+        d = getattr(x, "dtype", None)
+        if not isinstance(d, dtype):  # a Python or numpy scalar
+            s = scalar_dtype(x)
+            scalars = s if scalars is None else _PROMOTE[(scalars, s)]
+        elif x.ndim == 0:
+            zero_dims = d if zero_dims is None else _PROMOTE[(zero_dims, d)]
+        else:
+            dims = d if dims is None else _PROMOTE[(dims, d)]
+    result = dims
+    for tier in (zero_dims, scalars):
+        if tier is None:
+            continue
+        if result is None:
+            result = tier
+        elif tier._category > result._category:
+            result = tier
+    return result

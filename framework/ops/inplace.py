@@ -1,0 +1,150 @@
+"""In-place ops: compute out of place, write into the tensor's storage, move its history.
+
+`x.add_(y)` runs `add(x, y)`, copies the result into `x`'s memory, bumps the
+version counter shared by `x` and its views (so saved tensors notice), and
+makes the result's graph node `x`'s `grad_fn`. PyTorch's rules for leaves
+and views that require grad are enforced first.
+"""
+from .. import dtypes
+from ..autograd.grad_mode import is_grad_enabled
+from ..autograd.registry import kernels
+from ..tensor import Tensor
+from . import elementwise, shape
+
+
+def _check_inplace_allowed(x, result_requires_grad):
+    if not is_grad_enabled():
+        return
+    if x._requires_grad and x.grad_fn is None:
+        if x._base is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    base = x._base
+    if base is not None and (base._requires_grad or result_requires_grad or x._requires_grad):
+        if base._requires_grad and base.grad_fn is None:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+        raise RuntimeError(
+            "in-place operations on views of tensors that require grad are not supported; "
+            "apply the operation to the base tensor or use the out-of-place form")
+
+
+def write_(x, result):
+    """Store `result` (broadcastable to `x`, castable to its dtype) in `x` and return `x`."""
+    if not isinstance(result, Tensor):
+        raise TypeError(f"expected a Tensor result, got {type(result).__name__}")
+    if result._data.shape != x._data.shape:
+        target = elementwise.broadcast_shapes(x._data.shape, result._data.shape) \
+            if len(result._data.shape) <= len(x._data.shape) else None
+        if target != x._data.shape:
+            raise RuntimeError(f"output with shape {list(x.shape)} doesn't match the broadcast shape "
+                               f"{list(elementwise.broadcast_shapes(x._data.shape, result._data.shape))}")
+    if result._dtype is not x._dtype and not _can_cast(result._dtype, x._dtype):
+        raise RuntimeError(f"result type {_type_name(result._dtype)} can't be cast to the desired output type "
+                           f"{_type_name(x._dtype)}")
+    record = is_grad_enabled() and result._requires_grad
+    _check_inplace_allowed(x, record)
+    if result._device is not x._device:
+        result = result.to(x._device)
+    kernels("copy_", x._device.type).forward(None, x._data, result._data)
+    x._version_counter[0] += 1
+    if record:
+        if result._dtype is not x._dtype:
+            result = result.to(x._dtype)
+        if result._data.shape != x._data.shape:
+            result = shape.expand(result, x.shape)
+        x.grad_fn = result.grad_fn
+        x._output_nr = result._output_nr
+        x._requires_grad = True
+    return x
+
+
+def _can_cast(source, target):
+    """PyTorch's canCast: no float to integral, no non-bool to bool."""
+    if source.is_floating_point and not target.is_floating_point:
+        return False
+    if source is not dtypes.bool and target is dtypes.bool:
+        return False
+    return True
+
+
+_TYPE = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
+         "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _type_name(dtype):
+    return _TYPE[dtype.name]
+
+
+def _inplace_binary(fn):
+    def method(self, other, **kwargs):
+        return write_(self, fn(self, other, **kwargs))
+    method.__name__ = fn.__name__ + "_"
+    return method
+
+
+def _inplace_unary(fn):
+    def method(self, *args, **kwargs):
+        return write_(self, fn(self, *args, **kwargs))
+    method.__name__ = fn.__name__ + "_"
+    return method
+
+
+def copy_(self, src, non_blocking=False):
+    if not isinstance(src, Tensor):
+        raise TypeError(f"copy_(): argument 'src' (position 1) must be Tensor, not {type(src).__name__}")
+    if src._data.shape != self._data.shape:
+        src = shape.expand(src, self.shape)
+    if src._dtype is not self._dtype:
+        src = src.to(self._dtype)
+    return write_(self, src)
+
+
+def zero_(self):
+    return fill_(self, 0)
+
+
+def fill_(self, value):
+    from ..creation import full
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
+                               "dimensions.")
+        return write_(self, shape.expand(value.to(self._dtype), self.shape))
+    return write_(self, full((), value, dtype=self._dtype, device=self._device))
+
+
+def _random_fill(self, fill, *args, generator):
+    """Draw host values in PyTorch's order for `self`'s shape, then store them."""
+    import numpy as np
+
+    from ..creation import from_numpy
+    if not self._dtype.is_floating_point:
+        raise RuntimeError(f"\"{fill.__name__}\" not implemented for '{_type_name(self._dtype)}'")
+    values = np.empty(self._data.shape, dtype=self._dtype.np)
+    fill(values, *args, generator)
+    return write_(self, from_numpy(values).to(self._device))
+
+
+def uniform_(self, a=0.0, b=1.0, *, generator=None):
+    from .. import random
+    return _random_fill(self, random.uniform_, a, b, generator=generator)
+
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    from .. import random
+    return _random_fill(self, random.normal_, mean, std, generator=generator)
+
+
+_BINARY = ("add", "sub", "mul", "div", "pow", "floor_divide", "remainder", "maximum", "minimum",
+           "bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_or", "eq", "ne", "lt", "le", "gt", "ge")
+_UNARY = ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs",
+          "sign", "reciprocal", "neg", "square", "clamp", "clamp_min", "clamp_max", "floor", "ceil", "round", "trunc",
+          "logical_not", "bitwise_not")
+
+INPLACE_METHODS = {name + "_": _inplace_binary(getattr(elementwise, name)) for name in _BINARY}
+INPLACE_METHODS.update({name + "_": _inplace_unary(getattr(elementwise, name)) for name in _UNARY})
+INPLACE_METHODS.update({"clip_": INPLACE_METHODS["clamp_"], "negative_": INPLACE_METHODS["neg_"],
+                        "true_divide_": INPLACE_METHODS["div_"], "copy_": copy_, "zero_": zero_, "fill_": fill_,
+                        "uniform_": uniform_, "normal_": normal_})
+AUGMENTED = {"__iadd__": "add_", "__isub__": "sub_", "__imul__": "mul_", "__itruediv__": "div_",
+             "__ifloordiv__": "floor_divide_", "__imod__": "remainder_", "__ipow__": "pow_",
+             "__iand__": "bitwise_and_", "__ior__": "bitwise_or_", "__ixor__": "bitwise_xor_"}

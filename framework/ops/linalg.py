@@ -1,0 +1,128 @@
+"""Matrix products: matmul/@ in all of PyTorch's shapes, mm, bmm, mv, dot, outer, and linear."""
+import math
+
+from ..autograd.function import run
+from ..tensor import Tensor
+from .shape import unsqueeze
+
+# PyTorch names scalar types in matmul errors by their C++ spelling
+_CPP_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
+              "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+              "uint8": "unsigned char", "bool": "bool"}
+
+
+def _same_dtype(a, b):
+    if a._dtype is not b._dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {_CPP_NAMES[a._dtype.name]} != "
+                           f"{_CPP_NAMES[b._dtype.name]}")
+
+
+def _dims(shape):
+    return "x".join(str(s) for s in shape)
+
+
+def matmul(input, other):
+    if not isinstance(other, Tensor):
+        raise TypeError(f"matmul(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
+    a, b = input._data.shape, other._data.shape
+    if not a or not b:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {len(a)}D and {len(b)}D")
+    _same_dtype(input, other)
+    if len(a) == 1 and len(b) == 1:
+        if a[0] != b[0]:
+            raise RuntimeError(f"inconsistent tensor size, expected tensor [{a[0]}] and src [{b[0]}] to have the same "
+                               f"number of elements, but got {a[0]} and {b[0]} elements respectively")
+        return run("matmul", (input, other), (), "DotBackward0")
+    if len(a) == 2 and len(b) == 2:
+        if a[1] != b[0]:
+            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_dims(a)} and {_dims(b)})")
+        return run("matmul", (input, other), (), "MmBackward0")
+    if len(b) == 1:
+        if a[-1] != b[0]:
+            raise RuntimeError(f"size mismatch, got input ({a[-2] if len(a) > 1 else 1}), mat ({_dims(a[-2:])}), "
+                               f"vec ({b[0]})")
+        return run("matmul", (input, other), (), "MvBackward0")
+    inner_a = a[-1]
+    inner_b = b[-2]
+    if inner_a != inner_b:
+        if len(a) == 1:
+            raise RuntimeError(f"size mismatch, got input ({b[-1]}), mat ({_dims((b[-1], b[-2]))}), vec ({a[0]})")
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{a[0] if len(a) > 2 else 1}, {inner_a}] but got: [{b[0] if len(b) > 2 else 1}, {inner_b}].")
+    from .elementwise import broadcast_shapes
+    batch = broadcast_shapes(a[:-2], b[:-2]) if len(a) > 2 and len(b) > 2 else None
+    return run("matmul", (input, other), (), "BmmBackward0" if batch is not None else "MmBackward0")
+
+
+def mm(input, mat2):
+    for name, m in (("self", input), ("mat2", mat2)):
+        if m.ndim != 2:
+            raise RuntimeError(f"{name} must be a matrix")
+    return matmul(input, mat2)
+
+
+def bmm(input, mat2):
+    for name, m in (("batch1", input), ("batch2", mat2)):
+        if m.ndim != 3:
+            raise RuntimeError(f"{name} must be a 3D tensor")
+    if input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: [{input.shape[0]}, "
+                           f"{input.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}].")
+    return matmul(input, mat2)
+
+
+def mv(input, vec):
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got {input.ndim}, {vec.ndim}")
+    return matmul(input, vec)
+
+
+def dot(input, other):
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
+    if input._dtype is not other._dtype:
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found {_scalar_name(input)} and "
+                           f"{_scalar_name(other)}")
+    return matmul(input, other)
+
+
+inner = dot
+
+
+def _scalar_name(t):
+    return {"float32": "Float", "float64": "Double", "int64": "Long", "float16": "Half",
+            "bfloat16": "BFloat16", "int32": "Int"}.get(t._dtype.name, t._dtype.name)
+
+
+def outer(input, vec2):
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise RuntimeError(f"outer: Expected 1-D argument self, but got {input.ndim}-D")
+    return unsqueeze(input, 1) * vec2
+
+
+ger = outer
+
+
+def linear(input, weight, bias=None, activation=None):
+    """y = input @ weight.T + bias, with an optional activation fused in ('relu')."""
+    if weight.ndim != 2:
+        raise RuntimeError(f"linear: expected a 2-D weight, got {weight.ndim}-D of shape {list(weight.shape)}")
+    if input.ndim == 0:
+        raise RuntimeError("both arguments to linear need to be at least 1D, but they are 0D and 2D")
+    if input.shape[-1] != weight.shape[-1]:
+        rows = 1 if input.ndim == 1 else math.prod(input.shape[:-1])
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{input.shape[-1]} and "
+                           f"{weight.shape[-1]}x{weight.shape[0]})")
+    _same_dtype(input, weight)
+    if bias is not None:
+        _same_dtype(input, bias)
+        if bias.shape[-1:] != weight.shape[:1] and bias.numel() != 1:
+            raise RuntimeError(f"The size of tensor a ({weight.shape[0]}) must match the size of tensor b "
+                               f"({bias.shape[-1]}) at non-singleton dimension {input.ndim - 1}")
+    name = "AddmmBackward0" if bias is not None else "MmBackward0"
+    return run("linear", (input, weight, bias), (activation,), name)
+
+
+TENSOR_METHODS = ("matmul", "mm", "bmm", "mv", "dot", "inner", "outer", "ger")
+__all__ = list(TENSOR_METHODS)
+OPERATORS = {"__matmul__": matmul, "__rmatmul__": lambda self, other: matmul(other, self)}

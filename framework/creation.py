@@ -43,18 +43,20 @@ def _check_nested(data, dim=0):
     """Raise PyTorch's errors for ragged or non-numeric nested sequences."""
     if isinstance(data, (list, tuple)):
         lengths = None
-        for item in data:
+        for position, item in enumerate(data):
             if isinstance(item, (list, tuple)):
+                if lengths is None and position > 0:  # a sequence after scalars
+                    raise TypeError(f"'{type(item).__name__}' object cannot be interpreted as an integer")
                 if lengths is None:
                     lengths = len(item)
                 elif len(item) != lengths:
                     raise ValueError(f"expected sequence of length {lengths} at dim {dim + 1} (got {len(item)})")
             elif lengths is not None:
-                raise ValueError(f"expected sequence of length {lengths} at dim {dim + 1} (got a scalar)")
+                raise TypeError("not a sequence")
         for item in data:
             _check_nested(item, dim + 1)
     elif not isinstance(data, (numbers.Number, Tensor, np.ndarray, np.generic)):
-        raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
+        raise _cannot_infer(data)
 
 
 def _infer_dtype(array):
@@ -84,7 +86,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
         if _contains_bfloat16(data):
             data = _to_float_tree(data)
     elif not isinstance(data, (numbers.Number, np.generic)):
-        raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
+        raise _cannot_infer(data)
     try:
         array = np.array(data)
     except (ValueError, OverflowError) as error:
@@ -96,6 +98,12 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
     if dtype is None:
         dtype = dtypes.from_numpy_dtype(array.dtype) if isinstance(data, np.generic) else _infer_dtype(array)
     return _finish(array, dtype, device, requires_grad)
+
+
+def _cannot_infer(data):
+    if isinstance(data, str):
+        return TypeError(f"new(): invalid data type '{type(data).__name__}'")
+    return RuntimeError(f"Could not infer dtype of {type(data).__name__}")
 
 
 def _flat(data):
@@ -193,7 +201,7 @@ def arange(start, end=None, step=1, *, out=None, dtype=None, layout=None, device
     if step == 0:
         raise RuntimeError("step must be nonzero")
     if (end - start) * step < 0 and end != start:
-        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     if dtype is None:
         integral = all(isinstance(v, (builtins.int, np.integer)) for v in values)
         dtype = dtypes.int64 if integral else dtypes.get_default_dtype()
@@ -206,6 +214,8 @@ def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=Non
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
     dtype = dtype or dtypes.get_default_dtype()
+    if steps == 1:
+        return _finish(np.array([start], dtype=np.float64), dtype, device, requires_grad)
     index = np.arange(steps, dtype=np.float64)
     step = (end - start) / (steps - 1) if steps > 1 else 0.0
     halfway = steps // 2
@@ -246,11 +256,10 @@ _PYTORCH_TYPE_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16":
 
 def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None,
             requires_grad=False):
+    if isinstance(high, (tuple, list)) or high is None:  # randint(high, size)
+        low, high, size = 0, low, high if size is None else size
     if size is None:
-        if high is None or isinstance(high, (tuple, list)):
-            raise TypeError("randint() missing required argument 'size'")
-    if high is None or isinstance(high, (tuple, list)):
-        low, high, size = 0, low, high
+        raise TypeError("randint() missing 1 required positional arguments: \"size\"")
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dtype = dtype or dtypes.int64

@@ -88,7 +88,7 @@ def _promote_pair(a, b):
     unsigned, signed = (a, b) if not a.is_signed else (b, a)
     if signed.itemsize > unsigned.itemsize:
         return signed
-    return {1: int16, 2: int32, 4: int64, 8: int64}[unsigned.itemsize * 2 if unsigned.itemsize < 8 else 8]
+    return {1: int16, 2: int32, 4: int64, 8: int64}[unsigned.itemsize]
 
 
 _PROMOTE = {(a, b): _promote_pair(a, b) for a in ALL for b in ALL}

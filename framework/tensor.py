@@ -175,7 +175,7 @@ class Tensor:
                     "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().")
             return self
         if requires_grad and not (self._dtype.is_floating_point):
-            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
         self._requires_grad = builtins.bool(requires_grad)
         return self
 
@@ -193,8 +193,12 @@ class Tensor:
     def register_hook(self, hook):
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        node = self.grad_fn if self.grad_fn is not None else self._grad_accumulator()
-        return node.register_hook(self._output_nr, hook)
+        if self.grad_fn is not None:
+            return self.grad_fn.register_hook(self._output_nr, hook)
+        node = self._grad_accumulator()
+        # The graph holds a leaf's accumulator only while it is being built; a hook must outlive that.
+        self._accumulator = lambda: node
+        return node.register_hook(0, hook)
 
     def _grad_accumulator(self):
         node = self._accumulator() if self._accumulator is not None else None

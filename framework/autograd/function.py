@@ -59,7 +59,7 @@ def run(op, inputs, params=(), node_name=None):
     outs = tuple(Tensor._from_raw(r, device) for r in result)
     if record:
         node = node_class(node_name or NODE_NAMES[op])(
-            ctx, backward, tuple(_edge(x) if isinstance(x, Tensor) else None for x in inputs), len(outs))
+            ctx, backward, tuple(_edge(x) if isinstance(x, Tensor) else None for x in inputs), len(outs), True)
         for nr, out in enumerate(outs):
             if out._dtype.is_floating_point:
                 out.grad_fn = node

@@ -14,9 +14,15 @@ def _set_enabled(mode):
 
 
 class _GradModeContext:
-    """Context manager and decorator that sets grad mode and restores it on exit."""
+    """Context manager and decorator (`@no_grad()` or bare `@no_grad`) that sets grad mode and
+    restores it on exit."""
 
     _mode = None
+
+    def __new__(cls, *args, **kwargs):
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]) and not kwargs:
+            return cls()(args[0])  # used bare as a decorator
+        return super().__new__(cls)
 
     def __enter__(self):
         self._previous = is_grad_enabled()

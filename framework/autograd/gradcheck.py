@@ -66,4 +66,5 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
 def _output_values(func, inputs, out_index):
     outputs = func(*inputs)
     outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
-    return np.asarray(outputs[out_index]._host(), dtype=np.float64).reshape(-1)
+    # a copy: the output may be a view of the input that is about to be perturbed again
+    return np.array(outputs[out_index]._host(), dtype=np.float64).reshape(-1)

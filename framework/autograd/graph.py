@@ -75,15 +75,16 @@ class _HookHandle:
 class KernelNode(Node):
     """Node of a registered op: runs the op's backward kernel."""
 
-    __slots__ = ("_ctx", "_backward", "num_outputs")
+    __slots__ = ("_ctx", "_backward", "num_outputs", "_tuple_output")
 
-    def __init__(self, ctx, backward, next_functions, num_outputs):
+    def __init__(self, ctx, backward, next_functions, num_outputs, tuple_output=False):
         self._hooks = None
         self._retained = None
         self._ctx = ctx
         self._backward = backward
         self.next_functions = next_functions
         self.num_outputs = num_outputs
+        self._tuple_output = tuple_output  # the backward kernel takes a list of output gradients
 
     def apply(self, grads):
         ctx = self._ctx
@@ -91,7 +92,7 @@ class KernelNode(Node):
             raise RuntimeError(FREED_MESSAGE)
         if ctx._versions is not None:
             _check_versions(self, ctx._versions)
-        result = self._backward(ctx, grads[0] if self.num_outputs == 1 else grads)
+        result = self._backward(ctx, grads if self._tuple_output else grads[0])
         return result if type(result) is tuple else (result,)
 
     def release(self):

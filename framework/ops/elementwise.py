@@ -3,10 +3,14 @@ import builtins
 import functools
 import numbers
 
+import numpy as np
+
 from .. import dtypes
 from ..autograd.function import run
 from ..tensor import Tensor
 
+_INT_LIMITS = {name: (int(np.iinfo(name).min), int(np.iinfo(name).max))
+               for name in ("uint8", "int8", "int16", "int32", "int64")}
 _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16"}
 
 
@@ -35,7 +39,13 @@ def _as_operand(x, dtype):
         return builtins.bool(x) if dtype is dtypes.bool else builtins.int(x)
     if not isinstance(x, numbers.Number):
         raise TypeError(f"unsupported operand type: {type(x).__name__}")
-    return builtins.float(x) if dtype.is_floating_point else builtins.int(x)
+    if dtype.is_floating_point:
+        return builtins.float(x)
+    value = builtins.int(x)
+    limits = _INT_LIMITS[dtype.name]
+    if not limits[0] <= value <= limits[1]:  # PyTorch wraps out-of-range integer scalars to the dtype
+        return np.array(value).astype(dtype.np)[()]
+    return value
 
 
 def _binary(op, a, b, compute_dtype=None):
@@ -53,6 +63,14 @@ def _binary(op, a, b, compute_dtype=None):
     return run(op, (_as_operand(a, dtype), _as_operand(b, dtype)))
 
 
+def _scalar_first(op, scalar, tensor, node_name):
+    """`scalar - tensor`, `scalar ** tensor`: PyTorch names these nodes after the reversed op."""
+    if op == "sub" and (_is_bool(scalar) or _is_bool(tensor)):
+        return sub(scalar, tensor)
+    dtype = dtypes.result_type(scalar, tensor)
+    return run(op, (_as_operand(scalar, dtype), _as_operand(tensor, dtype)), (), node_name)
+
+
 def _to_float(dtype):
     return dtype if dtype.is_floating_point else dtypes.get_default_dtype()
 
@@ -63,8 +81,12 @@ def add(input, other, *, alpha=1):
     return _binary("add", input, other)
 
 
+def _is_bool(x):
+    return x._dtype is dtypes.bool if isinstance(x, Tensor) else isinstance(x, (builtins.bool, np.bool_))
+
+
 def sub(input, other, *, alpha=1):
-    if isinstance(input, Tensor) and input._dtype is dtypes.bool or isinstance(other, Tensor) and other._dtype is dtypes.bool:
+    if _is_bool(input) or _is_bool(other):
         raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
                            "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
     if alpha != 1:
@@ -307,12 +329,12 @@ __all__ = list(TENSOR_METHODS) + ["broadcast_shapes", "rsub", "fix", "negative",
 
 OPERATORS = {
     "__add__": add, "__radd__": lambda self, other: add(other, self),
-    "__sub__": sub, "__rsub__": lambda self, other: sub(other, self),
+    "__sub__": sub, "__rsub__": lambda self, other: _scalar_first("sub", other, self, "RsubBackward1"),
     "__mul__": mul, "__rmul__": lambda self, other: mul(other, self),
     "__truediv__": div, "__rtruediv__": lambda self, other: div(other, self),
     "__floordiv__": floor_divide, "__rfloordiv__": lambda self, other: floor_divide(other, self),
     "__mod__": remainder, "__rmod__": lambda self, other: remainder(other, self),
-    "__pow__": pow, "__rpow__": lambda self, other: pow(other, self),
+    "__pow__": pow, "__rpow__": lambda self, other: _scalar_first("pow", other, self, "PowBackward2"),
     "__neg__": neg, "__pos__": lambda self: self, "__abs__": abs,
     "__eq__": eq, "__ne__": ne, "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge,
     "__and__": bitwise_and, "__rand__": lambda self, other: bitwise_and(other, self),

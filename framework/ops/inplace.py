@@ -6,6 +6,7 @@ makes the result's graph node `x`'s `grad_fn`. PyTorch's rules for leaves
 and views that require grad are enforced first.
 """
 from .. import dtypes
+from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.registry import kernels
 from ..tensor import Tensor
@@ -40,7 +41,7 @@ def write_(x, result):
     if result._dtype is not x._dtype and not _can_cast(result._dtype, x._dtype):
         raise RuntimeError(f"result type {_type_name(result._dtype)} can't be cast to the desired output type "
                            f"{_type_name(x._dtype)}")
-    record = is_grad_enabled() and result._requires_grad
+    record = is_grad_enabled() and (result._requires_grad or x._requires_grad)
     _check_inplace_allowed(x, record)
     if result._device is not x._device:
         result = result.to(x._device)
@@ -51,6 +52,9 @@ def write_(x, result):
             result = result.to(x._dtype)
         if result._data.shape != x._data.shape:
             result = shape.expand(result, x.shape)
+        if not result._requires_grad:
+            # x's old value is overwritten by a constant: its history gets zero gradient
+            result = run("overwrite", (x, result))
         x.grad_fn = result.grad_fn
         x._output_nr = result._output_nr
         x._requires_grad = True
@@ -74,16 +78,15 @@ def _type_name(dtype):
     return _TYPE[dtype.name]
 
 
-def _inplace_binary(fn):
-    def method(self, other, **kwargs):
-        return write_(self, fn(self, other, **kwargs))
-    method.__name__ = fn.__name__ + "_"
-    return method
+def _source(x):
+    """What an in-place op reads: `x` itself, or a clone when its history is recorded, because
+    the op may save its input for backward and the write is about to overwrite it."""
+    return x.clone() if x.grad_fn is not None and is_grad_enabled() else x
 
 
-def _inplace_unary(fn):
+def _inplace(fn):
     def method(self, *args, **kwargs):
-        return write_(self, fn(self, *args, **kwargs))
+        return write_(self, fn(_source(self), *args, **kwargs))
     method.__name__ = fn.__name__ + "_"
     return method
 
@@ -140,8 +143,7 @@ _UNARY = ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh",
           "sign", "reciprocal", "neg", "square", "clamp", "clamp_min", "clamp_max", "floor", "ceil", "round", "trunc",
           "logical_not", "bitwise_not")
 
-INPLACE_METHODS = {name + "_": _inplace_binary(getattr(elementwise, name)) for name in _BINARY}
-INPLACE_METHODS.update({name + "_": _inplace_unary(getattr(elementwise, name)) for name in _UNARY})
+INPLACE_METHODS = {name + "_": _inplace(getattr(elementwise, name)) for name in _BINARY + _UNARY}
 INPLACE_METHODS.update({"clip_": INPLACE_METHODS["clamp_"], "negative_": INPLACE_METHODS["neg_"],
                         "true_divide_": INPLACE_METHODS["div_"], "copy_": copy_, "zero_": zero_, "fill_": fill_,
                         "uniform_": uniform_, "normal_": normal_})

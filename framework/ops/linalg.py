@@ -22,8 +22,11 @@ def _dims(shape):
 
 
 def matmul(input, other):
-    if not isinstance(other, Tensor):
-        raise TypeError(f"matmul(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
+    """PyTorch's matmul: dot, mv, mm, or a batched product, with the errors and graph-node
+    names of the path PyTorch takes for those shapes."""
+    for position, (name, arg) in enumerate((("input", input), ("other", other)), 1):
+        if not isinstance(arg, Tensor):
+            raise TypeError(f"matmul(): argument '{name}' (position {position}) must be Tensor, not {type(arg).__name__}")
     a, b = input._data.shape, other._data.shape
     if not a or not b:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {len(a)}D and {len(b)}D")
@@ -33,25 +36,23 @@ def matmul(input, other):
             raise RuntimeError(f"inconsistent tensor size, expected tensor [{a[0]}] and src [{b[0]}] to have the same "
                                f"number of elements, but got {a[0]} and {b[0]} elements respectively")
         return run("matmul", (input, other), (), "DotBackward0")
-    if len(a) == 2 and len(b) == 2:
-        if a[1] != b[0]:
-            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_dims(a)} and {_dims(b)})")
-        return run("matmul", (input, other), (), "MmBackward0")
-    if len(b) == 1:
+    if len(b) == 1:  # matrix (or folded batch of matrices) times vector
+        rows = math.prod(a[:-1])
         if a[-1] != b[0]:
-            raise RuntimeError(f"size mismatch, got input ({a[-2] if len(a) > 1 else 1}), mat ({_dims(a[-2:])}), "
-                               f"vec ({b[0]})")
-        return run("matmul", (input, other), (), "MvBackward0")
-    inner_a = a[-1]
-    inner_b = b[-2]
-    if inner_a != inner_b:
-        if len(a) == 1:
-            raise RuntimeError(f"size mismatch, got input ({b[-1]}), mat ({_dims((b[-1], b[-2]))}), vec ({a[0]})")
-        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
-                           f"[{a[0] if len(a) > 2 else 1}, {inner_a}] but got: [{b[0] if len(b) > 2 else 1}, {inner_b}].")
+            raise RuntimeError(f"size mismatch, got input ({rows}), mat ({rows}x{a[-1]}), vec ({b[0]})")
+        return run("matmul", (input, other), (), "MvBackward0" if len(a) == 2 else "UnsafeViewBackward0")
+    if len(b) == 2 and len(a) <= 2 or len(a) > 2 and len(b) == 2:
+        rows = math.prod(a[:-1])
+        if a[-1] != b[0]:
+            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{a[-1]} and {_dims(b)})")
+        name = {1: "SqueezeBackward4", 2: "MmBackward0"}.get(len(a), "UnsafeViewBackward0")
+        return run("matmul", (input, other), (), name)
     from .elementwise import broadcast_shapes
-    batch = broadcast_shapes(a[:-2], b[:-2]) if len(a) > 2 and len(b) > 2 else None
-    return run("matmul", (input, other), (), "BmmBackward0" if batch is not None else "MmBackward0")
+    batch = math.prod(broadcast_shapes(a[:-2], b[:-2]))
+    if a[-1] != b[-2]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: [{batch}, {a[-1]}] but "
+                           f"got: [{batch}, {b[-2]}].")
+    return run("matmul", (input, other), (), "UnsafeViewBackward0")
 
 
 def mm(input, mat2):
@@ -68,7 +69,8 @@ def bmm(input, mat2):
     if input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: [{input.shape[0]}, "
                            f"{input.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}].")
-    return matmul(input, mat2)
+    _same_dtype(input, mat2)
+    return run("matmul", (input, mat2), (), "BmmBackward0")
 
 
 def mv(input, vec):
@@ -119,7 +121,10 @@ def linear(input, weight, bias=None, activation=None):
         if bias.shape[-1:] != weight.shape[:1] and bias.numel() != 1:
             raise RuntimeError(f"The size of tensor a ({weight.shape[0]}) must match the size of tensor b "
                                f"({bias.shape[-1]}) at non-singleton dimension {input.ndim - 1}")
-    name = "AddmmBackward0" if bias is not None else "MmBackward0"
+    if activation == "relu":
+        name = "ReluBackward0"  # the node's output is the ReLU's, as PyTorch would show it
+    else:
+        name = "AddmmBackward0" if bias is not None else "MmBackward0"
     return run("linear", (input, weight, bias), (activation,), name)
 
 

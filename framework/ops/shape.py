@@ -2,6 +2,8 @@
 import builtins
 import math
 
+import numpy as np
+
 from .. import dtypes
 from ..autograd.function import run
 from ..device import device as _device
@@ -20,11 +22,14 @@ def _view_op(op, x, params, node_name=None):
 
 
 def storage_offset(x):
-    base = x._base if x._base is not None else x
-    if x._data.size == 0:
-        return 0
+    """Elements between the start of the memory `x` views and `x`'s first element."""
+    if x._device.type != "cpu":
+        return x._data.offset
+    root = x._data
+    while isinstance(root.base, np.ndarray):
+        root = root.base
     start = x._data.__array_interface__["data"][0]
-    origin = base._data.__array_interface__["data"][0]
+    origin = root.__array_interface__["data"][0]
     return (start - origin) // x._dtype.itemsize
 
 
@@ -162,7 +167,7 @@ def squeeze(x, dim=None):
         dims = {_wrap_dim(d, x.ndim) for d in ((dim,) if isinstance(dim, builtins.int) else dim)}
         dims = {d for d in dims if x.ndim and shape[d] == 1}
     new_shape = tuple(s for i, s in enumerate(shape) if i not in dims)
-    return _view_op("squeeze", x, (new_shape,))
+    return _view_op("squeeze", x, (new_shape,), "SqueezeBackward0" if dim is None else None)
 
 
 def unsqueeze(x, dim):
@@ -217,8 +222,10 @@ def clone(x, *, memory_format=None):
 
 
 def detach(x):
+    """Same storage and version counter, no history; not a view for autograd's in-place rules."""
     out = Tensor._from_raw(x._data, x._device)
-    return _as_view(out, x)
+    out._version_counter = x._version_counter
+    return out
 
 
 def repeat(x, *repeats):
@@ -231,7 +238,7 @@ def repeat(x, *repeats):
 def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors".replace("torch", "framework"))
+        raise ValueError("framework.cat(): expected a non-empty list of Tensors")
     for t_ in tensors:
         if not isinstance(t_, Tensor):
             raise TypeError(f"expected Tensor as element {tensors.index(t_)} in argument 0, but got {type(t_).__name__}")
@@ -306,11 +313,9 @@ def split(x, split_size_or_sections, dim=0):
         if sum(sections) != size:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size at "
                                f"dimension {dim}), but got split_sizes={sections}")
-    pieces, start = [], 0
-    for length in sections:
-        pieces.append(narrow(x, dim, start, length))
-        start += length
-    return tuple(pieces)
+    name = "SplitBackward0" if isinstance(split_size_or_sections, builtins.int) else "SplitWithSizesBackward0"
+    pieces = run("split", (x,), (tuple(sections), dim), name)
+    return tuple(_as_view(piece, x) for piece in pieces)
 
 
 def chunk(x, chunks, dim=0):

@@ -6,14 +6,11 @@ PyTorch's CPU kernels do.
 import numpy as np
 
 from ...autograd.registry import not_differentiable, register
-from .common import LOW_PRECISION, quiet, sum_to_shape, upcast
+from .common import LOW_PRECISION, sum_to_shape, upcast
 
 
-def _unary(op, fn, grad, saves="input", node_name=None, risky=False):
-    """Register `op` as `fn(x)`; `grad(g, x, out)` gives the input gradient.
-    `risky` ops can meet poles or overflow: their warnings are silenced (see `quiet`)."""
-    if risky:
-        fn, grad = quiet(fn), quiet(grad)
+def _unary(op, fn, grad, saves="input", node_name=None):
+    """Register `op` as `fn(x)`; `grad(g, x, out)` gives the input gradient."""
 
     def forward(ctx, x):
         out = fn(upcast(x))
@@ -38,12 +35,12 @@ def _stable_sigmoid(x):
 
 
 _unary("neg", np.negative, lambda g, x, o: -g)
-_unary("exp", np.exp, lambda g, x, o: g * o, saves="output", risky=True)
-_unary("log", np.log, lambda g, x, o: g / x, risky=True)
-_unary("log1p", np.log1p, lambda g, x, o: g / (1 + x), risky=True)
-_unary("expm1", np.expm1, lambda g, x, o: g * (o + 1), saves="output", risky=True)
-_unary("sqrt", np.sqrt, lambda g, x, o: g / (2 * o), saves="output", risky=True)
-_unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda g, x, o: -0.5 * g * o * o * o, saves="output", risky=True)
+_unary("exp", np.exp, lambda g, x, o: g * o, saves="output")
+_unary("log", np.log, lambda g, x, o: g / x)
+_unary("log1p", np.log1p, lambda g, x, o: g / (1 + x))
+_unary("expm1", np.expm1, lambda g, x, o: g * (o + 1), saves="output")
+_unary("sqrt", np.sqrt, lambda g, x, o: g / (2 * o), saves="output")
+_unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda g, x, o: -0.5 * g * o * o * o, saves="output")
 _unary("sin", np.sin, lambda g, x, o: g * np.cos(x))
 _unary("cos", np.cos, lambda g, x, o: -g * np.sin(x))
 _unary("tanh", np.tanh, lambda g, x, o: g * (1 - o * o), saves="output")
@@ -51,8 +48,8 @@ _unary("sigmoid", _stable_sigmoid, lambda g, x, o: g * o * (1 - o), saves="outpu
 _unary("relu", lambda x: np.maximum(x, 0, dtype=x.dtype) if x.dtype != np.bool_ else x,
        lambda g, x, o: g * (o > 0), saves="output")
 _unary("abs", np.abs, lambda g, x, o: g * np.sign(x))
-_unary("reciprocal", np.reciprocal, lambda g, x, o: -g * o * o, saves="output", risky=True)
-_unary("square", np.square, lambda g, x, o: 2 * g * x, node_name="PowBackward0", risky=True)
+_unary("reciprocal", np.reciprocal, lambda g, x, o: -g * o * o, saves="output")
+_unary("square", np.square, lambda g, x, o: 2 * g * x, node_name="PowBackward0")
 
 
 for _name, _fn in (("floor", np.floor), ("ceil", np.ceil), ("round", np.round), ("trunc", np.trunc)):
@@ -73,7 +70,6 @@ def _sign_backward(ctx, g):
 register("sign", "cpu", _sign_forward, _sign_backward)
 
 
-@quiet
 def _pow_scalar_forward(ctx, x, exponent):
     ctx.exponent = exponent
     if ctx.needs_input_grad:
@@ -82,7 +78,6 @@ def _pow_scalar_forward(ctx, x, exponent):
     return out.astype(x.dtype, copy=False)
 
 
-@quiet
 def _pow_scalar_backward(ctx, g):
     (x,) = ctx.saved_tensors
     c = ctx.exponent
@@ -122,13 +117,11 @@ register("clamp", "cpu", _clamp_forward, _clamp_backward, "ClampBackward1")
 
 # ---- binary ops: inputs already share one dtype; `b` may be a Python scalar ----
 
-def _binary(op, fn, grad_a, grad_b, node_name=None, a_for=(True, True), b_for=(True, True), risky=False):
+def _binary(op, fn, grad_a, grad_b, node_name=None, a_for=(True, True), b_for=(True, True)):
     """Register `op` as `fn(a, b)`; `grad_a(g, a, b)` and `grad_b` give the gradients before
     broadcasting is undone. `a_for` says whether (grad_a, grad_b) read `a`, `b_for` the same
     for `b`: only values a needed gradient reads are saved, so that changing an input in place
     afterwards is an error exactly when PyTorch makes it one."""
-    if risky:
-        fn, grad_a, grad_b = quiet(fn), quiet(grad_a), quiet(grad_b)
 
     def forward(ctx, a, b):
         dtype = a.dtype if isinstance(a, np.ndarray) else b.dtype
@@ -157,9 +150,7 @@ def _binary(op, fn, grad_a, grad_b, node_name=None, a_for=(True, True), b_for=(T
 
 
 def _pow_grad_exponent(g, a, b):
-    out = np.power(a, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        grad = g * out * np.log(a)
+    grad = g * np.power(a, b) * np.log(a)
     # PyTorch: where the base is 0 and the exponent >= 0 the exponent's gradient is 0
     return np.where((a == 0) & (b >= 0), 0, grad)
 
@@ -176,8 +167,8 @@ _NONE = (False, False)
 _binary("add", np.add, lambda g, a, b: g, lambda g, a, b: g, a_for=_NONE, b_for=_NONE)
 _binary("sub", np.subtract, lambda g, a, b: g, lambda g, a, b: -g, a_for=_NONE, b_for=_NONE)
 _binary("mul", np.multiply, lambda g, a, b: g * b, lambda g, a, b: g * a, a_for=(False, True), b_for=(True, False))
-_binary("div", np.divide, lambda g, a, b: g / b, lambda g, a, b: -g * a / (b * b), a_for=(False, True), risky=True)
-_binary("pow", np.power, lambda g, a, b: g * b * np.power(a, b - 1), _pow_grad_exponent, "PowBackward1", risky=True)
+_binary("div", np.divide, lambda g, a, b: g / b, lambda g, a, b: -g * a / (b * b), a_for=(False, True))
+_binary("pow", np.power, lambda g, a, b: g * b * np.power(a, b - 1), _pow_grad_exponent, "PowBackward1")
 _binary("maximum", np.maximum, _max_tie, lambda g, a, b: _max_tie(g, b, a))
 _binary("minimum", np.minimum, _min_tie, lambda g, a, b: _min_tie(g, b, a))
 
@@ -209,9 +200,9 @@ def _no_grad_binary(op, fn):
 
 
 _binary("floor_divide", _python_floor_divide, lambda g, a, b: np.zeros_like(g), lambda g, a, b: np.zeros_like(g),
-        "DivBackward2", a_for=_NONE, b_for=_NONE, risky=True)
+        "DivBackward2", a_for=_NONE, b_for=_NONE)
 _binary("remainder", _remainder, lambda g, a, b: g, lambda g, a, b: -g * np.floor(a / b), a_for=(False, True),
-        b_for=(False, True), risky=True)
+        b_for=(False, True))
 _no_grad_binary("bitwise_and", np.bitwise_and)
 _no_grad_binary("bitwise_or", np.bitwise_or)
 _no_grad_binary("bitwise_xor", np.bitwise_xor)

@@ -94,6 +94,29 @@ def _cat_backward(ctx, g):
 register("cat", "cpu", _cat_forward, _cat_backward)
 
 
+def _split_forward(ctx, x, sections, dim):
+    """Views of consecutive pieces of `x` along `dim`, `sections[i]` long each."""
+    if ctx.needs_input_grad:
+        ctx.shape, ctx.sections, ctx.dim = x.shape, sections, dim
+    return tuple(np.split(x, np.cumsum(sections)[:-1], axis=dim))
+
+
+def _split_backward(ctx, grads):
+    dtype = next(g.dtype for g in grads if g is not None)
+    out = np.zeros(ctx.shape, dtype=dtype)
+    index = [slice(None)] * len(ctx.shape)
+    start = 0
+    for g, length in zip(grads, ctx.sections):
+        if g is not None:
+            index[ctx.dim] = slice(start, start + length)
+            out[tuple(index)] = g
+        start += length
+    return out
+
+
+register("split", "cpu", _split_forward, _split_backward)
+
+
 def _stack_forward(ctx, *arrays_and_dim):
     *arrays, dim = arrays_and_dim
     ctx.dim = dim
@@ -137,3 +160,17 @@ def _copy_into(ctx, destination, source):
 
 
 register("copy_", "cpu", _copy_into, not_differentiable)
+
+
+def _overwrite_forward(ctx, old, new):
+    """The value `new` takes the place of `old` (a fill or copy onto a tensor with history)."""
+    ctx.old_shape = old.shape
+    return new.copy()
+
+
+def _overwrite_backward(ctx, g):
+    need_old, need_new = ctx.needs_input_grad
+    return (np.zeros(ctx.old_shape, dtype=g.dtype) if need_old else None), (g if need_new else None)
+
+
+register("overwrite", "cpu", _overwrite_forward, _overwrite_backward, "CopyBackwards")

@@ -1,0 +1,44 @@
+"""framework: a PyTorch-shaped deep learning framework; numpy on the CPU, Triton kernels on the GPU.
+
+    import framework as fw
+    x = fw.tensor([[1., 2.], [3., 4.]], requires_grad=True)
+"""
+from . import backends  # noqa: F401
+from .backends import numpy as _numpy_backend  # noqa: F401  (registers the CPU kernels)
+from .dtypes import (bfloat16, bool, double, float, float16, float32, float64, get_default_dtype, half, int,  # noqa: A004
+                     int8, int16, int32, int64, long, promote_types, set_default_dtype, short, uint8)
+from .dtypes import dtype, result_type as _result_type
+from .device import device
+from .tensor import Size, Tensor
+from . import ops
+from .ops.elementwise import *  # noqa: F401,F403
+from .ops.elementwise import abs, pow, round  # noqa: A004
+from .ops.shape import *  # noqa: F401,F403
+from .ops.linalg import *  # noqa: F401,F403
+from .ops.reduction import *  # noqa: F401,F403,A004
+from .ops.indexing import *  # noqa: F401,F403
+from .creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like, linspace,
+                       normal, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm,
+                       tensor, zeros, zeros_like)
+from .random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
+from .autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .printing import get_printoptions, set_printoptions
+from . import autograd, cuda
+from . import nn
+from . import optim
+from . import utils
+from .serialization import load, save
+
+__version__ = "0.1.0"
+
+
+def result_type(tensor1, tensor2):
+    return _result_type(tensor1, tensor2)
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(input):
+    return input.numel()

@@ -1,0 +1,283 @@
+"""`framework.nn.functional`: every layer and loss as a function, as `torch.nn.functional` spells them.
+
+Ops that PyTorch keeps whole (the fused losses, GELU, SiLU, LeakyReLU,
+Softplus, embedding) run registered kernel pairs from `framework.ops.nn`;
+the rest (MSE, L1, Huber, LayerNorm, BatchNorm, dropout, one_hot) are
+composed from framework ops, so every device that runs those runs these.
+"""
+import warnings
+
+from .. import dtypes, random
+from ..autograd.grad_mode import no_grad
+from ..creation import arange, from_numpy, zeros
+from ..ops import elementwise as _ew
+from ..ops import linalg as _linalg
+from ..ops import nn as _nn
+from ..ops import reduction as _red
+from ..ops.nn import binary_cross_entropy_with_logits as _bce_with_logits
+from ..ops.nn import gelu, softplus  # noqa: F401  (re-exported as they are)
+from ..ops.nn import silu as _silu
+
+# ---- reductions of losses ---------------------------------------------------
+
+
+def _legacy_get_string(size_average, reduce, emit_warning=True):
+    """The `reduction` that the deprecated `size_average`/`reduce` pair means."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    ret = "mean" if size_average and reduce else "sum" if reduce else "none"
+    if emit_warning:
+        warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{ret}' instead.",
+                      stacklevel=3)
+    return ret
+
+
+def _reduction(size_average, reduce, reduction):
+    if size_average is not None or reduce is not None:
+        return _legacy_get_string(size_average, reduce)
+    _nn.check_reduction(reduction)
+    return reduction
+
+
+def _reduce(loss, reduction):
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def _warn_size(input, target):
+    if target.shape != input.shape:
+        warnings.warn(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+                      "This will likely lead to incorrect results due to broadcasting. Please ensure they have "
+                      "the same size.", stacklevel=3)
+
+
+def _weighted(loss, weight, input, reduction, mean_over_weight=True):
+    """PyTorch's optional elementwise `weight` of mse/l1/huber losses."""
+    if weight is None:
+        return _reduce(loss, reduction)
+    if weight.shape != input.shape:
+        raise ValueError("Weights and input must have the same size.")
+    loss = loss * weight
+    if reduction == "mean" and mean_over_weight:
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction)
+
+
+# ---- linear and activations ---------------------------------------------------
+
+def linear(input, weight, bias=None):
+    return _linalg.linear(input, weight, bias)
+
+
+def relu(input, inplace=False):
+    return input.relu_() if inplace else _ew.relu(input)
+
+
+def relu_(input):
+    return input.relu_()
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    out = _nn.leaky_relu(input, negative_slope)
+    return input.copy_(out) if inplace else out
+
+
+def silu(input, inplace=False):
+    out = _silu(input)
+    return input.copy_(out) if inplace else out
+
+
+def sigmoid(input):
+    return _ew.sigmoid(input)
+
+
+def tanh(input):
+    return _ew.tanh(input)
+
+
+def logsigmoid(input):
+    return -softplus(-input)
+
+
+def _get_softmax_dim(name, ndim, stacklevel):
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                  "as an argument.", stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    if dim is None:
+        dim = _get_softmax_dim("softmax", input.dim(), _stacklevel)
+    return _red.softmax(input, dim, dtype=dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    if dim is None:
+        dim = _get_softmax_dim("log_softmax", input.dim(), _stacklevel)
+    return _red.log_softmax(input, dim, dtype=dtype)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    if dim is None:
+        dim = _get_softmax_dim("softmin", input.dim(), _stacklevel)
+    return _red.softmax(-input, dim, dtype=dtype)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    denom = input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
+    return input / denom
+
+
+# ---- dropout, embedding, one_hot ----------------------------------------------
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability p and scale the rest by 1/(1-p), drawn as PyTorch's CPU kernel draws."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0 or input.numel() == 0:
+        return input
+    if p == 1:
+        noise = zeros((), dtype=input.dtype, device=input.device)
+    else:
+        mask = random.bernoulli_mask(tuple(input.shape), 1 - p)
+        noise = from_numpy(mask.astype(input._dtype.np) / input._dtype.np.type(1 - p)).to(input.device)
+    return input.mul_(noise) if inplace else input * noise
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+    if padding_idx is not None:
+        if padding_idx > 0 and padding_idx >= weight.size(0):
+            raise AssertionError("Padding_idx must be within num_embeddings")
+        if padding_idx < 0:
+            if padding_idx < -weight.size(0):
+                raise AssertionError("Padding_idx must be within num_embeddings")
+            padding_idx = weight.size(0) + padding_idx
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    return _nn.embedding(weight, input, padding_idx)
+
+
+def one_hot(tensor, num_classes=-1):
+    if tensor.dtype is not dtypes.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    values = tensor._host()
+    if values.size and values.min() < 0:
+        raise RuntimeError("Class values must be non-negative.")
+    if num_classes == -1:
+        if not values.size:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(values.max()) + 1
+    elif values.size and values.max() >= num_classes:
+        raise RuntimeError("Class values must be smaller than num_classes.")
+    return (tensor.unsqueeze(-1) == arange(num_classes, device=tensor.device)).long()
+
+
+# ---- normalization ---------------------------------------------------------------
+
+def _compute_dtype(input):
+    """float16/bfloat16 statistics are taken in float32, as PyTorch's CPU kernels do."""
+    return dtypes.float32 if input.dtype in (dtypes.float16, dtypes.bfloat16) else input.dtype
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape or tuple(input.shape[input.ndim - len(shape):]) != shape or input.ndim < len(shape):
+        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
+                           f"[*, {', '.join(str(s) for s in shape)}], but got input of size{list(input.shape)}")
+    dims = tuple(range(-len(shape), 0))
+    x = input.to(_compute_dtype(input))
+    centered = x - x.mean(dims, keepdim=True)
+    out = centered * ((centered * centered).mean(dims, keepdim=True) + eps).rsqrt()
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out.to(input.dtype)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Normalize each channel (dim 1) by batch statistics (training) or by the running ones."""
+    if training:
+        per_channel = input.numel() // input.shape[1] if input.ndim > 1 and input.shape[1] else input.numel()
+        if per_channel == 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+    dims = (0,) + tuple(range(2, input.ndim))
+    stat_shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
+    x = input.to(_compute_dtype(input))
+    if training:
+        mean = x.mean(dims)
+        centered = x - mean.reshape(stat_shape)
+        var = (centered * centered).mean(dims)
+        with no_grad():
+            n = input.numel() // input.shape[1]
+            if running_mean is not None:
+                running_mean.copy_(momentum * mean + (1 - momentum) * running_mean)
+            if running_var is not None:
+                running_var.copy_(momentum * var * (n / (n - 1)) + (1 - momentum) * running_var)
+    else:
+        centered = x - running_mean.reshape(stat_shape)
+        var = running_var
+    out = centered * (var.reshape(stat_shape) + eps).rsqrt()
+    if weight is not None:
+        out = out * weight.reshape(stat_shape)
+    if bias is not None:
+        out = out + bias.reshape(stat_shape)
+    return out.to(input.dtype)
+
+
+# ---- losses ------------------------------------------------------------------------
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    _warn_size(input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    return _weighted((input - target) ** 2, weight, input, reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    _warn_size(input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    return _weighted((input - target).abs(), weight, input, reduction)
+
+
+def _huber(diff, delta, scale_quadratic):
+    """0.5 d^2 (/delta when `scale_quadratic`) below `delta` in |d|, linear above."""
+    size = diff.abs()
+    quadratic = 0.5 * diff * diff
+    if scale_quadratic:
+        return _ew.where(size < delta, quadratic / delta, size - 0.5 * delta)
+    return _ew.where(size < delta, quadratic, delta * (size - 0.5 * delta))
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    _warn_size(input, target)
+    _nn.check_reduction(reduction)
+    return _weighted(_huber(input - target, delta, False), weight, input, reduction, mean_over_weight=False)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    _warn_size(input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    if beta == 0.0:
+        return _reduce((input - target).abs(), reduction)
+    return _reduce(_huber(input - target, beta, True), reduction)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    return _nn.nll_loss(input, target, weight, ignore_index, _reduction(size_average, reduce, reduction))
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
+    return _nn.cross_entropy(input, target, weight, ignore_index, _reduction(size_average, reduce, reduction),
+                             label_smoothing)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    return _nn.binary_cross_entropy(input, target, weight, _reduction(size_average, reduce, reduction))
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
+    return _bce_with_logits(input, target, weight, _reduction(size_average, reduce, reduction), pos_weight)
+

@@ -1,0 +1,188 @@
+"""The nn ops with kernel pairs of their own: activations PyTorch keeps as single ops, fused losses, embedding.
+
+Each function checks its arguments with PyTorch's messages (class indices are
+checked before any kernel reads with them), then runs the registered op.
+`framework.nn.functional` is the user-facing layer over these.
+"""
+from .. import dtypes
+from ..autograd.function import run
+from ..autograd.grad_mode import is_grad_enabled
+from ..tensor import Tensor
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def check_reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
+                 "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _no_grad_argument(function, name, tensor):
+    """PyTorch refuses, rather than silently ignore, a weight that asks for a gradient it will not get."""
+    if tensor is not None and tensor._requires_grad and is_grad_enabled():
+        raise RuntimeError(f"The function '{function}' is not differentiable with respect to argument '{name}'. "
+                           "This input cannot have requires_grad True.")
+
+
+def _require_float(op, input):
+    if not input._dtype.is_floating_point:
+        raise NotImplementedError(f"\"{op}\" not implemented for '{_SCALAR_NAMES[input._dtype.name]}'")
+
+
+# ---- activations -----------------------------------------------------------
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    _require_float("GeluKernelImpl", input)
+    return run("gelu", (input,), (approximate,))
+
+
+def silu(input):
+    _require_float("silu", input)
+    return run("silu", (input,))
+
+
+def leaky_relu(input, negative_slope=0.01):
+    _require_float("leaky_relu_cpu", input)
+    return run("leaky_relu", (input,), (float(negative_slope),))
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    _require_float("softplus_cpu", input)
+    return run("softplus", (input,), (float(beta), float(threshold)))
+
+
+# ---- class-index losses --------------------------------------------------------
+
+def _check_class_targets(input, target, weight, ignore_index):
+    """PyTorch's checks for (input, class-index target) pairs, in its order and words."""
+    if input.ndim < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
+    if target._dtype not in (dtypes.int64, dtypes.uint8):
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_SCALAR_NAMES[target._dtype.name]}")
+    if input.ndim >= 2 and (target.shape[0] if target.ndim else 0) != input.shape[0]:
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                         f"({target.shape[0] if target.ndim else 0}).")
+    if input.ndim <= 2:
+        if target.ndim > 1:
+            raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    else:
+        expected = [input.shape[0]] + list(input.shape[2:])
+        if list(target.shape) != expected:
+            raise RuntimeError(f"Expected target size {expected}, got {list(target.shape)}")
+    n_classes = input.shape[1] if input.ndim > 1 else input.shape[0]
+    if weight is not None and (weight.ndim != 1 or weight.numel() != n_classes):
+        raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes but "
+                           f"got weight tensor of shape: {list(weight.shape)}")
+    values = target._host().reshape(-1)
+    bad = (values != ignore_index) & ((values < 0) | (values >= n_classes))
+    if bad.any():
+        raise IndexError(f"Target {values[bad.argmax()]} is out of bounds.")
+
+
+def _nll_node(input, reduction):
+    """The node PyTorch shows: it runs inputs of 3 or 5+ dims as 4-d ones and views 'none' results back."""
+    if input.ndim <= 2:
+        return "NllLossBackward0"
+    return "NllLoss2DBackward0" if input.ndim == 4 or reduction != "none" else "ViewBackward0"
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """log_softmax over dim 1 (dim 0 for one unbatched row) and NLL in one fused op.
+
+    `target` holds class indices (int64, one dim fewer than `input`) or class
+    probabilities (float, `input`'s shape).
+    """
+    check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    _require_float("log_softmax_lastdim_kernel_impl", input)
+    if input.shape == target.shape:
+        if not target._dtype.is_floating_point:
+            raise RuntimeError("Expected floating point type for target with class probabilities, got "
+                               f"{_SCALAR_NAMES[target._dtype.name]}")
+        n_classes = input.shape[1] if input.ndim > 1 else input.shape[0]
+        if weight is not None and (weight.ndim != 1 or weight.numel() != n_classes):
+            raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes "
+                               f"but got weight tensor of shape: {list(weight.shape)}")
+        if target._dtype is not input._dtype:
+            target = target.to(input._dtype)
+        node = "DivBackward1" if reduction == "mean" else "NegBackward0"
+    else:
+        _check_class_targets(input, target, weight, ignore_index)
+        node = "AddBackward0" if label_smoothing > 0 else _nll_node(input, reduction)
+    _no_grad_argument("nll_loss_forward", "weight", weight)
+    weight = _like(weight, input)
+    return run("cross_entropy", (input, target, weight), (ignore_index, float(label_smoothing), reduction), node)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """-input[target] (times the class weight) per prediction; `input` holds log-probabilities."""
+    check_reduction(reduction)
+    _check_class_targets(input, target, weight, ignore_index)
+    _require_float("nll_loss_forward_reduce_cuda_kernel_2d_index", input)
+    _no_grad_argument("nll_loss_forward", "weight", weight)
+    return run("nll_loss", (input, target, _like(weight, input)), (ignore_index, reduction),
+               _nll_node(input, reduction))
+
+
+def _like(tensor, input):
+    """An optional weight-like tensor in `input`'s dtype and on its device."""
+    if tensor is None:
+        return None
+    if tensor._dtype is not input._dtype or tensor._device != input._device:
+        return tensor.to(device=input._device, dtype=input._dtype)
+    return tensor
+
+
+# ---- binary losses ---------------------------------------------------------------
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    check_reduction(reduction)
+    if target.shape != input.shape:
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
+                         f"({input.shape}) is deprecated. Please ensure they have the same size.")
+    host = input.detach()._host()
+    if host.size and not ((host >= 0) & (host <= 1)).all():
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    host = target.detach()._host()
+    if host.size and not ((host >= 0) & (host <= 1)).all():
+        raise RuntimeError("all elements of target should be between 0 and 1")
+    _no_grad_argument("binary_cross_entropy", "weight", weight)
+    if weight is not None:
+        from .elementwise import broadcast_shapes
+        weight = _like(weight, input).expand(broadcast_shapes(tuple(target.shape), tuple(weight.shape)))
+    return run("binary_cross_entropy", (input, _like(target, input), weight), (reduction,))
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    check_reduction(reduction)
+    if target.shape != input.shape:
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    _no_grad_argument("binary_cross_entropy_with_logits", "weight", weight)
+    _no_grad_argument("binary_cross_entropy_with_logits", "pos_weight", pos_weight)
+    return run("binary_cross_entropy_with_logits",
+               (input, _like(target, input), _like(weight, input), _like(pos_weight, input)), (reduction,))
+
+
+# ---- embedding ---------------------------------------------------------------------
+
+def embedding(weight, indices, padding_idx=None):
+    """Rows of `weight` picked by integer `indices`; the `padding_idx` row gets no gradient."""
+    if not isinstance(indices, Tensor) or indices._dtype not in (dtypes.int64, dtypes.int32):
+        got = indices.type() if isinstance(indices, Tensor) else type(indices).__name__
+        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                           f"Long, Int; but got {got} instead (while checking arguments for embedding)")
+    values = indices._host()
+    if values.size and (values.min() < 0 or values.max() >= weight.shape[0]):
+        raise IndexError("index out of range in self")
+    return run("embedding", (weight, indices), (padding_idx,))
+
+
+__all__ = ["gelu", "silu", "leaky_relu", "softplus", "cross_entropy", "nll_loss", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "embedding"]

@@ -1,0 +1,58 @@
+"""Shared pytest set-up: the random seed of the run, markers, and state reset between tests.
+
+Inputs are random and fresh each run (DESIGN.md, "Numbers"). The run's seed is
+printed in the header and next to every failure; set FW_TEST_SEED to replay it.
+"""
+import os
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TESTS_DIR)
+for path in (ROOT, TESTS_DIR):  # `import framework` and `import helpers` from any test folder
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+SEED = int(os.environ.get("FW_TEST_SEED") or np.random.SeedSequence().entropy % (1 << 63))
+os.environ["FW_TEST_SEED"] = str(SEED)  # helpers.py reads the same seed
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "uses_random: depends on framework.random (manual_seed, rand, randn, randint, randperm, "
+                   "uniform_, normal_); a failure here may be the random module, not the op under test")
+    config.addinivalue_line("markers", "requires_torch: compares with PyTorch; skipped when torch is not importable")
+
+
+def pytest_report_header(config):
+    return f"framework tests: FW_TEST_SEED={SEED}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        report.sections.append(("random inputs", f"replay with FW_TEST_SEED={SEED}"))
+
+
+@pytest.fixture
+def rng(request):
+    """A numpy Generator for this test: fresh each run, reproducible from the run's seed and the test id."""
+    return np.random.default_rng([SEED, zlib.crc32(request.node.nodeid.encode())])
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_state():
+    """A failing test must not leak a default dtype or a grad mode into the next one."""
+    yield
+    framework = sys.modules.get("framework")
+    if framework is None:
+        return
+    if framework.get_default_dtype() is not framework.float32:
+        framework.set_default_dtype(framework.float32)
+    if not framework.is_grad_enabled():
+        framework.set_grad_enabled(True)

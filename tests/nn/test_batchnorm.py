@@ -1,0 +1,98 @@
+"""BatchNorm1d: batch statistics in training, running statistics (momentum, unbiased variance) and eval."""
+import numpy as np
+import pytest
+
+import framework as fw
+import framework.nn.functional as F
+from framework import nn
+from helpers import assert_close, check_op, random_array, raises_like_torch, requires_torch, torch, torch_name
+
+TF = torch.nn.functional if torch is not None else None
+
+
+def np_batch_norm(x, weight=None, bias=None, eps=1e-5):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    centered = x - x.mean(axis=axes, keepdims=True)
+    out = centered * (np.mean(centered * centered, axis=axes, keepdims=True) + eps) ** -0.5
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    return out if bias is None else out + bias.reshape(shape)
+
+
+@pytest.mark.parametrize("shape", [(8, 3), (4, 3, 5), (2, 1)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batch_norm_training_function(rng, shape, dtype):
+    x = random_array(rng, shape, dtype, low=-3, high=3)
+    w, b = random_array(rng, shape[1:2], dtype), random_array(rng, shape[1:2], dtype)
+    check_op(lambda a, c, d: F.batch_norm(a, None, None, c, d, training=True), np_batch_norm,
+             TF and (lambda a, c, d: TF.batch_norm(a, None, None, c, d, training=True)), x, w, b, dtype=dtype, rng=rng)
+
+
+@pytest.mark.parametrize("momentum", [0.1, 0.5, None])
+@pytest.mark.parametrize("shape", [(6, 4), (3, 4, 5)])
+def test_running_statistics_follow_torch(rng, momentum, shape):
+    bn = nn.BatchNorm1d(4, momentum=momentum)
+    running_mean, running_var = np.zeros(4), np.ones(4)
+    axes = (0,) + tuple(range(2, len(shape)))
+    n = np.prod(shape) // 4
+    t_bn = torch and torch.nn.BatchNorm1d(4, momentum=momentum)
+    for step in range(1, 5):
+        x = random_array(rng, shape, "float32", low=-2, high=4)
+        out = bn(fw.tensor(x, requires_grad=True))
+        x64 = x.astype(np.float64)
+        factor = 1 / step if momentum is None else momentum
+        running_mean = (1 - factor) * running_mean + factor * x64.mean(axis=axes)
+        running_var = (1 - factor) * running_var + factor * x64.var(axis=axes) * n / (n - 1)
+        assert_close(out, np_batch_norm(x64), "float32")
+        assert_close(bn.running_mean, running_mean, "float32")
+        assert_close(bn.running_var, running_var, "float32")
+        assert bn.num_batches_tracked.item() == step and bn.num_batches_tracked.dtype is fw.int64
+        if t_bn is not None:
+            t_out = t_bn(torch.tensor(x))
+            assert_close(out, t_out, "float32")
+            assert_close(bn.running_var, t_bn.running_var, "float32")
+    bn.eval()
+    x = random_array(rng, shape, "float32")
+    stat_shape = (1, 4) + (1,) * (len(shape) - 2)
+    expected = (x - running_mean.reshape(stat_shape)) / np.sqrt(running_var.reshape(stat_shape) + 1e-5)
+    assert_close(bn(fw.tensor(x)), expected, "float32")
+    assert bn.num_batches_tracked.item() == 4  # eval leaves the statistics alone
+
+
+def test_eval_gradients(rng):
+    bn = nn.BatchNorm1d(3).eval()
+    with fw.no_grad():
+        bn.running_mean.copy_(fw.tensor(random_array(rng, (3,), "float64")))
+        bn.running_var.copy_(fw.tensor(rng.uniform(0.5, 2, 3)))
+        bn.weight.copy_(fw.tensor(random_array(rng, (3,), "float64")))
+    mean, var = bn.running_mean.numpy().astype(np.float64), bn.running_var.numpy().astype(np.float64)
+    w = bn.weight.detach().numpy().astype(np.float64)
+    check_op(bn, lambda a: (a - mean) / np.sqrt(var + 1e-5) * w, None, random_array(rng, (5, 3), "float32"),
+             dtype="float32", rng=rng)
+
+
+def test_without_running_stats_and_affine(rng):
+    bn = nn.BatchNorm1d(3, affine=False, track_running_stats=False)
+    assert list(bn.parameters()) == [] and list(bn.state_dict()) == []
+    x = random_array(rng, (6, 3), "float32")
+    for mode in (bn.train(), bn.eval()):  # no running statistics: batch statistics even in eval
+        assert_close(mode(fw.tensor(x)), np_batch_norm(x.astype(np.float64)), "float32")
+
+
+def test_state_dict_and_errors():
+    bn = nn.BatchNorm1d(5)
+    assert list(bn.state_dict()) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    with pytest.raises(ValueError, match=r"expected 2D or 3D input \(got 4D input\)"):
+        bn(fw.ones(2, 5, 1, 1))
+    with pytest.raises(ValueError, match=r"Expected more than 1 value per channel when training, got input size "
+                                         r"framework.Size\(\[1, 5\]\)"):
+        bn(fw.ones(1, 5))
+    bn.eval()(fw.ones(1, 5))  # fine in eval
+
+
+@requires_torch
+def test_repr_matches_torch():
+    for kwargs in ({}, {"momentum": None, "eps": 1e-3}, {"affine": False}, {"track_running_stats": False}):
+        assert torch_name(repr(nn.BatchNorm1d(7, **kwargs))) == repr(torch.nn.BatchNorm1d(7, **kwargs))
+    raises_like_torch(lambda: nn.BatchNorm1d(2)(fw.ones(3)), lambda: torch.nn.BatchNorm1d(2)(torch.ones(3)))

@@ -1,0 +1,138 @@
+"""Linear and Identity: values and gradients, PyTorch's initialisation draw for draw, and the fused
+Linear+ReLU path of Sequential."""
+import math
+
+import numpy as np
+import pytest
+
+import framework as fw
+from framework import nn
+from helpers import assert_close, case, check_op, random_array, requires_torch, torch, torch_name
+
+
+def _np_linear(x, w, b=None):
+    y = x @ w.T
+    return y if b is None else y + b
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("x_shape", [(5, 7), (7,), (2, 3, 7), (1, 7), (0, 7)])
+def test_linear_function(rng, dtype, x_shape):
+    x, w, b = (random_array(rng, s, dtype) for s in (x_shape, (4, 7), (4,)))
+    with case(shape=x_shape, bias=True):
+        out = check_op(nn.functional.linear, _np_linear, torch and torch.nn.functional.linear, x, w, b,
+                       dtype=dtype, rng=rng)
+        assert out.grad_fn.name() == "AddmmBackward0"
+    with case(shape=x_shape, bias=False):
+        check_op(nn.functional.linear, _np_linear, torch and torch.nn.functional.linear, x, w, dtype=dtype, rng=rng)
+
+
+def test_linear_module_forward_backward(rng):
+    layer = nn.Linear(6, 3)
+    x = random_array(rng, (4, 6), "float32")
+    out = layer(fw.tensor(x))
+    w, b = layer.weight.detach().numpy(), layer.bias.detach().numpy()
+    assert_close(out, _np_linear(x.astype(np.float64), w, b), "float32")
+    g = random_array(rng, (4, 3), "float32")
+    out.backward(fw.tensor(g))
+    assert_close(layer.weight.grad, g.astype(np.float64).T @ x, "float32")
+    assert_close(layer.bias.grad, g.astype(np.float64).sum(0), "float32")
+
+
+def test_linear_options_and_errors():
+    layer = nn.Linear(3, 2, bias=False, dtype=fw.float64)
+    assert layer.bias is None and layer.weight.dtype is fw.float64 and "bias" in layer._parameters
+    assert [n for n, _ in layer.named_parameters()] == ["weight"]
+    assert repr(layer) == "Linear(in_features=3, out_features=2, bias=False)"
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(4x5 and 3x2\)"):
+        nn.Linear(3, 2)(fw.ones(4, 5))
+
+
+def test_linear_init_bounds():
+    layer = nn.Linear(50, 30)
+    bound = 1 / math.sqrt(50)
+    for p in (layer.weight, layer.bias):
+        values = p.detach().numpy()
+        assert values.min() >= -bound and values.max() <= bound and values.std() > bound / 3
+    with pytest.warns(UserWarning, match="Initializing zero-element tensors is a no-op"):
+        nn.Linear(0, 3)  # fan_in 0: no division by zero, a zero-element weight
+
+
+@pytest.mark.uses_random
+@requires_torch
+@pytest.mark.parametrize("seed", [0, 123, 2024])
+def test_manual_seed_gives_torch_weights(seed):
+    fw.manual_seed(seed)
+    ours = [nn.Linear(50, 30), nn.Linear(30, 20, bias=False), nn.Linear(7, 1), nn.Embedding(5, 4, padding_idx=1)]
+    torch.manual_seed(seed)
+    theirs = [torch.nn.Linear(50, 30), torch.nn.Linear(30, 20, bias=False), torch.nn.Linear(7, 1),
+              torch.nn.Embedding(5, 4, padding_idx=1)]
+    for a, b in zip(ours, theirs):
+        for (name, p), q in zip(a.named_parameters(), b.parameters()):
+            np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy(), err_msg=name)
+
+
+def test_identity():
+    x = fw.ones(2, 3)
+    ident = nn.Identity(54, unused="x")
+    assert ident(x) is x and repr(ident) == "Identity()"
+
+
+# ---- the fused Linear+ReLU path of Sequential -------------------------------------
+
+def _node_names(node):
+    names, stack = [], [node]
+    while stack:
+        node = stack.pop()
+        names.append(node.name())
+        stack.extend(edge[0] for edge in node.next_functions if edge is not None)
+    return names
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sequential_linear_relu_fuses_and_matches(rng, dtype):
+    dt = getattr(fw, dtype)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2)).to(dt)
+    x = random_array(rng, (6, 5), dtype)
+    fused = model(fw.tensor(x))
+    assert "ReluBackward0" not in _node_names(fused.grad_fn)  # both pairs ran fused
+    g = random_array(rng, (6, 2), dtype)
+    fused.backward(fw.tensor(g))
+    fused_grads = [p.grad.numpy().copy() for p in model.parameters()]
+    model.zero_grad()
+    unfused = fw.tensor(x)
+    for layer in model:  # one module at a time: the plain ReLU path
+        unfused = layer(unfused)
+    unfused.backward(fw.tensor(g))
+    assert_close(fused, unfused, dtype)
+    for a, p in zip(fused_grads, model.parameters()):
+        assert_close(a, p.grad, dtype)
+
+
+def test_fusion_is_skipped_when_it_would_change_behaviour():
+    out = nn.Sequential(nn.Linear(2, 2), nn.ReLU())(fw.ones(1, 2))
+    assert out.grad_fn.name() == "ReluBackward0"  # a final pair's output prints as PyTorch's
+    seen = []
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Identity())
+    model[1].register_forward_hook(lambda m, args, out: seen.append(out))
+    model(fw.ones(1, 2))
+    assert len(seen) == 1  # a hooked ReLU runs as itself
+
+    class MyReLU(nn.ReLU):
+        def forward(self, input):
+            return input * 0
+
+    out = nn.Sequential(nn.Linear(2, 2), MyReLU(), nn.Identity())(fw.ones(1, 2))
+    assert not out.detach().numpy().any()  # a subclass keeps its own forward
+
+
+@requires_torch
+def test_sequential_output_values_match_torch(rng):
+    fw.manual_seed(5)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    t_model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
+    t_model.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
+    x = random_array(rng, (3, 4), "float32")
+    out, t_out = model(fw.tensor(x)), t_model(torch.tensor(x))
+    assert_close(out, t_out, "float32")
+    assert torch_name(repr(model)) == repr(t_model)

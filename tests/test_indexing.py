@@ -1,0 +1,423 @@
+"""Indexing against numpy (float64 reference) and PyTorch: x[key], x[key] = v, and the index functions.
+
+Keys are written once with numpy arrays for index tensors; `_key(..., lib)` turns them into framework or
+torch tensors. Gradients of x[key] are checked against the numpy scatter-add of a random upstream
+gradient over the positions that key reads (np.bincount of an index map), so duplicates accumulate.
+"""
+import numpy as np
+import pytest
+
+import framework as fw
+from helpers import assert_close, check_op, gradcheck, make_torch, random_array, raises_like_torch
+from helpers import torch
+
+A = np.array
+
+
+def _key(key, lib):
+    """Numpy arrays in `key` as tensors of `lib` (fw or torch); everything else as is."""
+    if isinstance(key, tuple):
+        return tuple(_key(k, lib) for k in key)
+    if isinstance(key, np.ndarray):
+        return fw.tensor(key) if lib is fw else torch.from_numpy(key.copy())
+    return key
+
+
+def _m(*values):
+    return np.array(values, dtype=bool)
+
+
+# (shape, key, numpy function when numpy's placement differs from PyTorch's ints-first rule)
+GETITEM_CASES = [
+    ((3, 4, 5), 0, None), ((3, 4, 5), -1, None), ((3, 4, 5), (1, 2), None), ((3, 4, 5), (1, -2, 3), None),
+    ((3, 4, 5), slice(1, 3), None), ((3, 4, 5), slice(None, None, 2), None), ((3, 4, 5), slice(5, 9), None),
+    ((3, 4, 5), slice(-10, 2), None), ((3, 4, 5), slice(2, 1), None),
+    ((3, 4, 5), (slice(None), slice(1, None, 3)), None),
+    ((3, 4, 5), None, None), ((3, 4, 5), (None, 0), None), ((3, 4, 5), (Ellipsis, None), None),
+    ((3, 4, 5), (0, Ellipsis, 1), None), ((3, 4, 5), Ellipsis, None), ((3, 4, 5), (slice(None),) * 3, None),
+    ((3, 4, 5), A(1), None), ((3, 4, 5), (A(2), slice(1, 3)), None),
+    ((3, 4, 5), A([0, 2]), None), ((3, 4, 5), A([[0, 1], [2, 2]]), None), ((3, 4, 5), (A([0, 1]), A([1, 3])), None),
+    ((3, 4, 5), (slice(None), A([0, 0, 3])), None), ((3, 4, 5), (A([2, 0, 2]), slice(None), A([1, 1, 4])), None),
+    ((3, 4, 5), (0, slice(None), A([0, 1])), lambda a: a[0][:, [0, 1]]),
+    ((3, 4, 5), (slice(None), A([0, 3]), slice(None), ), None), ((3, 4, 5), (slice(None), A([1, 0]), 0), None),
+    ((2, 4, 5, 3), (slice(None), A([1, 2]), slice(1, 4), -1), lambda a: a[..., -1][:, [1, 2], 1:4]),
+    ((3, 4, 5), (Ellipsis, A([1, -1])), None), ((3, 4, 5), (None, A([0, 1])), None),
+    ((3, 4, 5), (A([0, 1]), None, A([0, 1])), None), ((3, 4, 5), (slice(1, 3), A([[0], [3]]), A([1, 2])), None),
+    ((3, 4, 5), (A([-1, 0]), A([-4, 3]), A([[4], [0]])), None), ((3, 4, 5), A([], dtype=np.int64), None),
+    ((3, 4, 5), A([1, 2], dtype=np.int32), None), ((3, 4, 5), True, None), ((3, 4, 5), False, None),
+    ((3, 4, 5), (0, True), lambda a: a[0][None]),
+    ((3, 4, 5), _m(True, False, True), None), ((3, 4, 5), (slice(None), _m(False, True, True, False)), None),
+    ((3, 4, 5), (_m(True, False, True), 0), lambda a: a[:, 0][[0, 2]]),
+    ((3, 4, 5), (_m(True, False, True), A([1, 2])), None),
+    ((3, 4, 5), (1, _m(True, False, True, True), slice(None, None, 2)), lambda a: a[1][[0, 2, 3], ::2]),
+    ((0, 3), A([], dtype=np.int64), None), ((0, 3), (slice(None), A([0, 2])), None), ((3, 0), A([0, 2]), None),
+    ((3, 0), (slice(None), slice(1, None)), None), ((1, 1, 4), (0, 0, A([3, 0, 3])), None),
+    ((1, 1, 4), (A([0, 0]),), None),
+    ((0,), _m(), None), ((1,), (None, 0, None), None), ((), None, None), ((), Ellipsis, None), ((), (), None),
+    ((), True, None), ((6,), slice(1, None, 4), None), ((2, 3, 1, 2), (Ellipsis, 0, A([1, 0])), None),
+]
+
+
+def _positions_read(shape, key, np_fn):
+    """For every element of x[key], the flat position of x it reads."""
+    positions = np.arange(int(np.prod(shape))).reshape(shape)
+    return np.asarray(np_fn(positions) if np_fn else positions[key])
+
+
+def _leaf_and_input(values, noncontiguous):
+    """A leaf holding `values` and the tensor to index: the leaf, or a transposed (non-contiguous) view of it."""
+    if not noncontiguous or values.ndim < 2:
+        leaf = fw.tensor(values, requires_grad=True)
+        return leaf, leaf, lambda g: g
+    order = tuple(range(values.ndim))[::-1]
+    leaf = fw.tensor(np.ascontiguousarray(values.transpose(order)), requires_grad=True)
+    x = leaf.permute(*order)
+    assert not x.is_contiguous() or sum(s > 1 for s in values.shape) < 2
+    return leaf, x, lambda g: g.transpose(order)
+
+
+@pytest.mark.parametrize("noncontiguous", [False, True])
+@pytest.mark.parametrize("shape,key,np_fn", GETITEM_CASES, ids=[f"{c[0]}-{c[1]!r}" for c in GETITEM_CASES])
+def test_getitem_values_and_grads(rng, shape, key, np_fn, noncontiguous):
+    values = random_array(rng, shape, "float64")
+    leaf, x, leaf_grad_as_x = _leaf_and_input(values, noncontiguous)
+    out = x[_key(key, fw)]
+    expected = np.asarray(np_fn(values) if np_fn else values[key])
+    assert_close(out, expected, fw.float64, what="value")
+    upstream = random_array(rng, expected.shape, "float64")
+    out.backward(fw.tensor(upstream))
+    read = _positions_read(shape, key, np_fn)
+    grad = np.bincount(read.ravel(), weights=upstream.ravel(), minlength=values.size).reshape(shape)
+    assert_close(leaf_grad_as_x(leaf.grad.numpy()), grad, fw.float64, what="grad")
+    if torch is not None:
+        t = make_torch(values, requires_grad=True)
+        t_out = t[_key(key, torch)]
+        assert tuple(out.shape) == tuple(t_out.shape)
+        assert_close(out, t_out, fw.float64, what="value vs torch")
+        assert out.grad_fn.name() == type(t_out.grad_fn).__name__
+        t_out.backward(make_torch(upstream))
+        assert_close(leaf_grad_as_x(leaf.grad.numpy()), t.grad, fw.float64, what="grad vs torch")
+
+
+@pytest.mark.parametrize("key,name", [
+    (0, "SelectBackward0"), (slice(1, 3), "SliceBackward0"), (slice(None), "SliceBackward0"),
+    (Ellipsis, "AliasBackward0"),
+    ((slice(None), slice(0, 4)), "AliasBackward0"), (None, "UnsqueezeBackward0"), ((0, None), "UnsqueezeBackward0"),
+    ((None, 0), "SelectBackward0"), ((slice(1, 2), 0), "SelectBackward0"), ((0, slice(1, 2)), "SliceBackward0"),
+    (A([0, 1]), "IndexBackward0"), ((0, A([0, 1])), "IndexBackward0"), (A(1), "SelectBackward0"),
+])
+def test_grad_fn_names_and_views(rng, key, name):
+    x = fw.tensor(random_array(rng, (3, 4, 5)), requires_grad=True) * 1
+    out = x[_key(key, fw)]
+    assert out.grad_fn.name() == name
+    if torch is not None:
+        assert name == type((make_torch(random_array(rng, (3, 4, 5)), True) * 1)[_key(key, torch)].grad_fn).__name__
+    basic = name != "IndexBackward0"
+    assert (out._base is not None) == basic
+    assert np.shares_memory(out._data, x._data) == (basic and out.numel() > 0)
+
+
+def test_view_writes_reach_the_base_and_bump_the_version(rng):
+    base = fw.tensor(random_array(rng, (4, 6)))
+    view = base[1:3, ::2]
+    before = base._version
+    view[0] = 7.0
+    assert base._version == view._version == before + 1
+    assert (base.numpy()[1, ::2] == 7).all()
+    view.add_(1)
+    assert base._version == before + 2 and (base.numpy()[1, ::2] == 8).all()
+    base[2, 0] = -1.0
+    assert view[1, 0].item() == -1.0 and view._version == before + 3
+    copy = base[[0, 1]]
+    copy[0] = 100.0
+    assert base._version == before + 3 and (base.numpy()[0] != 100).all()
+
+
+def test_saved_view_detects_setitem_on_base(rng):
+    x = fw.tensor(random_array(rng, (3, 4)), requires_grad=True)
+    y = x * 1
+    z = y[0]
+    w = z.sin()  # sin saves its input z, a view of y
+    y[0, 1] = 0.0
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        w.sum().backward()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int64", "int32", "uint8", "bool"])
+def test_getitem_dtypes(rng, dtype):
+    values = random_array(rng, (4, 5), dtype, low=0, high=9)
+    x = fw.tensor(values)
+    for key in [(1, slice(None, None, 2)), (A([3, 0, 3]),), (slice(None), A([4, 1]))]:
+        out = x[_key(key, fw)]
+        assert out.dtype is x.dtype
+        np.testing.assert_array_equal(out.numpy().astype(np.float64), values[key].astype(np.float64))
+
+
+# (shape, key, value shape or None for a Python scalar); numpy's placement agrees with PyTorch's for these keys
+SETITEM_CASES = [
+    ((3, 4), 0, None), ((3, 4), 1, (4,)), ((3, 4), 1, (1, 4)), ((3, 4), slice(0, 2), (2, 1)),
+    ((3, 4), (Ellipsis, 2), (3,)),
+    ((3, 4), (slice(None), slice(1, None, 2)), ()), ((3, 4), A([0, 2]), (2, 4)), ((3, 4), A([2, 0]), (4,)),
+    ((3, 4), (A([0, 1, 2]), A([3, 3, 0])), (3,)), ((3, 4), (slice(None), A([1])), (3, 1)),
+    ((3, 4), _m(True, False, True), None),
+    ((3, 4), (slice(1, None), _m(True, False, False, True)), (1, 1, 2)), ((2, 3, 4), (0, slice(None), A([1, 2])), None),
+    ((2, 3, 4), (A([1]), slice(None), A([0, 3])), (1, 3)), ((0, 3), A([], dtype=np.int64), (3,)),
+    ((3, 1), (slice(None), 0), (3,)),
+    ((4,), slice(5, 9), None), ((), Ellipsis, ()), ((3, 4), (None, 1), (4,)),
+]
+
+
+def _sum_to(grad, shape):
+    while grad.ndim > len(shape):
+        grad = grad.sum(axis=0)
+    grad = grad.reshape((1,) * (len(shape) - grad.ndim) + grad.shape)  # the value's leading size-1 dims
+    return grad.sum(axis=tuple(i for i, s in enumerate(shape) if s == 1), keepdims=True).reshape(shape)
+
+
+@pytest.mark.parametrize("shape,key,value_shape", SETITEM_CASES, ids=[f"{c[0]}-{c[1]!r}-{c[2]}" for c in SETITEM_CASES])
+def test_setitem_in_place(rng, shape, key, value_shape):
+    values = random_array(rng, shape)
+    value = float(rng.normal()) if value_shape is None else random_array(rng, value_shape)
+    x = fw.tensor(values)
+    storage, version = x._data, x._version
+    x[_key(key, fw)] = value if value_shape is None else fw.tensor(value)
+    expected = values.copy()
+    expected[key] = value
+    assert_close(x, expected, fw.float64)
+    assert x._data is storage and x._version == version + 1
+
+
+@pytest.mark.parametrize("shape,key,value_shape", SETITEM_CASES, ids=[f"{c[0]}-{c[1]!r}-{c[2]}" for c in SETITEM_CASES])
+def test_setitem_autograd(rng, shape, key, value_shape):
+    values, weights = random_array(rng, shape), random_array(rng, shape)
+    value = float(rng.normal()) if value_shape is None else random_array(rng, value_shape)
+    leaf = fw.tensor(values, requires_grad=True)
+    v = value if value_shape is None else fw.tensor(value, requires_grad=True)
+    y = leaf * 1
+    y[_key(key, fw)] = v
+    items = key if isinstance(key, tuple) else (key,)
+    into_x = all(isinstance(k, np.ndarray) or k == slice(None) or k is Ellipsis for k in items)  # else via a view
+    advanced = any(isinstance(k, np.ndarray) for k in items)
+    assert y.grad_fn.name() == ("CopySlices" if not into_x else "IndexPutBackward0" if advanced else "CopyBackwards")
+    (y * fw.tensor(weights)).sum().backward()
+    written = np.zeros(shape, bool)
+    written[key] = True
+    assert_close(leaf.grad, np.where(written, 0.0, weights), fw.float64, what="grad of x")
+    if value_shape is not None:
+        assert_close(v.grad, _sum_to(np.asarray(weights[key]), value_shape), fw.float64, what="grad of value")
+    if torch is not None:
+        t_leaf = make_torch(values, True)
+        t_v = value if value_shape is None else make_torch(value, True)
+        t_y = t_leaf * 1
+        t_y[_key(key, torch)] = t_v
+        assert y.grad_fn.name() == type(t_y.grad_fn).__name__
+        assert_close(y, t_y, fw.float64)
+        (t_y * make_torch(weights)).sum().backward()
+        assert_close(leaf.grad, t_leaf.grad, fw.float64)
+        if value_shape is not None:
+            assert_close(v.grad, t_v.grad, fw.float64)
+
+
+def test_setitem_casts_and_no_grad(rng):
+    x = fw.zeros(3, dtype=fw.int64)
+    x[0] = 2.7
+    x[[1, 2]] = fw.tensor([3.9, -1.2])
+    assert x.tolist() == [2, 3, -1]
+    leaf = fw.tensor(random_array(rng, (3,)), requires_grad=True)
+    with fw.no_grad():
+        leaf[0] = 5.0
+        leaf[[1]] = fw.tensor([6.0], requires_grad=True)
+    assert leaf.tolist()[:2] == [5.0, 6.0] and leaf.grad_fn is None and leaf._version == 2
+    z = fw.zeros(3)
+    z[1:] = fw.tensor([1.0], requires_grad=True)
+    assert z.requires_grad and z.grad_fn.name() == "CopySlices"
+
+
+def test_gradcheck_getitem_and_setitem(rng):
+    gradcheck(lambda x: x[1:, A([0, 2, 2])] * 1, random_array(rng, (3, 4)))
+    gradcheck(lambda x: x[fw.tensor(_m(True, False, True))][:, ::2], random_array(rng, (3, 4)))
+
+    def put(x, v):
+        y = x * 1
+        y[:, [1, 3]] = v
+        y[0] = v[0, 0]
+        return y
+    gradcheck(put, random_array(rng, (3, 4)), random_array(rng, (1, 2)))
+
+
+# ---- index functions (framework, numpy float64 reference, PyTorch through helpers.check_op) -------------
+
+def _np_gather(x, dim, index):
+    return np.take_along_axis(x[tuple(slice(0, s) if d != dim else slice(None) for d, s in enumerate(index.shape))],
+                              index, dim)
+
+
+def _np_scatter(x, dim, index, src, add=False):
+    out = x.astype(np.result_type(x, src))
+    key = list(np.ix_(*[np.arange(s) for s in index.shape]))
+    key[dim] = index
+    part = src[tuple(slice(0, s) for s in index.shape)]
+    if add:
+        np.add.at(out, tuple(key), part)
+    else:
+        out[tuple(key)] = part
+    return out
+
+
+@pytest.mark.parametrize("noncontiguous", [False, True])
+def test_index_functions(rng, noncontiguous):
+    x = random_array(rng, (4, 5))
+    kw = dict(rng=rng, noncontiguous=noncontiguous)
+    idx = A([3, 0, 3, 1])
+    check_op(fw.index_select, lambda a, d, i: np.take(a, i, d), torch and torch.index_select, x, 0, idx, **kw)
+    check_op(lambda a, i: a.index_select(-1, i), lambda a, i: np.take(a, i, 1),
+             torch and (lambda a, i: a.index_select(-1, i)), x, idx.astype(np.int32), **kw)
+    gidx = rng.integers(0, 5, size=(3, 7))
+    check_op(fw.gather, _np_gather, torch and torch.gather, x, 1, gidx, **kw)
+    check_op(fw.gather, _np_gather, torch and torch.gather, x, 0, rng.integers(0, 4, size=(2, 5)), **kw)
+    sidx = np.stack([rng.permutation(5)[:3] for _ in range(2)])
+    src = random_array(rng, (3, 4))
+    check_op(fw.scatter, _np_scatter, torch and torch.scatter, x, 1, sidx, src[:2, :3], **kw)
+    aidx = rng.integers(0, 5, size=(3, 4))
+    check_op(fw.scatter_add, lambda *a: _np_scatter(*a, add=True), torch and torch.scatter_add, x, 1, aidx, src, **kw)
+    # src larger than index: PyTorch 2.x's backward returns a gradient of the index's shape there, so numpy only
+    check_op(fw.scatter, _np_scatter, None, x, 1, sidx, src, **kw)
+    check_op(fw.scatter_add, lambda *a: _np_scatter(*a, add=True), None, x, 1, aidx[:2], src, **kw)
+    check_op(lambda a, i: fw.scatter(a, 1, i, 2.5), lambda a, i: _np_scatter(a, 1, i, np.full(i.shape, 2.5)),
+             torch and (lambda a, i: torch.scatter(a, 1, i, 2.5)), x, sidx, **kw)
+    mask = random_array(rng, (4, 5), "bool")
+    check_op(fw.masked_fill, lambda a, m, v: np.where(m, v, a), torch and torch.masked_fill, x, mask, A(1.5), **kw)
+    check_op(lambda a, m: a.masked_fill(m, -3.0), lambda a, m: np.where(m, -3.0, a),
+             torch and (lambda a, m: a.masked_fill(m, -3.0)), x, mask[0], **kw)
+    check_op(fw.masked_select, lambda a, m: np.broadcast_to(a, m.shape)[m], torch and torch.masked_select,
+             x[0], random_array(rng, (2, 4, 5), "bool"), **kw)
+    check_op(lambda a, i: fw.take_along_dim(a, i, 1), lambda a, i: _np_gather(a, 1, i),
+             torch and (lambda a, i: torch.take_along_dim(a, i, 1)),
+             x, rng.integers(0, 5, size=(4, 2)), **kw)
+    check_op(lambda a, i: fw.take_along_dim(a, i), lambda a, i: a.reshape(-1)[i.reshape(-1)],
+             torch and torch.take_along_dim, x, rng.integers(0, 20, size=(3, 2)), **kw)
+
+
+def test_index_functions_edge_shapes(rng):
+    check_op(fw.gather, _np_gather, torch and torch.gather, random_array(rng, (0, 3)), 1, np.zeros((0, 2), np.int64),
+             rng=rng)
+    check_op(fw.index_select, lambda a, d, i: np.take(a, i, d), torch and torch.index_select,
+             random_array(rng, (2, 3)), 1,
+             np.zeros(0, np.int64), rng=rng)
+    check_op(fw.gather, lambda a, d, i: a.reshape(1)[i.reshape(1)].reshape(()), torch and torch.gather,
+             random_array(rng, ()), 0, A(0), rng=rng)
+    check_op(fw.masked_select, lambda a, m: a[m], torch and torch.masked_select, random_array(rng, (1, 3)),
+             np.zeros((1, 3), bool), rng=rng)
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (5,), (), (0, 2), (2, 1, 3)])
+def test_nonzero(rng, shape):
+    values = random_array(rng, shape, "int64", low=0, high=2)
+    x = fw.tensor(values)
+    out = fw.nonzero(x)
+    assert out.dtype is fw.int64
+    np.testing.assert_array_equal(out.numpy(), np.argwhere(values))
+    columns = x.nonzero(as_tuple=True)
+    expected = np.nonzero(values) if values.ndim else np.nonzero(values.reshape(1))
+    assert len(columns) == len(expected)
+    for got, want in zip(columns, expected):
+        np.testing.assert_array_equal(got.numpy(), want)
+    np.testing.assert_array_equal(fw.argwhere(x).numpy(), np.argwhere(values))
+    if values.ndim:
+        for got, want in zip(fw.where(x > 0), np.nonzero(values > 0)):
+            np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_inplace_functions(rng):
+    x = fw.tensor(random_array(rng, (3, 4)), requires_grad=True)
+    y = x * 2
+    mask = fw.tensor(random_array(rng, (3, 4), "bool"))
+    y.masked_fill_(mask, 0.0).scatter_(1, fw.tensor([[0], [1], [2]]), 1.0)
+    y.scatter_add_(0, fw.tensor([[2, 2, 2, 2]]), fw.ones(1, 4, dtype=fw.float64))
+    y.sum().backward()
+    expected = np.where(mask.numpy(), 0.0, 2.0)
+    expected[[0, 1, 2], [0, 1, 2]] = 0.0
+    assert_close(x.grad, expected, fw.float64)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        x.masked_fill_(mask, 0.0)
+
+
+def test_gradcheck_index_functions(rng):
+    index = fw.tensor(A([[0, 2, 2], [1, 1, 0]]))
+    gradcheck(lambda a: fw.gather(a, 1, index), random_array(rng, (2, 3)))
+    gradcheck(lambda a, s: fw.scatter_add(a, 1, index, s), random_array(rng, (2, 3)), random_array(rng, (2, 4)))
+    gradcheck(lambda a, s: fw.scatter(a, 0, fw.tensor(A([[1, 0, 1]])), s), random_array(rng, (2, 3)),
+              random_array(rng, (1, 3)))
+    mask = fw.tensor(random_array(rng, (2, 3), "bool"))
+    gradcheck(lambda a, v: fw.masked_fill(a, mask, v), random_array(rng, (2, 3)), random_array(rng, ()))
+    gradcheck(lambda a: fw.masked_select(a, mask) * 1, random_array(rng, (3,)))
+    gradcheck(lambda a: fw.index_select(a, 0, fw.tensor(A([1, 1, 0]))), random_array(rng, (2, 3)))
+
+
+# ---- errors: same type as PyTorch, PyTorch's message ---------------------------------------------------
+
+def _t(lib, value, dtype=None):
+    value = np.asarray(value, dtype=dtype)
+    return fw.tensor(value) if lib is fw else torch.from_numpy(value.copy())
+
+
+Z = np.zeros((3, 4))
+I = np.int64
+ERRORS = [
+    (lambda L: _t(L, Z)[5], "index 5 is out of bounds for dimension 0 with size 3"),
+    (lambda L: _t(L, Z)[0, -5], "index -5 is out of bounds for dimension 1 with size 4"),
+    (lambda L: _t(L, Z)[0, 0, 0], "too many indices for tensor of dimension 2"),
+    (lambda L: _t(L, np.zeros(4))[_t(L, np.ones(3, bool))],
+     "The shape of the mask [3] at index 0 does not match the shape of the indexed tensor [4] at index 0"),
+    (lambda L: _t(L, Z)[[True, False]], "The shape of the mask [2] at index 0"),
+    (lambda L: _t(L, Z)[_t(L, [0.0])], "tensors used as indices must be long, int, byte or bool tensors"),
+    (lambda L: _t(L, Z)[_t(L, [1], np.int16)], "tensors used as indices must be long, int, byte or bool tensors"),
+    (lambda L: _t(L, Z)[_t(L, [5])], "index 5 is out of bounds for dimension 0 with size 3"),
+    (lambda L: _t(L, Z)[1:, _t(L, [4])], "index 4 is out of bounds for dimension 1 with size 4"),
+    (lambda L: _t(L, Z)[[0, 1], [0, 1, 2]], "shape mismatch: indexing tensors could not be broadcast together"),
+    (lambda L: _t(L, Z)[::-1], "step must be greater than zero"),
+    (lambda L: _t(L, Z)[::0], "slice step cannot be zero"),
+    (lambda L: _t(L, Z)[1.5], "(got float)"),
+    (lambda L: _t(L, 1.0)[0], "invalid index of a 0-dim tensor"),
+    (lambda L: _t(L, 1.0)[0:1], "slice() cannot be applied to a 0-dim tensor."),
+    (lambda L: _t(L, Z).__setitem__(3, 1.0), "index 3 is out of bounds for dimension 0 with size 3"),
+    (lambda L: _t(L, Z).__setitem__(0, [1.0, 2.0]), "can't assign a list to a"),
+    (lambda L: _t(L, Z).__setitem__(0, _t(L, np.ones(3))), "The expanded size of the tensor (4) must match"),
+    (lambda L: _t(L, Z).__setitem__([0, 1], _t(L, np.ones(3))),
+     "shape mismatch: value tensor of shape [3] cannot be broadcast to indexing result of shape [2, 4]"),
+    (lambda L: _t(L, Z).requires_grad_().__setitem__(0, 1.0), "a view of a leaf Variable that requires grad"),
+    (lambda L: _t(L, Z).requires_grad_().__setitem__([0], 1.0), "a leaf Variable that requires grad is being used"),
+    (lambda L: L.index_select(_t(L, Z), 0, _t(L, [0.0])), "index_select(): Expected dtype int32 or int64 for index"),
+    (lambda L: L.index_select(_t(L, Z), 0, _t(L, [[0]])), "index_select(): Index is supposed to be a vector"),
+    (lambda L: L.index_select(_t(L, Z), 0, _t(L, [3])), "index out of range in self"),
+    (lambda L: L.index_select(_t(L, Z), 2, _t(L, [0])), "Dimension out of range"),
+    (lambda L: L.gather(_t(L, Z), 1, _t(L, [[5]])), "index 5 is out of bounds for dimension 1 with size 4"),
+    (lambda L: L.gather(_t(L, Z), 1, _t(L, [[-1]])), "index -1 is out of bounds for dimension 1 with size 4"),
+    (lambda L: L.gather(_t(L, Z), 1, _t(L, [0])), "Index tensor must have the same number of dimensions as input"),
+    (lambda L: L.gather(_t(L, Z), 1, _t(L, [[0.0]])), "gather(): Expected dtype int32/int64 for index"),
+    (lambda L: L.gather(_t(L, Z), 1, _t(L, np.zeros((4, 1), I))),
+     "Size does not match at dimension 0 expected index [4, 1] to be no larger than self [3, 4] apart from "
+     "dimension 1"),
+    (lambda L: L.scatter(_t(L, Z), 1, _t(L, [[0, 1, 2]]), _t(L, np.ones((1, 2)))),
+     "Expected index [1, 3] to be no larger than self [3, 4] apart from dimension 1 and to be no larger size than src"),
+    (lambda L: L.scatter(_t(L, Z), 1, _t(L, [[0]]), _t(L, np.ones((1, 1), np.float32))),
+     "scatter(): Expected self.dtype to be equal to src.dtype"),
+    (lambda L: L.scatter_add(_t(L, Z), 1, _t(L, [[9]]), _t(L, np.ones((1, 1)))),
+     "index 9 is out of bounds for dimension 1 with size 4"),
+    (lambda L: L.scatter_add(_t(L, Z), 1, _t(L, [[0]]), 1.0), "must be Tensor, not float"),
+    (lambda L: L.masked_fill(_t(L, Z), _t(L, Z), 0.0),
+     "masked_fill_ only supports boolean masks, but got mask with dtype double"),
+    (lambda L: L.masked_fill(_t(L, Z), _t(L, Z > 0), _t(L, [1.0])), "only supports a 0-dimensional value tensor"),
+    (lambda L: L.masked_fill(_t(L, Z), _t(L, np.ones(5, bool)), 0.0), "The size of tensor a (5) must match the size"),
+    (lambda L: _t(L, Z).masked_fill_(_t(L, np.ones((2, 3, 4), bool)), 0.0),
+     "output with shape [3, 4] doesn't match the broadcast shape [2, 3, 4]"),
+    (lambda L: L.masked_select(_t(L, Z), _t(L, Z)), "masked_select: expected BoolTensor for mask"),
+    (lambda L: L.take_along_dim(_t(L, Z), _t(L, [0]), 0),
+     "input and indices should have the same number of dimensions"),
+    (lambda L: L.take_along_dim(_t(L, Z), _t(L, [[0]], np.int32), 0), "dtype of indices should be Long but got Int"),
+]
+
+
+@pytest.mark.parametrize("call,message", ERRORS, ids=[m[:40] for _, m in ERRORS])
+def test_errors_match_pytorch(call, message):
+    raises_like_torch(lambda: call(fw), lambda: call(torch), match=message)

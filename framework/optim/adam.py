@@ -1,0 +1,116 @@
+"""Adam (with AMSGrad, L2 or decoupled weight decay, maximize): PyTorch's single-tensor update, in its order."""
+from .. import dtypes
+from ..creation import tensor, zeros_like
+from ..tensor import Tensor
+from . import _fast_path
+from .optimizer import Optimizer
+
+__all__ = ["Adam"]
+
+
+def _step_dtype():
+    # PyTorch's _get_scalar_dtype: the step counter is float64 only when that is the default dtype
+    return dtypes.float64 if dtypes.get_default_dtype() is dtypes.float64 else dtypes.float32
+
+
+class Adam(Optimizer):
+    """`torch.optim.Adam(..., foreach=False)` step for step:
+
+        g = -grad if maximize else grad
+        param *= 1 - lr * weight_decay           (decoupled_weight_decay, i.e. AdamW)
+        g = g + weight_decay * param             (otherwise)
+        exp_avg.lerp_(g, 1 - beta1);  exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g
+        v = max(max_exp_avg_sq, exp_avg_sq) if amsgrad else exp_avg_sq
+        param -= lr / (1 - beta1**t) * exp_avg / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not (isinstance(betas[0], float) and isinstance(betas[1], float)
+                or isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor)):
+            raise ValueError("betas must be either both floats or both Tensors")
+        betas = tuple(b.item() if isinstance(b, Tensor) else b for b in betas)
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad,
+                    "maximize": maximize, "foreach": foreach, "capturable": capturable,
+                    "differentiable": differentiable, "fused": fused,
+                    "decoupled_weight_decay": decoupled_weight_decay}
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, default in (("amsgrad", False), ("maximize", False), ("foreach", None), ("capturable", False),
+                                 ("differentiable", False), ("decoupled_weight_decay", False), ("fused", None)):
+                group.setdefault(key, default)
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                if p_state and not isinstance(p_state["step"], Tensor):  # a count saved as a plain number
+                    p_state["step"] = tensor(float(p_state["step"]), dtype=_step_dtype())
+
+    def _init_state(self, p, group):
+        state = self.state[p]
+        # step first and as a 0-d float tensor on the CPU, so the state dict's keys and types are PyTorch's
+        state["step"] = tensor(0.0, dtype=_step_dtype())
+        state["exp_avg"] = zeros_like(p)
+        state["exp_avg_sq"] = zeros_like(p)
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = zeros_like(p)
+        return state
+
+    def _step_group(self, group):
+        lr = float(group["lr"])
+        beta1, beta2 = group["betas"]
+        eps = group["eps"]
+        weight_decay = group["weight_decay"]
+        amsgrad = group["amsgrad"]
+        maximize = group["maximize"]
+        decoupled = group["decoupled_weight_decay"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state[p]
+            if not state:
+                state = self._init_state(p, group)
+            path = _fast_path.path_for(p, p.grad)
+            param = path.data(p)
+            grad = path.data(p.grad)  # rebound below, never written: it may be p.grad's own array
+            if maximize:
+                grad = -grad
+            step = _fast_path.increment_step(state["step"])
+            if weight_decay != 0:
+                if decoupled:
+                    param *= 1 - lr * weight_decay
+                else:
+                    grad = grad + param * weight_decay
+            exp_avg = path.data(state["exp_avg"])
+            exp_avg_sq = path.data(state["exp_avg_sq"])
+            _fast_path.lerp_(path, exp_avg, grad, 1 - beta1)
+            exp_avg_sq *= beta2
+            exp_avg_sq += grad * (1 - beta2) * grad
+
+            # the bias corrections are Python floats, as in PyTorch's non-capturable path
+            bias_correction1 = 1 - beta1 ** step
+            bias_correction2 = 1 - beta2 ** step
+            step_size = lr / bias_correction1
+            bias_correction2_sqrt = bias_correction2 ** 0.5
+            if amsgrad:
+                max_exp_avg_sq = path.data(state["max_exp_avg_sq"])
+                path.maximum_(max_exp_avg_sq, exp_avg_sq)
+                denom = path.sqrt(max_exp_avg_sq) / bias_correction2_sqrt
+                path.mark_written(state["max_exp_avg_sq"])
+            else:
+                denom = path.sqrt(exp_avg_sq) / bias_correction2_sqrt
+            denom += eps
+            param += exp_avg * -step_size / denom  # addcdiv_: (value * exp_avg) / denom, then the add
+            path.mark_written(p, state["exp_avg"], state["exp_avg_sq"])

@@ -1,0 +1,73 @@
+"""SGD with momentum, dampening, Nesterov momentum, weight decay and maximize (PyTorch's update, in its order)."""
+from . import _fast_path
+from .optimizer import Optimizer
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, step for step as `torch.optim.SGD(..., foreach=False)`:
+
+        g = -grad if maximize else grad
+        g = g + weight_decay * param
+        buf = g (first step), else buf = momentum * buf + (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+        param = param - lr * g
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
+                    "nesterov": nesterov, "maximize": maximize, "foreach": foreach,
+                    "differentiable": differentiable, "fused": fused}
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:  # state dicts from older versions lack the newer options
+            group.setdefault("nesterov", False)
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("differentiable", False)
+            group.setdefault("fused", None)
+
+    def _step_group(self, group):
+        lr = float(group["lr"])
+        momentum = group["momentum"]
+        dampening = group["dampening"]
+        weight_decay = group["weight_decay"]
+        nesterov = group["nesterov"]
+        maximize = group["maximize"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            path = _fast_path.path_for(p, p.grad)
+            param = path.data(p)
+            # `grad` may still be p.grad's own array here: it is only ever rebound, never written
+            grad = path.data(p.grad)
+            if maximize:
+                grad = -grad
+            if weight_decay != 0:
+                grad = grad + param * weight_decay
+            if momentum != 0:
+                state = self.state[p]
+                buf_tensor = state.get("momentum_buffer")
+                if buf_tensor is None:
+                    buf_tensor = state["momentum_buffer"] = path.new_state(grad)
+                    buf = path.data(buf_tensor)
+                else:
+                    buf = path.data(buf_tensor)
+                    buf *= momentum
+                    buf += grad if dampening == 0 else grad * (1 - dampening)
+                    path.mark_written(buf_tensor)
+                grad = grad + buf * momentum if nesterov else buf
+            param += grad * -lr
+            path.mark_written(p)

@@ -88,6 +88,7 @@ def main(argv=None):
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         first_epoch = state["epoch"]
+        framework.set_rng_state(state["rng_state"])  # the shuffle order continues as if never stopped
         print(f"resumed from {args.checkpoint} after epoch {first_epoch}")
 
     started = time.perf_counter()
@@ -103,8 +104,8 @@ def main(argv=None):
         test_accuracy = accuracy(model, test_x, test_y)
         print(f"epoch {epoch + 1:3d}  loss {loss.item():.4f}  held-out accuracy {test_accuracy:.4f}")
         args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        framework.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1},
-                       args.checkpoint)
+        framework.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                        "rng_state": framework.get_rng_state()}, args.checkpoint)
     print(f"held-out accuracy {test_accuracy:.4f} after {args.epochs} epochs in {time.perf_counter() - started:.1f} s")
     return model, test_accuracy
 

@@ -20,7 +20,8 @@ from .ops.indexing import *  # noqa: F401,F403
 from .creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like, linspace,
                        normal, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm,
                        tensor, zeros, zeros_like)
-from .random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
+from . import random as _random
+from .random import Generator, default_generator, initial_seed, manual_seed, seed
 from .autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .printing import get_printoptions, set_printoptions
 from . import autograd, cuda
@@ -34,6 +35,15 @@ __version__ = "0.1.0"
 
 def result_type(tensor1, tensor2):
     return _result_type(tensor1, tensor2)
+
+
+def get_rng_state():
+    """The default generator's state as a uint8 tensor (PyTorch's 5056-byte layout)."""
+    return from_numpy(_random.get_rng_state())
+
+
+def set_rng_state(new_state):
+    _random.set_rng_state(new_state.numpy() if isinstance(new_state, Tensor) else new_state)
 
 
 def is_tensor(obj):

@@ -45,11 +45,12 @@ def _reduce(loss, reduction):
     return loss.sum() if reduction == "sum" else loss.mean()
 
 
-def _warn_size(input, target):
+def _check_size(input, target):
+    # PyTorch only warns and then broadcasts, which silently gives a wrong loss: refuse instead.
     if target.shape != input.shape:
-        warnings.warn(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
-                      "This will likely lead to incorrect results due to broadcasting. Please ensure they have "
-                      "the same size.", stacklevel=3)
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
+                         f"({input.shape}) would broadcast and give a wrong loss. Please ensure they have the "
+                         "same size.")
 
 
 def _weighted(loss, weight, input, reduction, mean_over_weight=True):
@@ -229,13 +230,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 # ---- losses ------------------------------------------------------------------------
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    _warn_size(input, target)
+    _check_size(input, target)
     reduction = _reduction(size_average, reduce, reduction)
     return _weighted((input - target) ** 2, weight, input, reduction)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    _warn_size(input, target)
+    _check_size(input, target)
     reduction = _reduction(size_average, reduce, reduction)
     return _weighted((input - target).abs(), weight, input, reduction)
 
@@ -250,13 +251,13 @@ def _huber(diff, delta, scale_quadratic):
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
-    _warn_size(input, target)
+    _check_size(input, target)
     _nn.check_reduction(reduction)
     return _weighted(_huber(input - target, delta, False), weight, input, reduction, mean_over_weight=False)
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
-    _warn_size(input, target)
+    _check_size(input, target)
     reduction = _reduction(size_average, reduce, reduction)
     if beta == 0.0:
         return _reduce((input - target).abs(), reduction)

@@ -1,4 +1,4 @@
-"""Learning-rate schedulers: `LRScheduler` and StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LambdaLR, LinearLR.
+"""Learning-rate schedulers: `LRScheduler`; StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LambdaLR, LinearLR.
 
 Each scheduler computes the next lr from the current one (`get_lr`), with
 PyTorch's recursive formulas, so the float sequence is PyTorch's to the last

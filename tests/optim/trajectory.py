@@ -120,7 +120,8 @@ def assert_same_trajectory(got, expected, dtype, what, rtol=None, atol=None):
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
     assert len(got) == len(expected)
-    flat_got, flat_expected = (np.concatenate([np.ravel(p) for params in run for p in params]) for run in (got, expected))
+    flat_got, flat_expected = (np.concatenate([np.ravel(p) for params in run for p in params])
+                               for run in (got, expected))
     with np.errstate(invalid="ignore"):
         if np.all(np.abs(flat_got - flat_expected) <= atol * np.maximum(1.0, np.abs(flat_expected).max())
                   + rtol * np.abs(flat_expected)):

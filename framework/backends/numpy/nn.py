@@ -53,12 +53,11 @@ def erfc(x):
         num, den = (num + _ERF_C[i]) * ym, (den + _ERF_D[i]) * ym
     tail_mid = (num + _ERF_C[7]) / (den + _ERF_D[7]) * _exp_neg_square(ym)
     yl = y[large]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        z = 1.0 / (yl * yl)
-        num, den = _ERF_P[5] * z, z
-        for i in range(4):
-            num, den = (num + _ERF_P[i]) * z, (den + _ERF_Q[i]) * z
-        tail_large = (_RSQRTPI - z * (num + _ERF_P[4]) / (den + _ERF_Q[4])) / yl * _exp_neg_square(yl)
+    z = 1.0 / (yl * yl)
+    num, den = _ERF_P[5] * z, z
+    for i in range(4):
+        num, den = (num + _ERF_P[i]) * z, (den + _ERF_Q[i]) * z
+    tail_large = (_RSQRTPI - z * (num + _ERF_P[4]) / (den + _ERF_Q[4])) / yl * _exp_neg_square(yl)
     tail_large = np.where(np.isinf(yl), 0.0, tail_large)
     out[mid] = np.where(x[mid] < 0, 2.0 - tail_mid, tail_mid)
     out[large] = np.where(x[large] < 0, 2.0 - tail_large, tail_large)
@@ -117,8 +116,7 @@ def _silu_grad(g, x):
 
 def _softplus(x, beta, threshold):
     z = x * beta
-    with np.errstate(over="ignore"):
-        return np.where(z > threshold, x, np.log1p(np.exp(np.minimum(z, threshold))) / beta).astype(x.dtype)
+    return np.where(z > threshold, x, np.log1p(np.exp(np.minimum(z, threshold))) / beta).astype(x.dtype)
 
 
 def _softplus_grad(g, x, beta, threshold):
@@ -157,8 +155,7 @@ def _reduce(loss, reduction, denom=None):
     total = loss.sum(dtype=loss.dtype)
     if reduction == "sum":
         return total
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return total / (loss.size if denom is None else denom)
+    return total / (loss.size if denom is None else denom)
 
 
 def _upstream(g, reduction, shape, denom=None):
@@ -167,8 +164,7 @@ def _upstream(g, reduction, shape, denom=None):
     if reduction == "none":
         return g.reshape(shape)
     if reduction == "mean":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            g = g / (math.prod(shape) if denom is None else denom)
+        g = g / (math.prod(shape) if denom is None else denom)
     return np.broadcast_to(g, shape)
 
 
@@ -287,8 +283,7 @@ _BCE_EPS = 1e-12  # PyTorch's floor on x(1-x) in the input gradient
 def _bce_forward(ctx, x, target, weight, reduction):
     """-w (t log x + (1-t) log(1-x)), each log clamped at -100 as PyTorch does."""
     x32, t32 = upcast(x), upcast(target)
-    with np.errstate(divide="ignore"):
-        loss = -(t32 * np.maximum(np.log(x32), -100) + (1 - t32) * np.maximum(np.log1p(-x32), -100))
+    loss = -(t32 * np.maximum(np.log(x32), -100) + (1 - t32) * np.maximum(np.log1p(-x32), -100))
     if weight is not None:
         loss = loss * upcast(weight)
     if ctx.needs_input_grad:
@@ -307,8 +302,7 @@ def _bce_backward(ctx, g):
     if ctx.needs_input_grad[0]:
         grad_x = (scale * (x32 - t32) / np.maximum((1 - x32) * x32, _BCE_EPS)).astype(x.dtype, copy=False)
     if ctx.needs_input_grad[1]:
-        with np.errstate(divide="ignore"):
-            grad_t = (scale * (np.log1p(-x32) - np.log(x32))).astype(target.dtype, copy=False)
+        grad_t = (scale * (np.log1p(-x32) - np.log(x32))).astype(target.dtype, copy=False)
     return grad_x, grad_t, None
 
 

@@ -25,12 +25,25 @@ from .random import Generator, default_generator, initial_seed, manual_seed, see
 from .autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .printing import get_printoptions, set_printoptions
 from . import autograd, cuda
-from . import nn
-from . import optim
-from . import utils
-from .serialization import load, save
 
 __version__ = "0.1.0"
+
+# nn, optim, utils and checkpoints load on first use: `import framework` stays fast (perf/: target 0.3 s)
+_LAZY_MODULES = {"nn", "optim", "utils", "serialization"}
+_LAZY_ATTRIBUTES = {"save": "serialization", "load": "serialization"}
+
+
+def __getattr__(name):
+    import importlib
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_ATTRIBUTES:
+        return getattr(importlib.import_module(f".{_LAZY_ATTRIBUTES[name]}", __name__), name)
+    raise AttributeError(f"module 'framework' has no attribute '{name}'")
+
+
+def __dir__():
+    return sorted(set(globals()) | _LAZY_MODULES | set(_LAZY_ATTRIBUTES))
 
 
 def result_type(tensor1, tensor2):

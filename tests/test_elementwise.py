@@ -602,3 +602,16 @@ def test_gradcheck_composite_through_views(rng):
     b = random_array(rng, (3, 2), "float64")
     gradcheck(lambda x, y: (x * y.T).sigmoid() + x.reshape(3, 2).T.tanh(), a, b)
     gradcheck(lambda x, y: x.unsqueeze(-1) * y.unsqueeze(0), a, b)
+
+
+@requires_torch
+def test_equal_isclose_allclose_match_torch(rng):
+    a = rng.standard_normal(7).astype(np.float32)
+    b = a + rng.choice([0.0, 1e-7, 1e-3], size=7).astype(np.float32)
+    a[:2], b[:2] = [np.inf, np.nan], [np.inf, np.nan]
+    fa, fb, ta, tb = fw.tensor(a), fw.tensor(b), torch.tensor(a), torch.tensor(b)
+    for kwargs in ({}, {"equal_nan": True}, {"rtol": 1e-2, "atol": 0.0}):
+        assert fw.isclose(fa, fb, **kwargs).tolist() == torch.isclose(ta, tb, **kwargs).tolist()
+        assert fw.allclose(fa[2:], fb[2:], **kwargs) == torch.allclose(ta[2:], tb[2:], **kwargs)
+    assert fw.equal(fa[2:], fa[2:]) and not fw.equal(fa, fa)  # nan != nan
+    assert not fw.equal(fa, fa.reshape(7, 1)) and fa[2:].equal(fa[2:].clone())

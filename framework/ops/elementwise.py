@@ -316,13 +316,30 @@ def where(condition, input=None, other=None):
     return run("where", (condition, _as_operand(input, dtype), _as_operand(other, dtype)))
 
 
+def equal(input, other):
+    """True when both have the same shape and elements (PyTorch's torch.equal)."""
+    return input.shape == other.shape and builtins.bool(eq(input, other).all())
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|input - other| <= atol + rtol * |other|, elementwise (infinities close only to themselves)."""
+    close = le(abs(sub(input, other)), add(mul(abs(other), rtol), atol)) | eq(input, other)
+    if equal_nan:
+        close = close | (isnan(input) & isnan(other))
+    return close
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return builtins.bool(isclose(input, other, rtol, atol, equal_nan).all())
+
+
 TENSOR_METHODS = (
     "add", "sub", "mul", "div", "true_divide", "floor_divide", "remainder", "pow", "square",
     "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less",
     "less_equal", "not_equal", "logical_and", "logical_or", "logical_xor", "logical_not",
     "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "exp", "log", "log1p", "expm1", "sqrt",
     "rsqrt", "sin", "cos", "tanh", "sigmoid", "reciprocal", "floor", "ceil", "round", "trunc", "fix", "neg", "negative", "abs", "sign", "relu",
-    "isnan", "isinf", "isfinite", "clamp", "clip", "clamp_min", "clamp_max",
+    "isnan", "isinf", "isfinite", "clamp", "clip", "clamp_min", "clamp_max", "equal", "isclose", "allclose",
 )
 
 __all__ = list(TENSOR_METHODS) + ["broadcast_shapes", "rsub", "fix", "negative", "true_divide", "where"]

@@ -46,15 +46,13 @@ def _sum_like(op, average):
             ctx.meta = (x.shape, x.dtype, axes, keepdim)
         out = np.sum(upcast(x), axis=axes, keepdims=keepdim, dtype=_accumulator(x))
         if average:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out = out / _count(x.shape, axes)
+            out = out / _count(x.shape, axes)
         return _rounded(out, x.dtype)
 
     def backward(ctx, g):
         shape, dtype, axes, keepdim = ctx.meta
         if average:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                g = upcast(g) / _count(shape, axes)
+            g = upcast(g) / _count(shape, axes)
         return _restore(g, axes, keepdim, shape).astype(dtype)
 
     register(op, "cpu", forward, backward)
@@ -172,8 +170,7 @@ def _amax_like(op, reduce):
         axes, keepdim = ctx.meta
         chosen = upcast(x) == _restore(upcast(out), axes, keepdim, x.shape)
         ties = np.sum(chosen, axis=axes, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):  # a NaN result has no ties: nan, as in PyTorch
-            grad = _restore(upcast(g), axes, keepdim, x.shape) / ties * chosen
+        grad = _restore(upcast(g), axes, keepdim, x.shape) / ties * chosen
         return grad.astype(x.dtype, copy=False)
 
     register(op, "cpu", forward, backward)
@@ -203,10 +200,9 @@ _arg_extreme("argmin", np.argmin)
 
 def _deviation_sums(x32, axes, keepdim, correction):
     """(x - mean over axes, sum of squared deviations / max(0, n - correction))."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        deviation = x32 - np.mean(x32, axis=axes, keepdims=True) if x32.size else x32
-        divisor = max(0, _count(x32.shape, axes) - correction)
-        var = np.sum(deviation * deviation, axis=axes, keepdims=keepdim) / x32.dtype.type(divisor)
+    deviation = x32 - np.mean(x32, axis=axes, keepdims=True) if x32.size else x32
+    divisor = max(0, _count(x32.shape, axes) - correction)
+    var = np.sum(deviation * deviation, axis=axes, keepdims=keepdim) / x32.dtype.type(divisor)
     return deviation, np.asarray(var, dtype=x32.dtype), divisor
 
 
@@ -226,12 +222,11 @@ def _spread(op, root):
         axes, correction, keepdim = ctx.meta
         g32 = upcast(g)
         deviation, _, divisor = _deviation_sums(upcast(x), axes, keepdim, correction)
-        with np.errstate(invalid="ignore", divide="ignore"):  # no degrees of freedom: nan, as in PyTorch
-            if root:
-                std32 = upcast(std[0])
-                g32 = np.where(std32 == 0, 0, g32 / (2 * std32)).astype(std32.dtype, copy=False)
-            scale = 2 * g32 / g32.dtype.type(divisor)
-            return (_restore(scale, axes, keepdim, x.shape) * deviation).astype(x.dtype, copy=False)
+        if root:
+            std32 = upcast(std[0])
+            g32 = np.where(std32 == 0, 0, g32 / (2 * std32)).astype(std32.dtype, copy=False)
+        scale = 2 * g32 / g32.dtype.type(divisor)
+        return (_restore(scale, axes, keepdim, x.shape) * deviation).astype(x.dtype, copy=False)
 
     register(op, "cpu", forward, backward)
 
@@ -252,8 +247,7 @@ def _vector_norm(x32, p, axes, keepdim):
         return np.sum(magnitude, axis=axes, keepdims=keepdim)
     if p == 2:
         return np.sqrt(np.sum(x32 * x32, axis=axes, keepdims=keepdim))
-    with np.errstate(divide="ignore"):
-        return np.sum(magnitude ** p, axis=axes, keepdims=keepdim) ** (1 / p)
+    return np.sum(magnitude ** p, axis=axes, keepdims=keepdim) ** (1 / p)
 
 
 def _norm_forward(ctx, x, p, axes, keepdim):
@@ -271,24 +265,23 @@ def _norm_backward(ctx, g):
     x32 = upcast(x)
     g32 = _restore(upcast(g), axes, keepdim, x.shape)
     norm = _restore(upcast(out), axes, keepdim, x.shape)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        if p == 0:
-            grad = np.zeros_like(x32)
-        elif p == 1:
-            grad = np.sign(x32) * g32
-        elif p == 2:
-            grad = x32 * np.where(norm == 0, 0, g32 / norm)
-        elif math.isinf(p):
-            magnitude = np.abs(x32)
-            chosen = (magnitude == norm) | np.isnan(magnitude)
-            ties = np.sum(chosen, axis=axes, keepdims=True)
-            grad = np.sign(x32) * (g32 / ties * chosen)
-        elif p < 1:
-            scaled = np.where(x32 == 0, 0, np.sign(x32) * np.abs(x32) ** (p - 1))
-            grad = scaled * g32 * norm ** (1 - p)
-        else:
-            scaled = np.sign(x32) * np.abs(x32) ** (p - 1)
-            grad = scaled * np.where(norm == 0, 0, g32 / norm ** (p - 1))
+    if p == 0:
+        grad = np.zeros_like(x32)
+    elif p == 1:
+        grad = np.sign(x32) * g32
+    elif p == 2:
+        grad = x32 * np.where(norm == 0, 0, g32 / norm)
+    elif math.isinf(p):
+        magnitude = np.abs(x32)
+        chosen = (magnitude == norm) | np.isnan(magnitude)
+        ties = np.sum(chosen, axis=axes, keepdims=True)
+        grad = np.sign(x32) * (g32 / ties * chosen)
+    elif p < 1:
+        scaled = np.where(x32 == 0, 0, np.sign(x32) * np.abs(x32) ** (p - 1))
+        grad = scaled * g32 * norm ** (1 - p)
+    else:
+        scaled = np.sign(x32) * np.abs(x32) ** (p - 1)
+        grad = scaled * np.where(norm == 0, 0, g32 / norm ** (p - 1))
     return grad.astype(x.dtype, copy=False)
 
 
@@ -303,8 +296,7 @@ def _logsumexp_forward(ctx, x, axes, keepdim):
         shift = np.where(np.isinf(shift), 0, shift).astype(x32.dtype, copy=False)
     else:
         shift = np.zeros((1,) * x32.ndim, dtype=x32.dtype)
-    with np.errstate(divide="ignore"):
-        total = np.log(np.sum(np.exp(x32 - shift), axis=axes, keepdims=True)) + shift
+    total = np.log(np.sum(np.exp(x32 - shift), axis=axes, keepdims=True)) + shift
     out = _rounded(total if keepdim else np.squeeze(total, axis=axes), x.dtype)
     if ctx.needs_input_grad:
         ctx.save_for_backward(x, out)
@@ -315,8 +307,7 @@ def _logsumexp_forward(ctx, x, axes, keepdim):
 def _logsumexp_backward(ctx, g):
     x, out = ctx.saved_tensors
     axes, keepdim = ctx.meta
-    with np.errstate(invalid="ignore"):
-        weights = np.exp(upcast(x) - _restore(upcast(out), axes, keepdim, x.shape))
+    weights = np.exp(upcast(x) - _restore(upcast(out), axes, keepdim, x.shape))
     return (_restore(upcast(g), axes, keepdim, x.shape) * weights).astype(x.dtype, copy=False)
 
 
@@ -368,8 +359,7 @@ def _shifted(x32, axis):
     """x minus its max along `axis`: the stable input of exp. A row of -inf becomes nan, as in PyTorch."""
     if x32.shape[axis] == 0:
         return x32
-    with np.errstate(invalid="ignore"):
-        return x32 - np.max(x32, axis=axis, keepdims=True)
+    return x32 - np.max(x32, axis=axis, keepdims=True)
 
 
 def _softmax_forward(ctx, x, axis):
@@ -390,8 +380,7 @@ def _softmax_backward(ctx, g):
 
 def _log_softmax_forward(ctx, x, axis):
     shifted = _shifted(_at_least_1d(upcast(x)), axis)
-    with np.errstate(divide="ignore"):
-        log_total = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    log_total = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
     out = _rounded((shifted - log_total).reshape(x.shape), x.dtype)
     if ctx.needs_input_grad:
         ctx.save_for_backward(out)

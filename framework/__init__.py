@@ -9,7 +9,7 @@ from .dtypes import (bfloat16, bool, double, float, float16, float32, float64, g
                      int8, int16, int32, int64, long, promote_types, set_default_dtype, short, uint8)
 from .dtypes import dtype, result_type as _result_type
 from .device import device
-from .tensor import Size, Tensor
+from .tensor import Size, Tensor, typename
 from . import ops
 from .ops.elementwise import *  # noqa: F401,F403
 from .ops.elementwise import abs, pow, round  # noqa: A004

@@ -247,11 +247,8 @@ def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
 
 def _require_float(name, dtype):
     if not dtype.is_floating_point:
-        raise RuntimeError(f"\"{name}\" not implemented for '{_PYTORCH_TYPE_NAMES[dtype.name]}'")
+        raise RuntimeError(f"\"{name}\" not implemented for '{dtype.scalar_name}'")
 
-
-_PYTORCH_TYPE_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
-                       "int64": "Long"}
 
 
 def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None,

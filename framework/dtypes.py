@@ -12,10 +12,15 @@ _BOOL, _INT, _FLOAT = 0, 1, 2  # promotion categories, lowest first
 
 
 class dtype:
-    __slots__ = ("name", "itemsize", "is_floating_point", "is_signed", "np", "_category")
+    """`scalar_name` ('Float') and `cpp_name` ('float') are how PyTorch's messages name the type;
+    the legacy tensor type is `scalar_name + 'Tensor'` (`framework.FloatTensor`)."""
 
-    def __init__(self, name, np_dtype, category, is_signed):
+    __slots__ = ("name", "itemsize", "is_floating_point", "is_signed", "np", "_category", "scalar_name", "cpp_name")
+
+    def __init__(self, name, np_dtype, category, is_signed, scalar_name, cpp_name):
         self.name = name
+        self.scalar_name = scalar_name
+        self.cpp_name = cpp_name
         self.np = np.dtype(np_dtype)
         self.itemsize = self.np.itemsize
         self.is_floating_point = category == _FLOAT
@@ -40,16 +45,16 @@ def _from_name(name):
     return _BY_NAME[name]
 
 
-bool = dtype("bool", np.bool_, _BOOL, False)
-uint8 = dtype("uint8", np.uint8, _INT, False)
-int8 = dtype("int8", np.int8, _INT, True)
-int16 = dtype("int16", np.int16, _INT, True)
-int32 = dtype("int32", np.int32, _INT, True)
-int64 = dtype("int64", np.int64, _INT, True)
-float16 = dtype("float16", np.float16, _FLOAT, True)
-bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, _FLOAT, True)
-float32 = dtype("float32", np.float32, _FLOAT, True)
-float64 = dtype("float64", np.float64, _FLOAT, True)
+bool = dtype("bool", np.bool_, _BOOL, False, "Bool", "bool")
+uint8 = dtype("uint8", np.uint8, _INT, False, "Byte", "unsigned char")
+int8 = dtype("int8", np.int8, _INT, True, "Char", "signed char")
+int16 = dtype("int16", np.int16, _INT, True, "Short", "short int")
+int32 = dtype("int32", np.int32, _INT, True, "Int", "int")
+int64 = dtype("int64", np.int64, _INT, True, "Long", "long int")
+float16 = dtype("float16", np.float16, _FLOAT, True, "Half", "c10::Half")
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, _FLOAT, True, "BFloat16", "c10::BFloat16")
+float32 = dtype("float32", np.float32, _FLOAT, True, "Float", "float")
+float64 = dtype("float64", np.float64, _FLOAT, True, "Double", "double")
 
 ALL = (bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
 FLOATING = (float16, bfloat16, float32, float64)

@@ -318,8 +318,7 @@ class Tensor:
 
     def type(self, dtype=None):
         if dtype is None:
-            from .autograd.graph import _TYPE_NAMES
-            return f"framework.{_TYPE_NAMES[self._dtype.name]}"
+            return f"framework.{self._dtype.scalar_name}Tensor"
         return self.to(dtype)
 
     def detach(self):
@@ -402,6 +401,21 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         from .autograd import backward
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+def typename(obj):
+    """PyTorch's `torch.typename`: `framework.FloatTensor`, `int`, `collections.OrderedDict`."""
+    if isinstance(obj, Tensor):
+        return obj.type()
+    module = getattr(obj, "__module__", "") or ""
+    if hasattr(obj, "__qualname__"):
+        qualname = obj.__qualname__
+    elif hasattr(obj, "__name__"):
+        qualname = obj.__name__
+    else:
+        module = obj.__class__.__module__ or ""
+        qualname = obj.__class__.__qualname__
+    return qualname if module in ("", "builtins") else f"{module}.{qualname}"
 
 
 def _rebuild(host, device, requires_grad):

@@ -107,14 +107,10 @@ def _check_versions(node, versions):
             dims = ", ".join(str(s) for s in shape)
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an inplace "
-                f"operation: [framework.{_TYPE_NAMES.get(dtype.name, dtype.name)} [{dims}]]{where} is at version "
+                f"operation: [framework.{dtype.scalar_name}Tensor [{dims}]]{where} is at version "
                 f"{counter[0]}; expected version {expected} instead. Hint: the backtrace further above shows the "
                 f"operation that failed to compute its gradient ({node.name()}).")
 
-
-_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-               "bfloat16": "BFloat16Tensor", "int64": "LongTensor", "int32": "IntTensor",
-               "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
 
 _NODE_CLASSES = {}
 

@@ -11,7 +11,6 @@ from ..tensor import Tensor
 
 _INT_LIMITS = {name: (int(np.iinfo(name).min), int(np.iinfo(name).max))
                for name in ("uint8", "int8", "int16", "int32", "int64")}
-_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16"}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -193,7 +192,7 @@ def _bitwise(op):
     def bitwise(input, other):
         for x in (input, other):
             if isinstance(x, Tensor) and x._dtype.is_floating_point:
-                raise NotImplementedError(f"\"{op}_cpu\" not implemented for '{_TYPE_NAMES[x._dtype.name]}'")
+                raise NotImplementedError(f"\"{op}_cpu\" not implemented for '{x._dtype.scalar_name}'")
         return _binary(op, input, other)
     bitwise.__name__ = op
     return bitwise

@@ -24,7 +24,6 @@ import numpy as np
 from .. import dtypes
 from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled, no_grad
-from ..autograd.graph import _TYPE_NAMES
 from ..autograd.registry import kernels
 from ..tensor import Tensor, _wrap_dim
 from . import elementwise, inplace, shape
@@ -32,9 +31,6 @@ from .shape import _as_view
 
 _INDEX_DTYPES = (dtypes.int64, dtypes.int32)
 _MASK_DTYPES = (dtypes.bool, dtypes.uint8)
-_C_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
-            "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char"}
-
 
 # ---- parsing a key -------------------------------------------------------------
 
@@ -240,7 +236,7 @@ def setitem(x, key, value):
     else:
         kind = type(value)
         kind = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
-        raise TypeError(f"can't assign a {kind} to a framework.{_TYPE_NAMES[x._dtype.name]}")
+        raise TypeError(f"can't assign a {kind} to a {x.type()}")
     value_requires_grad = isinstance(value, Tensor) and value._requires_grad
     if is_grad_enabled() and (x._requires_grad or value_requires_grad):
         if through_view and x._requires_grad and x.grad_fn is None and x._base is None:
@@ -340,7 +336,7 @@ def take_along_dim(input, indices, dim=None):
     _require_tensor("take_along_dim", "indices", 2, indices)
     if indices._dtype is not dtypes.int64:
         raise RuntimeError(f"framework.take_along_dim(): dtype of indices should be Long but got "
-                           f"{inplace._type_name(indices._dtype)}")
+                           f"{indices._dtype.scalar_name}")
     if dim is None:
         return gather(input.reshape(-1), 0, indices.reshape(-1))
     if input.ndim != indices.ndim:
@@ -359,7 +355,7 @@ def _check_mask(fn, mask):
         if fn == "masked_select":
             raise RuntimeError("masked_select: expected BoolTensor for mask")
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
-                           f"{_C_NAMES[mask._dtype.name]}")
+                           f"{mask._dtype.cpp_name}")
 
 
 def masked_fill(input, mask, value):

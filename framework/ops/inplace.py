@@ -39,8 +39,8 @@ def write_(x, result):
             raise RuntimeError(f"output with shape {list(x.shape)} doesn't match the broadcast shape "
                                f"{list(elementwise.broadcast_shapes(x._data.shape, result._data.shape))}")
     if result._dtype is not x._dtype and not _can_cast(result._dtype, x._dtype):
-        raise RuntimeError(f"result type {_type_name(result._dtype)} can't be cast to the desired output type "
-                           f"{_type_name(x._dtype)}")
+        raise RuntimeError(f"result type {result._dtype.scalar_name} can't be cast to the desired output type "
+                           f"{x._dtype.scalar_name}")
     record = is_grad_enabled() and (result._requires_grad or x._requires_grad)
     _check_inplace_allowed(x, record)
     if result._device is not x._device:
@@ -68,14 +68,6 @@ def _can_cast(source, target):
     if source is not dtypes.bool and target is dtypes.bool:
         return False
     return True
-
-
-_TYPE = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
-         "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
-
-
-def _type_name(dtype):
-    return _TYPE[dtype.name]
 
 
 def _source(x):
@@ -121,7 +113,7 @@ def _random_fill(self, fill, *args, generator):
 
     from ..creation import from_numpy
     if not self._dtype.is_floating_point:
-        raise RuntimeError(f"\"{fill.__name__}\" not implemented for '{_type_name(self._dtype)}'")
+        raise RuntimeError(f"\"{fill.__name__}\" not implemented for '{self._dtype.scalar_name}'")
     values = np.empty(self._data.shape, dtype=self._dtype.np)
     fill(values, *args, generator)
     return write_(self, from_numpy(values).to(self._device))

@@ -5,16 +5,10 @@ from ..autograd.function import run
 from ..tensor import Tensor
 from .shape import unsqueeze
 
-# PyTorch names scalar types in matmul errors by their C++ spelling
-_CPP_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
-              "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
-              "uint8": "unsigned char", "bool": "bool"}
-
-
 def _same_dtype(a, b):
     if a._dtype is not b._dtype:
-        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {_CPP_NAMES[a._dtype.name]} != "
-                           f"{_CPP_NAMES[b._dtype.name]}")
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a._dtype.cpp_name} != "
+                           f"{b._dtype.cpp_name}")
 
 
 def _dims(shape):
@@ -83,17 +77,12 @@ def dot(input, other):
     if input.ndim != 1 or other.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
     if input._dtype is not other._dtype:
-        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found {_scalar_name(input)} and "
-                           f"{_scalar_name(other)}")
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found {input._dtype.scalar_name} and "
+                           f"{other._dtype.scalar_name}")
     return matmul(input, other)
 
 
 inner = dot
-
-
-def _scalar_name(t):
-    return {"float32": "Float", "float64": "Double", "int64": "Long", "float16": "Half",
-            "bfloat16": "BFloat16", "int32": "Int"}.get(t._dtype.name, t._dtype.name)
 
 
 def outer(input, vec2):

@@ -17,8 +17,6 @@ def check_reduction(reduction):
         raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
-_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
-                 "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 
 
 def _no_grad_argument(function, name, tensor):
@@ -30,7 +28,7 @@ def _no_grad_argument(function, name, tensor):
 
 def _require_float(op, input):
     if not input._dtype.is_floating_point:
-        raise NotImplementedError(f"\"{op}\" not implemented for '{_SCALAR_NAMES[input._dtype.name]}'")
+        raise NotImplementedError(f"\"{op}\" not implemented for '{input._dtype.scalar_name}'")
 
 
 # ---- activations -----------------------------------------------------------
@@ -64,7 +62,7 @@ def _check_class_targets(input, target, weight, ignore_index):
     if input.ndim < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
     if target._dtype not in (dtypes.int64, dtypes.uint8):
-        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_SCALAR_NAMES[target._dtype.name]}")
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target._dtype.scalar_name}")
     if input.ndim >= 2 and (target.shape[0] if target.ndim else 0) != input.shape[0]:
         raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
                          f"({target.shape[0] if target.ndim else 0}).")
@@ -105,7 +103,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if input.shape == target.shape:
         if not target._dtype.is_floating_point:
             raise RuntimeError("Expected floating point type for target with class probabilities, got "
-                               f"{_SCALAR_NAMES[target._dtype.name]}")
+                               f"{target._dtype.scalar_name}")
         n_classes = input.shape[1] if input.ndim > 1 else input.shape[0]
         if weight is not None and (weight.ndim != 1 or weight.numel() != n_classes):
             raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes "

@@ -15,8 +15,6 @@ from ..tensor import Tensor, _wrap_dim
 from .elementwise import maximum, minimum
 
 # PyTorch names scalar types in errors by their ScalarType spelling
-_SCALAR_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
-                 "int64": "Long", "float16": "Half", "bfloat16": "BFloat16", "float32": "Float", "float64": "Double"}
 
 
 def _return_type(name):
@@ -101,10 +99,10 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None and not dtype.is_floating_point:
         raise RuntimeError("mean(): could not infer output dtype. Optional dtype must be either a floating point or "
-                           f"complex dtype. Got: {_SCALAR_NAMES[dtype.name]}")
+                           f"complex dtype. Got: {dtype.scalar_name}")
     if dtype is None and not input._dtype.is_floating_point:
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating point or "
-                           f"complex dtype. Got: {_SCALAR_NAMES[input._dtype.name]}")
+                           f"complex dtype. Got: {input._dtype.scalar_name}")
     input = _cast(input, dtype)
     return run("mean", (input,), (_reduced_axes("mean", input, dim), keepdim), _dim_node("Mean", dim))
 
@@ -211,7 +209,7 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
     p = 2.0 if p is None else builtins.float(p)
     if not (input._dtype.is_floating_point or dtype is not None and dtype.is_floating_point):
         raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor as input. "
-                           f"Got {_SCALAR_NAMES[input._dtype.name]}")
+                           f"Got {input._dtype.scalar_name}")
     input = _cast(input, dtype)
     axes = _reduced_axes("norm", input, dim)
     if (p < 0 or p == math.inf) and input._data.size == 0:
@@ -257,7 +255,7 @@ def cumsum(input, dim, *, dtype=None):
 def _softmax_like(op, input, dim, dtype):
     input = _cast(input, dtype)
     if not input._dtype.is_floating_point:
-        raise NotImplementedError(f"\"{op}_kernel_impl\" not implemented for '{_SCALAR_NAMES[input._dtype.name]}'")
+        raise NotImplementedError(f"\"{op}_kernel_impl\" not implemented for '{input._dtype.scalar_name}'")
     axis = _single_axis(op, input, dim)
     return run(op, (input,), (axis,))
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 from itertools import chain
 
 from ..autograd.grad_mode import enable_grad, no_grad
-from ..tensor import Tensor
+from ..tensor import Tensor, typename
 
 __all__ = ["Optimizer", "required"]
 
@@ -31,20 +31,12 @@ required = _RequiredParameter()
 _UNSUPPORTED_FLAGS = ("fused", "capturable", "differentiable")
 
 
-def _typename(obj):
-    """torch.typename: `framework.FloatTensor` for a tensor, the qualified class name otherwise."""
-    if isinstance(obj, Tensor):
-        return obj.type()
-    cls = type(obj)
-    return cls.__qualname__ if cls.__module__ in ("", "builtins") else f"{cls.__module__}.{cls.__qualname__}"
-
-
 class Optimizer:
     def __init__(self, params, defaults):
         self.defaults = defaults
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
-                            f"but got {_typename(params)}")
+                            f"but got {typename(params)}")
         self.state = defaultdict(dict)
         self.param_groups = []
         param_groups = list(params)
@@ -94,7 +86,7 @@ class Optimizer:
             param_group["param_names"] = names
         for param in params:
             if not isinstance(param, Tensor):
-                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {_typename(param)}")
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {typename(param)}")
             if not (param.is_leaf or param.retains_grad):
                 raise ValueError("can't optimize a non-leaf Tensor")
         for name, default in self.defaults.items():

@@ -14,7 +14,8 @@ from ...tensor import Tensor
 from ..parameter import Parameter
 from .hooks import RemovableHandle
 from .state import StateDictMixin
-from .utils import _addindent, _parse_to, typename
+from ...tensor import typename
+from .utils import _addindent, _parse_to
 
 
 def _forward_unimplemented(self, *input):

@@ -1,22 +1,7 @@
-"""Helpers of Module: PyTorch's `typename`, repr indentation, and `to()` argument parsing."""
+"""Helpers of Module: repr indentation and `to()` argument parsing."""
 from ... import dtypes
 from ...device import device as _device
 from ...tensor import Tensor
-
-
-def typename(obj):
-    """PyTorch's `torch.typename`: `framework.FloatTensor`, `int`, `collections.OrderedDict`."""
-    if isinstance(obj, Tensor):
-        return obj.type()
-    module = getattr(obj, "__module__", "") or ""
-    if hasattr(obj, "__qualname__"):
-        qualname = obj.__qualname__
-    elif hasattr(obj, "__name__"):
-        qualname = obj.__name__
-    else:
-        module = obj.__class__.__module__ or ""
-        qualname = obj.__class__.__qualname__
-    return qualname if module in ("", "builtins") else f"{module}.{qualname}"
 
 
 def _addindent(s_, num_spaces):

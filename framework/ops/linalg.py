@@ -96,20 +96,22 @@ ger = outer
 
 def linear(input, weight, bias=None, activation=None):
     """y = input @ weight.T + bias, with an optional activation fused in ('relu')."""
-    if weight.ndim != 2:
-        raise RuntimeError(f"linear: expected a 2-D weight, got {weight.ndim}-D of shape {list(weight.shape)}")
-    if input.ndim == 0:
+    x_shape, w_shape = input._data.shape, weight._data.shape  # raw shapes: this is every layer's hot path
+    if len(w_shape) != 2:
+        raise RuntimeError(f"linear: expected a 2-D weight, got {len(w_shape)}-D of shape {list(w_shape)}")
+    if not x_shape:
         raise RuntimeError("both arguments to linear need to be at least 1D, but they are 0D and 2D")
-    if input.shape[-1] != weight.shape[-1]:
-        rows = 1 if input.ndim == 1 else math.prod(input.shape[:-1])
-        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{input.shape[-1]} and "
-                           f"{weight.shape[-1]}x{weight.shape[0]})")
+    if x_shape[-1] != w_shape[1]:
+        rows = math.prod(x_shape[:-1])
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{x_shape[-1]} and "
+                           f"{w_shape[1]}x{w_shape[0]})")
     _same_dtype(input, weight)
     if bias is not None:
         _same_dtype(input, bias)
-        if bias.shape[-1:] != weight.shape[:1] and bias.numel() != 1:
-            raise RuntimeError(f"The size of tensor a ({weight.shape[0]}) must match the size of tensor b "
-                               f"({bias.shape[-1]}) at non-singleton dimension {input.ndim - 1}")
+        b_shape = bias._data.shape
+        if b_shape[-1:] != w_shape[:1] and bias._data.size != 1:
+            raise RuntimeError(f"The size of tensor a ({w_shape[0]}) must match the size of tensor b "
+                               f"({b_shape[-1]}) at non-singleton dimension {len(x_shape) - 1}")
     if activation == "relu":
         name = "ReluBackward0"  # the node's output is the ReLU's, as PyTorch would show it
     else:

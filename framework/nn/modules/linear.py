@@ -41,9 +41,10 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
-        if input.ndim == 0 or input.shape[-1] != self.in_features:
-            rows = math.prod(input.shape[:-1]) if input.ndim else 1
-            features = input.shape[-1] if input.ndim else 1
+        shape = input._data.shape
+        if not shape or shape[-1] != self.in_features:
+            rows = math.prod(shape[:-1])
+            features = shape[-1] if shape else 1
             raise RuntimeError(f"{self}: mat1 and mat2 shapes cannot be multiplied ({rows}x{features} and "
                                f"{self.in_features}x{self.out_features}): the input of shape {list(input.shape)} "
                                f"must have {self.in_features} features in its last dimension")

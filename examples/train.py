@@ -4,9 +4,11 @@
     python examples/train.py --hidden 128 64      # a wider MLP
     python examples/train.py --resume             # continue from --checkpoint
     python examples/train.py --device cuda
+    python examples/train.py --save-weights PATH  # also the model's state dict alone
 
 Prints held-out accuracy after each epoch and saves a checkpoint (model and
-optimizer state, safetensors) after each epoch.
+optimizer state, safetensors) after each epoch. framework.models ships weights
+trained by this script (its builders' docstrings give the commands).
 """
 import argparse
 import pathlib
@@ -18,24 +20,8 @@ from tqdm import tqdm
 
 import framework
 import framework.nn.functional as F
-from framework import nn
+from framework.models.mlp import NeuralNetwork  # the tutorial's MLP, shared with framework.models
 from framework.utils.data import DataLoader, TensorDataset
-
-
-class NeuralNetwork(nn.Module):
-    """The tutorial's MLP: Linear-ReLU blocks, then a Linear layer giving logits."""
-
-    def __init__(self, num_inputs, num_outputs, hidden=(30, 20)):
-        super().__init__()
-        layers, width = [], num_inputs
-        for size in hidden:
-            layers += [nn.Linear(width, size), nn.ReLU()]
-            width = size
-        layers.append(nn.Linear(width, num_outputs))
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.layers(x)
 
 
 def digits_split(test_fraction=0.2, split_seed=0):
@@ -67,6 +53,8 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--checkpoint", type=pathlib.Path, default=pathlib.Path("checkpoints/digits_mlp.safetensors"))
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    parser.add_argument("--save-weights", type=pathlib.Path, metavar="PATH",
+                        help="after training, write the model's state dict alone (safetensors) to PATH")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
 
@@ -106,6 +94,9 @@ def main(argv=None):
         args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         framework.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                         "rng_state": framework.get_rng_state()}, args.checkpoint)
+    if args.save_weights is not None:
+        args.save_weights.parent.mkdir(parents=True, exist_ok=True)
+        framework.save(model.state_dict(), args.save_weights)
     print(f"held-out accuracy {test_accuracy:.4f} after {args.epochs} epochs in {time.perf_counter() - started:.1f} s")
     return model, test_accuracy
 

@@ -28,8 +28,8 @@ from . import autograd, cuda
 
 __version__ = "0.1.0"
 
-# nn, optim, utils and checkpoints load on first use: `import framework` stays fast (perf/: target 0.3 s)
-_LAZY_MODULES = {"nn", "optim", "utils", "serialization"}
+# nn, optim, utils, models and checkpoints load on first use: `import framework` stays fast (perf/: target 0.3 s)
+_LAZY_MODULES = {"nn", "optim", "utils", "serialization", "models"}
 _LAZY_ATTRIBUTES = {"save": "serialization", "load": "serialization"}
 
 

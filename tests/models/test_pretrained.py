@@ -1,0 +1,36 @@
+"""Shipped weights: SHA-256 checked before loading, and the documented held-out accuracy, digit for digit.
+
+The accuracy is compared exactly (the count of correct digits, i.e. equal to 4 decimals):
+the weights are fixed, so only the forward pass's rounding can vary between machines
+(~1e-6 in the logits between OpenBLAS kernels), and no held-out digit's top two logits
+are that close (smallest gap: 8.5e-3 for digits_mlp, 0.47 for digits_mlp_wide).
+"""
+import hashlib
+
+import pytest
+
+import framework
+from framework.models import get_model, list_models
+from framework.models.pretrained import WEIGHTS_DIR, recorded_sha256
+
+from .conftest import documented
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_shipped_file_matches_its_recorded_sha256(name):
+    path = WEIGHTS_DIR / f"{name}.safetensors"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (WEIGHTS_DIR / f"{name}.sha256").read_text() == f"{digest}  {path.name}\n"  # sha256sum's format
+    assert recorded_sha256(path) == digest
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_pretrained_model_reaches_its_documented_held_out_accuracy(name, train):
+    _, accuracy, correct, total = documented(name)
+    _, (test_x, test_y) = train.digits_split()  # the split train.py held out
+    model = get_model(name, pretrained=True)
+    assert train.accuracy(model, framework.from_numpy(test_x), framework.from_numpy(test_y)) == pytest.approx(
+        accuracy, abs=5e-5)
+    with framework.no_grad():
+        predicted = model(framework.from_numpy(test_x)).argmax(dim=1).numpy()
+    assert (len(test_y), int((predicted == test_y).sum())) == (total, correct)

@@ -4,6 +4,7 @@ Every computation goes through `framework.ops`, whose ops run registered
 kernel pairs; this class only holds state and spells PyTorch's method names.
 """
 import builtins
+import weakref
 
 import numpy as np
 
@@ -203,7 +204,6 @@ class Tensor:
     def _grad_accumulator(self):
         node = self._accumulator() if self._accumulator is not None else None
         if node is None:
-            import weakref
             node = AccumulateGrad(self)
             self._accumulator = weakref.ref(node)
         return node
@@ -334,7 +334,7 @@ class Tensor:
 
     # ---- printing -----------------------------------------------------------
 
-    def __repr__(self, *, tensor_contents=None):
+    def __repr__(self):
         from .printing import tensor_repr
         return tensor_repr(self)
 
@@ -357,23 +357,23 @@ class Tensor:
 
     def __bool__(self):
         if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return builtins.bool(self.item())
 
     def __float__(self):
-        return builtins.float(self._scalar("float"))
+        return builtins.float(self._scalar())
 
     def __int__(self):
-        return builtins.int(self._scalar("int"))
+        return builtins.int(self._scalar())
 
     def __index__(self):
         if self._dtype.is_floating_point or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return builtins.int(self.item())
 
-    def _scalar(self, kind):
+    def _scalar(self):
         if self._data.size != 1:
-            raise ValueError(f"only one element tensors can be converted to Python scalars")
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return self.item()
 
     def __hash__(self):

@@ -46,7 +46,7 @@ class Size(tuple):
 
 class Tensor:
     __slots__ = ("_data", "_dtype", "_device", "_requires_grad", "grad", "grad_fn", "_output_nr",
-                 "_version_counter", "_base", "_accumulator", "_retains_grad", "__weakref__")
+                 "_version_counter", "_base", "_base_grad_fn", "_accumulator", "_retains_grad", "__weakref__")
 
     # numpy defers binary operators to the operand with the higher priority: `np.float64(2) * t` is a Tensor
     __array_priority__ = 1000
@@ -70,6 +70,7 @@ class Tensor:
         self._output_nr = 0
         self._version_counter = [0]
         self._base = None
+        self._base_grad_fn = None  # for a view: its base's grad_fn when this view's history was made
         self._accumulator = None
         self._retains_grad = False
 
@@ -200,6 +201,10 @@ class Tensor:
         # The graph holds a leaf's accumulator only while it is being built; a hook must outlive that.
         self._accumulator = lambda: node
         return node.register_hook(0, hook)
+
+    def _refresh_view_history(self):
+        from .ops.shape import refresh_view_history
+        refresh_view_history(self)
 
     def _grad_accumulator(self):
         node = self._accumulator() if self._accumulator is not None else None

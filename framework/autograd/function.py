@@ -15,6 +15,8 @@ Tensor = None  # set by framework.tensor once the class exists (the tensor modul
 
 
 def _edge(tensor):
+    if tensor._base is not None and tensor._base_grad_fn is not tensor._base.grad_fn:
+        tensor._refresh_view_history()  # its base was changed in place since this view's history was made
     if tensor.grad_fn is not None:
         return (tensor.grad_fn, tensor._output_nr)
     if tensor._requires_grad:
@@ -32,6 +34,8 @@ def run(op, inputs, params=(), node_name=None):
     raws = []
     for x in inputs:
         if isinstance(x, Tensor):
+            if x._base is not None and x._base_grad_fn is not x._base.grad_fn:
+                x._refresh_view_history()  # its base was changed in place since this view's history was made
             raws.append(x._data)
             if device is None:
                 device = x._device

@@ -20,12 +20,8 @@ def _check_inplace_allowed(x, result_requires_grad):
         if x._base is None:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
     base = x._base
-    if base is not None and (base._requires_grad or result_requires_grad or x._requires_grad):
-        if base._requires_grad and base.grad_fn is None:
-            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
-        raise RuntimeError(
-            "in-place operations on views of tensors that require grad are not supported; "
-            "apply the operation to the base tensor or use the out-of-place form")
+    if base is not None and base._requires_grad and base.grad_fn is None:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
 
 
 def write_(x, result):
@@ -45,6 +41,8 @@ def write_(x, result):
     _check_inplace_allowed(x, record)
     if result._device is not x._device:
         result = result.to(x._device)
+    if record and x._base is not None:
+        return _write_through_view(x, result)
     kernels("copy_", x._device.type).forward(None, x._data, result._data)
     x._version_counter[0] += 1
     if record:
@@ -58,6 +56,23 @@ def write_(x, result):
         x.grad_fn = result.grad_fn
         x._output_nr = result._output_nr
         x._requires_grad = True
+    return x
+
+
+def _write_through_view(x, result):
+    """An in-place write to a view whose history is recorded: the base gets the new history
+    (its elements at the view's positions replaced, PyTorch's CopySlices), then the view is seen
+    through it again."""
+    from .indexing import scatter
+    base = x._base
+    if result._dtype is not x._dtype:
+        result = result.to(x._dtype)
+    if result._data.shape != x._data.shape:
+        result = shape.expand(result, x.shape)
+    positions = shape.reshape(shape.view_positions(x), -1)
+    updated = scatter(shape.reshape(base, -1), 0, positions, shape.reshape(result, -1))
+    write_(base, shape.reshape(updated, base.shape))
+    shape.refresh_view_history(x)
     return x
 
 

@@ -13,8 +13,39 @@ from ..tensor import Size, Tensor, _wrap_dim
 def _as_view(out, source):
     """Make `out` a view of `source`: one storage, one version counter."""
     out._version_counter = source._version_counter
-    out._base = source._base if source._base is not None else source
+    base = out._base = source._base if source._base is not None else source
+    out._base_grad_fn = base.grad_fn
     return out
+
+
+def _memory_offsets(x):
+    """The storage offset of every element of `x`, an integer array of `x`'s shape."""
+    offsets = np.full((), x.storage_offset(), dtype=np.int64)
+    for size, stride in zip(x._data.shape, x.stride()):
+        offsets = offsets[..., None] + np.arange(size, dtype=np.int64) * stride
+    return offsets
+
+
+def view_positions(view):
+    """For each element of `view`, its index in `view._base.reshape(-1)` (the base in C order)."""
+    base_offsets = _memory_offsets(view._base).reshape(-1)
+    by_offset = np.argsort(base_offsets, kind="stable")
+    found = by_offset[np.searchsorted(base_offsets[by_offset], _memory_offsets(view))]
+    return Tensor._from_raw(found).to(view._device)
+
+
+def refresh_view_history(view):
+    """Give `view` a history through its base's current one, after the base changed in place
+    (PyTorch regenerates a view's grad_fn the same way): the view's values are the base's
+    elements at `view_positions`."""
+    from .indexing import gather
+    base = view._base
+    flat = gather(reshape(base, -1), 0, reshape(view_positions(view), -1))
+    regathered = reshape(flat, view._data.shape)
+    view.grad_fn = regathered.grad_fn
+    view._output_nr = 0
+    view._requires_grad = regathered._requires_grad
+    view._base_grad_fn = base.grad_fn
 
 
 def _view_op(op, x, params, node_name=None):

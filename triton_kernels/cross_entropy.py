@@ -1,0 +1,284 @@
+"""Cross-entropy (log-softmax + NLL) over rows of logits: forward and backward kernels and their launchers.
+
+Forward: one program per row walks the row in column blocks with the online (max, sum-exp)
+recurrence, so no softmax or log-softmax tensor is ever written, and vocabularies up to 256k
+(and beyond) need only one block of registers. It writes the row's loss, its log-sum-exp (saved
+for the backward) and the weight of its target (0 for `ignore_index`; the mean's denominator).
+Reductions 'mean'/'sum' are a second, single-program kernel over those rows (deterministic).
+
+Backward: one pass per row writes `p * a - b` where `p = softmax(x)`, i.e. `(softmax - smoothed
+one-hot) * scale_row` for unweighted losses, optionally into the logits' own buffer.
+
+The loss is PyTorch's, with C classes, smoothing eps, class weights w (1 when absent), target t:
+    loss_row = (1 - eps) * w[t] * (lse - x[t]) + eps / C * sum_c w[c] * (lse - x[c])
+and 0 for rows whose target is `ignore_index`. 'mean' divides the sum by sum_rows w[t] over
+non-ignored rows (0/0 = nan when all are ignored, as PyTorch).
+
+Launchers take raw buffers (objects with `data_ptr()` and `dtype`), sizes and strides; the caller
+allocates every buffer and checks that class indices lie in [0, C) (or equal `ignore_index`).
+Ignored rows never read the logits with their target.
+"""
+import triton
+import triton.language as tl
+
+from .row_settings import row_settings
+
+# Wider rows loop over column blocks. Liger uses 32768 x 32 warps; compiled here (sm_80/sm_90, all flags on)
+# that spilled (ptxas caps 1024 threads at 64 registers), 16384 x 16 warps did not. Unmeasured on a GPU.
+MAX_BLOCK_SIZE = 16384
+REDUCE_BLOCK_SIZE = 1024
+REDUCTIONS = ("none", "mean", "sum")
+_FLOAT_DTYPES = ("float32", "float16", "bfloat16")
+
+
+@triton.jit
+def _cross_entropy_forward_kernel(
+    # pointers
+    x_ptr, target_ptr, weight_ptr, loss_ptr, lse_ptr, target_weight_ptr,
+    # sizes
+    n_rows, n_cols,
+    # strides
+    x_row_stride,
+    # meta-parameters
+    ignore_index, label_smoothing,
+    HAS_WEIGHT: tl.constexpr, HAS_SMOOTHING: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+):
+    # One program computes one row: its loss, its log-sum-exp and its target's weight, in one pass.
+    row = tl.program_id(0).to(tl.int64)
+    x_row_ptr = x_ptr + row * x_row_stride
+    target = tl.load(target_ptr + row).to(tl.int64)
+    if target == ignore_index:
+        tl.store(loss_ptr + row, tl.full((), 0.0, loss_ptr.dtype.element_ty))
+        tl.store(lse_ptr + row, 0.0)
+        tl.store(target_weight_ptr + row, 0.0)
+    else:
+        row_max = -float("inf")
+        sum_exp = 0.0
+        sum_wx = 0.0  # sum_c w[c] * x[c], for label smoothing
+        sum_w = 0.0  # sum_c w[c]
+        for start in range(0, n_cols, BLOCK_SIZE):
+            offs = start + tl.arange(0, BLOCK_SIZE)
+            mask = offs < n_cols
+            # Upcast before any arithmetic (and before choosing the fill value): bf16 arrives as raw bits
+            # in the interpreter, and fp16/bf16 math is never done in low precision.
+            x_or_0 = tl.load(x_row_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+            x = tl.where(mask, x_or_0, -float("inf"))
+            new_max = tl.maximum(row_max, tl.max(x, axis=0))
+            # A block (or a row) of -inf keeps the running max at -inf: shift by 0 then, not by -inf (nan).
+            shift = tl.where(new_max == -float("inf"), 0.0, new_max)
+            sum_exp = sum_exp * tl.exp(row_max - shift) + tl.sum(tl.exp(x - shift), axis=0)
+            row_max = new_max
+            if HAS_SMOOTHING:
+                if HAS_WEIGHT:
+                    w = tl.load(weight_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+                    sum_wx += tl.sum(w * x_or_0, axis=0)
+                    sum_w += tl.sum(w, axis=0)
+                else:
+                    sum_wx += tl.sum(x_or_0, axis=0)
+        lse = row_max + tl.log(sum_exp)
+        x_target = tl.load(x_row_ptr + target).to(tl.float32)
+        if HAS_WEIGHT:
+            w_target = tl.load(weight_ptr + target).to(tl.float32)
+        else:
+            w_target = 1.0
+        loss = w_target * (lse - x_target)
+        if HAS_SMOOTHING:
+            if not HAS_WEIGHT:
+                sum_w = n_cols * 1.0
+            smooth = lse * sum_w - sum_wx
+            loss = (1.0 - label_smoothing) * loss + label_smoothing / n_cols * smooth
+        tl.store(loss_ptr + row, loss.to(loss_ptr.dtype.element_ty))
+        tl.store(lse_ptr + row, lse)
+        tl.store(target_weight_ptr + row, w_target)
+
+
+@triton.jit
+def _cross_entropy_reduce_kernel(
+    # pointers
+    loss_ptr, target_weight_ptr, out_ptr, total_weight_ptr,
+    # sizes
+    n_rows,
+    # meta-parameters
+    MEAN: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+):
+    # One program sums the per-row losses (and target weights) of all rows, in a fixed order.
+    loss_sum = tl.full((BLOCK_SIZE,), 0.0, tl.float32)
+    weight_sum = tl.full((BLOCK_SIZE,), 0.0, tl.float32)
+    for start in range(0, n_rows, BLOCK_SIZE):
+        offs = start + tl.arange(0, BLOCK_SIZE)
+        mask = offs < n_rows
+        loss_sum += tl.load(loss_ptr + offs, mask=mask, other=0.0)
+        if MEAN:
+            weight_sum += tl.load(target_weight_ptr + offs, mask=mask, other=0.0)
+    total = tl.sum(loss_sum, axis=0)
+    if MEAN:
+        total_weight = tl.sum(weight_sum, axis=0)
+        total = total / total_weight  # 0 / 0 = nan when every row is ignored, as PyTorch
+        tl.store(total_weight_ptr, total_weight)
+    tl.store(out_ptr, total.to(out_ptr.dtype.element_ty))
+
+
+@triton.jit
+def _cross_entropy_backward_kernel(
+    # pointers
+    x_ptr, target_ptr, weight_ptr, lse_ptr, grad_loss_ptr, total_weight_ptr, grad_x_ptr,
+    # sizes
+    n_rows, n_cols,
+    # strides
+    x_row_stride, grad_x_row_stride, grad_loss_stride,
+    # meta-parameters
+    ignore_index, label_smoothing,
+    HAS_WEIGHT: tl.constexpr, HAS_SMOOTHING: tl.constexpr, MEAN: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+):
+    # One program computes one row of d loss / d logits: g * ((1-eps) w[t] (p - onehot) + eps/C (sum(w) p - w)),
+    # with p = exp(x - lse) and g the row's upstream gradient (divided by sum of target weights for 'mean').
+    row = tl.program_id(0).to(tl.int64)
+    x_row_ptr = x_ptr + row * x_row_stride
+    grad_x_row_ptr = grad_x_ptr + row * grad_x_row_stride
+    target = tl.load(target_ptr + row).to(tl.int64)
+    if target == ignore_index:
+        for start in range(0, n_cols, BLOCK_SIZE):
+            offs = start + tl.arange(0, BLOCK_SIZE)
+            mask = offs < n_cols
+            tl.store(grad_x_row_ptr + offs, tl.full((BLOCK_SIZE,), 0.0, grad_x_ptr.dtype.element_ty), mask=mask)
+    else:
+        scale = tl.load(grad_loss_ptr + row * grad_loss_stride).to(tl.float32)  # stride 0: one scalar for all rows
+        if MEAN:
+            scale = scale / tl.load(total_weight_ptr)
+        if HAS_WEIGHT:
+            w_target = tl.load(weight_ptr + target).to(tl.float32)
+        else:
+            w_target = 1.0
+        lse = tl.load(lse_ptr + row)
+        # grad = p * coef_p - (coef_target * onehot + coef_w * w)
+        coef_target = (1.0 - label_smoothing) * w_target
+        coef_p = coef_target
+        coef_w = 0.0
+        if HAS_SMOOTHING:
+            coef_w = label_smoothing / n_cols
+            if HAS_WEIGHT:
+                sum_w = 0.0
+                for start in range(0, n_cols, BLOCK_SIZE):
+                    offs = start + tl.arange(0, BLOCK_SIZE)
+                    mask = offs < n_cols
+                    sum_w += tl.sum(tl.load(weight_ptr + offs, mask=mask, other=0.0).to(tl.float32), axis=0)
+                coef_p += coef_w * sum_w
+            else:
+                coef_p += label_smoothing
+        for start in range(0, n_cols, BLOCK_SIZE):
+            offs = start + tl.arange(0, BLOCK_SIZE)
+            mask = offs < n_cols
+            x = tl.load(x_row_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+            p = tl.exp(x - lse)
+            if HAS_WEIGHT:
+                w = tl.load(weight_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+            else:
+                w = 1.0
+            grad = p * coef_p - tl.where(offs == target, coef_target, 0.0) - coef_w * w
+            tl.store(grad_x_row_ptr + offs, (grad * scale).to(grad_x_ptr.dtype.element_ty), mask=mask)
+
+
+def _dtype_name(buffer):
+    return str(buffer.dtype).rsplit(".", 1)[-1]
+
+
+def _check_common(name, logits, target, weight, n_rows, n_cols, logits_row_stride, reduction, label_smoothing):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if n_rows < 0 or n_cols < 1:
+        raise ValueError(f"{name}: need n_rows >= 0 and n_cols >= 1, got {n_rows} x {n_cols}")
+    if logits_row_stride < n_cols:
+        raise ValueError(f"{name}: logits_row_stride {logits_row_stride} < n_cols {n_cols} "
+                         "(rows must be contiguous and not overlap)")
+    if _dtype_name(logits) not in _FLOAT_DTYPES:
+        raise TypeError(f"{name}: logits must be float32, float16 or bfloat16, got {logits.dtype}")
+    if "int" not in _dtype_name(target):
+        raise TypeError(f"{name}: target must hold integer class indices, got {target.dtype}")
+    if weight is not None and _dtype_name(weight) not in _FLOAT_DTYPES:
+        raise TypeError(f"{name}: weight must be float32, float16 or bfloat16, got {weight.dtype}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
+
+
+def _settings(n_cols, block_size, num_warps):
+    default_block, default_warps = row_settings(n_cols, max_block_size=MAX_BLOCK_SIZE)
+    return block_size or default_block, num_warps or default_warps
+
+
+def cross_entropy_forward(logits, target, weight, loss, lse, target_weight, n_rows, n_cols, logits_row_stride, *,
+                          ignore_index=-100, label_smoothing=0.0, reduction="mean", out=None, total_weight=None,
+                          block_size=None, num_warps=None):
+    """Cross-entropy of `logits` (n_rows x n_cols, unit column stride) against class indices `target` (n_rows).
+
+    Writes `loss` (n_rows; the per-row losses, in its own dtype; must be float32 unless reduction='none'),
+    `lse` (n_rows float32, saved for the backward) and `target_weight` (n_rows float32: w[target], 0 where
+    ignored). For 'mean'/'sum' also writes the reduced loss to `out` (1 element), and for 'mean' the sum of
+    target weights to `total_weight` (1 float32 element, the backward's normaliser). `weight` (n_cols) or None.
+    """
+    _check_common("cross_entropy_forward", logits, target, weight, n_rows, n_cols, logits_row_stride, reduction,
+                  label_smoothing)
+    if reduction != "none":
+        if out is None or _dtype_name(loss) != "float32":
+            raise ValueError("cross_entropy_forward: reduction 'mean'/'sum' needs `out` and a float32 `loss` buffer")
+        if reduction == "mean" and total_weight is None:
+            raise ValueError("cross_entropy_forward: reduction 'mean' needs a `total_weight` buffer")
+    block_size, num_warps = _settings(n_cols, block_size, num_warps)
+    if n_rows > 0:
+        _cross_entropy_forward_kernel[(n_rows,)](
+            logits, target, weight if weight is not None else lse, loss, lse, target_weight,
+            n_rows, n_cols,
+            logits_row_stride,
+            ignore_index, float(label_smoothing),
+            HAS_WEIGHT=weight is not None, HAS_SMOOTHING=label_smoothing > 0.0, BLOCK_SIZE=block_size,
+            num_warps=num_warps,
+        )
+    if reduction != "none":
+        mean = reduction == "mean"
+        _cross_entropy_reduce_kernel[(1,)](
+            loss, target_weight, out, total_weight if mean else out,
+            n_rows,
+            MEAN=mean, BLOCK_SIZE=REDUCE_BLOCK_SIZE,
+            num_warps=4,
+        )
+
+
+def cross_entropy_backward(logits, target, weight, lse, grad_loss, grad_logits, n_rows, n_cols, logits_row_stride,
+                           grad_logits_row_stride=None, *, ignore_index=-100, label_smoothing=0.0, reduction="mean",
+                           grad_loss_stride=None, total_weight=None, in_place=False, block_size=None, num_warps=None):
+    """d loss / d logits into `grad_logits` (n_rows x n_cols, its own dtype), or into `logits` itself when
+    `in_place` (the logits are dead after the backward; pass grad_logits=None).
+
+    `grad_loss` is the upstream gradient: n_rows values (stride `grad_loss_stride`, default 1) for
+    reduction='none', one value otherwise. 'mean' also needs `total_weight` from the forward.
+    """
+    _check_common("cross_entropy_backward", logits, target, weight, n_rows, n_cols, logits_row_stride, reduction,
+                  label_smoothing)
+    if in_place:
+        if grad_logits is not None and grad_logits.data_ptr() != logits.data_ptr():
+            raise ValueError("cross_entropy_backward: in_place writes into `logits`; pass grad_logits=None")
+        grad_logits, grad_logits_row_stride = logits, logits_row_stride
+    elif grad_logits is None:
+        raise ValueError("cross_entropy_backward: needs `grad_logits` unless in_place")
+    if grad_logits_row_stride is None:
+        grad_logits_row_stride = n_cols
+    if grad_logits_row_stride < n_cols:
+        raise ValueError(f"cross_entropy_backward: grad_logits_row_stride {grad_logits_row_stride} < n_cols {n_cols}")
+    if reduction == "none":
+        grad_loss_stride = 1 if grad_loss_stride is None else grad_loss_stride
+    else:
+        grad_loss_stride = 0  # one upstream scalar for every row
+    if reduction == "mean" and total_weight is None:
+        raise ValueError("cross_entropy_backward: reduction 'mean' needs the forward's `total_weight`")
+    if n_rows == 0:
+        return
+    block_size, num_warps = _settings(n_cols, block_size, num_warps)
+    _cross_entropy_backward_kernel[(n_rows,)](
+        logits, target, weight if weight is not None else lse, lse, grad_loss,
+        total_weight if total_weight is not None else lse, grad_logits,
+        n_rows, n_cols,
+        logits_row_stride, grad_logits_row_stride, grad_loss_stride,
+        ignore_index, float(label_smoothing),
+        HAS_WEIGHT=weight is not None, HAS_SMOOTHING=label_smoothing > 0.0, MEAN=reduction == "mean",
+        BLOCK_SIZE=block_size,
+        num_warps=num_warps,
+    )

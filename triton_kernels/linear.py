@@ -1,0 +1,436 @@
+"""Fused linear: `y = act(x @ W.T + b)` forward, and its backward kernels.
+
+Layers (STYLE.md, Kernels): the `@triton.jit` kernels, then host launchers that take raw
+buffers (objects with `data_ptr()` and `dtype`), explicit sizes and strides, check them, pick
+a tile config and the grid, and launch. The autograd Function lives in `framework` and calls
+the launchers; nothing here imports `framework` or torch.
+
+Shapes: x (M, K), W (N, K), b (N,), y (M, N); any strides (W is read transposed through its
+strides, never copied). Leading batch dims are the caller's to fold into M.
+
+Activations (a constexpr flag, applied in the forward epilogue and, as act'(pre), inside the
+backward kernels that read dY):
+    ACT_NONE = 0, ACT_RELU = 1, ACT_GELU_TANH = 2, ACT_SILU = 3.
+The backward needs the pre-activation `pre = x @ W.T + b` for GELU/SiLU: the forward writes it
+when given a `pre` buffer (SAVE_PRE). For ReLU, `relu'(pre) == (y > 0)`, so the output itself may
+be passed as `pre` to the backward and no extra buffer is needed.
+
+Numbers: the accumulator is fp32 (`tl.zeros(..., tl.float32)`); bias, activation and dY' are
+computed in fp32; results are stored in the output buffer's dtype. On a GPU, fp16/bf16 tiles go
+to `tl.dot` in their own dtype (tensor cores, fp32 accumulate); fp32 tiles use IEEE fp32 unless
+`allow_tf32`. Under Triton's interpreter (TRITON_INTERPRET=1) bf16 values are raw bits, so every
+tile is upcast to fp32 before `tl.dot` (DOT_FP32 flag, set by the launchers): there the dot runs
+in fp32 for every dtype.
+
+Determinism: no atomics. `db = sum_rows(dY')` is reduced by the dW kernel's programs that own
+column 0 of the K axis (pid_k == 0) while they stream dY' for dW anyway: no extra pass over dY.
+"""
+import triton
+import triton.language as tl
+
+ACT_NONE, ACT_RELU, ACT_GELU_TANH, ACT_SILU = 0, 1, 2, 3
+ACTIVATIONS = {"none": ACT_NONE, "relu": ACT_RELU, "gelu": ACT_GELU_TANH, "gelu_tanh": ACT_GELU_TANH,
+               "silu": ACT_SILU}
+
+_DTYPES = ("float32", "float16", "bfloat16")
+_INT32_MAX = 2**31 - 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Tile configs. None of these has been measured: there was no GPU when they were written. They are
+# the starting points of Triton's matmul tutorial (03-matrix-multiplication.py, CUDA configs),
+# trimmed to three sizes, to be swept on an H100 (and A100) and replaced by measured choices with
+# the sweep named here. Constraints they do satisfy, checked by the AOT tests
+# (tests/triton_kernels/test_linear.py): they compile for sm_80 and sm_90 with no register
+# spills, and BLOCK_M is a multiple of 64 with num_warps 4 or 8 so that sm_90 bf16/fp16 dots
+# lower to wgmma (one warpgroup of 4 warps covers 64 rows of M).
+# ----------------------------------------------------------------------------------------------
+CONFIGS = {
+    # Derived from the tutorial's first CUDA config (128x256x64, 8 warps, 3 stages) with BLOCK_N
+    # halved: the tutorial tile spilled 184 B on sm_90 (AOT, ptxas) once the GELU epilogue also
+    # saves the pre-activation; 128x128x64 with 8 warps holds 64 accumulator registers per thread
+    # and does not spill. For large 16-bit problems. Unmeasured.
+    "large": dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=64, GROUP_SIZE_M=8, num_warps=8, num_stages=3),
+    # The tutorial's 64x64-class tile (its 64x128x32 / 128x64x32 configs shrunk, 4 warps, 4 stages)
+    # for small outputs, where big tiles would leave most SMs idle; also every fp32 (IEEE) problem,
+    # whose FMA dot needs both operand tiles in registers. Unmeasured.
+    "small": dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=32, GROUP_SIZE_M=8, num_warps=4, num_stages=4),
+}
+
+
+def pick_config(rows, cols, dtype_name):
+    """The config for an output of `rows` x `cols` (M x N forward, M x K for dX, N x K for dW).
+    A size rule, not a measurement: 16-bit outputs with at least ~132 large tiles (one per H100 SM)
+    get the large tile; fp32 and small outputs get the small one."""
+    if dtype_name != "float32" and triton.cdiv(rows, 128) * triton.cdiv(cols, 128) >= 132:
+        return CONFIGS["large"]
+    return CONFIGS["small"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Kernels
+# ----------------------------------------------------------------------------------------------
+@triton.jit
+def _tanh(u):
+    # tanh from exp, saturating correctly: exp overflow to inf gives 1, underflow to 0 gives -1.
+    return 1.0 - 2.0 / (tl.exp(2.0 * u) + 1.0)
+
+
+@triton.jit
+def _apply_activation(z, ACTIVATION: tl.constexpr):
+    """act(z) on an fp32 tile."""
+    if ACTIVATION == 1:  # relu
+        z = tl.maximum(z, 0.0)
+    elif ACTIVATION == 2:  # gelu, tanh approximation
+        z = 0.5 * z * (1.0 + _tanh(0.7978845608028654 * (z + 0.044715 * z * z * z)))
+    elif ACTIVATION == 3:  # silu
+        z = z / (1.0 + tl.exp(-z))
+    return z
+
+
+@triton.jit
+def _activation_grad(pre, ACTIVATION: tl.constexpr):
+    """act'(pre) on an fp32 tile (for ReLU, `pre` may be the activation's output)."""
+    if ACTIVATION == 1:
+        d = tl.where(pre > 0.0, 1.0, 0.0)
+    elif ACTIVATION == 2:
+        inner = 0.7978845608028654 * (pre + 0.044715 * pre * pre * pre)
+        t = _tanh(inner)
+        d = 0.5 * (1.0 + t) + 0.5 * pre * (1.0 - t * t) * 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * pre * pre)
+    elif ACTIVATION == 3:
+        s = 1.0 / (1.0 + tl.exp(-pre))
+        d = s * (1.0 + pre * (1.0 - s))
+    else:
+        d = tl.full(pre.shape, 1.0, tl.float32)
+    return d
+
+
+@triton.jit
+def _grouped_tile(pid, n_rows, n_cols, BLOCK_ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
+                  GROUP_SIZE: tl.constexpr):
+    """Program id -> (row tile, column tile) in the matmul tutorial's grouped order: GROUP_SIZE row
+    tiles sweep the column tiles together, so the column operand stays in L2 across them."""
+    num_pid_rows = tl.cdiv(n_rows, BLOCK_ROWS)
+    num_pid_cols = tl.cdiv(n_cols, BLOCK_COLS)
+    num_pid_in_group = GROUP_SIZE * num_pid_cols
+    group_id = pid // num_pid_in_group
+    first_pid_row = group_id * GROUP_SIZE
+    group_size = min(num_pid_rows - first_pid_row, GROUP_SIZE)
+    pid_row = first_pid_row + ((pid % num_pid_in_group) % group_size)
+    pid_col = (pid % num_pid_in_group) // group_size
+    return pid_row, pid_col
+
+
+@triton.jit
+def linear_forward_kernel(
+        # Pointers
+        x_ptr, w_ptr, b_ptr, y_ptr, pre_ptr,
+        # Sizes
+        M, N, K,
+        # Strides
+        stride_xm, stride_xk, stride_wn, stride_wk, stride_ym, stride_yn, stride_pm, stride_pn,
+        # Meta-parameters
+        HAS_BIAS: tl.constexpr, ACTIVATION: tl.constexpr, SAVE_PRE: tl.constexpr,
+        DOT_FP32: tl.constexpr, INPUT_PRECISION: tl.constexpr,
+        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_SIZE_M: tl.constexpr):
+    # One program computes a BLOCK_M x BLOCK_N tile of y = act(x @ W.T + b), looping over K, and
+    # (SAVE_PRE) the same tile of the pre-activation x @ W.T + b.
+    pid_m, pid_n = _grouped_tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_SIZE_M)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    mask_m = offs_m < M
+    mask_n = offs_n < N
+    # Ragged M/N edges: rows past M (columns past N) wrap onto valid ones for the loads, as in the
+    # matmul tutorial, so the loads are masked on K only; the store is masked on M and N.
+    offs_xm = offs_m % M
+    offs_wn = offs_n % N
+    x_ptrs = x_ptr + offs_xm[:, None] * stride_xm + offs_k[None, :] * stride_xk  # (BLOCK_M, BLOCK_K)
+    w_ptrs = w_ptr + offs_k[:, None] * stride_wk + offs_wn[None, :] * stride_wn  # W.T tile (BLOCK_K, BLOCK_N)
+
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        k_left = K - k * BLOCK_K
+        a = tl.load(x_ptrs, mask=offs_k[None, :] < k_left, other=0.0)
+        b = tl.load(w_ptrs, mask=offs_k[:, None] < k_left, other=0.0)
+        if DOT_FP32:
+            a = a.to(tl.float32)
+            b = b.to(tl.float32)
+        acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
+        x_ptrs += BLOCK_K * stride_xk
+        w_ptrs += BLOCK_K * stride_wk
+
+    # Epilogue, in fp32: bias, save the pre-activation, activation, store in the output's dtype.
+    if HAS_BIAS:
+        bias = tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)
+        acc = acc + bias[None, :]
+    mask = mask_m[:, None] & mask_n[None, :]
+    if SAVE_PRE:
+        pre_ptrs = pre_ptr + offs_m[:, None] * stride_pm + offs_n[None, :] * stride_pn
+        tl.store(pre_ptrs, acc.to(pre_ptr.dtype.element_ty), mask=mask)
+    acc = _apply_activation(acc, ACTIVATION)
+    y_ptrs = y_ptr + offs_m[:, None] * stride_ym + offs_n[None, :] * stride_yn
+    tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def linear_backward_input_kernel(
+        # Pointers
+        dy_ptr, pre_ptr, w_ptr, dx_ptr,
+        # Sizes
+        M, N, K,
+        # Strides
+        stride_dym, stride_dyn, stride_pm, stride_pn, stride_wn, stride_wk, stride_dxm, stride_dxk,
+        # Meta-parameters
+        ACTIVATION: tl.constexpr, DOT_FP32: tl.constexpr, INPUT_PRECISION: tl.constexpr,
+        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_SIZE_M: tl.constexpr):
+    # One program computes a BLOCK_M x BLOCK_K tile of dX = dY' @ W, looping over N, where
+    # dY' = dY * act'(pre) is formed tile by tile in fp32 as dY is read (never stored).
+    pid_m, pid_k = _grouped_tile(tl.program_id(0), M, K, BLOCK_M, BLOCK_K, GROUP_SIZE_M)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_k = pid_k * BLOCK_K + tl.arange(0, BLOCK_K)
+    offs_n = tl.arange(0, BLOCK_N)
+    mask_m = offs_m < M
+    mask_k = offs_k < K
+    dy_ptrs = dy_ptr + offs_m[:, None] * stride_dym + offs_n[None, :] * stride_dyn   # (BLOCK_M, BLOCK_N)
+    pre_ptrs = pre_ptr + offs_m[:, None] * stride_pm + offs_n[None, :] * stride_pn
+    w_ptrs = w_ptr + offs_n[:, None] * stride_wn + offs_k[None, :] * stride_wk        # (BLOCK_N, BLOCK_K)
+
+    acc = tl.zeros((BLOCK_M, BLOCK_K), dtype=tl.float32)
+    for n in range(0, tl.cdiv(N, BLOCK_N)):
+        n_left = N - n * BLOCK_N
+        mask_dy = mask_m[:, None] & (offs_n[None, :] < n_left)
+        dy = tl.load(dy_ptrs, mask=mask_dy, other=0.0)
+        if ACTIVATION != 0:
+            pre = tl.load(pre_ptrs, mask=mask_dy, other=0.0).to(tl.float32)
+            dy = dy.to(tl.float32) * _activation_grad(pre, ACTIVATION)
+            pre_ptrs += BLOCK_N * stride_pn
+        w = tl.load(w_ptrs, mask=(offs_n[:, None] < n_left) & mask_k[None, :], other=0.0)
+        if DOT_FP32:
+            dy = dy.to(tl.float32)
+            w = w.to(tl.float32)
+        else:
+            dy = dy.to(w.dtype)  # dY' back to the operand dtype for the tensor cores
+        acc = tl.dot(dy, w, acc, input_precision=INPUT_PRECISION)
+        dy_ptrs += BLOCK_N * stride_dyn
+        w_ptrs += BLOCK_N * stride_wn
+
+    dx_ptrs = dx_ptr + offs_m[:, None] * stride_dxm + offs_k[None, :] * stride_dxk
+    tl.store(dx_ptrs, acc.to(dx_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_k[None, :])
+
+
+@triton.jit
+def linear_backward_weight_kernel(
+        # Pointers
+        dy_ptr, pre_ptr, x_ptr, dw_ptr, db_ptr,
+        # Sizes
+        M, N, K,
+        # Strides
+        stride_dym, stride_dyn, stride_pm, stride_pn, stride_xm, stride_xk, stride_dwn, stride_dwk,
+        # Meta-parameters
+        ACTIVATION: tl.constexpr, COMPUTE_DW: tl.constexpr, COMPUTE_DB: tl.constexpr,
+        DOT_FP32: tl.constexpr, INPUT_PRECISION: tl.constexpr,
+        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_SIZE_M: tl.constexpr):
+    # One program computes a BLOCK_N x BLOCK_K tile of dW = dY'^T @ X, looping over M (rows of the
+    # batch), with dY' = dY * act'(pre) formed in fp32 as dY is read. The programs of column tile
+    # pid_k == 0 also sum dY' over rows into db for their BLOCK_N columns (deterministic, no atomics).
+    # Without COMPUTE_DW the grid has one program per column tile and only db is computed.
+    # GROUP_SIZE_M groups tiles along N here (the rows of dW).
+    pid_n, pid_k = _grouped_tile(tl.program_id(0), N, K, BLOCK_N, BLOCK_K, GROUP_SIZE_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_k = pid_k * BLOCK_K + tl.arange(0, BLOCK_K)
+    offs_m = tl.arange(0, BLOCK_M)
+    mask_n = offs_n < N
+    mask_k = offs_k < K
+    dy_ptrs = dy_ptr + offs_n[:, None] * stride_dyn + offs_m[None, :] * stride_dym    # dY.T tile (BLOCK_N, BLOCK_M)
+    pre_ptrs = pre_ptr + offs_n[:, None] * stride_pn + offs_m[None, :] * stride_pm
+    x_ptrs = x_ptr + offs_m[:, None] * stride_xm + offs_k[None, :] * stride_xk       # (BLOCK_M, BLOCK_K)
+
+    acc = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
+    db_acc = tl.zeros((BLOCK_N,), dtype=tl.float32)
+    owns_db = pid_k == 0
+    for m in range(0, tl.cdiv(M, BLOCK_M)):
+        m_left = M - m * BLOCK_M
+        mask_dy = mask_n[:, None] & (offs_m[None, :] < m_left)
+        dy = tl.load(dy_ptrs, mask=mask_dy, other=0.0)
+        if ACTIVATION != 0:
+            pre = tl.load(pre_ptrs, mask=mask_dy, other=0.0).to(tl.float32)
+            dy = dy.to(tl.float32) * _activation_grad(pre, ACTIVATION)
+            pre_ptrs += BLOCK_M * stride_pm
+        if COMPUTE_DB:
+            if owns_db:
+                db_acc += tl.sum(dy.to(tl.float32), axis=1)
+        if COMPUTE_DW:
+            xt = tl.load(x_ptrs, mask=(offs_m[:, None] < m_left) & mask_k[None, :], other=0.0)
+            if DOT_FP32:
+                dy = dy.to(tl.float32)
+                xt = xt.to(tl.float32)
+            else:
+                dy = dy.to(xt.dtype)
+            acc = tl.dot(dy, xt, acc, input_precision=INPUT_PRECISION)
+            x_ptrs += BLOCK_M * stride_xm
+        dy_ptrs += BLOCK_M * stride_dym
+
+    if COMPUTE_DW:
+        dw_ptrs = dw_ptr + offs_n[:, None] * stride_dwn + offs_k[None, :] * stride_dwk
+        tl.store(dw_ptrs, acc.to(dw_ptr.dtype.element_ty), mask=mask_n[:, None] & mask_k[None, :])
+    if COMPUTE_DB:
+        if owns_db:
+            tl.store(db_ptr + offs_n, db_acc.to(db_ptr.dtype.element_ty), mask=mask_n)
+
+
+# ----------------------------------------------------------------------------------------------
+# Host launchers
+# ----------------------------------------------------------------------------------------------
+def _dtype_name(buffer, what):
+    name = str(buffer.dtype).rsplit(".", 1)[-1]
+    if name not in _DTYPES:
+        raise TypeError(f"linear: {what} has dtype {buffer.dtype}; expected one of float32, float16, bfloat16")
+    return name
+
+
+def _check_same_dtype(expected, **buffers):
+    for what, buffer in buffers.items():
+        if buffer is not None and _dtype_name(buffer, what) != expected:
+            raise TypeError(f"linear: {what} has dtype {buffer.dtype}, expected {expected} like the input")
+
+
+def _check_sizes(M, N, K):
+    for name, value in (("M", M), ("N", N), ("K", K)):
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"linear: {name} must be a non-negative int, got {value!r}")
+
+
+def _check_extent(what, rows, cols, stride_r, stride_c):
+    """The kernels index with int32: refuse buffers whose furthest element is past 2**31 - 1."""
+    if rows and cols and (rows - 1) * abs(stride_r) + (cols - 1) * abs(stride_c) > _INT32_MAX:
+        raise ValueError(f"linear: {what} ({rows}x{cols}, strides ({stride_r}, {stride_c})) spans more than "
+                         f"2**31 - 1 elements; the kernels use 32-bit offsets")
+
+
+def _activation_id(activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"linear: unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[activation]
+
+
+def _dot_settings(dtype_name, allow_tf32):
+    """(DOT_FP32, INPUT_PRECISION): fp32 tiles in the interpreter (bf16 is raw bits there)."""
+    interpreting = bool(triton.knobs.runtime.interpret)
+    precision = "tf32" if (dtype_name == "float32" and allow_tf32 and not interpreting) else "ieee"
+    return interpreting, precision
+
+
+def _launch_config(config, rows, cols, dtype_name, names=("BLOCK_M", "BLOCK_N", "BLOCK_K")):
+    """(num_warps, num_stages, block meta-parameters). A config names its output tile BLOCK_M x
+    BLOCK_N and its reduction step BLOCK_K; `names` says which kernel argument plays each role
+    (dX: rows M, cols K, reduce over N; dW: rows N, cols K, reduce over M)."""
+    chosen = dict(config if config is not None else pick_config(rows, cols, dtype_name))
+    meta = {names[0]: chosen["BLOCK_M"], names[1]: chosen["BLOCK_N"], names[2]: chosen["BLOCK_K"],
+            "GROUP_SIZE_M": chosen["GROUP_SIZE_M"]}
+    return chosen.get("num_warps", 4), chosen.get("num_stages", 3), meta
+
+
+def linear_forward(x, weight, bias, out, M, N, K,
+                   stride_xm, stride_xk, stride_wn, stride_wk, stride_ym, stride_yn,
+                   activation="none", pre=None, stride_pm=0, stride_pn=0, allow_tf32=False, config=None):
+    """out = act(x @ weight.T + bias) for x (M, K), weight (N, K), bias (N,) or None, out (M, N).
+
+    `pre` (M, N), when given, receives x @ weight.T + bias for the backward (needed for GELU/SiLU;
+    ReLU's backward can use `out`). `config` overrides the tile config (a dict like CONFIGS')."""
+    _check_sizes(M, N, K)
+    act = _activation_id(activation)
+    dtype_name = _dtype_name(x, "x")
+    _check_same_dtype(dtype_name, weight=weight, bias=bias, out=out)
+    if pre is not None:
+        _dtype_name(pre, "pre")
+    _check_extent("x", M, K, stride_xm, stride_xk)
+    _check_extent("weight", N, K, stride_wn, stride_wk)
+    _check_extent("out", M, N, stride_ym, stride_yn)
+    if pre is not None:
+        _check_extent("pre", M, N, stride_pm, stride_pn)
+    if M == 0 or N == 0:
+        return out
+    num_warps, num_stages, meta = _launch_config(config, M, N, dtype_name)
+    dot_fp32, precision = _dot_settings(dtype_name, allow_tf32)
+    grid = (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)
+    linear_forward_kernel[grid](
+        x, weight, bias if bias is not None else x, out, pre if pre is not None else out,
+        M, N, K,
+        stride_xm, stride_xk, stride_wn, stride_wk, stride_ym, stride_yn, stride_pm, stride_pn,
+        HAS_BIAS=bias is not None, ACTIVATION=act, SAVE_PRE=pre is not None,
+        DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
+        num_warps=num_warps, num_stages=num_stages, **meta)
+    return out
+
+
+def linear_backward_input(grad_out, weight, pre, grad_x, M, N, K,
+                          stride_dym, stride_dyn, stride_wn, stride_wk, stride_dxm, stride_dxk,
+                          activation="none", stride_pm=0, stride_pn=0, allow_tf32=False, config=None):
+    """grad_x (M, K) = (grad_out * act'(pre)) @ weight, grad_out and pre (M, N), weight (N, K).
+    `pre` may be None only for activation 'none'. A config's BLOCK_M x BLOCK_N is the dX tile
+    (rows of M x columns of K) and its BLOCK_K the step over N."""
+    _check_sizes(M, N, K)
+    act = _activation_id(activation)
+    dtype_name = _dtype_name(grad_out, "grad_out")
+    _check_same_dtype(dtype_name, weight=weight, grad_x=grad_x)
+    if act != ACT_NONE:
+        if pre is None:
+            raise ValueError(f"linear: activation {activation!r} needs the saved pre-activation (pre=None given)")
+        _dtype_name(pre, "pre")
+        _check_extent("pre", M, N, stride_pm, stride_pn)
+    _check_extent("grad_out", M, N, stride_dym, stride_dyn)
+    _check_extent("weight", N, K, stride_wn, stride_wk)
+    _check_extent("grad_x", M, K, stride_dxm, stride_dxk)
+    if M == 0 or K == 0:
+        return grad_x  # (N == 0 launches: the loop runs no times and the kernel writes zeros)
+    num_warps, num_stages, meta = _launch_config(config, M, K, dtype_name, ("BLOCK_M", "BLOCK_K", "BLOCK_N"))
+    dot_fp32, precision = _dot_settings(dtype_name, allow_tf32)
+    grid = (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(K, meta["BLOCK_K"]),)
+    linear_backward_input_kernel[grid](
+        grad_out, pre if pre is not None else grad_out, weight, grad_x,
+        M, N, K,
+        stride_dym, stride_dyn, stride_pm, stride_pn, stride_wn, stride_wk, stride_dxm, stride_dxk,
+        ACTIVATION=act, DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
+        num_warps=num_warps, num_stages=num_stages, **meta)
+    return grad_x
+
+
+def linear_backward_weight(grad_out, x, pre, grad_weight, grad_bias, M, N, K,
+                           stride_dym, stride_dyn, stride_xm, stride_xk, stride_dwn, stride_dwk,
+                           activation="none", stride_pm=0, stride_pn=0, allow_tf32=False, config=None):
+    """grad_weight (N, K) = (grad_out * act'(pre)).T @ x and grad_bias (N,) = its column sums, in one
+    launch. Either output may be None (not needed); not both. A config's BLOCK_M x BLOCK_N is the dW
+    tile (rows of N x columns of K) and its BLOCK_K the step over M."""
+    _check_sizes(M, N, K)
+    act = _activation_id(activation)
+    if grad_weight is None and grad_bias is None:
+        raise ValueError("linear: linear_backward_weight needs grad_weight or grad_bias")
+    dtype_name = _dtype_name(grad_out, "grad_out")
+    _check_same_dtype(dtype_name, x=x, grad_weight=grad_weight, grad_bias=grad_bias)
+    if act != ACT_NONE:
+        if pre is None:
+            raise ValueError(f"linear: activation {activation!r} needs the saved pre-activation (pre=None given)")
+        _dtype_name(pre, "pre")
+        _check_extent("pre", M, N, stride_pm, stride_pn)
+    _check_extent("grad_out", M, N, stride_dym, stride_dyn)
+    _check_extent("x", M, K, stride_xm, stride_xk)
+    if grad_weight is not None:
+        _check_extent("grad_weight", N, K, stride_dwn, stride_dwk)
+    if N == 0 or (grad_bias is None and K == 0):
+        return grad_weight, grad_bias  # (M == 0 launches: the loop runs no times and zeros are written)
+    compute_dw = grad_weight is not None and K > 0
+    num_warps, num_stages, meta = _launch_config(config, N, max(K, 1), dtype_name, ("BLOCK_N", "BLOCK_K", "BLOCK_M"))
+    dot_fp32, precision = _dot_settings(dtype_name, allow_tf32)
+    # Without dW, one program per column tile (pid_k == 0 everywhere) sums db.
+    k_tiles = triton.cdiv(K, meta["BLOCK_K"]) if compute_dw else 1
+    grid = (triton.cdiv(N, meta["BLOCK_N"]) * k_tiles,)
+    linear_backward_weight_kernel[grid](
+        grad_out, pre if pre is not None else grad_out, x,
+        grad_weight if grad_weight is not None else grad_out, grad_bias if grad_bias is not None else grad_out,
+        M, N, K if compute_dw else 1,
+        stride_dym, stride_dyn, stride_pm, stride_pn, stride_xm, stride_xk, stride_dwn, stride_dwk,
+        ACTIVATION=act, COMPUTE_DW=compute_dw, COMPUTE_DB=grad_bias is not None,
+        DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
+        num_warps=num_warps, num_stages=num_stages, **meta)
+    return grad_weight, grad_bias

@@ -9,6 +9,7 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS_DIR)
@@ -19,11 +20,20 @@ for path in (ROOT, TESTS_DIR):  # `import framework` and `import helpers` from a
 SEED = int(os.environ.get("FW_TEST_SEED") or np.random.SeedSequence().entropy % (1 << 63))
 os.environ["FW_TEST_SEED"] = str(SEED)  # helpers.py reads the same seed
 
+# Property-based tests (tests/reliability): `ci` (the default) keeps the folder under a minute on two cores;
+# `pytest --hypothesis-profile=long` runs a nightly-sized search. A failure prints its falsifying example
+# (and `--hypothesis-seed=N` replays a whole run).
+settings.register_profile("ci", max_examples=12, deadline=None, derandomize=False,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("long", parent=settings.get_profile("ci"), max_examples=2000)
+settings.load_profile("ci")
+
 
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "uses_random: depends on framework.random (manual_seed, rand, randn, randint, randperm, "
                    "uniform_, normal_); a failure here may be the random module, not the op under test")
+    config.addinivalue_line("markers", "slow: a long-running test (tests/reliability's 10,000-step loop)")
     config.addinivalue_line("markers", "requires_torch: compares with PyTorch; skipped when torch is not importable")
 
 

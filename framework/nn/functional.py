@@ -203,6 +203,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         per_channel = input.numel() // input.shape[1] if input.ndim > 1 and input.shape[1] else input.numel()
         if per_channel == 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+    channels = input.shape[1] if input.ndim > 1 else 1
+    for name, stat in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                       ("bias", bias)):
+        if stat is not None and stat.numel() != channels:  # before any running statistic is updated
+            raise RuntimeError(f"{name} should contain {channels} elements not {stat.numel()}")
     dims = (0,) + tuple(range(2, input.ndim))
     stat_shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
     x = input.to(_compute_dtype(input))

@@ -180,6 +180,7 @@ greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
 def _logical(op):
     def logical(input, other):
+        _require_tensors(op, input, other)  # PyTorch takes no Python scalar here
         return _binary(op, input, other)
     logical.__name__ = op
     return logical

@@ -45,7 +45,8 @@ _unary("sin", np.sin, lambda g, x, o: g * np.cos(x))
 _unary("cos", np.cos, lambda g, x, o: -g * np.sin(x))
 _unary("tanh", np.tanh, lambda g, x, o: g * (1 - o * o), saves="output")
 _unary("sigmoid", _stable_sigmoid, lambda g, x, o: g * o * (1 - o), saves="output")
-_unary("relu", lambda x: np.maximum(x, 0, dtype=x.dtype) if x.dtype != np.bool_ else x,
+# np.maximum(a, b) returns b unless a > b: with 0 first, relu(-0.0) is -0.0 and nan stays nan, as in PyTorch
+_unary("relu", lambda x: np.maximum(0, x, dtype=x.dtype) if x.dtype != np.bool_ else x,
        lambda g, x, o: g * (o > 0), saves="output")
 _unary("abs", np.abs, lambda g, x, o: g * np.sign(x))
 _unary("reciprocal", np.reciprocal, lambda g, x, o: -g * o * o, saves="output")
@@ -60,7 +61,9 @@ def _sign_forward(ctx, x):
     if x.dtype == np.bool_:
         return x.copy()
     out = np.sign(x)
-    return np.where(np.isnan(out), 0, out).astype(out.dtype, copy=False) if x.dtype.kind == "f" else out
+    # PyTorch: sign(nan) is 0 and sign(-0.0) is +0.0 (numpy gives nan and -0.0)
+    floating = x.dtype.kind == "f" or x.dtype in LOW_PRECISION  # bfloat16 is kind "V" in numpy
+    return np.where(np.isnan(out) | (out == 0), 0, out).astype(out.dtype, copy=False) if floating else out
 
 
 def _sign_backward(ctx, g):
@@ -94,10 +97,11 @@ def _clamp_forward(ctx, x, low, high):
         ctx.save_for_backward(x)
         ctx.bounds = (low, high)
     out = upcast(x)
+    # bound first: x is kept unless strictly outside (clamp(-0.0, min=0.0) is -0.0, as in PyTorch)
     if low is not None:
-        out = np.maximum(out, low)
+        out = np.maximum(low, out)
     if high is not None:
-        out = np.minimum(out, high)
+        out = np.minimum(high, out)
     return out.astype(x.dtype, copy=False)
 
 

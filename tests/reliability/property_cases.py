@@ -1,0 +1,294 @@
+"""The op table that test_properties.py fuzzes: one row per registry op, in three families.
+
+Each row names the registry op, calls it the same way on framework and torch (`call(lib, ...)` with
+`lib` either module), gives a float64 numpy reference, the dtypes to draw, and the value domain for
+gradcheck (None: not checked, with the reason in a comment). A registry op must have a row here or a
+reason in EXCLUDED; test_properties.py fails, naming it, otherwise.
+"""
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+from hypothesis import strategies as st
+
+FLOATS = ("float16", "bfloat16", "float32", "float64")
+INTS = ("uint8", "int8", "int16", "int32", "int64")
+ALL = ("bool",) + INTS + FLOATS
+SIGNED = ("int8", "int16", "int32", "int64") + FLOATS
+NUMERIC = INTS + FLOATS
+
+# Gradcheck domains: where the op is smooth, away from kinks and jumps by at least 0.1.
+ANY, POSITIVE, AWAY0, NONINT = "any", "positive", "away0", "nonint"
+
+
+@dataclass
+class Unary:
+    op: str
+    call: Callable
+    ref: Callable
+    dtypes: tuple = FLOATS
+    params: object = field(default_factory=lambda: st.just(()))
+    grad: Optional[str] = ANY
+    max_abs: float = 1e30  # largest finite input magnitude drawn for the value check
+    signed_zeros: bool = True  # the sign of a zero result must match PyTorch's
+
+
+@dataclass
+class Binary:
+    op: str
+    call: Callable
+    ref: Callable
+    dtypes: tuple = NUMERIC
+    grad: Optional[str] = ANY
+    nonzero_int_divisor: bool = False  # integer division by zero raises in PyTorch: not a property case
+    scalar_other: bool = True  # `tensor op python_scalar` is also drawn
+    signed_zeros: bool = True  # the sign of a zero result must match PyTorch's
+
+
+@dataclass
+class Reduction:
+    op: str
+    call: Callable  # call(lib, x, dim, keepdim, *params)
+    ref: Callable  # ref(x, axis, keepdim, *params), axis a tuple of ints
+    dims: str = "multi"  # "multi": None, int or tuple; "given": int or tuple; "single": int; "optional": None or int
+    dtypes: tuple = FLOATS
+    params: object = field(default_factory=lambda: st.just(()))
+    grad: Optional[str] = ANY
+    cancels: bool = False  # sums of large values of both signs: tolerance scales with sum(|x|)
+    max_abs: float = 1e30
+
+
+def _erf(x):
+    return np.vectorize(math.erf, otypes=[np.float64])(x) if np.size(x) else np.asarray(x, np.float64)
+
+
+def _sigmoid(x):
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def _gelu(x, approximate):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
+
+
+def _softplus(x, beta, threshold):
+    with np.errstate(over="ignore"):
+        return np.where(x * beta > threshold, x, np.log1p(np.exp(beta * x)) / beta)
+
+
+def _clamp_params():
+    bound = st.one_of(st.none(), st.integers(-3, 3).map(float))
+    return st.tuples(bound, bound).filter(lambda b: b != (None, None)).map(
+        lambda b: (min(b), max(b)) if None not in b else b)
+
+
+UNARY = [
+    Unary("neg", lambda lib, x: lib.neg(x), np.negative, SIGNED),
+    Unary("exp", lambda lib, x: lib.exp(x), np.exp, FLOATS + ("int32",)),
+    Unary("log", lambda lib, x: lib.log(x), np.log, FLOATS + ("int32",), grad=POSITIVE),
+    Unary("log1p", lambda lib, x: lib.log1p(x), np.log1p, grad=POSITIVE),
+    Unary("expm1", lambda lib, x: lib.expm1(x), np.expm1),
+    Unary("sqrt", lambda lib, x: lib.sqrt(x), np.sqrt, FLOATS + ("int64",), grad=POSITIVE),
+    Unary("rsqrt", lambda lib, x: lib.rsqrt(x), lambda x: 1 / np.sqrt(x), grad=POSITIVE),
+    Unary("sin", lambda lib, x: lib.sin(x), np.sin, max_abs=1e4),
+    Unary("cos", lambda lib, x: lib.cos(x), np.cos, max_abs=1e4),
+    Unary("tanh", lambda lib, x: lib.tanh(x), np.tanh),
+    Unary("sigmoid", lambda lib, x: lib.sigmoid(x), _sigmoid, FLOATS + ("uint8",)),
+    Unary("relu", lambda lib, x: lib.relu(x), lambda x: np.maximum(x, 0).astype(x.dtype), NUMERIC, grad=AWAY0),
+    Unary("abs", lambda lib, x: lib.abs(x), np.abs, SIGNED, grad=AWAY0),
+    Unary("reciprocal", lambda lib, x: lib.reciprocal(x), lambda x: 1 / x, grad=AWAY0),
+    Unary("square", lambda lib, x: lib.square(x), np.square, SIGNED),
+    Unary("floor", lambda lib, x: lib.floor(x), np.floor, grad=NONINT),
+    Unary("ceil", lambda lib, x: lib.ceil(x), np.ceil, grad=NONINT),
+    Unary("round", lambda lib, x: lib.round(x), np.round, grad=NONINT),
+    Unary("trunc", lambda lib, x: lib.trunc(x), np.trunc, grad=NONINT),
+    Unary("sign", lambda lib, x: lib.sign(x), np.sign, SIGNED, grad=AWAY0),
+    Unary("pow_scalar", lambda lib, x, e: lib.pow(x, e), lambda x, e: np.power(x, e),
+          # no 0.5: PyTorch's float32 kernel takes sqrt there (pow(-inf, 0.5) is nan, of -0.0 is -0.0) and its
+          # float16 one C's pow (+inf, +0.0); no one reference follows both. sqrt has its own row
+          params=st.tuples(st.sampled_from([3.0, -1.0, -2.0, 0.0, 1.5, 2.5])), grad=POSITIVE),
+    Unary("clamp", lambda lib, x, lo, hi: lib.clamp(x, lo, hi),
+          lambda x, lo, hi: np.clip(x, -np.inf if lo is None else lo, np.inf if hi is None else hi),
+          params=_clamp_params(), grad=NONINT),  # bounds are integers: NONINT keeps x off them
+    Unary("logical_not", lambda lib, x: lib.logical_not(x), np.logical_not, ALL, grad=None),  # bool output
+    Unary("bitwise_not", lambda lib, x: lib.bitwise_not(x), np.invert, ("bool",) + INTS, grad=None),  # integers
+    Unary("isnan", lambda lib, x: lib.isnan(x), np.isnan, ALL, grad=None),  # bool output
+    Unary("isinf", lambda lib, x: lib.isinf(x), np.isinf, ALL, grad=None),  # bool output
+    Unary("isfinite", lambda lib, x: lib.isfinite(x), np.isfinite, ALL, grad=None),  # bool output
+    Unary("clone", lambda lib, x: lib.clone(x), lambda x: x, ALL),
+    Unary("contiguous", lambda lib, x: x.contiguous(), lambda x: x, ALL),
+    # a dtype change: gradcheck needs float64 on both sides of the cast, where `to` is a no-op
+    Unary("to_copy", lambda lib, x, d: x.to(getattr(lib, d)), lambda x, d: x, ALL, grad=None,
+          params=st.tuples(st.sampled_from(FLOATS))),
+    Unary("gelu", lambda lib, x, a: lib.nn.functional.gelu(x, approximate=a), _gelu,
+          params=st.tuples(st.sampled_from(["none", "tanh"])), signed_zeros=False),  # torch: gelu(-0.0) is 0.0
+    Unary("silu", lambda lib, x: lib.nn.functional.silu(x), lambda x: x * _sigmoid(x)),
+    Unary("leaky_relu", lambda lib, x, s: lib.nn.functional.leaky_relu(x, s),
+          lambda x, s: np.where(x > 0, x, x * s), params=st.tuples(st.sampled_from([0.01, 0.2, 1.5])), grad=AWAY0),
+    Unary("softplus", lambda lib, x, b, t: lib.nn.functional.softplus(x, b, t), _softplus,
+          params=st.tuples(st.sampled_from([1.0, 2.0, 0.5]), st.sampled_from([20.0, 1.0]))),
+]
+
+
+BINARY = [
+    Binary("add", lambda lib, a, b: lib.add(a, b), np.add),
+    Binary("sub", lambda lib, a, b: lib.sub(a, b), np.subtract, SIGNED),
+    Binary("mul", lambda lib, a, b: lib.mul(a, b), np.multiply),
+    Binary("div", lambda lib, a, b: lib.div(a, b), np.true_divide, FLOATS, grad=AWAY0),
+    Binary("pow", lambda lib, a, b: lib.pow(a, b), np.power, FLOATS, grad=POSITIVE, scalar_other=False),
+    # maximum(0.0, -0.0): PyTorch's scalar loop returns the first, its vector loop the second; unspecified
+    Binary("maximum", lambda lib, a, b: lib.maximum(a, b), np.maximum, scalar_other=False, signed_zeros=False),
+    Binary("minimum", lambda lib, a, b: lib.minimum(a, b), np.minimum, scalar_other=False, signed_zeros=False),
+    # floor(a / b) is piecewise constant: its gradient is zero (PyTorch's DivBackward2 likewise)
+    Binary("floor_divide", lambda lib, a, b: lib.floor_divide(a, b), np.floor_divide, NUMERIC, grad=None,
+           nonzero_int_divisor=True),
+    # grad: jumps wherever a / b is an integer, hard to keep gradcheck off. signed_zeros: PyTorch's fmod-based
+    # remainder(-0.0, 1) is -0.0, numpy's (ours) 0.0; known, cosmetic, left as is
+    Binary("remainder", lambda lib, a, b: lib.remainder(a, b), np.remainder, NUMERIC, grad=None,
+           nonzero_int_divisor=True, signed_zeros=False),
+    Binary("bitwise_and", lambda lib, a, b: lib.bitwise_and(a, b), np.bitwise_and, ("bool",) + INTS, grad=None),
+    Binary("bitwise_or", lambda lib, a, b: lib.bitwise_or(a, b), np.bitwise_or, ("bool",) + INTS, grad=None),
+    Binary("bitwise_xor", lambda lib, a, b: lib.bitwise_xor(a, b), np.bitwise_xor, ("bool",) + INTS, grad=None),
+    Binary("logical_and", lambda lib, a, b: lib.logical_and(a, b), np.logical_and, ALL, grad=None),
+    Binary("logical_or", lambda lib, a, b: lib.logical_or(a, b), np.logical_or, ALL, grad=None),
+    Binary("logical_xor", lambda lib, a, b: lib.logical_xor(a, b), np.logical_xor, ALL, grad=None),
+] + [  # comparisons: bool outputs, no derivative
+    Binary(name, (lambda n: lambda lib, a, b: getattr(lib, n)(a, b))(name), ref, ALL, grad=None)
+    for name, ref in (("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
+                      ("gt", np.greater), ("ge", np.greater_equal))
+]
+
+# where(condition, a, b) is fuzzed as a binary op with a random broadcast condition (test_properties.py)
+TERNARY = ["where"]
+
+
+def _ref_reduce(fn, **kwargs):
+    """numpy's reduction `fn`; over every dim (axis None) the call drops keepdim, as `lib.sum(x)` does."""
+    def ref(x, axis, keepdim):
+        return fn(x, axis=axis, keepdims=keepdim and axis is not None, **kwargs) if x.ndim else fn(x, **kwargs)
+    return ref
+
+
+def _np_arg(fn):
+    def ref(x, axis, keepdim):
+        if axis is None or x.ndim == 0:  # argmax(x, None, keepdim=True) keeps every dim, as size 1
+            return np.reshape(fn(x), [1] * x.ndim if keepdim else [])
+        return fn(x, _np_dim(axis), keepdims=keepdim)
+    return ref
+
+
+def _np_logsumexp(x, axis, keepdim):
+    if x.ndim == 0:
+        return x
+    m = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros([1] * x.ndim)
+    m = np.where(np.isfinite(m), m, 0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdim else np.squeeze(out, axis=axis)
+
+
+def _np_softmax(x, axis, keepdim, log=False):
+    if x.ndim == 0:
+        return np.zeros_like(x) if log else np.ones_like(x)
+    shifted = x - np.max(x, axis=axis, keepdims=True) if x.size else x
+    if log:
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _np_norm(x, axis, keepdim, p):
+    a = np.abs(x)
+    if p == math.inf:
+        return np.max(a, axis=axis, keepdims=keepdim) if x.ndim else a
+    return (np.sum(a ** p, axis=axis, keepdims=keepdim) if x.ndim else a ** p) ** (1 / p)
+
+
+def _sum_dtype(x):
+    return x.astype(np.int64) if x.dtype.kind in "biu" else x
+
+
+def _np_dim(axis):
+    return axis[0] if isinstance(axis, tuple) else axis
+
+
+REDUCTIONS = [
+    Reduction("sum", lambda lib, x, d, k: lib.sum(x, d, k) if d is not None else lib.sum(x),
+              lambda x, a, k: _ref_reduce(np.sum)(_sum_dtype(x), a, k), dtypes=ALL, cancels=True),
+    Reduction("mean", lambda lib, x, d, k: lib.mean(x, d, k) if d is not None else lib.mean(x),
+              _ref_reduce(np.mean), cancels=True),
+    Reduction("prod", lambda lib, x, d, k: lib.prod(x, d, k) if d is not None else lib.prod(x),
+              lambda x, a, k: _ref_reduce(np.prod)(_sum_dtype(x), a, k), dims="optional", dtypes=FLOATS + ("int32",)),
+    Reduction("max", lambda lib, x, d, k: lib.max(x), lambda x, a, k: np.max(x), dims="none", dtypes=NUMERIC),
+    Reduction("min", lambda lib, x, d, k: lib.min(x), lambda x, a, k: np.min(x), dims="none", dtypes=NUMERIC),
+    Reduction("max_dim", lambda lib, x, d, k: tuple(lib.max(x, d, k)),
+              lambda x, a, k: (_ref_reduce(np.max)(x, a, k), _ref_reduce(np.argmax)(x, _np_dim(a), k)),
+              dims="single", dtypes=NUMERIC),
+    Reduction("min_dim", lambda lib, x, d, k: tuple(lib.min(x, d, k)),
+              lambda x, a, k: (_ref_reduce(np.min)(x, a, k), _ref_reduce(np.argmin)(x, _np_dim(a), k)),
+              dims="single", dtypes=NUMERIC),
+    Reduction("amax", lambda lib, x, d, k: lib.amax(x, () if d is None else d, k and d is not None), _ref_reduce(np.max),
+              dtypes=NUMERIC),
+    Reduction("amin", lambda lib, x, d, k: lib.amin(x, () if d is None else d, k and d is not None), _ref_reduce(np.min),
+              dtypes=NUMERIC),
+    Reduction("argmax", lambda lib, x, d, k: lib.argmax(x, d, k), _np_arg(np.argmax),
+              dims="optional", dtypes=NUMERIC, grad=None),  # integer output
+    Reduction("argmin", lambda lib, x, d, k: lib.argmin(x, d, k), _np_arg(np.argmin),
+              dims="optional", dtypes=NUMERIC, grad=None),  # integer output
+    Reduction("var", lambda lib, x, d, k, c: lib.var(x, d, keepdim=k and d is not None, correction=c),
+              lambda x, a, k, c: _ref_reduce(np.var, ddof=c)(x, a, k), params=st.tuples(st.sampled_from([0, 1])),
+              cancels=True, max_abs=1e15),  # reported bug: overflows above ~1e19 (test_numerics.py xfail)
+    Reduction("std", lambda lib, x, d, k, c: lib.std(x, d, keepdim=k and d is not None, correction=c),
+              lambda x, a, k, c: _ref_reduce(np.std, ddof=c)(x, a, k), params=st.tuples(st.sampled_from([0, 1])),
+              cancels=True, max_abs=1e15),  # reported bug: overflows above ~1e19 (test_numerics.py xfail)
+    # max_abs: norm squares in the input dtype and overflows above ~1.8e19, as PyTorch's does, except that
+    # PyTorch returns |x| for one element (test_numerics.py); kept below the overflow
+    Reduction("norm", lambda lib, x, d, k, p: lib.norm(x, p, d, k and d is not None),
+              lambda x, a, k, p: _np_norm(x, a, k and a is not None, p),
+              params=st.tuples(st.sampled_from([2.0, 1.0, 3.0, math.inf])), grad=AWAY0, max_abs=1e12),
+    # dim is required (PyTorch's logsumexp(x, ()) on a 1-element tensor errors inside torch itself)
+    Reduction("logsumexp", lambda lib, x, d, k: lib.logsumexp(x, d, k), _np_logsumexp, dims="given",
+              cancels=True),
+    Reduction("all", lambda lib, x, d, k: lib.all(x, d, k) if d is not None else lib.all(x),
+              _ref_reduce(np.all), dtypes=ALL, grad=None),  # bool output
+    Reduction("any", lambda lib, x, d, k: lib.any(x, d, k) if d is not None else lib.any(x),
+              _ref_reduce(np.any), dtypes=ALL, grad=None),  # bool output
+    Reduction("count_nonzero", lambda lib, x, d, k: lib.count_nonzero(x, d),
+              lambda x, a, k: np.count_nonzero(x, axis=a) if x.ndim else np.count_nonzero(x), dtypes=ALL,
+              grad=None),  # integer output
+    Reduction("cumsum", lambda lib, x, d, k: lib.cumsum(x, d),
+              lambda x, a, k: np.cumsum(_sum_dtype(x), axis=_np_dim(a)) if x.ndim else _sum_dtype(x),
+              dims="single", dtypes=ALL, cancels=True),
+    Reduction("softmax", lambda lib, x, d, k: lib.softmax(x, d), lambda x, a, k: _np_softmax(x, _np_dim(a), k),
+              dims="single"),
+    Reduction("log_softmax", lambda lib, x, d, k: lib.log_softmax(x, d),
+              lambda x, a, k: _np_softmax(x, _np_dim(a), k, log=True), dims="single", cancels=True),
+]
+
+# Registry ops with no property case here, each with the reason and where it is tested instead.
+EXCLUDED = {
+    # not elementwise: shapes are the property, tested in tests/test_linalg.py
+    "matmul": "test_linalg.py, test_numerics.py (inner dim 0)",
+    "linear": "test_linalg.py, nn/test_linear.py",
+    # views and shape ops: the fuzzer builds its non-contiguous inputs with them; tests/test_shape.py
+    **{op: "test_shape.py (and every strided input here)" for op in (
+        "view", "unsqueeze", "squeeze", "unsafe_view", "permute", "transpose", "t", "expand", "alias",
+        "cat", "split", "stack", "repeat")},
+    # in-place machinery: tests/test_inplace.py and test_misuse.py
+    "copy_": "test_inplace.py", "overwrite": "test_inplace.py",
+    # indexing: index tensors are the property, not values; tests/test_indexing.py and test_misuse.py
+    **{op: "test_indexing.py, test_misuse.py" for op in (
+        "basic_index", "index", "index_put", "index_put_", "index_select", "gather", "scatter", "scatter_add",
+        "masked_fill", "masked_select", "nonzero")},
+    # losses and embedding: class targets, tested in tests/nn and test_numerics.py at the edges
+    **{op: "nn/test_loss*.py, test_numerics.py" for op in (
+        "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits")},
+    "embedding": "nn/test_sparse.py",
+}
+
+
+def covered_ops():
+    return {c.op for c in UNARY + BINARY + REDUCTIONS} | set(TERNARY)

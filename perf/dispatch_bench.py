@@ -6,6 +6,7 @@ costs almost nothing. Run: python perf/dispatch_bench.py
 """
 import timeit
 
+import machine  # before numpy: pins numpy's and torch's thread count (one, unless PERF_THREADS says otherwise)
 import numpy as np
 from tabulate import tabulate
 
@@ -48,7 +49,7 @@ def _cases():
 
 def main():
     if torch is not None:
-        torch.set_num_threads(1)
+        torch.set_num_threads(machine.THREADS)
     rows = []
     for name, ours, numpy_fn, torch_fn in _cases():
         ours_us, numpy_us = _best_us(ours), _best_us(numpy_fn)

@@ -20,12 +20,13 @@ for path in (ROOT, TESTS_DIR):  # `import framework` and `import helpers` from a
 SEED = int(os.environ.get("FW_TEST_SEED") or np.random.SeedSequence().entropy % (1 << 63))
 os.environ["FW_TEST_SEED"] = str(SEED)  # helpers.py reads the same seed
 
-# Property-based tests (tests/reliability): `ci` (the default) keeps the folder under a minute on two cores;
-# `pytest --hypothesis-profile=long` runs a nightly-sized search. A failure prints its falsifying example
-# (and `--hypothesis-seed=N` replays a whole run).
-settings.register_profile("ci", max_examples=12, deadline=None, derandomize=False,
+# Property-based tests (tests/reliability): `ci` (the default) keeps the folder under a minute on two cores
+# and draws the same examples every run, so a submission's CI cannot fail on a search it never made before;
+# `pytest --hypothesis-profile=long` runs a fresh, nightly-sized search. A failure prints its falsifying
+# example (and `--hypothesis-seed=N` replays a whole long run).
+settings.register_profile("ci", max_examples=12, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("long", parent=settings.get_profile("ci"), max_examples=2000)
+settings.register_profile("long", parent=settings.get_profile("ci"), max_examples=2000, derandomize=False)
 settings.load_profile("ci")
 
 

@@ -78,9 +78,10 @@ def _check_class_targets(input, target, weight, ignore_index):
         raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes but "
                            f"got weight tensor of shape: {list(weight.shape)}")
     values = target._host().reshape(-1)
-    bad = (values != ignore_index) & ((values < 0) | (values >= n_classes))
-    if bad.any():
-        raise IndexError(f"Target {values[bad.argmax()]} is out of bounds.")
+    if values.size and (values.min() < 0 or values.max() >= n_classes):  # two reductions in the common case
+        bad = (values != ignore_index) & ((values < 0) | (values >= n_classes))
+        if bad.any():
+            raise IndexError(f"Target {values[bad.argmax()]} is out of bounds.")
 
 
 def _nll_node(input, reduction):

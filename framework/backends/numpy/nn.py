@@ -136,13 +136,15 @@ _activation("softplus", _softplus, _softplus_grad)
 
 def _rows(x):
     """(C,) -> (1, C); (N, C, d1, ...) -> (N*d1*..., C): the class dim last, one row per prediction."""
+    if x.ndim == 2:  # the common (N, C) case: already rows
+        return x
     if x.ndim == 1:
         return x.reshape(1, -1)
     return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
 
 
 def _unrows(rows, shape):
-    if len(shape) == 1:
+    if len(shape) <= 2:
         return rows.reshape(shape)
     moved = (shape[0],) + tuple(shape[2:]) + (shape[1],)
     return np.moveaxis(rows.reshape(moved), -1, 1)

@@ -96,6 +96,17 @@ def path_for(param, grad):
     return TENSOR_PATH
 
 
+def parameters_with_grads(params, maximize):
+    """(parameter, path, its data, its gradient's data) for each parameter that has a gradient; the
+    gradient negated under `maximize`. The gradient may be p.grad's own array: rules rebind it, never write it."""
+    for p in params:
+        if p.grad is None:
+            continue
+        path = path_for(p, p.grad)
+        grad = path.data(p.grad)
+        yield p, path, path.data(p), (-grad if maximize else grad)
+
+
 def lerp_(path, out, end, weight):
     """`out.lerp_(end, weight)` in PyTorch's two-branch form (exact at both ends of the weight range)."""
     if weight < 0.5:

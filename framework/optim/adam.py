@@ -76,17 +76,10 @@ class Adam(Optimizer):
         amsgrad = group["amsgrad"]
         maximize = group["maximize"]
         decoupled = group["decoupled_weight_decay"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
+        for p, path, param, grad in _fast_path.parameters_with_grads(group["params"], maximize):
             state = self.state[p]
             if not state:
                 state = self._init_state(p, group)
-            path = _fast_path.path_for(p, p.grad)
-            param = path.data(p)
-            grad = path.data(p.grad)  # rebound below, never written: it may be p.grad's own array
-            if maximize:
-                grad = -grad
             step = _fast_path.increment_step(state["step"])
             if weight_decay != 0:
                 if decoupled:

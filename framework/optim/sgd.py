@@ -46,15 +46,7 @@ class SGD(Optimizer):
         weight_decay = group["weight_decay"]
         nesterov = group["nesterov"]
         maximize = group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            path = _fast_path.path_for(p, p.grad)
-            param = path.data(p)
-            # `grad` may still be p.grad's own array here: it is only ever rebound, never written
-            grad = path.data(p.grad)
-            if maximize:
-                grad = -grad
+        for p, path, param, grad in _fast_path.parameters_with_grads(group["params"], maximize):
             if weight_decay != 0:
                 grad = grad + param * weight_decay
             if momentum != 0:

@@ -152,6 +152,12 @@ def from_numpy(array):
 def _filled(size, value, dtype, device, requires_grad):
     shape = _size_args(size)
     dtype = dtype or dtypes.get_default_dtype()
+    if device is not None and _device(device).type == "cuda":
+        from . import cuda
+        cuda._require_available()
+        from .backends.cuda.common import full as device_full
+        out = Tensor._from_raw(device_full(shape, value, dtype.np), _device("cuda", 0))
+        return out.requires_grad_(True) if requires_grad else out
     return _finish(np.full(shape, value, dtype=dtype.np), None, device, requires_grad)
 
 
@@ -235,14 +241,28 @@ def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None, 
          pin_memory=False):
     dtype = dtype or dtypes.get_default_dtype()
     _require_float("rand", dtype)
-    return _finish(_random.rand(_size_args(size), dtype.np, generator), None, device, requires_grad)
+    return _sampled(device, generator, requires_grad, "rand", _size_args(size), dtype.np)
 
 
 def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
           pin_memory=False):
     dtype = dtype or dtypes.get_default_dtype()
     _require_float("randn", dtype)
-    return _finish(_random.normal(_size_args(size), 0.0, 1.0, dtype.np, generator), None, device, requires_grad)
+    return _sampled(device, generator, requires_grad, "normal", _size_args(size), 0.0, 1.0, dtype.np)
+
+
+def _sampled(device, generator, requires_grad, sampler, *args):
+    """A tensor from `sampler` of the device's random stream: PyTorch's CPU stream, or Philox on cuda (drawn
+    there, never on the host)."""
+    target = None if device is None else _device(device)
+    if target is not None and target.type == "cuda":
+        from . import cuda
+        cuda._require_available()
+        array = getattr(_random.for_device(target, generator), sampler)(*args, generator=generator)
+        out = Tensor._from_raw(array, _device("cuda", 0))
+        return out.requires_grad_(True) if requires_grad else out
+    _random.for_device(target, generator)
+    return _finish(getattr(_random, sampler)(*args, generator=generator), None, device, requires_grad)
 
 
 def _require_float(name, dtype):
@@ -260,8 +280,7 @@ def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, 
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dtype = dtype or dtypes.int64
-    data = _random.randint(low, high, _size_args((size,)), dtype.np, generator)
-    return _finish(data, None, device, requires_grad)
+    return _sampled(device, generator, requires_grad, "randint", low, high, _size_args((size,)), dtype.np)
 
 
 def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
@@ -292,4 +311,4 @@ def normal(mean, std, size=None, *, generator=None, out=None, dtype=None, device
         noise = randn(shape_source.shape, generator=generator, dtype=shape_source._dtype, device=shape_source._device)
         return noise * std + mean
     dtype = dtype or dtypes.get_default_dtype()
-    return _finish(_random.normal(_size_args((size,)), mean, std, dtype.np, generator), None, device, requires_grad)
+    return _sampled(device, generator, requires_grad, "normal", _size_args((size,)), mean, std, dtype.np)

@@ -1,19 +1,65 @@
-"""`framework.cuda`: the CUDA device. Its kernels live in triton_kernels/ (the Triton backend issue);
-until that backend is present no GPU is reported available."""
+"""`framework.cuda`: the CUDA device, as `torch.cuda` spells it.
+
+Kernels are Triton (triton_kernels/), memory comes from the driver through cuda-core. Without a GPU,
+`TRITON_INTERPRET=1` (set before importing framework) serves `cuda` from host memory and runs every kernel in
+Triton's interpreter: programs written for `cuda` then run unchanged on a laptop or in CI, slowly, which is
+the way to debug a kernel. Nothing here imports Triton until a `cuda` tensor is made.
+"""
+import importlib.util
+import os
+
+
+def _backend():
+    from .backends import cuda
+    return cuda
+
+
+class OutOfMemoryError(RuntimeError):
+    """Raised when the device cannot serve an allocation; the process can go on."""
+
+
+def gpu_count():
+    """The number of CUDA GPUs the driver reports (0 without a driver or without cuda-bindings)."""
+    try:
+        from cuda.bindings import driver
+    except ImportError:
+        return 0
+    try:
+        (err,) = driver.cuInit(0)
+        if int(err) != 0:
+            return 0
+        err, count = driver.cuDeviceGetCount()
+        return int(count) if int(err) == 0 else 0
+    except Exception:  # a broken driver install reads as no GPU, never a crash
+        return 0
 
 
 def is_available():
-    return False
+    """True with a CUDA GPU (and cuda-core), or under TRITON_INTERPRET=1 (the interpreter-served device)."""
+    if importlib.util.find_spec("triton") is None:
+        return False
+    if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
+        return True
+    return gpu_count() > 0
 
 
-def device_count():
-    return 0
+def is_interpreted():
+    """True when the `cuda` device runs in Triton's interpreter on host memory."""
+    return is_available() and os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 def _require_available():
     if not is_available():
-        raise RuntimeError("Found no NVIDIA driver on your system, or the CUDA backend of framework is not "
-                           "available: no CUDA GPUs are available")
+        from .backends.cuda.runtime import INTERPRETER_HINT
+        raise RuntimeError("Found no NVIDIA driver on your system: no CUDA GPUs are available. "
+                           f"To run the `cuda` device without a GPU, {INTERPRETER_HINT}.")
+    return _backend().runtime.runtime()
+
+
+def device_count():
+    if not is_available():
+        return 0
+    return _require_available().device_count
 
 
 def current_device():
@@ -21,12 +67,90 @@ def current_device():
     return 0
 
 
-def synchronize(device=None):
+def set_device(device):
+    from .device import device as _device
+    index = device if isinstance(device, int) else _device(device).index or 0
+    if index != 0:
+        raise RuntimeError(f"Invalid device id {index}: framework drives one GPU, cuda:0")
     _require_available()
 
 
+def get_device_name(device=None):
+    return _require_available().device_name(0)
+
+
+def synchronize(device=None):
+    _require_available().synchronize()
+
+
+def memory_allocated(device=None):
+    _require_available()
+    return _backend().memory.memory_allocated()
+
+
+def max_memory_allocated(device=None):
+    _require_available()
+    return _backend().memory.max_memory_allocated()
+
+
+def reset_peak_memory_stats(device=None):
+    _require_available()
+    _backend().memory.reset_peak_memory_stats()
+
+
+def empty_cache():
+    if is_available():
+        _require_available()
+        _backend().memory.empty_cache()
+
+
+def set_per_process_memory_fraction(fraction, device=None):
+    _require_available()
+    _backend().memory.set_per_process_memory_fraction(fraction)
+
+
+def get_device_properties(device=None):
+    rt = _require_available()
+
+    class _Properties:
+        name = rt.device_name(0)
+        total_memory = rt.total_memory
+
+        def __repr__(self):
+            return f"_CudaDeviceProperties(name='{self.name}', total_memory={self.total_memory // (1 << 20)}MB)"
+
+    return _Properties()
+
+
+class Event:
+    """`framework.cuda.Event(enable_timing=True)`: `record()`, `synchronize()`, `elapsed_time(end)` in ms."""
+
+    def __init__(self, enable_timing=False, blocking=False, interprocess=False):
+        self.enable_timing = enable_timing
+        self._mark = None
+
+    def record(self, stream=None):
+        self._mark = _require_available().record_time()
+
+    def synchronize(self):
+        _require_available().synchronize()
+
+    def query(self):
+        return True if self._mark is None else (self.synchronize() or True)
+
+    def elapsed_time(self, end_event):
+        if not (self.enable_timing and end_event.enable_timing):
+            raise RuntimeError("Both events must be created with argument 'enable_timing=True'.")
+        if self._mark is None or end_event._mark is None:
+            raise RuntimeError("Both events must be recorded before calculating elapsed time.")
+        return _require_available().elapsed_ms(self._mark, end_event._mark)
+
+
 def manual_seed(seed):
-    """Seeds the CUDA generator; a no-op without a GPU, as in PyTorch."""
+    """Seeds the CUDA generator (Philox); a no-op without a `cuda` device, as in PyTorch."""
+    if is_available():
+        from .backends.cuda import random as _random
+        _random.manual_seed(seed)
 
 
 manual_seed_all = manual_seed

@@ -9,6 +9,7 @@ numpy picks its own AVX-512 kernels (then the last bit may differ).
 """
 import math
 import os
+import sys
 
 import ml_dtypes
 import numpy as np
@@ -95,8 +96,34 @@ class Generator:
 default_generator = Generator()
 default_generator.seed()  # PyTorch too seeds its default generator nondeterministically at import
 
-# torch.manual_seed & co. act on the default generator; so do these.
-manual_seed = default_generator.manual_seed
+# The seed the cuda generator starts from when its backend loads after a manual_seed (None: nondeterministic).
+seed_for_cuda = None
+
+
+def manual_seed(seed):
+    """Seed the default generator of every device, as torch.manual_seed does; returns the CPU generator."""
+    global seed_for_cuda
+    default_generator.manual_seed(seed)
+    cuda_random = sys.modules.get("framework.backends.cuda.random")
+    if cuda_random is not None:
+        cuda_random.manual_seed(seed)
+    else:
+        seed_for_cuda = seed  # the cuda backend is not loaded (it imports Triton): it seeds itself when it is
+    return default_generator
+
+
+def for_device(device, generator):
+    """The sampling module for `device` (this one, or the cuda backend's Philox), after checking `generator`."""
+    kind = "cpu" if device is None else getattr(device, "type", str(device).split(":")[0])
+    if generator is not None and getattr(generator, "device", "cpu") != kind:
+        raise RuntimeError(f"Expected a '{kind}' device type for generator but found "
+                           f"'{getattr(generator, 'device', 'cpu')}'")
+    if kind == "cpu":
+        return sys.modules[__name__]
+    from .backends.cuda import random as cuda_random
+    return cuda_random
+
+
 seed = default_generator.seed
 initial_seed = default_generator.initial_seed
 get_rng_state = default_generator.get_state

@@ -15,6 +15,8 @@ from .autograd.grad_mode import is_grad_enabled
 from .device import CPU, device as _device_cls
 
 _BY_NUMPY = dtypes._BY_NUMPY
+# backend array type -> the device its arrays live on (a backend adds its type when it loads)
+RAW_DEVICES = {}
 
 
 class Size(tuple):
@@ -79,7 +81,11 @@ class Tensor:
         """Wrap a backend array (not copied) in a new Tensor."""
         t = object.__new__(Tensor)
         if device is CPU and type(data) is not np.ndarray:
-            data = np.asarray(data)  # numpy ufuncs turn 0-d arrays into scalars
+            found = RAW_DEVICES.get(type(data))
+            if found is not None:
+                device = found
+            else:
+                data = np.asarray(data)  # numpy ufuncs turn 0-d arrays into scalars
         t._init_from(data, device)
         return t
 

@@ -26,7 +26,6 @@ import json
 import math
 import operator
 import os
-import pkgutil
 import time
 from typing import Callable
 
@@ -330,18 +329,48 @@ def table_row(case, results, peaks, baselines):
 
 
 def gpu_notes():
-    notes = []
+    if fw.cuda.is_interpreted():
+        return ["GPU rows: not timed: TRITON_INTERPRET=1 runs the cuda kernels in Triton's interpreter; each kernel "
+                "of the table runs there once instead (below), checked against the CPU."]
     if not fw.cuda.is_available():
-        notes.append("GPU rows: skipped; they need a CUDA GPU (framework.cuda.is_available() is False).")
-    if os.environ.get("TRITON_INTERPRET") == "1":
-        import triton_kernels
-        if not list(pkgutil.iter_modules(triton_kernels.__path__)):
-            notes.append("TRITON_INTERPRET=1: the Triton backend is not present yet (triton_kernels/ holds no "
-                         "kernels), so no kernel is checked under the interpreter.")
-        else:
-            notes.append("TRITON_INTERPRET=1: triton_kernels/ has modules, but this report does not run them "
-                         "under the interpreter yet.")
-    return notes
+        return ["GPU rows: skipped; they need a CUDA GPU (framework.cuda.is_available() is False)."]
+    return ["GPU rows: not in this report yet: the CPU rows above time the numpy backend only."]
+
+
+def check_interpreted_kernels(cases):
+    """Run each kernel of the table once on the interpreted cuda, at its smallest size, against the CPU result."""
+    smallest = {}
+    for case in cases:
+        if case.kernel not in smallest or case.work < smallest[case.kernel].work:
+            smallest[case.kernel] = case
+    rows = []
+    for case in smallest.values():
+        arrays = case.make(np.random.default_rng(0))
+        results = []
+        for device in ("cpu", "cuda"):
+            if case.prepare is not None:  # an optimizer step: the updated parameters
+                tensors = {k: [fw.from_numpy(a.copy()).to(device) for a in v] for k, v in arrays.items()}
+                params = [p.requires_grad_() for p in tensors["params"]]
+                for p, g in zip(params, tensors["grads"]):
+                    p.grad = g
+                opt = fw.optim.SGD(params, lr=0.01, momentum=0.9) if "SGD" in case.kernel else fw.optim.Adam(params)
+                opt.step()
+                results.append(np.concatenate([p.detach().cpu().numpy().ravel() for p in params]))
+                continue
+            tensors = {k: fw.from_numpy(v).to(device) for k, v in arrays.items() if k != "grad"}
+            for k in case.grad_of:
+                tensors[k].requires_grad_()
+            out = case.op(FRAMEWORK, tensors)
+            if case.grad_of:
+                out.backward(fw.from_numpy(arrays["grad"]).to(device) if out.ndim else None)
+                results.append(np.concatenate([tensors[k].grad.cpu().numpy().ravel() for k in case.grad_of]))
+            else:
+                results.append(out.detach().cpu().numpy().ravel())
+        error = float(np.max(np.abs(results[0] - results[1]) / (1 + np.abs(results[0])))) if results[0].size else 0.0
+        rows.append([case.kernel, case.size, case.dtype, f"{error:.1e}", "ok" if error < 1e-3 else "MISMATCH"])
+    print("\ncuda kernels under the interpreter (one run each, max |cuda - cpu| / (1 + |cpu|)):")
+    print(tabulate(rows, headers=["kernel", "size", "dtype", "error", ""], disable_numparse=True))
+    return rows
 
 
 def parse_args(argv=None):
@@ -385,6 +414,10 @@ def main(argv=None):
     print()
     print(tabulate(rows, headers=headers, disable_numparse=True))
     print("\nx NAME = framework median time / NAME median time (below 1.00x: framework faster).")
+    if fw.cuda.is_interpreted():
+        checked = check_interpreted_kernels(cases)
+        if any(row[-1] != "ok" for row in checked):
+            raise SystemExit("a cuda kernel disagrees with the CPU under the interpreter (table above)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({**info, "peaks": peaks, "notes": notes, "quick": args.quick, "rows": records}, f, indent=1)

@@ -280,6 +280,22 @@ def report_device(device, contenders, args):
             for (m, o), by in table.items()]
 
 
+def check_interpreted_steps(framework):
+    """Under TRITON_INTERPRET=1 `cuda` runs in Triton's interpreter: times would mean nothing, so one training
+    step per model and optimizer runs there, untimed, and its loss is compared with the CPU step's."""
+    print("\nGPU rows: not timed: TRITON_INTERPRET=1 runs the cuda kernels in Triton's interpreter. One step per "
+          "model and optimizer on the interpreted cuda (loss, and difference from the CPU step's loss):")
+    rows = []
+    for model, sizes, batch in MODELS:
+        if model != "tutorial":
+            continue  # the MNIST MLP's matmuls take minutes in the interpreter; the tutorial's exercise the same kernels
+        for optimizer in OPTIMIZERS:
+            params, batches = _initial_state(sizes, batch)
+            losses = [float(library_step(framework, device, params, batches, optimizer)(0)) for device in ("cpu", "cuda")]
+            rows.append([model, optimizer, f"{losses[1]:.6f}", f"{abs(losses[1] - losses[0]):.1e}"])
+    print(tabulate(rows, headers=["model", "optimizer", "cuda loss", "|cuda - cpu|"], disable_numparse=True))
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
@@ -294,7 +310,9 @@ def main(argv=None):
         print("  PyTorch is not importable: no torch column, targets cannot be checked.")
     records = report_device("cpu", contenders, args)
     import framework
-    if framework.cuda.is_available():
+    if framework.cuda.is_interpreted():
+        check_interpreted_steps(framework)
+    elif framework.cuda.is_available():
         records += report_device("cuda", [c for c in contenders if c != "numpy"], args)
     else:
         print("\nGPU rows: skipped; they need a CUDA GPU (framework.cuda.is_available() is False).")

@@ -17,6 +17,14 @@ for path in (ROOT, TESTS_DIR):  # `import framework` and `import helpers` from a
     if path not in sys.path:
         sys.path.insert(0, path)
 
+# The `cuda` device under test: the GPU when there is one, else Triton's interpreter on host memory. Decided here,
+# once, before any test module imports framework's cuda backend (kernels are decorated on import).
+if "TRITON_INTERPRET" not in os.environ:
+    from framework.cuda import gpu_count  # light: imports neither Triton nor the cuda backend
+    if gpu_count() == 0:
+        os.environ["TRITON_INTERPRET"] = "1"
+os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+
 SEED = int(os.environ.get("FW_TEST_SEED") or np.random.SeedSequence().entropy % (1 << 63))
 os.environ["FW_TEST_SEED"] = str(SEED)  # helpers.py reads the same seed
 

@@ -47,6 +47,18 @@ TOLERANCES = {
 # holds the tight line, torch is held to this multiple of the table.
 TORCH_SLACK = {"float16": 4.0, "bfloat16": 4.0}
 
+def _devices():
+    """The devices every op check runs on: FW_TEST_DEVICES (comma-separated), else cpu plus cuda when present
+    (with TRITON_INTERPRET=1 and no GPU, the interpreter-served cuda)."""
+    chosen = os.environ.get("FW_TEST_DEVICES")
+    if chosen:
+        return tuple(d.strip() for d in chosen.split(",") if d.strip())
+    return ("cpu", "cuda") if fw.cuda.is_available() else ("cpu",)
+
+
+DEVICES = _devices()
+requires_cuda = pytest.mark.skipif("cuda" not in DEVICES, reason="no cuda device: no GPU and TRITON_INTERPRET is not 1")
+
 SEED = int(os.environ.get("FW_TEST_SEED") or np.random.SeedSequence().entropy % (1 << 63))
 RNG = np.random.default_rng(SEED)  # for callers without the `rng` fixture
 
@@ -100,14 +112,23 @@ def noncontiguous_copy(array):
     return view
 
 
-def make_tensor(array, requires_grad=False, noncontiguous=False):
-    """A framework leaf holding `array`'s values; with `noncontiguous`, over strided memory."""
+def make_tensor(array, requires_grad=False, noncontiguous=False, device="cpu"):
+    """A framework leaf on `device` holding `array`'s values; with `noncontiguous`, over strided memory."""
     if noncontiguous:
         out = fw.from_numpy(noncontiguous_copy(np.asarray(array)))
+        if device != "cpu":
+            array = np.asarray(array)
+            wide = fw.zeros(array.shape[:-1] + (2 * array.shape[-1],), dtype=out.dtype, device=device) \
+                if array.ndim else None
+            if wide is None:
+                out = out.to(device)
+            else:
+                wide[..., ::2] = out.to(device)
+                out = wide[..., ::2].detach()
         if array.size > 1 and array.shape[-1] > 1:
             assert not out.is_contiguous()
     else:
-        out = fw.tensor(array)
+        out = fw.tensor(array, device=device)
     if requires_grad:
         out.requires_grad_(True)
     return out
@@ -213,33 +234,43 @@ def check_op(fw_fn, np_fn, torch_fn, *inputs, dtype=None, grad=True, noncontiguo
         arrays.append(x)
     floating = [isinstance(x, np.ndarray) and (x.dtype.kind == "f" or x.dtype == np_dtype("bfloat16"))
                 for x in arrays]
-    fw_inputs = [make_tensor(x, requires_grad=grad and f, noncontiguous=noncontiguous)
-                 if isinstance(x, np.ndarray) else x for x, f in zip(arrays, floating)]
-    outs = _as_tuple(fw_fn(*fw_inputs))
-
     ref_args = [x.astype(np.float64) if f else x for x, f in zip(arrays, floating)]
     expected = _as_tuple(np_fn(*ref_args))
-    assert len(outs) == len(expected)
-    for i, (out, exp) in enumerate(zip(outs, expected)):
-        assert isinstance(out, fw.Tensor), f"output {i} is a {type(out).__name__}, not a Tensor"
-        if out_dtype is not None:
-            assert out.dtype is out_dtype, f"output {i} dtype {out.dtype}, expected {out_dtype}"
-        assert_close(out, np.asarray(exp), out.dtype, rtol, atol, what=f"value of output {i} vs numpy")
-
-    diff = [i for i, t in enumerate(fw_inputs) if isinstance(t, fw.Tensor) and t.requires_grad]
     grad_outs = None
-    if diff:
-        for i, out in enumerate(outs):
-            assert out.requires_grad and out.grad_fn is not None, f"output {i} has no grad_fn"
-        grad_outs = [random_array(rng, out.shape, out.dtype) for out in outs]
-        fw.autograd.backward(list(outs), [fw.tensor(g) for g in grad_outs])
-        references = numpy_vjp(np_fn, ref_args, [g.astype(np.float64) for g in grad_outs], diff)
-        for i, reference in zip(diff, references):
-            t = fw_inputs[i]
-            assert t.grad is not None, f"input {i} got no gradient"
-            assert t.grad.shape == t.shape and t.grad.dtype is t.dtype, \
-                f"input {i}: grad {t.grad.dtype}{list(t.grad.shape)} for input {t.dtype}{list(t.shape)}"
-            assert_close(t.grad, reference, t.dtype, grad_rtol, grad_atol, what=f"gradient of input {i} vs numpy")
+    references = None
+    results = {}
+    for device in DEVICES:
+        fw_inputs = [make_tensor(x, requires_grad=grad and f, noncontiguous=noncontiguous, device=device)
+                     if isinstance(x, np.ndarray) else x for x, f in zip(arrays, floating)]
+        outs = _as_tuple(fw_fn(*fw_inputs))
+        results[device] = (fw_inputs, outs)
+        on = f" on {device}"
+        assert len(outs) == len(expected)
+        for i, (out, exp) in enumerate(zip(outs, expected)):
+            assert isinstance(out, fw.Tensor), f"output {i} is a {type(out).__name__}, not a Tensor"
+            assert out.device.type == device, f"output {i} is on {out.device}, not {device}"
+            if out_dtype is not None:
+                assert out.dtype is out_dtype, f"output {i} dtype {out.dtype}, expected {out_dtype}{on}"
+            assert_close(out, np.asarray(exp), out.dtype, rtol, atol, what=f"value of output {i} vs numpy{on}")
+
+        diff = [i for i, t in enumerate(fw_inputs) if isinstance(t, fw.Tensor) and t.requires_grad]
+        if diff:
+            for i, out in enumerate(outs):
+                assert out.requires_grad and out.grad_fn is not None, f"output {i} has no grad_fn{on}"
+            if grad_outs is None:
+                grad_outs = [random_array(rng, out.shape, out.dtype) for out in outs]
+                references = numpy_vjp(np_fn, ref_args, [g.astype(np.float64) for g in grad_outs], diff)
+            fw.autograd.backward(list(outs), [fw.tensor(g, device=device) for g in grad_outs])
+            for i, reference in zip(diff, references):
+                t = fw_inputs[i]
+                assert t.grad is not None, f"input {i} got no gradient{on}"
+                assert t.grad.shape == t.shape and t.grad.dtype is t.dtype, \
+                    f"input {i}: grad {t.grad.dtype}{list(t.grad.shape)} for input {t.dtype}{list(t.shape)}{on}"
+                assert t.grad.device == t.device, f"input {i}: grad on {t.grad.device}, input on {t.device}"
+                assert_close(t.grad, reference, t.dtype, grad_rtol, grad_atol,
+                             what=f"gradient of input {i} vs numpy{on}")
+    fw_inputs, outs = results[DEVICES[0]]
+    diff = [i for i, t in enumerate(fw_inputs) if isinstance(t, fw.Tensor) and t.requires_grad]
 
     if torch is None or torch_fn is None:
         return outs[0] if len(outs) == 1 else outs

@@ -366,16 +366,19 @@ def test_where(shapes, dtype, rng):
     condition = random_array(rng, shapes[0], "bool")
     a = random_array(rng, shapes[1], "float64")
     b = random_array(rng, shapes[2], "float64")
-    check_op(lambda x, y: fw.where(make_tensor(condition), x, y), lambda x, y: np.where(condition, x, y),
+    check_op(lambda x, y: fw.where(make_tensor(condition, device=x.device.type), x, y),
+             lambda x, y: np.where(condition, x, y),
              lambda x, y: torch.where(torch.from_numpy(condition), x, y), a, b, dtype=dtype, rng=rng)
 
 
 def test_where_with_scalars(rng):
     condition = random_array(rng, (3, 4), "bool")
     a = random_array(rng, (3, 4), "float64")
-    check_op(lambda x: fw.where(make_tensor(condition), x, 0.0), lambda x: np.where(condition, x, 0.0),
+    check_op(lambda x: fw.where(make_tensor(condition, device=x.device.type), x, 0.0),
+             lambda x: np.where(condition, x, 0.0),
              lambda x: torch.where(torch.from_numpy(condition), x, 0.0), a, dtype="float32", rng=rng)
-    check_op(lambda x: fw.where(make_tensor(condition), 1.5, x), lambda x: np.where(condition, 1.5, x),
+    check_op(lambda x: fw.where(make_tensor(condition, device=x.device.type), 1.5, x),
+             lambda x: np.where(condition, 1.5, x),
              lambda x: torch.where(torch.from_numpy(condition), 1.5, x), a, dtype="float32", rng=rng)
 
 
@@ -537,8 +540,10 @@ def test_ops_on_different_devices_raise():
     x = fw.tensor([1.0])
     if not fw.cuda.is_available():
         pytest.skip("needs a second device")
-    raises_like_torch(lambda: x + x.cuda(), lambda: torch.tensor([1.0]) + torch.tensor([1.0]).cuda(),
-                      match="Expected all tensors to be on the same device")
+    for mixed in (lambda: x + x.cuda(), lambda: x.cuda() * x, lambda: fw.where(x > 0, x.cuda(), x)):
+        with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device, but found at least "
+                                               "two devices, cuda:0 and cpu!"):
+            mixed()
 
 
 # ---- gradcheck: float64 central differences for every differentiable op ------------

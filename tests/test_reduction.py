@@ -14,6 +14,7 @@ import pytest
 
 import framework as fw
 from framework.autograd.gradcheck import gradcheck
+from helpers import DEVICES
 
 try:
     import torch
@@ -23,6 +24,9 @@ except ImportError:
 pytestmark = pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0")
 
 SHAPES = [(3,), (4, 5), (2, 3, 5), (1, 7), (0, 3), (6, 1, 4)]
+# On cuda in CI every kernel launch runs in Triton's interpreter (~20 ms): the device checks take the shapes that
+# reach every kernel path (rows, columns, a middle dim, size 1, empty) and leave the rest to the CPU run.
+SHAPES_BY_DEVICE = {"cpu": SHAPES, "cuda": [(4, 5), (0, 3), (6, 1, 4)]}
 FLOATS = ("float32", "float64", "float16", "bfloat16")
 NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16,
                 "bfloat16": ml_dtypes.bfloat16, "int64": np.int64}
@@ -169,6 +173,7 @@ def _as_numpy(t):
     t = t.detach()
     if torch is not None and isinstance(t, torch.Tensor):
         return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+    t = t.cpu()
     return np.asarray(t.numpy()).astype(np.float32) if t.dtype is fw.bfloat16 else t.numpy()
 
 
@@ -196,13 +201,15 @@ def _close(actual, expected, dtype, what, tolerances=TOLERANCES):
                                rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
 
 
-def check_against_references(case, x, dim, keepdim, rng):
-    """Run `case` on framework, numpy (float64) and torch; compare values, dtypes, grad_fn and gradients."""
+def check_against_references(case, x, dim, keepdim, rng, device="cpu"):
+    """Run `case` on framework (on `device`), numpy (float64) and torch; compare values, dtypes, grad_fn and
+    gradients. Torch is compared with the CPU run only."""
     dtype = "int64" if x.dtype == np.int64 else {np.dtype(v): k for k, v in NUMPY_DTYPES.items()}[x.dtype]
-    what = f"{case.name} dtype={dtype} shape={x.shape} dim={dim} keepdim={keepdim} contiguous={x.flags.c_contiguous}"
+    what = (f"{case.name} dtype={dtype} shape={x.shape} dim={dim} keepdim={keepdim} contiguous={x.flags.c_contiguous} "
+            f"device={device}")
     x64 = x.astype(np.float64) if dtype != "int64" else x
     axis = tuple(dim) if isinstance(dim, list) else dim
-    x_fw = fw.from_numpy(x)
+    x_fw = fw.from_numpy(x).to(device)
     differentiable = case.node is not None and dtype != "int64"
     if differentiable:
         x_fw.requires_grad_()
@@ -211,7 +218,7 @@ def check_against_references(case, x, dim, keepdim, rng):
     except (IndexError, RuntimeError) as error:  # a reduction without identity over nothing
         with pytest.raises(Exception):
             _run_reference(case, x64, axis, keepdim)
-        if torch is not None:
+        if torch is not None and device == "cpu":
             with pytest.raises(type(error)) as torch_error:
                 case.call(torch.from_numpy(x64), dim, keepdim)
             assert str(error) == str(torch_error.value).replace("torch.", "framework."), what
@@ -226,10 +233,10 @@ def check_against_references(case, x, dim, keepdim, rng):
         if dim is not None:  # (without a dim the name is checked against torch below)
             assert type(out_fw[0].grad_fn).__name__ == case.node, what
         upstream = rng.standard_normal(out_fw[0].shape).astype(x.dtype)
-        out_fw[0].backward(fw.from_numpy(upstream))
+        out_fw[0].backward(fw.from_numpy(upstream).to(device))
         reference_grad = _reference_gradient(case, x64, axis, keepdim, upstream.astype(np.float64))
         _close(_as_numpy(x_fw.grad), reference_grad, dtype, what + " (gradient)", GRADIENT_TOLERANCES)
-    if torch is None:
+    if torch is None or device != "cpu":
         return
     x_torch = torch.from_numpy(x64).to(getattr(torch, dtype)).requires_grad_(differentiable)
     out_torch = _outputs(case.call(x_torch, dim, keepdim))
@@ -248,20 +255,24 @@ def check_against_references(case, x, dim, keepdim, rng):
 
 @pytest.mark.parametrize("case, dtype", [pytest.param(c, d, id=f"{c.name}-{d}") for c in CASES for d in c.dtypes])
 def test_op_against_references(case, dtype, rng):
-    for shape in SHAPES:
-        x = _random_input(rng, shape, dtype, case.sparse)
-        for dim in _dims(case.dims, len(shape)):
-            for keepdim in ((False, True) if case.keepdim and dim is not None else (False,)):
-                check_against_references(case, x, dim, keepdim, rng)
-        if len(shape) > 1:
-            check_against_references(case, _noncontiguous(x), _dims(case.dims, len(shape))[-1], False, rng)
+    for device in DEVICES:
+        for shape in SHAPES_BY_DEVICE[device]:
+            x = _random_input(rng, shape, dtype, case.sparse)
+            for dim in _dims(case.dims, len(shape)):
+                for keepdim in ((False, True) if case.keepdim and dim is not None else (False,)):
+                    check_against_references(case, x, dim, keepdim, rng, device)
+            if len(shape) > 1:
+                check_against_references(case, _noncontiguous(x), _dims(case.dims, len(shape))[-1], False, rng,
+                                         device)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.node is not None], ids=lambda c: c.name)
 def test_gradcheck(case, rng):
-    x = fw.from_numpy(_random_input(rng, (3, 4), "float64", False)).requires_grad_()
-    for dim in ([None, 1, -2] if case.dims != "axis" else [1, -2]):
-        assert gradcheck(lambda t: _outputs(case.call(t, dim, True))[0], (x,))
+    values = _random_input(rng, (3, 4), "float64", False)
+    for device in DEVICES:
+        x = fw.from_numpy(values).to(device).requires_grad_()
+        for dim in ([None, 1, -2] if case.dims != "axis" else [1, -2]):
+            assert gradcheck(lambda t: _outputs(case.call(t, dim, True))[0], (x,))
 
 
 # ---- edge values, compared with fixed expectations (and torch where present) ------

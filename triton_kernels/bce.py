@@ -8,12 +8,17 @@ pos_weight of shape (C,).
     with logits:  loss = (1 - y) x + (1 + (pw - 1) y) (log1p(exp(-|x|)) + max(-x, 0))    (* w)
                   (= max(x, 0) - x y + log1p(exp(-|x|)) when pw = 1)
                   d/dx = sigmoid(x) (1 + (pw - 1) y) - pw y                            (* w * g)
+                  d/dy = (pw - 1) log(1 + exp(-x)) - x                                 (* w * g)
     on probs:     loss = -(y max(log p, -100) + (1 - y) max(log(1 - p), -100))        (* w)
                   d/dp = (p - y) / max(p (1 - p), 1e-12)                               (* w * g)
+                  d/dy = log(1 - p) - log(p)                                           (* w * g)
 
 One pass each way. 'mean'/'sum' reduce without atomics: each program writes its block's partial
 sum and one small program adds the partials in a fixed order (deterministic); 'mean' divides by
 n_rows * n_cols as PyTorch (weights do not normalise).
+
+Numbers: fp32 math for float32/float16/bfloat16, fp64 for float64 (COMPUTE); partial sums in the
+dtype of the `partials` buffer (`partials_dtype`); 'mean' divides by an integer count in-kernel.
 
 Launchers take raw buffers (objects with `data_ptr()` and `dtype`) and sizes; the caller
 allocates every buffer (the partial-sum scratch included: `n_partials(n_rows, n_cols)` floats).
@@ -27,7 +32,7 @@ BLOCK_SIZE = 2048  # elements per program (8 per thread): a starting point, unme
 NUM_WARPS = 8
 REDUCE_BLOCK_SIZE = 1024
 REDUCTIONS = ("none", "mean", "sum")
-_FLOAT_DTYPES = ("float32", "float16", "bfloat16")
+_FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 LOG_CLAMP = -100.0  # PyTorch clamps log(p) and log(1 - p) at -100 in binary_cross_entropy
 BACKWARD_EPS = 1e-12  # PyTorch's floor on p (1 - p) in binary_cross_entropy's backward
 
@@ -42,19 +47,25 @@ def _log1p(z):
 
 @triton.jit
 def _load_operands(x_ptr, y_ptr, weight_ptr, pos_weight_ptr, offs, mask, n_cols, weight_row_stride,
-                   weight_col_stride, HAS_WEIGHT: tl.constexpr, HAS_POS_WEIGHT: tl.constexpr):
-    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    y = tl.load(y_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+                   weight_col_stride, COMPUTE: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_POS_WEIGHT: tl.constexpr):
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(COMPUTE)
+    y = tl.load(y_ptr + offs, mask=mask, other=0.0).to(COMPUTE)
     if HAS_WEIGHT:
         w = tl.load(weight_ptr + (offs // n_cols) * weight_row_stride + (offs % n_cols) * weight_col_stride,
-                    mask=mask, other=0.0).to(tl.float32)
+                    mask=mask, other=0.0).to(COMPUTE)
     else:
         w = 1.0
     if HAS_POS_WEIGHT:
-        pw = tl.load(pos_weight_ptr + offs % n_cols, mask=mask, other=1.0).to(tl.float32)
+        pw = tl.load(pos_weight_ptr + offs % n_cols, mask=mask, other=1.0).to(COMPUTE)
     else:
         pw = 1.0
     return x, y, w, pw
+
+
+@triton.jit
+def _softplus_neg(x):
+    # log(1 + exp(-x)) = -log(sigmoid(x)), stable for any x
+    return _log1p(tl.exp(-tl.abs(x))) + tl.maximum(-x, 0.0)
 
 
 @triton.jit
@@ -70,13 +81,14 @@ def _bce_forward_kernel(
     BLOCK_SIZE: tl.constexpr,
 ):
     # One program computes the loss of BLOCK_SIZE consecutive elements: stored as is, or summed into one partial.
+    COMPUTE: tl.constexpr = tl.float64 if x_ptr.dtype.element_ty == tl.float64 else tl.float32
     pid = tl.program_id(0).to(tl.int64)
     offs = pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
     mask = offs < n_rows * n_cols
     x, y, w, pw = _load_operands(x_ptr, y_ptr, weight_ptr, pos_weight_ptr, offs, mask, n_cols, weight_row_stride,
-                                 weight_col_stride, HAS_WEIGHT, HAS_POS_WEIGHT)
+                                 weight_col_stride, COMPUTE, HAS_WEIGHT, HAS_POS_WEIGHT)
     if FROM_LOGITS:
-        softplus_neg = _log1p(tl.exp(-tl.abs(x))) + tl.maximum(-x, 0.0)  # log(1 + exp(-x)), stable
+        softplus_neg = _softplus_neg(x)
         if HAS_POS_WEIGHT:
             loss = (1.0 - y) * x + (1.0 + (pw - 1.0) * y) * softplus_neg
         else:
@@ -97,54 +109,70 @@ def _sum_partials_kernel(
     # pointers
     partial_ptr, out_ptr,
     # sizes
-    n_partials,
+    n_partials, divisor,
     # meta-parameters
-    scale,
     BLOCK_SIZE: tl.constexpr,
 ):
-    # One program adds every partial sum, in a fixed order, and writes scale * total.
-    acc = tl.full((BLOCK_SIZE,), 0.0, tl.float32)
+    # One program adds every partial sum, in a fixed order, and writes total / divisor (0 / 0 = nan, as PyTorch's
+    # mean of nothing).
+    acc = tl.zeros((BLOCK_SIZE,), partial_ptr.dtype.element_ty)
     for start in range(0, n_partials, BLOCK_SIZE):
         offs = start + tl.arange(0, BLOCK_SIZE)
         mask = offs < n_partials
         acc += tl.load(partial_ptr + offs, mask=mask, other=0.0)
-    tl.store(out_ptr, (tl.sum(acc, axis=0) * scale).to(out_ptr.dtype.element_ty))
+    total = tl.sum(acc, axis=0) / tl.cast(divisor, partial_ptr.dtype.element_ty)
+    tl.store(out_ptr, total.to(out_ptr.dtype.element_ty))
 
 
 @triton.jit
 def _bce_backward_kernel(
     # pointers
-    x_ptr, y_ptr, weight_ptr, pos_weight_ptr, grad_loss_ptr, grad_x_ptr,
+    x_ptr, y_ptr, weight_ptr, pos_weight_ptr, grad_loss_ptr, grad_x_ptr, grad_y_ptr,
     # sizes
-    n_rows, n_cols,
+    n_rows, n_cols, divisor,
     # strides
     weight_row_stride, weight_col_stride, grad_loss_stride,
     # meta-parameters
-    scale,
-    FROM_LOGITS: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_POS_WEIGHT: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+    FROM_LOGITS: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_POS_WEIGHT: tl.constexpr, GRAD_X: tl.constexpr,
+    GRAD_Y: tl.constexpr, BLOCK_SIZE: tl.constexpr,
 ):
-    # One program computes d loss / d input for BLOCK_SIZE consecutive elements.
+    # One program computes d loss / d input (GRAD_X) and d loss / d target (GRAD_Y) for BLOCK_SIZE consecutive
+    # elements; g is the upstream gradient divided by `divisor` (the element count for 'mean', else 1).
+    COMPUTE: tl.constexpr = tl.float64 if x_ptr.dtype.element_ty == tl.float64 else tl.float32
     pid = tl.program_id(0).to(tl.int64)
     offs = pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
     mask = offs < n_rows * n_cols
     x, y, w, pw = _load_operands(x_ptr, y_ptr, weight_ptr, pos_weight_ptr, offs, mask, n_cols, weight_row_stride,
-                                 weight_col_stride, HAS_WEIGHT, HAS_POS_WEIGHT)
-    g = tl.load(grad_loss_ptr + offs * grad_loss_stride, mask=mask, other=0.0).to(tl.float32) * scale
-    if FROM_LOGITS:
-        z = tl.exp(-tl.abs(x))
-        sigmoid = tl.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
-        if HAS_POS_WEIGHT:
-            grad = sigmoid * (1.0 + (pw - 1.0) * y) - pw * y
+                                 weight_col_stride, COMPUTE, HAS_WEIGHT, HAS_POS_WEIGHT)
+    g = tl.load(grad_loss_ptr + offs * grad_loss_stride, mask=mask, other=0.0).to(COMPUTE)
+    g = g / tl.cast(divisor, COMPUTE) * w
+    if GRAD_X:
+        if FROM_LOGITS:
+            z = tl.exp(-tl.abs(x))
+            sigmoid = tl.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+            if HAS_POS_WEIGHT:
+                grad = sigmoid * (1.0 + (pw - 1.0) * y) - pw * y
+            else:
+                grad = sigmoid - y
         else:
-            grad = sigmoid - y
-    else:
-        grad = (x - y) / tl.maximum(x * (1.0 - x), BACKWARD_EPS)
-    tl.store(grad_x_ptr + offs, (grad * w * g).to(grad_x_ptr.dtype.element_ty), mask=mask)
+            grad = (x - y) / tl.maximum(x * (1.0 - x), BACKWARD_EPS)
+        tl.store(grad_x_ptr + offs, (grad * g).to(grad_x_ptr.dtype.element_ty), mask=mask)
+    if GRAD_Y:
+        if FROM_LOGITS:
+            grad_y = (pw - 1.0) * _softplus_neg(x) - x  # -x - (pw - 1) log(sigmoid(x))
+        else:
+            grad_y = _log1p(-x) - tl.log(x)
+        tl.store(grad_y_ptr + offs, (grad_y * g).to(grad_y_ptr.dtype.element_ty), mask=mask)
 
 
 def n_partials(n_rows, n_cols, block_size=BLOCK_SIZE):
-    """How many fp32 partial sums the forward writes for reduction 'mean'/'sum' (size of `partials`)."""
+    """How many partial sums the forward writes for reduction 'mean'/'sum' (size of `partials`)."""
     return max(1, triton.cdiv(n_rows * n_cols, block_size))
+
+
+def partials_dtype(x_dtype_name):
+    """The dtype of the `partials` buffer: float64 for float64 input, else float32."""
+    return "float64" if x_dtype_name == "float64" else "float32"
 
 
 def _dtype_name(buffer):
@@ -158,7 +186,7 @@ def _check(name, x, y, weight, pos_weight, n_rows, n_cols, reduction, from_logit
         raise ValueError(f"{name}: need n_rows >= 0 and n_cols >= 1, got {n_rows} x {n_cols}")
     for label, buffer in (("input", x), ("target", y), ("weight", weight), ("pos_weight", pos_weight)):
         if buffer is not None and _dtype_name(buffer) not in _FLOAT_DTYPES:
-            raise TypeError(f"{name}: {label} must be float32, float16 or bfloat16, got {buffer.dtype}")
+            raise TypeError(f"{name}: {label} must be float32, float16, bfloat16 or float64, got {buffer.dtype}")
     if pos_weight is not None and not from_logits:
         raise ValueError(f"{name}: pos_weight applies to the logits form only")
 
@@ -167,9 +195,9 @@ def bce_forward(x, y, weight, pos_weight, loss, partials, n_rows, n_cols, *, fro
                 weight_row_stride=None, weight_col_stride=1, out=None, block_size=BLOCK_SIZE, num_warps=NUM_WARPS):
     """Binary cross-entropy of `x` (logits if `from_logits`, else probabilities) against targets `y`, both
     n_rows x n_cols contiguous. reduction='none' writes `loss` (n_rows x n_cols, its own dtype); 'mean'/'sum'
-    write per-block sums to `partials` (`n_partials(...)` float32) and the result to `out` (1 element).
-    `weight` (strides weight_row_stride, default n_cols, and weight_col_stride; 0 to broadcast) and
-    `pos_weight` (n_cols values, logits only) may be None.
+    write per-block sums to `partials` (`n_partials(...)` elements of `partials_dtype`) and the result to `out`
+    (1 element). `weight` (strides weight_row_stride, default n_cols, and weight_col_stride; 0 to broadcast)
+    and `pos_weight` (n_cols values, logits only) may be None.
     """
     _check("bce_forward", x, y, weight, pos_weight, n_rows, n_cols, reduction, from_logits)
     reduce = reduction != "none"
@@ -190,32 +218,33 @@ def bce_forward(x, y, weight, pos_weight, loss, partials, n_rows, n_cols, *, fro
             num_warps=num_warps,
         )
     if reduce:
-        scale = 1.0 if reduction == "sum" else (1.0 / n_elements if n_elements else float("nan"))
         _sum_partials_kernel[(1,)](
             partials, out,
-            n_programs,
-            scale,
+            n_programs, n_elements if reduction == "mean" else 1,
             BLOCK_SIZE=REDUCE_BLOCK_SIZE,
             num_warps=4,
         )
 
 
 def bce_backward(x, y, weight, pos_weight, grad_loss, grad_x, n_rows, n_cols, *, from_logits=True, reduction="mean",
-                 weight_row_stride=None, weight_col_stride=1, block_size=BLOCK_SIZE, num_warps=NUM_WARPS):
-    """d loss / d x into `grad_x` (n_rows x n_cols contiguous, its own dtype; may be `x`'s own buffer).
-    `grad_loss` is the upstream gradient: n_rows x n_cols contiguous values for reduction='none', one otherwise."""
+                 weight_row_stride=None, weight_col_stride=1, grad_y=None, block_size=BLOCK_SIZE,
+                 num_warps=NUM_WARPS):
+    """d loss / d x into `grad_x` (n_rows x n_cols contiguous, its own dtype; may be `x`'s own buffer) and, when
+    given, d loss / d y into `grad_y` (likewise; either may be None, not both). `grad_loss` is the upstream
+    gradient: n_rows x n_cols contiguous values for reduction='none', one otherwise."""
     _check("bce_backward", x, y, weight, pos_weight, n_rows, n_cols, reduction, from_logits)
+    if grad_x is None and grad_y is None:
+        raise ValueError("bce_backward: needs grad_x or grad_y")
     n_elements = n_rows * n_cols
     if n_elements == 0:
         return
-    scale = 1.0 / n_elements if reduction == "mean" else 1.0
     _bce_backward_kernel[(triton.cdiv(n_elements, block_size),)](
-        x, y, weight if weight is not None else x, pos_weight if pos_weight is not None else x, grad_loss, grad_x,
-        n_rows, n_cols,
+        x, y, weight if weight is not None else x, pos_weight if pos_weight is not None else x, grad_loss,
+        grad_x if grad_x is not None else grad_y, grad_y if grad_y is not None else grad_x,
+        n_rows, n_cols, n_elements if reduction == "mean" else 1,
         n_cols if weight_row_stride is None else weight_row_stride, weight_col_stride,
         1 if reduction == "none" else 0,
-        scale,
         FROM_LOGITS=from_logits, HAS_WEIGHT=weight is not None, HAS_POS_WEIGHT=pos_weight is not None,
-        BLOCK_SIZE=block_size,
+        GRAD_X=grad_x is not None, GRAD_Y=grad_y is not None, BLOCK_SIZE=block_size,
         num_warps=num_warps,
     )

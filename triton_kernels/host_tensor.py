@@ -48,6 +48,10 @@ class HostTensor:
     def dtype(self):
         return self.array.dtype
 
+    @property
+    def shape(self):
+        return self.array.shape
+
     def data_ptr(self):
         if self._pointer is not None:
             return self._pointer

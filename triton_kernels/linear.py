@@ -15,12 +15,12 @@ The backward needs the pre-activation `pre = x @ W.T + b` for GELU/SiLU: the for
 when given a `pre` buffer (SAVE_PRE). For ReLU, `relu'(pre) == (y > 0)`, so the output itself may
 be passed as `pre` to the backward and no extra buffer is needed.
 
-Numbers: the accumulator is fp32 (`tl.zeros(..., tl.float32)`); bias, activation and dY' are
-computed in fp32; results are stored in the output buffer's dtype. On a GPU, fp16/bf16 tiles go
+Numbers: the accumulator (ACC) is fp32, fp64 for float64 operands; bias, activation and dY' are
+computed in it; results are stored in the output buffer's dtype. On a GPU, fp16/bf16 tiles go
 to `tl.dot` in their own dtype (tensor cores, fp32 accumulate); fp32 tiles use IEEE fp32 unless
-`allow_tf32`. Under Triton's interpreter (TRITON_INTERPRET=1) bf16 values are raw bits, so every
-tile is upcast to fp32 before `tl.dot` (DOT_FP32 flag, set by the launchers): there the dot runs
-in fp32 for every dtype.
+`allow_tf32`; fp64 tiles use fp64 DMMA. Under Triton's interpreter (TRITON_INTERPRET=1) bf16
+values are raw bits, so every tile is upcast to ACC before `tl.dot` (DOT_FP32 flag, set by the
+launchers): there the dot runs in fp32 (fp64) for every dtype.
 
 Determinism: no atomics. `db = sum_rows(dY')` is reduced by the dW kernel's programs that own
 column 0 of the K axis (pid_k == 0) while they stream dY' for dW anyway: no extra pass over dY.
@@ -28,11 +28,13 @@ column 0 of the K axis (pid_k == 0) while they stream dY' for dW anyway: no extr
 import triton
 import triton.language as tl
 
+from .matmul import current_arch, dot_settings, grouped_tile
+
 ACT_NONE, ACT_RELU, ACT_GELU_TANH, ACT_SILU = 0, 1, 2, 3
 ACTIVATIONS = {"none": ACT_NONE, "relu": ACT_RELU, "gelu": ACT_GELU_TANH, "gelu_tanh": ACT_GELU_TANH,
                "silu": ACT_SILU}
 
-_DTYPES = ("float32", "float16", "bfloat16")
+_DTYPES = ("float32", "float16", "bfloat16", "float64")
 _INT32_MAX = 2**31 - 1
 
 
@@ -55,16 +57,43 @@ CONFIGS = {
     # for small outputs, where big tiles would leave most SMs idle; also every fp32 (IEEE) problem,
     # whose FMA dot needs both operand tiles in registers. Unmeasured.
     "small": dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=32, GROUP_SIZE_M=8, num_warps=4, num_stages=4),
+    # float64 (fp64 DMMA, two registers an element): the small tile spilled 824-3520 B in the backward
+    # kernels (AOT, GELU' flags on), 64x64x16 with 4 warps 292-316 B in dW; with 8 warps none. Unmeasured.
+    "fp64": dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=16, GROUP_SIZE_M=8, num_warps=8, num_stages=3),
 }
 
 
-def pick_config(rows, cols, dtype_name):
-    """The config for an output of `rows` x `cols` (M x N forward, M x K for dX, N x K for dW).
-    A size rule, not a measurement: 16-bit outputs with at least ~132 large tiles (one per H100 SM)
-    get the large tile; fp32 and small outputs get the small one."""
-    if dtype_name != "float32" and triton.cdiv(rows, 128) * triton.cdiv(cols, 128) >= 132:
-        return CONFIGS["large"]
-    return CONFIGS["small"]
+# Per-architecture replacements, by kernel: (arch, kernel, config name) -> config. Architectures
+# below sm_90 use the sm_80 entries.
+ARCH_CONFIGS = {
+    # dW + db with GELU' on 128x128x64 tiles (8 warps, 3 stages) took 255 registers and spilled 152 B
+    # on sm_80 (AOT, ptxas; sm_90's wgmma keeps the accumulator lighter and does not spill). A 32-row
+    # step over M (BLOCK_K here) instead of 64 takes 176 registers, no spill, and 51 KB of shared
+    # memory instead of 100 KB. Unmeasured.
+    (80, "backward_weight", "large"): dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=32, GROUP_SIZE_M=8, num_warps=8,
+                                           num_stages=3),
+}
+KERNEL_NAMES = ("forward", "backward_input", "backward_weight")
+
+
+def config_for(kernel, name, arch):
+    """The config `name` ('large', 'small', 'fp64') of `kernel` (one of KERNEL_NAMES) on compute capability `arch`."""
+    family = 90 if arch is None or arch >= 90 else 80
+    return ARCH_CONFIGS.get((family, kernel, name), CONFIGS[name])
+
+
+def pick_config(rows, cols, dtype_name, kernel="forward", arch=None):
+    """The config for an output of `rows` x `cols` (M x N forward, M x K for dX, N x K for dW) of
+    `kernel` on `arch` (default: this GPU's). A size rule, not a measurement: 16-bit outputs with at
+    least ~132 large tiles (one per H100 SM) get the large tile; fp32 and small outputs the small one;
+    float64 its own."""
+    if dtype_name == "float64":
+        name = "fp64"
+    elif dtype_name in ("float16", "bfloat16") and triton.cdiv(rows, 128) * triton.cdiv(cols, 128) >= 132:
+        name = "large"
+    else:
+        name = "small"
+    return config_for(kernel, name, current_arch() if arch is None else arch)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -101,24 +130,8 @@ def _activation_grad(pre, ACTIVATION: tl.constexpr):
         s = 1.0 / (1.0 + tl.exp(-pre))
         d = s * (1.0 + pre * (1.0 - s))
     else:
-        d = tl.full(pre.shape, 1.0, tl.float32)
+        d = tl.full(pre.shape, 1.0, pre.dtype)
     return d
-
-
-@triton.jit
-def _grouped_tile(pid, n_rows, n_cols, BLOCK_ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
-                  GROUP_SIZE: tl.constexpr):
-    """Program id -> (row tile, column tile) in the matmul tutorial's grouped order: GROUP_SIZE row
-    tiles sweep the column tiles together, so the column operand stays in L2 across them."""
-    num_pid_rows = tl.cdiv(n_rows, BLOCK_ROWS)
-    num_pid_cols = tl.cdiv(n_cols, BLOCK_COLS)
-    num_pid_in_group = GROUP_SIZE * num_pid_cols
-    group_id = pid // num_pid_in_group
-    first_pid_row = group_id * GROUP_SIZE
-    group_size = min(num_pid_rows - first_pid_row, GROUP_SIZE)
-    pid_row = first_pid_row + ((pid % num_pid_in_group) % group_size)
-    pid_col = (pid % num_pid_in_group) // group_size
-    return pid_row, pid_col
 
 
 @triton.jit
@@ -135,7 +148,7 @@ def linear_forward_kernel(
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_SIZE_M: tl.constexpr):
     # One program computes a BLOCK_M x BLOCK_N tile of y = act(x @ W.T + b), looping over K, and
     # (SAVE_PRE) the same tile of the pre-activation x @ W.T + b.
-    pid_m, pid_n = _grouped_tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_SIZE_M)
+    pid_m, pid_n = grouped_tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_SIZE_M)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
@@ -148,21 +161,22 @@ def linear_forward_kernel(
     x_ptrs = x_ptr + offs_xm[:, None] * stride_xm + offs_k[None, :] * stride_xk  # (BLOCK_M, BLOCK_K)
     w_ptrs = w_ptr + offs_k[:, None] * stride_wk + offs_wn[None, :] * stride_wn  # W.T tile (BLOCK_K, BLOCK_N)
 
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    ACC: tl.constexpr = tl.float64 if x_ptr.dtype.element_ty == tl.float64 else tl.float32
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC)
     for k in range(0, tl.cdiv(K, BLOCK_K)):
         k_left = K - k * BLOCK_K
         a = tl.load(x_ptrs, mask=offs_k[None, :] < k_left, other=0.0)
         b = tl.load(w_ptrs, mask=offs_k[:, None] < k_left, other=0.0)
         if DOT_FP32:
-            a = a.to(tl.float32)
-            b = b.to(tl.float32)
+            a = a.to(ACC)
+            b = b.to(ACC)
         acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
         x_ptrs += BLOCK_K * stride_xk
         w_ptrs += BLOCK_K * stride_wk
 
     # Epilogue, in fp32: bias, save the pre-activation, activation, store in the output's dtype.
     if HAS_BIAS:
-        bias = tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)
+        bias = tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(ACC)
         acc = acc + bias[None, :]
     mask = mask_m[:, None] & mask_n[None, :]
     if SAVE_PRE:
@@ -171,6 +185,25 @@ def linear_forward_kernel(
     acc = _apply_activation(acc, ACTIVATION)
     y_ptrs = y_ptr + offs_m[:, None] * stride_ym + offs_n[None, :] * stride_yn
     tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _load_dy_prime(dy_ptrs, pre_ptrs, mask, ACTIVATION: tl.constexpr, ACC: tl.constexpr):
+    """A tile of dY' = dY * act'(pre), in ACC; without an activation, dY as loaded."""
+    dy = tl.load(dy_ptrs, mask=mask, other=0.0)
+    if ACTIVATION != 0:
+        pre = tl.load(pre_ptrs, mask=mask, other=0.0).to(ACC)
+        dy = dy.to(ACC) * _activation_grad(pre, ACTIVATION)
+    return dy
+
+
+@triton.jit
+def _dot_operands(dy, other, DOT_FP32: tl.constexpr, ACC: tl.constexpr):
+    """(dY', other) as tl.dot takes them: both in ACC under the interpreter, else dY' back in the other
+    operand's dtype (16-bit for the tensor cores)."""
+    if DOT_FP32:
+        return dy.to(ACC), other.to(ACC)
+    return dy.to(other.dtype), other
 
 
 @triton.jit
@@ -186,7 +219,7 @@ def linear_backward_input_kernel(
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_SIZE_M: tl.constexpr):
     # One program computes a BLOCK_M x BLOCK_K tile of dX = dY' @ W, looping over N, where
     # dY' = dY * act'(pre) is formed tile by tile in fp32 as dY is read (never stored).
-    pid_m, pid_k = _grouped_tile(tl.program_id(0), M, K, BLOCK_M, BLOCK_K, GROUP_SIZE_M)
+    pid_m, pid_k = grouped_tile(tl.program_id(0), M, K, BLOCK_M, BLOCK_K, GROUP_SIZE_M)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_k = pid_k * BLOCK_K + tl.arange(0, BLOCK_K)
     offs_n = tl.arange(0, BLOCK_N)
@@ -196,23 +229,17 @@ def linear_backward_input_kernel(
     pre_ptrs = pre_ptr + offs_m[:, None] * stride_pm + offs_n[None, :] * stride_pn
     w_ptrs = w_ptr + offs_n[:, None] * stride_wn + offs_k[None, :] * stride_wk        # (BLOCK_N, BLOCK_K)
 
-    acc = tl.zeros((BLOCK_M, BLOCK_K), dtype=tl.float32)
+    ACC: tl.constexpr = tl.float64 if w_ptr.dtype.element_ty == tl.float64 else tl.float32
+    acc = tl.zeros((BLOCK_M, BLOCK_K), dtype=ACC)
     for n in range(0, tl.cdiv(N, BLOCK_N)):
         n_left = N - n * BLOCK_N
         mask_dy = mask_m[:, None] & (offs_n[None, :] < n_left)
-        dy = tl.load(dy_ptrs, mask=mask_dy, other=0.0)
-        if ACTIVATION != 0:
-            pre = tl.load(pre_ptrs, mask=mask_dy, other=0.0).to(tl.float32)
-            dy = dy.to(tl.float32) * _activation_grad(pre, ACTIVATION)
-            pre_ptrs += BLOCK_N * stride_pn
+        dy = _load_dy_prime(dy_ptrs, pre_ptrs, mask_dy, ACTIVATION, ACC)
         w = tl.load(w_ptrs, mask=(offs_n[:, None] < n_left) & mask_k[None, :], other=0.0)
-        if DOT_FP32:
-            dy = dy.to(tl.float32)
-            w = w.to(tl.float32)
-        else:
-            dy = dy.to(w.dtype)  # dY' back to the operand dtype for the tensor cores
+        dy, w = _dot_operands(dy, w, DOT_FP32, ACC)
         acc = tl.dot(dy, w, acc, input_precision=INPUT_PRECISION)
         dy_ptrs += BLOCK_N * stride_dyn
+        pre_ptrs += BLOCK_N * stride_pn
         w_ptrs += BLOCK_N * stride_wn
 
     dx_ptrs = dx_ptr + offs_m[:, None] * stride_dxm + offs_k[None, :] * stride_dxk
@@ -236,7 +263,7 @@ def linear_backward_weight_kernel(
     # pid_k == 0 also sum dY' over rows into db for their BLOCK_N columns (deterministic, no atomics).
     # Without COMPUTE_DW the grid has one program per column tile and only db is computed.
     # GROUP_SIZE_M groups tiles along N here (the rows of dW).
-    pid_n, pid_k = _grouped_tile(tl.program_id(0), N, K, BLOCK_N, BLOCK_K, GROUP_SIZE_M)
+    pid_n, pid_k = grouped_tile(tl.program_id(0), N, K, BLOCK_N, BLOCK_K, GROUP_SIZE_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = pid_k * BLOCK_K + tl.arange(0, BLOCK_K)
     offs_m = tl.arange(0, BLOCK_M)
@@ -246,30 +273,24 @@ def linear_backward_weight_kernel(
     pre_ptrs = pre_ptr + offs_n[:, None] * stride_pn + offs_m[None, :] * stride_pm
     x_ptrs = x_ptr + offs_m[:, None] * stride_xm + offs_k[None, :] * stride_xk       # (BLOCK_M, BLOCK_K)
 
-    acc = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
-    db_acc = tl.zeros((BLOCK_N,), dtype=tl.float32)
+    ACC: tl.constexpr = tl.float64 if x_ptr.dtype.element_ty == tl.float64 else tl.float32
+    acc = tl.zeros((BLOCK_N, BLOCK_K), dtype=ACC)
+    db_acc = tl.zeros((BLOCK_N,), dtype=ACC)
     owns_db = pid_k == 0
     for m in range(0, tl.cdiv(M, BLOCK_M)):
         m_left = M - m * BLOCK_M
         mask_dy = mask_n[:, None] & (offs_m[None, :] < m_left)
-        dy = tl.load(dy_ptrs, mask=mask_dy, other=0.0)
-        if ACTIVATION != 0:
-            pre = tl.load(pre_ptrs, mask=mask_dy, other=0.0).to(tl.float32)
-            dy = dy.to(tl.float32) * _activation_grad(pre, ACTIVATION)
-            pre_ptrs += BLOCK_M * stride_pm
+        dy = _load_dy_prime(dy_ptrs, pre_ptrs, mask_dy, ACTIVATION, ACC)
         if COMPUTE_DB:
             if owns_db:
-                db_acc += tl.sum(dy.to(tl.float32), axis=1)
+                db_acc += tl.sum(dy.to(ACC), axis=1)
         if COMPUTE_DW:
             xt = tl.load(x_ptrs, mask=(offs_m[:, None] < m_left) & mask_k[None, :], other=0.0)
-            if DOT_FP32:
-                dy = dy.to(tl.float32)
-                xt = xt.to(tl.float32)
-            else:
-                dy = dy.to(xt.dtype)
+            dy, xt = _dot_operands(dy, xt, DOT_FP32, ACC)
             acc = tl.dot(dy, xt, acc, input_precision=INPUT_PRECISION)
             x_ptrs += BLOCK_M * stride_xm
         dy_ptrs += BLOCK_M * stride_dym
+        pre_ptrs += BLOCK_M * stride_pm
 
     if COMPUTE_DW:
         dw_ptrs = dw_ptr + offs_n[:, None] * stride_dwn + offs_k[None, :] * stride_dwk
@@ -285,7 +306,7 @@ def linear_backward_weight_kernel(
 def _dtype_name(buffer, what):
     name = str(buffer.dtype).rsplit(".", 1)[-1]
     if name not in _DTYPES:
-        raise TypeError(f"linear: {what} has dtype {buffer.dtype}; expected one of float32, float16, bfloat16")
+        raise TypeError(f"linear: {what} has dtype {buffer.dtype}; expected one of {', '.join(_DTYPES)}")
     return name
 
 
@@ -314,18 +335,11 @@ def _activation_id(activation):
     return ACTIVATIONS[activation]
 
 
-def _dot_settings(dtype_name, allow_tf32):
-    """(DOT_FP32, INPUT_PRECISION): fp32 tiles in the interpreter (bf16 is raw bits there)."""
-    interpreting = bool(triton.knobs.runtime.interpret)
-    precision = "tf32" if (dtype_name == "float32" and allow_tf32 and not interpreting) else "ieee"
-    return interpreting, precision
-
-
-def _launch_config(config, rows, cols, dtype_name, names=("BLOCK_M", "BLOCK_N", "BLOCK_K")):
+def _launch_config(config, rows, cols, dtype_name, names=("BLOCK_M", "BLOCK_N", "BLOCK_K"), kernel="forward"):
     """(num_warps, num_stages, block meta-parameters). A config names its output tile BLOCK_M x
     BLOCK_N and its reduction step BLOCK_K; `names` says which kernel argument plays each role
     (dX: rows M, cols K, reduce over N; dW: rows N, cols K, reduce over M)."""
-    chosen = dict(config if config is not None else pick_config(rows, cols, dtype_name))
+    chosen = dict(config if config is not None else pick_config(rows, cols, dtype_name, kernel))
     meta = {names[0]: chosen["BLOCK_M"], names[1]: chosen["BLOCK_N"], names[2]: chosen["BLOCK_K"],
             "GROUP_SIZE_M": chosen["GROUP_SIZE_M"]}
     return chosen.get("num_warps", 4), chosen.get("num_stages", 3), meta
@@ -352,7 +366,7 @@ def linear_forward(x, weight, bias, out, M, N, K,
     if M == 0 or N == 0:
         return out
     num_warps, num_stages, meta = _launch_config(config, M, N, dtype_name)
-    dot_fp32, precision = _dot_settings(dtype_name, allow_tf32)
+    dot_fp32, precision = dot_settings(dtype_name, allow_tf32)
     grid = (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)
     linear_forward_kernel[grid](
         x, weight, bias if bias is not None else x, out, pre if pre is not None else out,
@@ -384,8 +398,9 @@ def linear_backward_input(grad_out, weight, pre, grad_x, M, N, K,
     _check_extent("grad_x", M, K, stride_dxm, stride_dxk)
     if M == 0 or K == 0:
         return grad_x  # (N == 0 launches: the loop runs no times and the kernel writes zeros)
-    num_warps, num_stages, meta = _launch_config(config, M, K, dtype_name, ("BLOCK_M", "BLOCK_K", "BLOCK_N"))
-    dot_fp32, precision = _dot_settings(dtype_name, allow_tf32)
+    num_warps, num_stages, meta = _launch_config(config, M, K, dtype_name, ("BLOCK_M", "BLOCK_K", "BLOCK_N"),
+                                                kernel="backward_input")
+    dot_fp32, precision = dot_settings(dtype_name, allow_tf32)
     grid = (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(K, meta["BLOCK_K"]),)
     linear_backward_input_kernel[grid](
         grad_out, pre if pre is not None else grad_out, weight, grad_x,
@@ -420,8 +435,9 @@ def linear_backward_weight(grad_out, x, pre, grad_weight, grad_bias, M, N, K,
     if N == 0 or (grad_bias is None and K == 0):
         return grad_weight, grad_bias  # (M == 0 launches: the loop runs no times and zeros are written)
     compute_dw = grad_weight is not None and K > 0
-    num_warps, num_stages, meta = _launch_config(config, N, max(K, 1), dtype_name, ("BLOCK_N", "BLOCK_K", "BLOCK_M"))
-    dot_fp32, precision = _dot_settings(dtype_name, allow_tf32)
+    num_warps, num_stages, meta = _launch_config(config, N, max(K, 1), dtype_name, ("BLOCK_N", "BLOCK_K", "BLOCK_M"),
+                                                kernel="backward_weight")
+    dot_fp32, precision = dot_settings(dtype_name, allow_tf32)
     # Without dW, one program per column tile (pid_k == 0 everywhere) sums db.
     k_tiles = triton.cdiv(K, meta["BLOCK_K"]) if compute_dw else 1
     grid = (triton.cdiv(N, meta["BLOCK_N"]) * k_tiles,)

@@ -40,9 +40,7 @@ def run(op, inputs, params=(), node_name=None):
             if device is None:
                 device = x._device
             elif x._device is not device:
-                raise RuntimeError(
-                    "Expected all tensors to be on the same device, but found at least two devices, "
-                    f"{device} and {x._device}!")
+                raise RuntimeError(_mixed_devices_message(device, x._device))
             if x._requires_grad:
                 requires_grad = True
         else:
@@ -72,6 +70,12 @@ def run(op, inputs, params=(), node_name=None):
         if ctx.saved_tensors:
             _track_versions(ctx, inputs, outs, node)
     return outs
+
+
+def _mixed_devices_message(first, second):
+    if first.type == "cpu":  # PyTorch names the accelerator first
+        first, second = second, first
+    return f"Expected all tensors to be on the same device, but found at least two devices, {first} and {second}!"
 
 
 def _track_versions(ctx, inputs, outputs, node):

@@ -19,6 +19,7 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     Inputs that require grad must be float64, as in PyTorch (float32 differences are too coarse).
     """
     from .. import autograd
+    from ..tensor import Tensor
     inputs = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
     diff_inputs = [x for x in _flat_inputs(inputs) if x.requires_grad]
     for x in diff_inputs:
@@ -36,8 +37,8 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
         for j in range(n_out):
             seed = np.zeros(n_out, dtype=out._data.dtype)
             seed[j] = 1
-            grads = autograd.grad(out, diff_inputs, out._wrap_like(seed.reshape(out._data.shape)), retain_graph=True,
-                                  allow_unused=True)
+            seed_tensor = Tensor._from_raw(seed.reshape(out._data.shape)).to(out.device)
+            grads = autograd.grad(out, diff_inputs, seed_tensor, retain_graph=True, allow_unused=True)
             for k, g in enumerate(grads):
                 if g is not None:
                     analytical[k][:, j] = np.asarray(g._host(), dtype=np.float64).reshape(-1)
@@ -46,13 +47,13 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
             data = x._data  # perturbed in place, restored after each probe
             flat_index = list(np.ndindex(data.shape))
             for i, idx in enumerate(flat_index):
-                original = data[idx].copy()
+                original = _element(data, idx)
                 with no_grad():
-                    data[idx] = original + eps
+                    _set_element(data, idx, original + eps)
                     plus = _output_values(func, inputs, out_index)
-                    data[idx] = original - eps
+                    _set_element(data, idx, original - eps)
                     minus = _output_values(func, inputs, out_index)
-                    data[idx] = original
+                    _set_element(data, idx, original)
                 numerical[i] = (plus - minus) / (2 * eps)
             if not np.allclose(analytical[k], numerical, rtol=rtol, atol=atol):
                 message = (f"Jacobian mismatch for output {out_index} with respect to input {k},\n"
@@ -61,6 +62,21 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
                     raise GradcheckError(message)
                 return False
     return True
+
+
+def _element(data, idx):
+    """One element of a backend array (numpy, or a device array), as a Python float."""
+    if isinstance(data, np.ndarray):
+        return float(data[idx])
+    return float(data[idx].to_numpy())
+
+
+def _set_element(data, idx, value):
+    if isinstance(data, np.ndarray):
+        data[idx] = value
+    else:
+        from ..backends.cuda.common import copy_into
+        copy_into(data[idx], value)
 
 
 def _output_values(func, inputs, out_index):

@@ -17,6 +17,7 @@ from ..ops import reduction as _red
 from ..ops.nn import binary_cross_entropy_with_logits as _bce_with_logits
 from ..ops.nn import gelu, softplus  # noqa: F401  (re-exported as they are)
 from ..ops.nn import silu as _silu
+from ..tensor import Tensor
 
 # ---- reductions of losses ---------------------------------------------------
 
@@ -140,9 +141,12 @@ def dropout(input, p=0.5, training=True, inplace=False):
         return input
     if p == 1:
         noise = zeros((), dtype=input.dtype, device=input.device)
-    else:
+    elif input.device.type == "cpu":
         mask = random.bernoulli_mask(tuple(input.shape), 1 - p)
-        noise = from_numpy(mask.astype(input._dtype.np) / input._dtype.np.type(1 - p)).to(input.device)
+        noise = from_numpy(mask.astype(input._dtype.np) / input._dtype.np.type(1 - p))
+    else:  # drawn on the device (Philox), never on the host
+        mask = random.for_device(input.device, None).bernoulli_mask(tuple(input.shape), 1 - p)
+        noise = Tensor._from_raw(mask, input.device).to(input._dtype) / (1 - p)
     return input.mul_(noise) if inplace else input * noise
 
 

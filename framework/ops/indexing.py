@@ -88,10 +88,16 @@ def _classify(item, device):
 
 def _out_of_bounds(index, size, allow_negative=True):
     """The first value of `index` outside [-size, size) (or [0, size)), or None."""
+    low_allowed = -size if allow_negative else 0
+    if index._device.type == "cuda":  # (min, max) on the device; the whole index crosses to the host only on error
+        from ..backends.cuda.indexing import index_bounds
+        bounds = index_bounds(index._data)
+        if bounds is None or (bounds[0] >= low_allowed and bounds[1] < size):
+            return None
     values = index._host()
     if values.size == 0:
         return None
-    bad = (values < (-size if allow_negative else 0)) | (values >= size)
+    bad = (values < low_allowed) | (values >= size)
     return builtins.int(values[bad].flat[0]) if bad.any() else None
 
 

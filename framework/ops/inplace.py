@@ -122,26 +122,28 @@ def fill_(self, value):
     return write_(self, full((), value, dtype=self._dtype, device=self._device))
 
 
-def _random_fill(self, fill, *args, generator):
-    """Draw host values in PyTorch's order for `self`'s shape, then store them."""
-    import numpy as np
-
-    from ..creation import from_numpy
+def _random_fill(self, name, *args, generator):
+    """Draw values from the device's random stream (PyTorch's order on the CPU, Philox on cuda), then store them."""
+    from .. import random
     if not self._dtype.is_floating_point:
-        raise RuntimeError(f"\"{fill.__name__}\" not implemented for '{self._dtype.scalar_name}'")
-    values = np.empty(self._data.shape, dtype=self._dtype.np)
-    fill(values, *args, generator)
-    return write_(self, from_numpy(values).to(self._device))
+        raise RuntimeError(f"\"{name}\" not implemented for '{self._dtype.scalar_name}'")
+    sampler = random.for_device(self._device, generator)
+    if self._device.type == "cpu":
+        import numpy as np
+        values = np.empty(self._data.shape, dtype=self._dtype.np)
+    else:
+        from ..backends.cuda.array import empty
+        values = empty(self._data.shape, self._dtype.np)
+    getattr(sampler, name)(values, *args, generator)
+    return write_(self, Tensor._from_raw(values, self._device))
 
 
 def uniform_(self, a=0.0, b=1.0, *, generator=None):
-    from .. import random
-    return _random_fill(self, random.uniform_, a, b, generator=generator)
+    return _random_fill(self, "uniform_", a, b, generator=generator)
 
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
-    from .. import random
-    return _random_fill(self, random.normal_, mean, std, generator=generator)
+    return _random_fill(self, "normal_", mean, std, generator=generator)
 
 
 _BINARY = ("add", "sub", "mul", "div", "pow", "floor_divide", "remainder", "maximum", "minimum",

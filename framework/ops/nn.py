@@ -4,6 +4,8 @@ Each function checks its arguments with PyTorch's messages (class indices are
 checked before any kernel reads with them), then runs the registered op.
 `framework.nn.functional` is the user-facing layer over these.
 """
+import numpy as np
+
 from .. import dtypes
 from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled
@@ -77,8 +79,9 @@ def _check_class_targets(input, target, weight, ignore_index):
     if weight is not None and (weight.ndim != 1 or weight.numel() != n_classes):
         raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes but "
                            f"got weight tensor of shape: {list(weight.shape)}")
-    values = target._host().reshape(-1)
-    if values.size and (values.min() < 0 or values.max() >= n_classes):  # two reductions in the common case
+    bounds = _value_range(target)
+    if bounds is not None and (bounds[0] < 0 or bounds[1] >= n_classes):  # two reductions in the common case
+        values = target._host().reshape(-1)
         bad = (values != ignore_index) & ((values < 0) | (values >= n_classes))
         if bad.any():
             raise IndexError(f"Target {values[bad.argmax()]} is out of bounds.")
@@ -139,6 +142,24 @@ def _like(tensor, input):
     return tensor
 
 
+def _value_range(t):
+    """(min, max) of `t`'s values as Python numbers (nan when any is nan), or None when it is empty. Checks that must
+    pass before a kernel reads with indices use it: on cuda two reductions run there and only two numbers cross."""
+    if t.numel() == 0:
+        return None
+    if t._device.type == "cuda":
+        if not t._dtype.is_floating_point:
+            from ..backends.cuda.indexing import index_bounds
+            return index_bounds(t._data)
+        t = t.detach()
+        low, high = t.amin().item(), t.amax().item()
+        return (low, high) if low == low and high == high else (float("nan"), float("nan"))
+    host = t.detach()._host()
+    if host.dtype.kind == "f" and np.isnan(host).any():
+        return float("nan"), float("nan")
+    return host.min(), host.max()
+
+
 # ---- binary losses ---------------------------------------------------------------
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
@@ -146,12 +167,10 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     if target.shape != input.shape:
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
                          f"({input.shape}) is deprecated. Please ensure they have the same size.")
-    host = input.detach()._host()
-    if host.size and not ((host >= 0) & (host <= 1)).all():
-        raise RuntimeError("all elements of input should be between 0 and 1")
-    host = target.detach()._host()
-    if host.size and not ((host >= 0) & (host <= 1)).all():
-        raise RuntimeError("all elements of target should be between 0 and 1")
+    for name, values in (("input", input), ("target", target)):
+        bounds = _value_range(values)
+        if bounds is not None and not (bounds[0] >= 0 and bounds[1] <= 1):  # nan fails both comparisons
+            raise RuntimeError(f"all elements of {name} should be between 0 and 1")
     _no_grad_argument("binary_cross_entropy", "weight", weight)
     if weight is not None:
         from .elementwise import broadcast_shapes
@@ -177,8 +196,8 @@ def embedding(weight, indices, padding_idx=None):
         got = indices.type() if isinstance(indices, Tensor) else type(indices).__name__
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
                            f"Long, Int; but got {got} instead (while checking arguments for embedding)")
-    values = indices._host()
-    if values.size and (values.min() < 0 or values.max() >= weight.shape[0]):
+    bounds = _value_range(indices)
+    if bounds is not None and (bounds[0] < 0 or bounds[1] >= weight.shape[0]):
         raise IndexError("index out of range in self")
     return run("embedding", (weight, indices), (padding_idx,))
 

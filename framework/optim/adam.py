@@ -2,7 +2,7 @@
 from .. import dtypes
 from ..creation import tensor, zeros_like
 from ..tensor import Tensor
-from . import _fast_path
+from . import _fast_path, _fused
 from .optimizer import Optimizer
 
 __all__ = ["Adam"]
@@ -76,7 +76,10 @@ class Adam(Optimizer):
         amsgrad = group["amsgrad"]
         maximize = group["maximize"]
         decoupled = group["decoupled_weight_decay"]
-        for p, path, param, grad in _fast_path.parameters_with_grads(group["params"], maximize):
+        fused, rest = _fused.split(group["params"], self.state, ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"))
+        if fused:
+            self._fused_step(group, fused)
+        for p, path, param, grad in _fast_path.parameters_with_grads(rest, maximize):
             state = self.state[p]
             if not state:
                 state = self._init_state(p, group)
@@ -107,3 +110,20 @@ class Adam(Optimizer):
             denom += eps
             param += exp_avg * -step_size / denom  # addcdiv_: (value * exp_avg) / denom, then the add
             path.mark_written(p, state["exp_avg"], state["exp_avg_sq"])
+
+    def _fused_step(self, group, params):
+        """The cuda path: one launch per dtype and step count (the bias corrections are per launch)."""
+        from triton_kernels.optimizer import ADAM_SLOTS, adam_step
+        amsgrad = group["amsgrad"]
+
+        def count_step(p):
+            state = self.state[p] or self._init_state(p, group)
+            return p._dtype, _fast_path.increment_step(state["step"])
+
+        launches = _fused.GroupLaunches(self, group)
+        for (_, step), params in _fused.classes(params, count_step):
+            rows = [(p, p.grad, self.state[p]["exp_avg"], self.state[p]["exp_avg_sq"],
+                     self.state[p]["max_exp_avg_sq"] if amsgrad else None) for p in params]
+            launches.launch(adam_step, ADAM_SLOTS, rows, lr=float(group["lr"]), beta1=group["betas"][0],
+                            beta2=group["betas"][1], eps=group["eps"], weight_decay=group["weight_decay"], step=step,
+                            amsgrad=amsgrad, maximize=group["maximize"], decoupled=group["decoupled_weight_decay"])

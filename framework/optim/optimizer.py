@@ -13,6 +13,7 @@ from itertools import chain
 
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor, typename
+from . import _fused
 
 __all__ = ["Optimizer", "required"]
 
@@ -27,7 +28,8 @@ class _RequiredParameter:
 required = _RequiredParameter()
 
 # Options PyTorch offers that need kernels this framework does not have; refused rather than ignored.
-# (`foreach` is accepted: it only picks PyTorch's implementation, and the results are the same.)
+# (`foreach` is accepted: it only picks PyTorch's implementation, and the results are the same; so is `fused`
+# for groups of cuda parameters, which take the fused path whatever the flag.)
 _UNSUPPORTED_FLAGS = ("fused", "capturable", "differentiable")
 
 
@@ -94,7 +96,8 @@ class Optimizer:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
             param_group.setdefault(name, default)
         for flag in _UNSUPPORTED_FLAGS:
-            if param_group.get(flag):
+            # fused=True is what the cuda path does anyway (one multi-tensor launch per group): accepted there
+            if param_group.get(flag) and not (flag == "fused" and params and all(map(_fused.supports, params))):
                 raise NotImplementedError(f"{type(self).__name__}: {flag}=True is not supported by framework.optim")
         if len(params) != len(set(params)):
             warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will "

@@ -1,7 +1,7 @@
 """RMSprop (centered, momentum, weight decay, maximize): PyTorch's single-tensor update, in its order."""
 from ..creation import tensor, zeros_like
 from ..tensor import Tensor
-from . import _fast_path
+from . import _fast_path, _fused
 from .adam import _step_dtype
 from .optimizer import Optimizer
 
@@ -65,7 +65,10 @@ class RMSprop(Optimizer):
         momentum = group["momentum"]
         centered = group["centered"]
         maximize = group["maximize"]
-        for p, path, param, grad in _fast_path.parameters_with_grads(group["params"], maximize):
+        fused, rest = _fused.split(group["params"], self.state, ("square_avg", "momentum_buffer", "grad_avg"))
+        if fused:
+            self._fused_step(group, fused)
+        for p, path, param, grad in _fast_path.parameters_with_grads(rest, maximize):
             state = self.state[p]
             if not state:
                 state = self._init_state(p, group)
@@ -94,3 +97,21 @@ class RMSprop(Optimizer):
             else:
                 param += grad * -lr / avg
             path.mark_written(*written)
+
+    def _fused_step(self, group, params):
+        """The cuda path: one launch per dtype."""
+        from triton_kernels.optimizer import RMSPROP_SLOTS, rmsprop_step
+        momentum, centered = group["momentum"], group["centered"]
+
+        def count_step(p):
+            state = self.state[p] or self._init_state(p, group)
+            _fast_path.increment_step(state["step"])
+            return p._dtype
+
+        launches = _fused.GroupLaunches(self, group)
+        for _, params in _fused.classes(params, count_step):
+            rows = [(p, p.grad, self.state[p]["square_avg"], self.state[p]["momentum_buffer"] if momentum > 0 else None,
+                     self.state[p]["grad_avg"] if centered else None) for p in params]
+            launches.launch(rmsprop_step, RMSPROP_SLOTS, rows, lr=float(group["lr"]), alpha=group["alpha"],
+                            eps=group["eps"], weight_decay=group["weight_decay"], momentum=momentum,
+                            centered=centered, maximize=group["maximize"])

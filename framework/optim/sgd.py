@@ -1,5 +1,6 @@
 """SGD with momentum, dampening, Nesterov momentum, weight decay and maximize (PyTorch's update, in its order)."""
-from . import _fast_path
+from ..creation import zeros_like
+from . import _fast_path, _fused
 from .optimizer import Optimizer
 
 __all__ = ["SGD"]
@@ -46,7 +47,10 @@ class SGD(Optimizer):
         weight_decay = group["weight_decay"]
         nesterov = group["nesterov"]
         maximize = group["maximize"]
-        for p, path, param, grad in _fast_path.parameters_with_grads(group["params"], maximize):
+        fused, rest = _fused.split(group["params"], self.state, ("momentum_buffer",))
+        if fused:
+            self._fused_step(group, fused)
+        for p, path, param, grad in _fast_path.parameters_with_grads(rest, maximize):
             if weight_decay != 0:
                 grad = grad + param * weight_decay
             if momentum != 0:
@@ -63,3 +67,24 @@ class SGD(Optimizer):
                 grad = grad + buf * momentum if nesterov else buf
             param += grad * -lr
             path.mark_written(p)
+
+    def _fused_step(self, group, params):
+        """The cuda path: one launch per dtype (and per first/later step of the momentum buffers)."""
+        from triton_kernels.optimizer import SGD_SLOTS, sgd_step
+        momentum = group["momentum"]
+
+        def first_step(p):
+            if momentum == 0:
+                return False
+            state = self.state[p]
+            if state.get("momentum_buffer") is None:
+                state["momentum_buffer"] = zeros_like(p)  # the first step writes the gradient into it
+                return True
+            return False
+
+        launches = _fused.GroupLaunches(self, group)
+        for (_, first), params in _fused.classes(params, lambda p: (p._dtype, first_step(p))):
+            rows = [(p, p.grad, self.state[p]["momentum_buffer"] if momentum != 0 else None) for p in params]
+            launches.launch(sgd_step, SGD_SLOTS, rows, lr=float(group["lr"]), momentum=momentum,
+                            dampening=group["dampening"], weight_decay=group["weight_decay"],
+                            nesterov=group["nesterov"], maximize=group["maximize"], first_step=first)

@@ -33,3 +33,17 @@ def test_resume_continues_from_the_checkpoint(tmp_path, capsys):
     assert resumed[0] == f"resumed from {checkpoint} after epoch 1"
     # weights, optimizer state and random stream all restored: epoch 2 is bit for bit the same
     assert resumed[1] == straight[1]
+
+
+@pytest.mark.skipif(not __import__("framework").cuda.is_available(), reason="no cuda device (no GPU, no interpreter)")
+def test_the_same_program_runs_on_cuda(tmp_path, capsys):
+    """A program written for `cuda` runs unchanged (in CI through Triton's interpreter) and learns what the CPU
+    run learns: same initial weights and batch order, the same epoch within float32 rounding."""
+    train = _train_module()
+    losses = {}
+    for device in ("cpu", "cuda"):
+        _, accuracy = train.main(["--quiet", "--epochs", "1", "--device", device,
+                                  "--checkpoint", str(tmp_path / f"{device}.safetensors")])
+        losses[device] = (float(capsys.readouterr().out.split("loss")[1].split()[0]), accuracy)
+    assert losses["cuda"][0] == pytest.approx(losses["cpu"][0], abs=2e-4)
+    assert losses["cuda"][1] == pytest.approx(losses["cpu"][1], abs=0.002)

@@ -78,9 +78,9 @@ def np_huber(x, t, delta, scale):
 
 def _both(name, **kwargs):
     """framework's and torch's F.<name> with the keyword arguments (tensors given as numpy) converted."""
-    def convert(lib):
-        return {k: lib.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
-    fw_fn = lambda *a: getattr(F, name)(*a, **convert(fw))  # noqa: E731
+    def convert(lib, device="cpu"):
+        return {k: lib.tensor(v, device=device) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    fw_fn = lambda *a: getattr(F, name)(*a, **convert(fw, a[0].device))  # noqa: E731  (on the inputs' device)
     torch_fn = TF and (lambda *a: getattr(TF, name)(*a, **convert(torch)))
     return fw_fn, torch_fn
 

@@ -1,19 +1,15 @@
 """Binary cross-entropy kernels (logits and probabilities) through Triton's interpreter (conftest sets
 TRITON_INTERPRET=1) against float64 numpy, plus ahead-of-time compiles for sm_80/sm_90 (no register spills)."""
-import json
-import os
-import subprocess
-import sys
-
 import ml_dtypes
 import numpy as np
 import pytest
 
-from triton_kernels import bce
+from triton_kernels import aot, bce
 from triton_kernels.host_tensor import HostTensor
 
-DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
-TOL = {"float32": 2e-5, "float16": 2e-3, "bfloat16": 1.6e-2}  # outputs stored in the input's dtype for 'none'
+DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float64": np.float64}
+# outputs stored in the input's dtype for 'none'
+TOL = {"float32": 2e-5, "float16": 2e-3, "bfloat16": 1.6e-2, "float64": 1e-13}
 
 
 def _rng(key):
@@ -29,46 +25,54 @@ def reference(x, y, weight, pos_weight, reduction, grad_loss, from_logits):
         softplus_neg = np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)
         loss = ((1 - y) * x + (1 + (pw - 1) * y) * softplus_neg) * w
         grad = (1 / (1 + np.exp(-x)) * (1 + (pw - 1) * y) - pw * y) * w
+        grad_y = ((pw - 1) * softplus_neg - x) * w
     else:
         with np.errstate(divide="ignore"):
             loss = -(y * np.maximum(np.log(x), -100) + (1 - y) * np.maximum(np.log1p(-x), -100)) * w
+            grad_y = (np.log1p(-x) - np.log(x)) * w
         grad = (x - y) / np.maximum(x * (1 - x), 1e-12) * w
     n = x.size
     g = np.asarray(grad_loss, np.float64) / (n if reduction == "mean" else 1)
     reduced = {"none": loss, "sum": loss.sum(), "mean": loss.sum() / n}[reduction]
-    return reduced, grad * g
+    return reduced, grad * g, grad_y * g
 
 
 def run(x, y, weight, pos_weight, reduction, grad_loss, from_logits, weight_strides=None, block_size=bce.BLOCK_SIZE):
     n_rows, n_cols = x.shape
+    acc = DTYPES[bce.partials_dtype(str(x.dtype))]
     loss = np.full(x.shape, -7.0, x.dtype)
-    partials = np.full(bce.n_partials(n_rows, n_cols, block_size), -7.0, np.float32)
-    out = np.full(1, -7.0, np.float32)
+    partials = np.full(bce.n_partials(n_rows, n_cols, block_size), -7.0, acc)
+    out = np.full(1, -7.0, acc)
     w = None if weight is None else HostTensor(weight)
     pw = None if pos_weight is None else HostTensor(pos_weight)
     row_stride, col_stride = weight_strides or (n_cols, 1)
     bce.bce_forward(HostTensor(x), HostTensor(y), w, pw, HostTensor(loss), HostTensor(partials), n_rows, n_cols,
                     from_logits=from_logits, reduction=reduction, weight_row_stride=row_stride,
                     weight_col_stride=col_stride, out=HostTensor(out), block_size=block_size)
-    g = np.ascontiguousarray(np.asarray(grad_loss, np.float32).reshape(-1))
+    g = np.ascontiguousarray(np.asarray(grad_loss, acc).reshape(-1))
     grad = np.full(x.shape, -7.0, x.dtype)
+    grad_y = np.full(x.shape, -7.0, x.dtype)
     bce.bce_backward(HostTensor(x), HostTensor(y), w, pw, HostTensor(g), HostTensor(grad), n_rows, n_cols,
                      from_logits=from_logits, reduction=reduction, weight_row_stride=row_stride,
-                     weight_col_stride=col_stride, block_size=block_size)
-    return (loss if reduction == "none" else out[0]), grad
+                     weight_col_stride=col_stride, grad_y=HostTensor(grad_y), block_size=block_size)
+    return (loss if reduction == "none" else out[0]), grad, grad_y
 
 
 def check(x, y, weight, pos_weight, reduction, grad_loss, from_logits, dtype="float32", broadcast_weight=None,
           **kwargs):
-    loss, grad = run(x, y, weight, pos_weight, reduction, grad_loss, from_logits, **kwargs)
+    loss, grad, grad_y = run(x, y, weight, pos_weight, reduction, grad_loss, from_logits, **kwargs)
     ref_weight = weight if broadcast_weight is None else broadcast_weight
-    ref_loss, ref_grad = reference(x, y, ref_weight, pos_weight, reduction, grad_loss, from_logits)
+    ref_loss, ref_grad, ref_grad_y = reference(x, y, ref_weight, pos_weight, reduction, grad_loss, from_logits)
     tol = TOL[dtype] if reduction == "none" else 2e-5
     # (1 - y) x + softplus(-x) cancels: its fp32 error scales with |x|, not with the (possibly tiny) loss.
     scale = 1.0 + np.abs(x.astype(np.float64)).max() * (1 if reduction == "none" else x.size)
     np.testing.assert_allclose(np.asarray(loss, np.float64), ref_loss, rtol=tol, atol=0.1 * tol * scale)
     tol = TOL[dtype]
     np.testing.assert_allclose(grad.astype(np.float64), ref_grad, rtol=tol, atol=tol * 1e-2 * np.abs(ref_grad).max())
+    finite = np.isfinite(ref_grad_y)  # d/dy of probabilities 0 and 1 is infinite
+    np.testing.assert_array_equal(grad_y[~finite].astype(np.float64), ref_grad_y[~finite])
+    atol = tol * (1 + np.abs(x.astype(np.float64)).max()) * np.abs(ref_grad_y[finite]).max(initial=0)
+    np.testing.assert_allclose(grad_y[finite].astype(np.float64), ref_grad_y[finite], rtol=tol, atol=atol)
 
 
 def make(n_rows, n_cols, dtype, key, from_logits=True):
@@ -90,7 +94,7 @@ def test_bce_shapes_and_reductions(from_logits, n_rows, n_cols, reduction):
     check(x, y, None, None, reduction, grad_loss, from_logits, block_size=1024)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64"])
 @pytest.mark.parametrize("reduction", ["none", "mean"])
 def test_bce_with_logits_weight_and_pos_weight(dtype, reduction):
     rng, x, y = make(7, 13, dtype, (dtype, reduction))
@@ -116,18 +120,18 @@ def test_bce_with_logits_extremes_are_finite():
     y = np.array([[0.0] * 7, [1.0] * 7], np.float32)
     pos_weight = np.full(7, 3.0, np.float32)
     for pw in (None, pos_weight):
-        loss, grad = run(x, y, None, pw, "none", np.ones(x.shape), True)
+        loss, grad, _ = run(x, y, None, pw, "none", np.ones(x.shape), True)
         assert np.all(np.isfinite(loss)) and np.all(np.isfinite(grad))
         check(x, y, None, pw, "none", np.ones(x.shape), True)
     # log1p precision: x = 30, y = 1 gives loss ~ 9.4e-14, not 0
-    loss, _ = run(x, y, None, None, "none", np.ones(x.shape), True)
+    loss, _, _ = run(x, y, None, None, "none", np.ones(x.shape), True)
     assert loss[1, 5] > 0
 
 
 def test_bce_probabilities_exactly_zero_and_one_clamp():
     x = np.array([[0.0, 1.0, 0.0, 1.0, 0.5]], np.float32)
     y = np.array([[1.0, 0.0, 0.0, 1.0, 0.3]], np.float32)
-    loss, grad = run(x, y, None, None, "none", np.ones(x.shape), False)
+    loss, grad, _ = run(x, y, None, None, "none", np.ones(x.shape), False)
     np.testing.assert_allclose(loss[0, :4], [100.0, 100.0, 0.0, 0.0])  # log clamped at -100
     assert np.all(np.isfinite(grad))
     check(x, y, None, None, "none", np.ones(x.shape), False)
@@ -150,46 +154,46 @@ def test_bce_launcher_checks():
         bce.bce_backward(x, x, None, x, x, x, 2, 3, from_logits=False)
 
 
-def _aot_compile_all():
-    """Forward and backward (every flag on) and the partial-sum reduce at the shipped config, sm_80/sm_90,
-    fp32/bf16: run in a subprocess without TRITON_INTERPRET (see test_cross_entropy)."""
-    from triton_kernels.aot import compile_for
-    results = []
-    for arch in (80, 90):
-        for dt in ("fp32", "bf16"):
+def test_bce_float64_probabilities_and_one_gradient_only():
+    rng, x, y = make(7, 13, "float64", "fp64-probs", from_logits=False)
+    check(x, y, rng.uniform(0.1, 2, (7, 13)), None, "mean", 0.9, False, dtype="float64", block_size=64)
+    grad_y = np.full(x.shape, -7.0)
+    bce.bce_backward(HostTensor(x), HostTensor(y), None, None, HostTensor(np.ones(1)), None, 7, 13,
+                     from_logits=False, reduction="sum", grad_y=HostTensor(grad_y))
+    np.testing.assert_allclose(grad_y, np.log1p(-x) - np.log(x), rtol=1e-13)
+
+
+def aot_jobs():
+    """(label, job): forward and backward (every flag on) and the partial-sum reduce at the shipped config,
+    sm_80/sm_90, fp32/bf16/fp64."""
+    jobs = []
+    for arch in aot.ARCHITECTURES:
+        for dt in ("fp32", "bf16", "fp64"):
+            acc = "fp64" if dt == "fp64" else "fp32"
             common = dict(x_ptr=f"*{dt}", y_ptr=f"*{dt}", weight_ptr=f"*{dt}", pos_weight_ptr=f"*{dt}")
-            tail = dict(n_rows="i32", n_cols="i32", weight_row_stride="i32", weight_col_stride="i32")
+            tail = dict(n_rows="i32", n_cols="i32")
+            strides = dict(weight_row_stride="i32", weight_col_stride="i32")
             flags = dict(FROM_LOGITS="constexpr", HAS_WEIGHT="constexpr", HAS_POS_WEIGHT="constexpr")
             values = dict(FROM_LOGITS=True, HAS_WEIGHT=True, HAS_POS_WEIGHT=True, BLOCK_SIZE=bce.BLOCK_SIZE)
-            fwd = compile_for(bce._bce_forward_kernel,
-                              dict(common, loss_ptr=f"*{dt}", partial_ptr="*fp32", **tail, **flags, REDUCE="constexpr",
-                                   BLOCK_SIZE="constexpr"),
-                              dict(values, REDUCE=True), arch, bce.NUM_WARPS)
-            bwd = compile_for(bce._bce_backward_kernel,
-                              dict(common, grad_loss_ptr=f"*{dt}", grad_x_ptr=f"*{dt}", **tail, grad_loss_stride="i32",
-                                   scale="fp32", **flags, BLOCK_SIZE="constexpr"),
-                              values, arch, bce.NUM_WARPS)
-            for compiled in (fwd, bwd):
-                results.append((arch, dt, bce.BLOCK_SIZE, bce.NUM_WARPS, compiled.name, compiled.registers,
-                                compiled.spilled_bytes, compiled.shared_bytes))
-        compiled = compile_for(bce._sum_partials_kernel,
-                               dict(partial_ptr="*fp32", out_ptr="*bf16", n_partials="i32", scale="fp32",
-                                    BLOCK_SIZE="constexpr"),
-                               dict(BLOCK_SIZE=bce.REDUCE_BLOCK_SIZE), arch, 4)
-        results.append((arch, "bf16", bce.REDUCE_BLOCK_SIZE, 4, compiled.name, compiled.registers,
-                        compiled.spilled_bytes, compiled.shared_bytes))
-    return results
+            fwd = aot.job(bce._bce_forward_kernel,
+                          dict(common, loss_ptr=f"*{dt}", partial_ptr=f"*{acc}", **tail, **strides, **flags,
+                               REDUCE="constexpr", BLOCK_SIZE="constexpr"),
+                          dict(values, REDUCE=True), arch, bce.NUM_WARPS)
+            bwd = aot.job(bce._bce_backward_kernel,
+                          dict(common, grad_loss_ptr=f"*{dt}", grad_x_ptr=f"*{dt}", grad_y_ptr=f"*{dt}", **tail,
+                               divisor="i32", **strides, grad_loss_stride="i32", **flags, GRAD_X="constexpr",
+                               GRAD_Y="constexpr", BLOCK_SIZE="constexpr"),
+                          dict(values, GRAD_X=True, GRAD_Y=True), arch, bce.NUM_WARPS)
+            label = f"{dt} BLOCK_SIZE={bce.BLOCK_SIZE} num_warps={bce.NUM_WARPS}"
+            jobs += [(label, fwd), (label, bwd)]
+        jobs.append((f"bf16 BLOCK_SIZE={bce.REDUCE_BLOCK_SIZE} num_warps=4",
+                     aot.job(bce._sum_partials_kernel,
+                             dict(partial_ptr="*fp32", out_ptr="*bf16", n_partials="i32", divisor="i32",
+                                  BLOCK_SIZE="constexpr"),
+                             dict(BLOCK_SIZE=bce.REDUCE_BLOCK_SIZE), arch, 4)))
+    return jobs
 
 
-def test_bce_aot_no_spills():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, TRITON_INTERPRET="0", PYTHONPATH=os.pathsep.join([root, os.path.dirname(__file__)]))
-    code = "import json, test_bce as t; print(json.dumps(t._aot_compile_all()))"
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(rows) == 2 * (4 + 1)
-    for arch, dt, block_size, num_warps, name, registers, spilled, shared in rows:
-        print(f"sm_{arch} {dt} BLOCK_SIZE={block_size} num_warps={num_warps} {name}: {registers} registers, "
-              f"{spilled} spilled bytes, {shared} shared bytes")
-    assert [row for row in rows if row[6] != 0] == []
+def test_bce_aot_no_spills(aot_results):
+    assert len(aot_results) == 2 * (6 + 1)
+    aot.assert_no_spills(aot_results)

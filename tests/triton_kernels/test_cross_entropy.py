@@ -4,13 +4,15 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+from triton_kernels import aot
 from triton_kernels import cross_entropy as ce
 from triton_kernels.host_tensor import HostTensor
 from triton_kernels.row_settings import row_settings
 
-DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
-# Output rounding of the gradient (stored in the logits' dtype) dominates for fp16/bf16; the math is fp32.
-GRAD_TOL = {"float32": (2e-5, 1e-6), "float16": (2e-3, 1e-6), "bfloat16": (1.6e-2, 1e-6)}
+DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float64": np.float64}
+# Output rounding of the gradient (stored in the logits' dtype) dominates for fp16/bf16; the math is fp32
+# (fp64 for float64 logits).
+GRAD_TOL = {"float32": (2e-5, 1e-6), "float16": (2e-3, 1e-6), "bfloat16": (1.6e-2, 1e-6), "float64": (1e-12, 1e-15)}
 
 
 def _rng(seed_extra):
@@ -49,18 +51,19 @@ def run(x, target, weight, ignore_index, eps, reduction, grad_loss, block_size=N
     """Forward then backward through the launchers on host buffers; returns (loss, grad)."""
     n_rows, n_cols = x.shape
     x = x.copy()
-    loss_rows = np.full(n_rows, -7.0, np.float32)
-    lse = np.full(n_rows, -7.0, np.float32)
-    target_weight = np.full(n_rows, -7.0, np.float32)
-    out = np.full(1, -7.0, np.float32)
-    total_weight = np.full(1, -7.0, np.float32)
+    acc = DTYPES[ce.compute_dtype(str(x.dtype))]
+    loss_rows = np.full(n_rows, -7.0, acc)
+    lse = np.full(n_rows, -7.0, acc)
+    target_weight = np.full(n_rows, -7.0, acc)
+    out = np.full(1, -7.0, acc)
+    total_weight = np.full(1, -7.0, acc)
     w = None if weight is None else HostTensor(weight)
     ce.cross_entropy_forward(HostTensor(x), HostTensor(target), w, HostTensor(loss_rows), HostTensor(lse),
                              HostTensor(target_weight), n_rows, n_cols, x.strides[0] // x.itemsize,
                              ignore_index=ignore_index, label_smoothing=eps, reduction=reduction,
                              out=HostTensor(out), total_weight=HostTensor(total_weight), block_size=block_size)
     loss = loss_rows if reduction == "none" else out[0]
-    g = np.asarray(grad_loss, np.float32).reshape(-1)
+    g = np.asarray(grad_loss, acc).reshape(-1)
     grad = None if in_place else np.full(x.shape, -7.0, x.dtype)
     ce.cross_entropy_backward(HostTensor(x), HostTensor(target), w, HostTensor(lse), HostTensor(g),
                               None if in_place else HostTensor(grad), n_rows, n_cols, x.strides[0] // x.itemsize,
@@ -79,7 +82,8 @@ def make(n_rows, n_cols, dtype, seed, scale=3.0):
 def check(x, target, weight, ignore_index, eps, reduction, grad_loss, dtype="float32", grad_tol=None, **kwargs):
     loss, grad = run(x, target, weight, ignore_index, eps, reduction, grad_loss, **kwargs)
     ref_loss, ref_grad = reference(x, target, weight, ignore_index, eps, reduction, grad_loss)
-    np.testing.assert_allclose(loss, ref_loss, rtol=2e-5, atol=1e-5 * (1 + np.abs(np.asarray(ref_loss)).max()))
+    tol = 1e-13 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(loss, ref_loss, rtol=2 * tol, atol=tol * (1 + np.abs(np.asarray(ref_loss)).max()))
     rtol, atol = grad_tol or GRAD_TOL[dtype]
     np.testing.assert_allclose(grad.astype(np.float64), ref_grad, rtol=rtol, atol=atol + rtol * np.abs(ref_grad).max())
 
@@ -92,7 +96,7 @@ def test_cross_entropy_shapes_and_reductions(n_rows, n_cols, reduction):
     check(x, target, None, -100, 0.0, reduction, grad_loss)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64"])
 @pytest.mark.parametrize("reduction", ["none", "mean"])
 def test_cross_entropy_dtypes_weights_ignore_smoothing(dtype, reduction):
     n_rows, n_cols = 33, 1000
@@ -173,65 +177,109 @@ def test_cross_entropy_launcher_checks():
     with pytest.raises(ValueError, match="out"):
         ce.cross_entropy_forward(*args, 3, reduction="sum")
     with pytest.raises(TypeError, match="target"):
-        ce.cross_entropy_forward(args[0], HostTensor(np.zeros(2, np.float32)), *args[2:], 3, reduction="none")
+        ce.cross_entropy_forward(args[0], HostTensor(np.zeros(2, bool)), *args[2:], 3, reduction="none")
+    with pytest.raises(ValueError, match="target_row_stride"):  # float targets are probabilities: rows of n_cols
+        ce.cross_entropy_forward(args[0], HostTensor(np.zeros(2, np.float32)), *args[2:], 3, reduction="none",
+                                 target_row_stride=1)
+    with pytest.raises(ValueError, match="grad_target needs probability targets"):
+        ce.cross_entropy_backward(*args[:3], args[4], args[3], HostTensor(x), 2, 3, 3, reduction="none",
+                                  grad_target=HostTensor(x))
 
 
-# Ahead-of-time compiles, every flag on: the largest shipped block (every vocabulary above 8192 columns) and 8192,
-# the register-tightest (16 warps spilled there: see row_settings).
+def reference_probs(x, probs, weight, eps, reduction, grad_loss):
+    """float64 (loss, d loss / d x, d loss / d probs) of PyTorch's cross_entropy with probability targets."""
+    x, probs = x.astype(np.float64), probs.astype(np.float64)
+    n_rows, n_cols = x.shape
+    m = x.max(axis=1, keepdims=True)
+    logp = x - (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))
+    w = np.ones(n_cols) if weight is None else weight.astype(np.float64)
+    q = (probs * (1 - eps) + eps / n_cols) * w
+    loss_rows = -(q * logp).sum(axis=1)
+    loss = {"none": loss_rows, "sum": loss_rows.sum(), "mean": loss_rows.sum() / n_rows}[reduction]
+    g = (np.asarray(grad_loss, np.float64) * np.ones(n_rows)) / (n_rows if reduction == "mean" else 1.0)
+    grad_x = (np.exp(logp) * q.sum(axis=1, keepdims=True) - q) * g[:, None]
+    grad_probs = -logp * w * (1 - eps) * g[:, None]
+    return loss, grad_x, grad_probs
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("weighted,eps", [(False, 0.0), (True, 0.2)])
+def test_cross_entropy_probability_targets(dtype, reduction, weighted, eps):
+    """Soft targets (strided rows): loss, d/d logits and d/d probabilities, over several column blocks."""
+    rng, x, _ = make(5, 300, dtype, ("probs", dtype, reduction, weighted))
+    storage = rng.random((5, 310))
+    probs = (storage / storage.sum(axis=1, keepdims=True)).astype(DTYPES[dtype])[:, 3:303]  # rows 310 apart
+    weight = rng.uniform(0.2, 2.0, 300).astype(DTYPES[dtype]) if weighted else None
+    grad_loss = rng.uniform(-2, 2, 5) if reduction == "none" else 0.7
+    acc = DTYPES[ce.compute_dtype(dtype)]
+    loss_rows, lse, tw, out, total = (np.full(n, -7.0, acc) for n in (5, 5, 5, 1, 1))
+    h = lambda a: None if a is None else HostTensor(a)  # noqa: E731
+    ce.cross_entropy_forward(h(x), h(probs), h(weight), h(loss_rows), h(lse), h(tw), 5, 300, 300,
+                             label_smoothing=eps, reduction=reduction, out=h(out), total_weight=h(total),
+                             target_row_stride=310, block_size=128)
+    grad_x = np.full(x.shape, -7.0, x.dtype)
+    grad_probs = np.full((5, 300), -7.0, x.dtype)
+    g = np.asarray(grad_loss, acc).reshape(-1)
+    ce.cross_entropy_backward(h(x), h(probs), h(weight), h(lse), h(g), h(grad_x), 5, 300, 300,
+                              label_smoothing=eps, reduction=reduction, total_weight=h(total),
+                              target_row_stride=310, grad_target=h(grad_probs), block_size=128)
+    ref_loss, ref_grad_x, ref_grad_probs = reference_probs(x, probs, weight, eps, reduction, grad_loss)
+    loss = loss_rows if reduction == "none" else out[0]
+    tol = 1e-13 if dtype == "float64" else (1e-2 if dtype == "bfloat16" else 1e-5)
+    np.testing.assert_allclose(np.asarray(loss, np.float64), ref_loss, rtol=tol, atol=tol)
+    rtol, atol = GRAD_TOL[dtype]
+    for got, ref in ((grad_x, ref_grad_x), (grad_probs, ref_grad_probs)):
+        np.testing.assert_allclose(got.astype(np.float64), ref, rtol=rtol, atol=atol + rtol * np.abs(ref).max())
+
+
+# Ahead-of-time compiles, every flag on: the widest shipped block of each dtype and target kind (every vocabulary
+# wider than it) and, for bf16, 8192, the register-tightest (16 warps spilled there: see row_settings).
 AOT_CONFIGS = [row_settings(ce.MAX_BLOCK_SIZE), row_settings(8192)]
 
 
-def _forward_signature(dt):
-    return dict(x_ptr=f"*{dt}", target_ptr="*i64", weight_ptr="*fp32", loss_ptr="*fp32", lse_ptr="*fp32",
-                target_weight_ptr="*fp32", n_rows="i32", n_cols="i32", x_row_stride="i32", ignore_index="i32",
-                label_smoothing="fp32", HAS_WEIGHT="constexpr", HAS_SMOOTHING="constexpr", BLOCK_SIZE="constexpr")
+def _signature(kernel, dt, probs):
+    """Pointers: logits/weight/gradients in `dt`, saved rows in its compute dtype, target int64 or `dt`."""
+    acc = "fp64" if dt == "fp64" else "fp32"
+    signature = {}
+    for name in kernel.arg_names:
+        if name.isupper():
+            signature[name] = "constexpr"
+        elif name == "target_ptr":
+            signature[name] = f"*{dt}" if probs else "*i64"
+        elif name in ("loss_ptr", "lse_ptr", "target_weight_ptr", "total_weight_ptr", "grad_loss_ptr"):
+            signature[name] = f"*{acc}"
+        elif name.endswith("_ptr"):
+            signature[name] = f"*{dt}"
+        else:
+            signature[name] = "fp32" if name.startswith("label_smoothing") else "i32"
+    return signature
 
 
-def _backward_signature(dt):
-    return dict(x_ptr=f"*{dt}", target_ptr="*i64", weight_ptr="*fp32", lse_ptr="*fp32", grad_loss_ptr="*fp32",
-                total_weight_ptr="*fp32", grad_x_ptr=f"*{dt}", n_rows="i32", n_cols="i32", x_row_stride="i32",
-                grad_x_row_stride="i32", grad_loss_stride="i32", ignore_index="i32", label_smoothing="fp32",
-                HAS_WEIGHT="constexpr", HAS_SMOOTHING="constexpr", MEAN="constexpr", BLOCK_SIZE="constexpr")
+def aot_jobs():
+    """(label, job): every (arch, dtype, target kind, config) compile, every flag on."""
+    jobs = []
+    def widest(name, probs):
+        return [row_settings(1 << 30, ce.max_block_size(name, probs))]
+    cases = [("fp32", False, widest("float32", False)), ("bf16", False, AOT_CONFIGS),
+             ("bf16", True, widest("bfloat16", True)), ("fp64", False, widest("float64", False)),
+             ("fp64", True, widest("float64", True))]
+    for arch in aot.ARCHITECTURES:
+        for dt, probs, configs in cases:
+            for block_size, num_warps in configs:
+                flags = dict(HAS_WEIGHT=True, HAS_SMOOTHING=True, PROBS=probs, BLOCK_SIZE=block_size)
+                for kernel, constexprs in ((ce._cross_entropy_forward_kernel, flags),
+                                           (ce._cross_entropy_backward_kernel,
+                                            dict(flags, MEAN=True, GRAD_TARGET=probs))):
+                    jobs.append((f"{dt}{'-probs' if probs else ''} BLOCK_SIZE={block_size} num_warps={num_warps}",
+                                 aot.job(kernel, _signature(kernel, dt, probs), constexprs, arch, num_warps)))
+        jobs.append((f"bf16 BLOCK_SIZE={ce.REDUCE_BLOCK_SIZE} num_warps=4",
+                     aot.job(ce.loss_reduce_kernel, _signature(ce.loss_reduce_kernel, "bf16", False),
+                             dict(MEAN=True, BLOCK_SIZE=ce.REDUCE_BLOCK_SIZE), arch, 4)))
+    return jobs
 
 
-def _aot_compile_all():
-    """Every (arch, dtype, config) compile, in one subprocess without TRITON_INTERPRET: under the interpreter,
-    Triton's standard-library functions (tl.sum, ...) are interpreted objects the compiler cannot lower."""
-    from triton_kernels.aot import compile_for
-    results = []
-    for arch in (80, 90):
-        for dt in ("fp32", "bf16"):
-            for block_size, num_warps in AOT_CONFIGS[:1] if dt == "fp32" else AOT_CONFIGS:
-                flags = dict(HAS_WEIGHT=True, HAS_SMOOTHING=True, BLOCK_SIZE=block_size)
-                for kernel, signature, constexprs in (
-                        (ce._cross_entropy_forward_kernel, _forward_signature(dt), flags),
-                        (ce._cross_entropy_backward_kernel, _backward_signature(dt), dict(flags, MEAN=True))):
-                    compiled = compile_for(kernel, signature, constexprs, arch, num_warps)
-                    results.append((arch, dt, block_size, num_warps, compiled.name, compiled.registers,
-                                    compiled.spilled_bytes, compiled.shared_bytes))
-        compiled = compile_for(ce._cross_entropy_reduce_kernel,
-                               dict(loss_ptr="*fp32", target_weight_ptr="*fp32", out_ptr="*bf16",
-                                    total_weight_ptr="*fp32", n_rows="i32", MEAN="constexpr", BLOCK_SIZE="constexpr"),
-                               dict(MEAN=True, BLOCK_SIZE=ce.REDUCE_BLOCK_SIZE), arch, 4)
-        results.append((arch, "bf16", ce.REDUCE_BLOCK_SIZE, 4, compiled.name, compiled.registers,
-                        compiled.spilled_bytes, compiled.shared_bytes))
-    return results
-
-
-def test_cross_entropy_aot_no_spills():
-    """sm_80 and sm_90, fp32 and bf16 logits: every compile reports zero spilled bytes."""
-    import json
-    import os
-    import subprocess
-    import sys
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, TRITON_INTERPRET="0", PYTHONPATH=os.pathsep.join([root, os.path.dirname(__file__)]))
-    code = "import json, test_cross_entropy as t; print(json.dumps(t._aot_compile_all()))"
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(rows) == 2 * (2 + 4 + 1)
-    for arch, dt, block_size, num_warps, name, registers, spilled, shared in rows:
-        print(f"sm_{arch} {dt} BLOCK_SIZE={block_size} num_warps={num_warps} {name}: {registers} registers, "
-              f"{spilled} spilled bytes, {shared} shared bytes")
-    assert [row for row in rows if row[6] != 0] == []
+def test_cross_entropy_aot_no_spills(aot_results):
+    """sm_80 and sm_90; fp32, bf16 and fp64 logits; class indices and probabilities: zero spilled bytes."""
+    assert len(aot_results) == 2 * (2 * 6 + 1)
+    aot.assert_no_spills(aot_results)

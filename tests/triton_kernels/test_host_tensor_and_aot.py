@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 triton = pytest.importorskip("triton", reason="Triton has no wheel for this platform")
 import triton.language as tl  # noqa: E402
 
-from triton_kernels.aot import compile_for  # noqa: E402
+from triton_kernels import aot  # noqa: E402
 from triton_kernels.host_tensor import HostTensor  # noqa: E402
 
 
@@ -47,11 +47,17 @@ def test_host_tensor_reports_offset_sizes_and_strides():
     assert view.untyped_storage().data_ptr() == base.__array_interface__["data"][0]
 
 
-@pytest.mark.parametrize("arch", [80, 90])
-def test_ahead_of_time_compilation_reports_resources(arch):
+def aot_jobs():
+    """Both architectures' compiles of the kernel above (tests/triton_kernels/conftest.py runs them)."""
     signature = {"x_ptr": "*bf16", "y_ptr": "*bf16", "out_ptr": "*bf16", "n_elements": "i32", "scale": "fp32",
                  "BLOCK_SIZE": "constexpr"}
-    compiled = compile_for(_scaled_add_kernel, signature, {"BLOCK_SIZE": 1024}, arch, num_warps=4)
+    return [(arch, aot.job(_scaled_add_kernel, signature, {"BLOCK_SIZE": 1024}, arch, num_warps=4))
+            for arch in aot.ARCHITECTURES]
+
+
+@pytest.mark.parametrize("arch", aot.ARCHITECTURES)
+def test_ahead_of_time_compilation_reports_resources(arch, aot_results):
+    compiled = dict(aot_results)[arch]
     assert compiled.arch == arch and compiled.spilled_bytes == 0
     assert 0 < compiled.registers <= 255
     assert ".entry" in compiled.ptx and not compiled.uses_wgmma  # no dot: no tensor-core instructions

@@ -1,0 +1,259 @@
+"""cuda kernels for the elementwise ops and the activations: the cpu kernels' signatures and results
+(framework/backends/numpy/elementwise.py, nn.py), each a launch of triton_kernels.elementwise.
+
+Forward kernels allocate a contiguous output of the broadcast shape; every operand is read through its
+own strides. Backward kernels are the fused formulas of triton_kernels.elementwise (`tanh_backward`,
+`div_backward_b`, ...). A gradient that broadcasting must sum is computed in float32 for float16/bfloat16
+inputs and rounded once after the sum, as the cpu kernels do.
+"""
+import numpy as np
+
+from triton_kernels import elementwise as kernels
+
+from ...autograd.registry import not_differentiable, register
+from .common import CudaArray, empty, scalar, sum_to_shape, zeros
+
+_LOW_PRECISION = frozenset(("float16", "bfloat16"))
+_FLOAT32 = np.dtype(np.float32)
+_BOOL = np.dtype(np.bool_)
+
+
+def _shape(x):
+    return x.shape if isinstance(x, CudaArray) else ()
+
+
+def _dtype(a, b):
+    """The operands' common dtype (the front end has promoted them): the first array's."""
+    return a.dtype if isinstance(a, CudaArray) else b.dtype
+
+
+def _unary(op, x, dtype=None, **params):
+    out = empty(x.shape, x.dtype if dtype is None else dtype)
+    return kernels.unary(op, x, out, **params)
+
+
+def _binary(op, a, b, dtype=None, **params):
+    out = empty(np.broadcast_shapes(_shape(a), _shape(b)), _dtype(a, b) if dtype is None else dtype)
+    return kernels.binary(op, a, b, out, **params)
+
+
+def _gradient(kind, op, operands, shape, dtype, **params):
+    """`op` of `operands` summed to `shape` (undoing broadcasting), in `dtype`: computed in float32 first for
+    float16/bfloat16 when a sum follows."""
+    full = np.broadcast_shapes(*(_shape(x) for x in operands))
+    if tuple(shape) == full:
+        return getattr(kernels, kind)(op, *operands, empty(full, dtype), **params)
+    work = _FLOAT32 if str(dtype) in _LOW_PRECISION else dtype
+    grad = sum_to_shape(getattr(kernels, kind)(op, *operands, empty(full, work), **params), shape)
+    return grad if grad.dtype == dtype else grad.astype(dtype)
+
+
+def _sum_to(g, shape, dtype):
+    grad = sum_to_shape(g, shape)
+    return grad if grad.dtype == dtype else grad.astype(dtype)
+
+
+# ---- unary ops: op -> (what the forward saves: 'input', 'output' or None; the backward: a (kind, op) launch
+# on (g, saved), 'zeros', or None for the fused `<op>_backward` formula) ----
+
+_UNARY = {
+    "neg": (None, ("unary", "neg")),
+    "exp": ("output", ("binary", "mul")),
+    "log": ("input", ("binary", "div")),
+    "log1p": ("input", None), "expm1": ("output", None), "sqrt": ("output", None), "rsqrt": ("output", None),
+    "sin": ("input", None), "cos": ("input", None), "tanh": ("output", None), "sigmoid": ("output", None),
+    "relu": ("output", None), "abs": ("input", None), "reciprocal": ("output", None), "square": ("input", None),
+    "floor": (None, "zeros"), "ceil": (None, "zeros"), "round": (None, "zeros"), "trunc": (None, "zeros"),
+    "sign": (None, "zeros"),
+}
+
+
+def _register_unary(op, saves, backward_op):
+    def forward(ctx, x):
+        out = _unary(op, x)
+        if ctx.needs_input_grad and saves is not None:
+            ctx.save_for_backward(x if saves == "input" else out)
+        ctx.dtype = x.dtype
+        return out
+
+    def backward(ctx, g):
+        if backward_op == "zeros":
+            return zeros(g.shape, g.dtype)
+        if backward_op == ("unary", "neg"):
+            return _unary("neg", g, ctx.dtype)
+        (saved,) = ctx.saved_tensors
+        kind, name = backward_op or ("binary", op + "_backward")
+        return getattr(kernels, kind)(name, g, saved, empty(g.shape, saved.dtype))
+
+    register(op, "cuda", forward, backward, "PowBackward0" if op == "square" else None)
+
+
+for _op, (_saves, _backward) in _UNARY.items():
+    _register_unary(_op, _saves, _backward)
+
+
+def _pow_scalar_forward(ctx, x, exponent):
+    ctx.exponent = exponent
+    if ctx.needs_input_grad:
+        ctx.save_for_backward(x)
+    return _unary("pow_scalar", x, p0=exponent)
+
+
+def _pow_scalar_backward(ctx, g):
+    (x,) = ctx.saved_tensors
+    return kernels.binary("pow_scalar_backward", g, x, empty(g.shape, x.dtype), p0=ctx.exponent)
+
+
+register("pow_scalar", "cuda", _pow_scalar_forward, _pow_scalar_backward, "PowBackward0")
+
+
+def _clamp_forward(ctx, x, low, high):
+    if ctx.needs_input_grad:
+        ctx.save_for_backward(x)
+        ctx.bounds = (low, high)
+    return _unary("clamp", x, p0=low, p1=high)
+
+
+def _clamp_backward(ctx, g):
+    (x,) = ctx.saved_tensors
+    low, high = ctx.bounds
+    return kernels.binary("clamp_backward", g, x, empty(g.shape, g.dtype), p0=low, p1=high)
+
+
+register("clamp", "cuda", _clamp_forward, _clamp_backward, "ClampBackward1")
+
+
+# ---- activations (framework/backends/numpy/nn.py): forward(ctx, x, *params) ----
+
+def _register_activation(op, op_of_params, params_of):
+    def forward(ctx, x, *params):
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
+            ctx.params = params
+        name = op_of_params(*params)
+        return _unary(name, x, **params_of(*params))
+
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        name = op_of_params(*ctx.params) + "_backward"
+        return kernels.binary(name, g, x, empty(g.shape, x.dtype), **params_of(*ctx.params))
+
+    register(op, "cuda", forward, backward)
+
+
+_register_activation("gelu", lambda approximate: "gelu_tanh" if approximate == "tanh" else "gelu", lambda a: {})
+_register_activation("silu", lambda: "silu", lambda: {})
+_register_activation("leaky_relu", lambda slope: "leaky_relu", lambda slope: dict(p0=slope))
+_register_activation("softplus", lambda beta, threshold: "softplus", lambda beta, t: dict(p0=beta, p1=t))
+
+
+# ---- binary ops: inputs share one dtype; either may be a Python scalar ----
+
+def _checked_division(op, a, b):
+    """floor_divide/remainder: on integers the cpu kernels raise on a zero divisor, and so does this, reading
+    the kernel's flag back (a synchronising copy, for integer division only)."""
+    if _dtype(a, b).kind not in "biu":
+        return _binary(op, a, b)
+    if not isinstance(b, CudaArray):
+        if b == 0:
+            raise RuntimeError("ZeroDivisionError")
+        return _binary(op, a, b)
+    flag = zeros((1,), np.int32)
+    out = _binary(op, a, b, zero_division_flag=flag)
+    if scalar(flag):
+        raise RuntimeError("ZeroDivisionError")
+    return out
+
+
+def _register_binary(op, grad_a, grad_b, node_name=None, a_for=(True, True), b_for=(True, True), launch=_binary):
+    """`grad_a(g, a, b, shape, dtype)` and `grad_b(...)` give the reduced gradients; `a_for`/`b_for` say
+    whether (grad_a, grad_b) read a/b, so that only what a needed gradient reads is saved (as the cpu kernels)."""
+
+    def forward(ctx, a, b):
+        out = launch(op, a, b)
+        need = ctx.needs_input_grad
+        if need:
+            ctx.shapes = (_shape(a), _shape(b), _dtype(a, b))
+            keep_a = (a_for[0] and need[0]) or (a_for[1] and need[1])
+            keep_b = (b_for[0] and need[0]) or (b_for[1] and need[1])
+            if keep_a or keep_b:
+                ctx.save_for_backward(a if keep_a else None, b if keep_b else None)
+        return out
+
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors or (None, None)
+        shape_a, shape_b, dtype = ctx.shapes
+        need_a, need_b = ctx.needs_input_grad
+        ga = grad_a(g, a, b, shape_a, dtype) if need_a else None
+        gb = grad_b(g, a, b, shape_b, dtype) if need_b else None
+        return ga, gb
+
+    register(op, "cuda", forward, backward, node_name)
+
+
+def _identity(g, a, b, shape, dtype):
+    return _sum_to(g, shape, dtype)
+
+
+def _zeros(g, a, b, shape, dtype):
+    return zeros(shape, dtype)
+
+
+def _via(kind, op, order):
+    """A gradient launched as `op` on the named operands ('g', 'a', 'b') in `order`."""
+    def grad(g, a, b, shape, dtype):
+        values = {"g": g, "a": a, "b": b}
+        return _gradient(kind, op, [values[name] for name in order], shape, dtype)
+    return grad
+
+
+_NONE = (False, False)
+_register_binary("add", _identity, _identity, a_for=_NONE, b_for=_NONE)
+_register_binary("sub", _identity, _via("unary", "neg", "g"), a_for=_NONE, b_for=_NONE)
+_register_binary("mul", _via("binary", "mul", "gb"), _via("binary", "mul", "ga"), a_for=(False, True),
+                 b_for=(True, False))
+_register_binary("div", _via("binary", "div", "gb"), _via("ternary", "div_backward_b", "gab"), a_for=(False, True))
+_register_binary("pow", _via("ternary", "pow_backward_a", "gab"), _via("ternary", "pow_backward_b", "gab"),
+                 "PowBackward1")
+_register_binary("maximum", _via("ternary", "maximum_backward", "gab"), _via("ternary", "maximum_backward", "gba"))
+_register_binary("minimum", _via("ternary", "minimum_backward", "gab"), _via("ternary", "minimum_backward", "gba"))
+_register_binary("floor_divide", _zeros, _zeros, "DivBackward2", a_for=_NONE, b_for=_NONE, launch=_checked_division)
+_register_binary("remainder", _identity, _via("ternary", "remainder_backward_b", "gab"), a_for=(False, True),
+                 b_for=(False, True), launch=_checked_division)
+
+
+# ---- ops without a derivative ----
+
+def _no_grad_binary(op, bool_out):
+    register(op, "cuda", lambda ctx, a, b: _binary(op, a, b, _BOOL if bool_out else None), not_differentiable)
+
+
+for _op in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+    _no_grad_binary(_op, False)
+for _op in ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"):
+    _no_grad_binary(_op, True)
+register("bitwise_not", "cuda", lambda ctx, x: _unary("bitwise_not", x), not_differentiable)
+for _op in ("logical_not", "isnan", "isinf", "isfinite"):
+    register(_op, "cuda", lambda ctx, x, _op=_op: _unary(_op, x, _BOOL), not_differentiable)
+
+
+# ---- where ----
+
+def _where_forward(ctx, condition, a, b):
+    if ctx.needs_input_grad:
+        ctx.save_for_backward(condition)
+        ctx.shapes = (_shape(a), _shape(b))
+    out = empty(np.broadcast_shapes(condition.shape, _shape(a), _shape(b)), _dtype(a, b))
+    return kernels.where(condition, a, b, out)
+
+
+def _where_backward(ctx, g):
+    (condition,) = ctx.saved_tensors
+    _, need_a, need_b = ctx.needs_input_grad
+    shape_a, shape_b = ctx.shapes
+    ga = _gradient("ternary", "where", (condition, g, 0), shape_a, g.dtype) if need_a else None
+    gb = _gradient("ternary", "where", (condition, 0, g), shape_b, g.dtype) if need_b else None
+    return None, ga, gb
+
+
+register("where", "cuda", _where_forward, _where_backward)

@@ -1,0 +1,375 @@
+"""cuda kernels for indexing: basic indices are CudaArray views; the rest is triton_kernels.indexing.
+
+Index tensors arrive bounds-checked by framework.ops (as on the CPU: see backends/numpy/indexing.py for the
+params). `index_bounds` gives those checks an index's min and max from the device without copying the index.
+
+x[tensors], index_select and embedding are one gather (`_gather_rows`), and their backwards one scatter-add
+(`_scatter_add_rows`). The output is laid out as a list of dims, each either an index dim ('i', j) or a kept
+dim of the table ('x', d) (numpy's rule: the index dims go where the indexed dims were when those are adjacent,
+else first). The kernel then walks the output's positions with the table viewed as (output shape + one
+trailing dim that the index addresses): the table's kept dims keep their strides, the index dims get stride
+0, and the trailing dim has the indexed dim's stride. Several index tensors first become one tensor of
+element offsets (linear_offsets, negative indices wrapped), addressed with stride 1.
+"""
+import ml_dtypes
+import numpy as np
+
+from triton_kernels import indexing as K
+from triton_kernels.strided import MAX_DIMS
+
+from ...autograd.registry import not_differentiable, register
+from .array import CudaArray
+from .common import call, contiguous, copy_into, empty, full, scalar, sum_to_shape, zeros
+from .shape import _has_self_overlap
+
+_INT64 = np.dtype(np.int64)
+# tl.atomic_add has no float16/bfloat16/small-int adds everywhere: those accumulate in a wider copy, cast back
+# once (as the CPU kernels accumulate float16/bfloat16 in float32).
+_WIDE = {np.dtype(np.float16): np.dtype(np.float32), np.dtype(ml_dtypes.bfloat16): np.dtype(np.float32),
+         **{np.dtype(name): _INT64 for name in ("int8", "uint8", "int16", "bool")}}
+
+
+def index_bounds(index):
+    """(min, max) of an integer CudaArray as Python ints, or None when it is empty: two small kernels and a
+    16-byte copy to the host, for the bounds checks that must pass before any kernel reads with `index`."""
+    if index.size == 0:
+        return None
+    out = empty((K.index_range_scratch_size(index.size),), _INT64)
+    K.index_range(index, out)
+    low, high = out[:2].to_numpy()
+    return int(low), int(high)
+
+
+def _scatter_added(shape, dtype, scatter_into):
+    """zeros(shape, dtype) after `scatter_into(acc)` scatter-adds into it, in a wider dtype where atomics need one."""
+    wide = _WIDE.get(np.dtype(dtype))
+    acc = zeros(shape, wide or dtype)
+    scatter_into(acc)
+    return acc.astype(dtype) if wide is not None else acc
+
+
+def _one(value, dtype):
+    """A one-element device array holding `value` (a Python number or a one-element CudaArray) in `dtype`."""
+    if isinstance(value, CudaArray):
+        value = value.reshape((1,))
+        return value if value.dtype == dtype else value.astype(dtype)
+    return full((1,), value, dtype)
+
+
+def _source(value, shape, dtype):
+    """`value` as a source of `shape` for the scatter kernel: a CudaArray as it is (cast if needed); a Python
+    number as one element viewed with stride 0."""
+    if isinstance(value, CudaArray):
+        return value if value.dtype == dtype else value.astype(dtype)
+    return _one(value, dtype).as_strided(shape, (0,) * len(shape))
+
+
+# ---- x[ints, slices, None]: a view ------------------------------------------
+
+def _basic_forward(ctx, x, key):
+    ctx.shape, ctx.key = x.shape, key + (Ellipsis,)
+    return x[ctx.key]
+
+
+def _basic_backward(ctx, g):
+    out = zeros(ctx.shape, g.dtype)
+    copy_into(out[ctx.key], g)
+    return out
+
+
+register("basic_index", "cuda", _basic_forward, _basic_backward, "SliceBackward0")
+
+
+# ---- gathers along index tensors, and their scatter-adds --------------------------
+
+def _linear(table, indices, dims):
+    """(index, stride, size, wrap): what addresses the table's indexed dims. One index tensor addresses its dim
+    directly (negative indices wrapped by the kernel); several become one int64 tensor of element offsets."""
+    if len(indices) == 1:
+        return indices[0], table.stride()[dims[0]], table.shape[dims[0]], True
+    shape = np.broadcast_shapes(*(index.shape for index in indices))
+    offsets = zeros(shape, _INT64)
+    for index, dim in zip(indices, dims):
+        K.linear_offsets(offsets, index.broadcast_to(shape), table.shape[dim], table.stride()[dim])
+    return offsets, 1, 1, False
+
+
+def _layout(ndim, index_ndim, dims):
+    """The output's dims: index dims in place of the indexed dims when these are adjacent, else first."""
+    kept = [("x", d) for d in range(ndim) if d not in dims]
+    indexed = [("i", j) for j in range(index_ndim)]
+    if tuple(dims) == tuple(range(dims[0], dims[0] + len(dims))):
+        before = sum(1 for _, d in kept if d < dims[0])
+        return kept[:before] + indexed + kept[before:]
+    return indexed + kept
+
+
+def _launch_rows(table, indices, dims, dense, scatter, accumulate=False):
+    """dense = table[indices] (or table[indices] = / += dense when `scatter`), dense laid out by `_layout`."""
+    index, stride, size, wrap = _linear(table, indices, dims)
+    layout = _layout(table.ndim, index.ndim, dims)
+    shape = tuple(dense.shape)
+    table_view = table.as_strided(shape + (size,),
+                                  tuple(table.stride()[d] if kind == "x" else 0 for kind, d in layout) + (stride,))
+    index_view = index.as_strided(shape + (1,), tuple(index.stride()[j] if kind == "i" else 0
+                                                      for kind, j in layout) + (0,))
+    dense_view = dense.as_strided(shape + (1,), tuple(dense.stride()) + (0,))
+    if scatter:
+        K.scatter(table_view, index_view, dense_view, len(shape), accumulate=accumulate, wrap_negative=wrap)
+    else:
+        K.gather(table_view, index_view, dense_view, len(shape), wrap_negative=wrap)
+
+
+def _rows_shape(shape, indices, dims):
+    index_shape = np.broadcast_shapes(*(index.shape for index in indices))
+    return tuple(index_shape[j] if kind == "i" else shape[j]
+                 for kind, j in _layout(len(shape), len(index_shape), dims))
+
+
+def _gather_rows(x, indices, dims):
+    out = empty(_rows_shape(x.shape, indices, dims), x.dtype)
+    _launch_rows(x, indices, dims, out, scatter=False)
+    return out
+
+
+def _scatter_add_rows(shape, indices, dims, g):
+    return _scatter_added(shape, g.dtype, lambda acc: _launch_rows(acc, indices, dims, g, scatter=True,
+                                                                   accumulate=True))
+
+
+def _index_forward(ctx, x, *indices_and_dims):
+    *indices, dims = indices_and_dims
+    ctx.save_for_backward(*indices)
+    ctx.shape, ctx.dims = x.shape, dims
+    return _gather_rows(x, indices, dims)
+
+
+def _index_backward(ctx, g):
+    indices = ctx.saved_tensors
+    return (_scatter_add_rows(ctx.shape, indices, ctx.dims, g),) + (None,) * len(indices)
+
+
+register("index", "cuda", _index_forward, _index_backward)
+
+
+def _index_select_forward(ctx, x, index, dim):
+    ctx.save_for_backward(index)
+    ctx.shape, ctx.dim = x.shape, dim
+    return _gather_rows(x, (index,), (dim,))
+
+
+def _index_select_backward(ctx, g):
+    index, = ctx.saved_tensors
+    return _scatter_add_rows(ctx.shape, (index,), (ctx.dim,), g), None
+
+
+register("index_select", "cuda", _index_select_forward, _index_select_backward)
+
+
+def _embedding_forward(ctx, weight, indices, padding_idx):
+    if ctx.needs_input_grad:
+        ctx.save_for_backward(indices)
+        ctx.meta = (weight.shape, padding_idx)
+    return _gather_rows(weight, (indices,), (0,))
+
+
+def _embedding_backward(ctx, g):
+    """Scatter-add each looked-up row's gradient; the padding row gets none."""
+    (indices,) = ctx.saved_tensors
+    shape, padding_idx = ctx.meta
+
+    def scatter_into(acc):
+        _launch_rows(acc, (indices,), (0,), g, scatter=True, accumulate=True)
+        if padding_idx is not None and 0 <= padding_idx < shape[0]:
+            copy_into(acc[padding_idx], 0)
+
+    return _scatter_added(shape, g.dtype, scatter_into), None
+
+
+register("embedding", "cuda", _embedding_forward, _embedding_backward)
+
+
+# ---- x[key] = value, out of place (autograd) and in place -------------------
+
+def _put(target, value, indices, basic_key, dims):
+    view = target[basic_key + (Ellipsis,)]
+    if not indices:
+        copy_into(view, value)
+        return
+    shape = _rows_shape(view.shape, indices, dims)
+    src = _source(value, shape, view.dtype)
+    if isinstance(value, CudaArray):
+        src = src.broadcast_to(shape)
+    _launch_rows(view, indices, dims, src, scatter=True)
+
+
+def _index_put_forward(ctx, x, value, *indices_and_params):
+    *indices, basic_key, dims = indices_and_params
+    ctx.save_for_backward(*indices)
+    ctx.basic_key, ctx.dims = basic_key, dims
+    ctx.value_shape = value.shape if isinstance(value, CudaArray) else None
+    out = x.copy()
+    _put(out, value, indices, basic_key, dims)
+    return out
+
+
+def _index_put_backward(ctx, g):
+    indices = ctx.saved_tensors
+    grad_x = g.copy()
+    grad_value = None
+    if ctx.value_shape is not None and ctx.needs_input_grad[1]:
+        view = grad_x[ctx.basic_key + (Ellipsis,)]
+        gathered = _gather_rows(view, indices, ctx.dims) if indices else view.copy()
+        grad_value = sum_to_shape(gathered, ctx.value_shape)
+    _put(grad_x, 0, indices, ctx.basic_key, ctx.dims)
+    return (grad_x if ctx.needs_input_grad[0] else None, grad_value) + (None,) * len(indices)
+
+
+def _index_put_inplace(ctx, x, value, *indices_and_params):
+    *indices, basic_key, dims = indices_and_params
+    if _has_self_overlap(x):
+        raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a "
+                           "single memory location. Please clone() the tensor before performing the operation.")
+    if isinstance(value, CudaArray) and value.storage is x.storage:
+        value = value.copy()  # reading and writing overlapping memory in one launch is unordered
+    _put(x, value, indices, basic_key, dims)
+    return x
+
+
+register("index_put", "cuda", _index_put_forward, _index_put_backward)
+register("index_put_", "cuda", _index_put_inplace, not_differentiable)
+
+
+# ---- gather, scatter, scatter_add (PyTorch's semantics along one dim) -------------
+
+def _gather_forward(ctx, x, index, dim):
+    ctx.save_for_backward(index)
+    ctx.shape, ctx.dim = x.shape, dim
+    out = empty(index.shape, x.dtype)
+    K.gather(x, index, out, dim)
+    return out
+
+
+def _gather_backward(ctx, g):
+    index, = ctx.saved_tensors
+    return _scatter_added(ctx.shape, g.dtype, lambda acc: K.scatter(acc, index, g, ctx.dim, accumulate=True)), None
+
+
+register("gather", "cuda", _gather_forward, _gather_backward)
+
+
+def _scatter_forward(ctx, x, index, src, dim):
+    ctx.save_for_backward(index)
+    ctx.dim = dim
+    ctx.src_shape = src.shape if isinstance(src, CudaArray) else None
+    out = x.copy()
+    K.scatter(out, index, _source(src, index.shape, x.dtype), dim)
+    return out
+
+
+def _scatter_src_grad(ctx, g, index):
+    if ctx.src_shape is None or not ctx.needs_input_grad[2]:
+        return None
+    grad = zeros(ctx.src_shape, g.dtype)
+    K.gather(g, index, grad[tuple(slice(0, s) for s in index.shape)], ctx.dim)
+    return grad
+
+
+def _scatter_backward(ctx, g):
+    index, = ctx.saved_tensors
+    grad_x = None
+    if ctx.needs_input_grad[0]:
+        grad_x = g.copy()
+        K.scatter(grad_x, index, _source(0, index.shape, g.dtype), ctx.dim)
+    return grad_x, None, _scatter_src_grad(ctx, g, index)
+
+
+def _scatter_add_forward(ctx, x, index, src, dim):
+    ctx.save_for_backward(index)
+    ctx.dim, ctx.src_shape = dim, src.shape
+    wide = _WIDE.get(x.dtype)
+    out = x.astype(wide) if wide is not None else x.copy()
+    K.scatter(out, index, src, dim, accumulate=True)
+    return out.astype(x.dtype) if wide is not None else out
+
+
+def _scatter_add_backward(ctx, g):
+    index, = ctx.saved_tensors
+    return g if ctx.needs_input_grad[0] else None, None, _scatter_src_grad(ctx, g, index)
+
+
+register("scatter", "cuda", _scatter_forward, _scatter_backward)
+register("scatter_add", "cuda", _scatter_add_forward, _scatter_add_backward)
+
+
+# ---- masks ------------------------------------------------------------------------
+
+def _masked_fill_forward(ctx, x, mask, value):
+    ctx.save_for_backward(mask)
+    ctx.shape = x.shape
+    ctx.value_is_array = isinstance(value, CudaArray)
+    shape = np.broadcast_shapes(x.shape, mask.shape)
+    out = empty(shape, x.dtype)
+    K.masked_fill(x.broadcast_to(shape), mask.broadcast_to(shape), _one(value, x.dtype), out)
+    return out
+
+
+def _masked_fill_backward(ctx, g):
+    mask, = ctx.saved_tensors
+    mask = mask.broadcast_to(g.shape)
+    zero = _one(0, g.dtype)
+    grad_x = grad_value = None
+    if ctx.needs_input_grad[0]:
+        grad_x = empty(g.shape, g.dtype)
+        K.masked_fill(g, mask, zero, grad_x)
+        grad_x = sum_to_shape(grad_x, ctx.shape)
+    if ctx.value_is_array and ctx.needs_input_grad[2]:
+        selected = empty(g.shape, g.dtype)
+        K.masked_fill(g, mask, zero, selected, invert=True)
+        grad_value = call("sum", selected, tuple(range(g.ndim)), False)
+    return grad_x, None, grad_value
+
+
+register("masked_fill", "cuda", _masked_fill_forward, _masked_fill_backward)
+
+
+def _count(flags):
+    """(block offsets, number of nonzero elements) of `flags`: the count is read back to the host (a sync)."""
+    block_offsets = empty((max(1, K.compaction_blocks(flags.size)),), _INT64)
+    total = empty((1,), _INT64)
+    K.count_nonzero(flags, block_offsets, total)
+    return block_offsets, int(scalar(total))
+
+
+def _masked_select_forward(ctx, x, mask):
+    shape = np.broadcast_shapes(x.shape, mask.shape)
+    mask = mask.broadcast_to(shape)
+    block_offsets, total = _count(mask)
+    ctx.save_for_backward(mask)
+    ctx.shape, ctx.block_offsets = x.shape, block_offsets
+    out = empty((total,), x.dtype)
+    K.masked_select_write(x.broadcast_to(shape), mask, block_offsets, out)
+    return out
+
+
+def _masked_select_backward(ctx, g):
+    mask, = ctx.saved_tensors
+    grad = zeros(mask.shape, g.dtype)
+    K.masked_scatter_write(grad, mask, ctx.block_offsets, contiguous(g))
+    return sum_to_shape(grad, ctx.shape), None
+
+
+register("masked_select", "cuda", _masked_select_forward, _masked_select_backward)
+
+
+def _nonzero_forward(ctx, x):
+    if x.ndim > MAX_DIMS:
+        raise RuntimeError(f"nonzero on cuda supports tensors of at most {MAX_DIMS} dims, got {x.ndim}")
+    block_offsets, total = _count(x if x.ndim else x.reshape((1,)))
+    out = empty((total, x.ndim), _INT64)
+    if x.ndim:
+        K.nonzero_write(x, block_offsets, out)
+    return out
+
+
+register("nonzero", "cuda", _nonzero_forward, not_differentiable)

@@ -1,0 +1,214 @@
+"""Multi-tensor optimizer kernels through Triton's interpreter (conftest sets TRITON_INTERPRET=1) against float64
+numpy versions of framework/optim's update rules, plus ahead-of-time compiles for sm_80/sm_90 (no spills)."""
+import ml_dtypes
+import numpy as np
+import pytest
+
+from triton_kernels import aot
+from triton_kernels import optimizer as opt
+from triton_kernels.host_tensor import HostTensor
+
+DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float64": np.float64}
+# The kernels compute in float32 (float64 for float64) and round once per stored value; the references round
+# the same values from float64. bfloat16: the interpreter also truncates where a GPU rounds (one more ulp a step).
+TOL = {"float32": 2e-6, "float16": 2e-3, "bfloat16": 2.5e-2, "float64": 1e-12}
+SHAPES = [(1,), (7, 13), (0,), (2500,), (3, 1, 5)]
+
+
+def lerp(out, end, weight):
+    return out + (end - out) * weight
+
+
+def sgd_reference(param, grad, state, step, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                  maximize=False):
+    grad = -grad if maximize else grad
+    grad = grad + weight_decay * param
+    if momentum != 0:
+        buf = grad if step == 1 else momentum * state["momentum_buffer"] + (1 - dampening) * grad
+        state["momentum_buffer"] = buf
+        grad = grad + momentum * buf if nesterov else buf
+    return param - lr * grad
+
+
+def adam_reference(param, grad, state, step, lr, beta1, beta2, eps, weight_decay=0.0, amsgrad=False, maximize=False,
+                   decoupled=False):
+    grad = -grad if maximize else grad
+    if decoupled:
+        param = param * (1 - lr * weight_decay)
+    else:
+        grad = grad + weight_decay * param
+    state["exp_avg"] = lerp(state["exp_avg"], grad, 1 - beta1)
+    state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * grad * grad
+    v = state["exp_avg_sq"]
+    if amsgrad:
+        v = state["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], v)
+    denom = np.sqrt(v) / np.sqrt(1 - beta2 ** step) + eps
+    return param - lr / (1 - beta1 ** step) * state["exp_avg"] / denom
+
+
+def rmsprop_reference(param, grad, state, step, lr, alpha, eps, weight_decay=0.0, momentum=0.0, centered=False,
+                      maximize=False):
+    grad = -grad if maximize else grad
+    grad = grad + weight_decay * param
+    state["square_avg"] = alpha * state["square_avg"] + (1 - alpha) * grad * grad
+    if centered:
+        state["grad_avg"] = lerp(state["grad_avg"], grad, 1 - alpha)
+        avg = np.sqrt(state["square_avg"] - state["grad_avg"] ** 2) + eps
+    else:
+        avg = np.sqrt(state["square_avg"]) + eps
+    if momentum > 0:
+        state["momentum_buffer"] = momentum * state["momentum_buffer"] + grad / avg
+        return param - lr * state["momentum_buffer"]
+    return param - lr * grad / avg
+
+
+RULES = {  # name: (slots, launcher, reference)
+    "sgd": (opt.SGD_SLOTS, opt.sgd_step, sgd_reference),
+    "adam": (opt.ADAM_SLOTS, opt.adam_step, adam_reference),
+    "rmsprop": (opt.RMSPROP_SLOTS, opt.rmsprop_step, rmsprop_reference),
+}
+
+
+def run_steps(rule, dtype, hyper, shapes=SHAPES, steps=3, block_size=None):
+    """`steps` updates of one table of tensors by the kernel and by the reference; compares after each step."""
+    slots, launcher, reference = RULES[rule]
+    np_dtype, rng = DTYPES[dtype], np.random.default_rng()
+    params = [rng.standard_normal(shape).astype(np_dtype) for shape in shapes]
+    grads = [np.zeros_like(p) for p in params]
+    states = [{name: np.zeros_like(p) for name in slots[2:]} for p in params]
+    table = opt.build_table([(HostTensor(p), HostTensor(g), *(HostTensor(s[name]) for name in slots[2:]))
+                             for p, g, s in zip(params, grads, states)], len(slots), upload=HostTensor,
+                            block_size=block_size)
+    expected = [p.astype(np.float64) for p in params]
+    expected_states = [{k: v.astype(np.float64) for k, v in s.items()} for s in states]
+    for step in range(1, steps + 1):
+        for g in grads:  # refilled in place: the table's addresses stay valid
+            g[...] = rng.standard_normal(g.shape).astype(np_dtype)
+        if rule == "sgd":
+            launcher(table, first_step=step == 1, **hyper)
+        elif rule == "adam":
+            launcher(table, step=step, **hyper)
+        else:
+            launcher(table, **hyper)
+        for i, g in enumerate(grads):
+            new = reference(expected[i], g.astype(np.float64), expected_states[i], step, **hyper)
+            # what the kernel stores: every value rounded to the dtype
+            expected[i] = new.astype(np_dtype).astype(np.float64)
+            expected_states[i] = {k: v.astype(np_dtype).astype(np.float64) for k, v in expected_states[i].items()}
+            scale = 1 + np.abs(expected[i]).max(initial=0)
+            np.testing.assert_allclose(params[i].astype(np.float64), expected[i], rtol=TOL[dtype],
+                                       atol=TOL[dtype] * scale, err_msg=f"step {step}, tensor {i}")
+            for name, value in expected_states[i].items():
+                scale = 1 + np.abs(value).max(initial=0)
+                np.testing.assert_allclose(states[i][name].astype(np.float64), value, rtol=TOL[dtype],
+                                           atol=TOL[dtype] * scale, err_msg=f"step {step}, tensor {i}, {name}")
+
+
+SGD_CASES = [
+    dict(lr=0.1),
+    dict(lr=0.05, momentum=0.9),
+    dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=1e-2, maximize=True),
+    dict(lr=0.05, momentum=0.8, weight_decay=1e-2, nesterov=True),
+]
+ADAM_CASES = [
+    dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
+    dict(lr=1e-2, beta1=0.9, beta2=0.99, eps=1e-6, weight_decay=1e-2, amsgrad=True, maximize=True),
+    dict(lr=1e-2, beta1=0.3, beta2=0.9, eps=1e-8, weight_decay=0.1, amsgrad=True, decoupled=True),  # lerp w >= 0.5
+]
+RMSPROP_CASES = [
+    dict(lr=1e-2, alpha=0.99, eps=1e-8),
+    dict(lr=1e-2, alpha=0.9, eps=1e-8, weight_decay=1e-2, momentum=0.9, centered=True, maximize=True),
+    dict(lr=1e-2, alpha=0.3, eps=1e-6, momentum=0.5, centered=True),  # lerp weight 0.7: the upper branch
+]
+
+
+@pytest.mark.parametrize("hyper", SGD_CASES)
+def test_sgd_float32(hyper):
+    run_steps("sgd", "float32", hyper)
+
+
+@pytest.mark.parametrize("hyper", ADAM_CASES)
+def test_adam_float32(hyper):
+    run_steps("adam", "float32", hyper)
+
+
+@pytest.mark.parametrize("hyper", RMSPROP_CASES)
+def test_rmsprop_float32(hyper):
+    run_steps("rmsprop", "float32", hyper)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+@pytest.mark.parametrize("rule,hyper", [("sgd", SGD_CASES[2]), ("adam", ADAM_CASES[1]), ("rmsprop", RMSPROP_CASES[1])])
+def test_low_and_double_precision(rule, hyper, dtype):
+    run_steps(rule, dtype, hyper, shapes=[(7, 13), (300,)], steps=2)
+
+
+def test_many_tensors_many_blocks():
+    """60 tensors of 0..200 elements, blocks of 64: every block of every tensor updated once, none past its end."""
+    shapes = [(n,) for n in np.random.default_rng().integers(0, 200, 60)]
+    run_steps("adam", "float32", ADAM_CASES[0], shapes=shapes, steps=2, block_size=64)
+
+
+def test_block_table_layout():
+    arrays = [np.zeros(n, np.float32) for n in (130, 0, 64, 1)]
+    table = opt.build_table([(HostTensor(a), HostTensor(a.copy())) for a in arrays], 3, block_size=64)
+    assert table.n_programs == 3 + 0 + 1 + 1
+    np.testing.assert_array_equal(table.blocks, [[0, 0], [0, 64], [0, 128], [2, 0], [3, 0]])
+    np.testing.assert_array_equal(table.tensors[:, 3], [130, 0, 64, 1])
+    assert table.tensors[0, 0] == arrays[0].ctypes.data and np.all(table.tensors[:, 2] == 0)
+    np.testing.assert_array_equal(table.rows, table.tensors)
+    same = opt.build_table([(HostTensor(a), HostTensor(a)) for a in arrays], 3, block_size=64, previous=table)
+    assert same is not table  # a gradient moved
+    again = opt.build_table([(HostTensor(a), HostTensor(a)) for a in arrays], 3, block_size=64, previous=same)
+    assert again is same
+    assert opt.build_table([(HostTensor(a), HostTensor(a)) for a in arrays], 3, block_size=32, previous=same) is not same
+
+
+def test_launcher_checks():
+    p = np.zeros(8, np.float32)
+    with pytest.raises(TypeError, match="float16"):
+        opt.build_table([(HostTensor(p), HostTensor(np.zeros(8, np.float16)))], 3)
+    with pytest.raises(ValueError, match="4 elements"):
+        opt.build_table([(HostTensor(p[:4]), HostTensor(p))], 3)
+    with pytest.raises(ValueError, match="contiguous"):
+        opt.build_table([(HostTensor(p[::2]), HostTensor(p[1::2]))], 3)
+    with pytest.raises(TypeError, match="int32"):
+        opt.build_table([(HostTensor(np.zeros(8, np.int32)),) * 2], 3)
+    with pytest.raises(ValueError, match="gradient"):
+        opt.build_table([(HostTensor(p), None)], 3)
+    with pytest.raises(ValueError, match="no tensors"):
+        opt.build_table([], 3)
+    table = opt.build_table([(HostTensor(p), HostTensor(p.copy()))], 3, upload=HostTensor)
+    with pytest.raises(ValueError, match="slots"):
+        opt.adam_step(table, lr=1.0, beta1=0.9, beta2=0.9, eps=1e-8, weight_decay=0.0, step=1)
+    with pytest.raises(ValueError, match="step"):
+        opt.adam_step(opt.build_table([(HostTensor(p), HostTensor(p.copy()))], 5, upload=HostTensor), lr=1.0,
+                      beta1=0.9, beta2=0.9, eps=1e-8, weight_decay=0.0, step=0)
+
+
+# Ahead-of-time compiles at the shipped config, every flag on.
+def aot_jobs():
+    import triton.language as tl
+    common = dict(tensor_table_ptr="*i64", block_table_ptr="*i64", DTYPE="constexpr", HAS_WEIGHT_DECAY="constexpr",
+                  MAXIMIZE="constexpr", BLOCK_SIZE="constexpr")
+    kernels = [
+        (opt._sgd_kernel, ["lr", "momentum", "one_minus_dampening", "weight_decay", "first_step"],
+         dict(HAS_MOMENTUM=True, NESTEROV=True)),
+        (opt._adam_kernel, ["weight_decay", "one_minus_beta1", "beta2", "one_minus_beta2", "eps", "step_size",
+                            "bias_correction2_sqrt", "decay_scale", "lerp_high"], dict(DECOUPLED=False, AMSGRAD=True)),
+        (opt._rmsprop_kernel, ["lr", "alpha", "one_minus_alpha", "eps", "weight_decay", "momentum", "lerp_high"],
+         dict(HAS_MOMENTUM=True, CENTERED=True)),
+    ]
+    jobs = []
+    for arch in aot.ARCHITECTURES:
+        for dtype in (tl.float32, tl.bfloat16):
+            for kernel, scalars, flags in kernels:
+                signature = dict(common, **{name: "i64" for name in scalars}, **{name: "constexpr" for name in flags})
+                constexprs = dict(flags, DTYPE=dtype, HAS_WEIGHT_DECAY=True, MAXIMIZE=True, BLOCK_SIZE=opt.BLOCK_SIZE)
+                jobs.append((str(dtype), aot.job(kernel, signature, constexprs, arch, opt.NUM_WARPS)))
+    return jobs
+
+
+def test_optimizer_aot_no_spills(aot_results):
+    assert len(aot_results) == 2 * 2 * 3
+    aot.assert_no_spills(aot_results)

@@ -1,0 +1,329 @@
+"""Multi-tensor optimizer steps: ONE launch updates every parameter of a parameter group (SGD, Adam/AdamW, RMSprop).
+
+A launch reads two int64 tables (built once by `build_table`, kept on the device while the tensors stay put):
+
+    tensor table  (n_tensors, N_SLOTS + 1): the addresses of one parameter's slots (param, grad, state buffers;
+                  0 for a slot the rule does not use), then its number of elements
+    block table   (n_programs, 2): program i updates elements [start, start + BLOCK_SIZE) of tensor `index`
+
+Every slot of a launch holds the same dtype (`DTYPE`, the parameters'): float32, float16/bfloat16 (math in
+float32, state kept in the parameter's dtype as the CPU optimizers keep it) or float64 (float64 math). Each
+element is read and written once; the updates are the CPU optimizers' (framework/optim), in their order:
+
+    SGD      g = ±grad + wd * p;  buf = g (first step) or momentum * buf + (1 - dampening) * g;
+             g = g + momentum * buf (nesterov) or buf;  p = p - lr * g
+    Adam     p *= 1 - lr * wd (decoupled) or g = g + wd * p;  m = lerp(m, g, 1 - beta1);
+             v = beta2 * v + (1 - beta2) * g * g;  v_max = max(v_max, v) (amsgrad);
+             p = p - step_size * m / (sqrt(v or v_max) / sqrt(bias_correction2) + eps)
+    RMSprop  g = ±grad + wd * p;  s = alpha * s + (1 - alpha) * g * g;  a = lerp(a, g, 1 - alpha) (centered);
+             d = sqrt(s - a * a or s) + eps;  buf = momentum * buf + g / d, p = p - lr * buf (momentum) or
+             p = p - lr * g / d
+
+Scalars that change between steps (lr, bias corrections) are kernel arguments computed on the host; they
+travel as float64 bit patterns, so float64 parameters get them unrounded. Optional work is a constexpr flag.
+"""
+import dataclasses
+
+import numpy as np
+import triton
+import triton.language as tl
+
+from .random import float64_from_bits, float_bits
+from .strided import collapse, interpreting, numel
+
+SGD_SLOTS = ("param", "grad", "momentum_buffer")
+ADAM_SLOTS = ("param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+RMSPROP_SLOTS = ("param", "grad", "square_avg", "momentum_buffer", "grad_avg")
+_DTYPES = {"float32": tl.float32, "float16": tl.float16, "bfloat16": tl.bfloat16, "float64": tl.float64}
+BLOCK_SIZE, NUM_WARPS = 1024, 4  # elementwise, memory-bound; unmeasured on a GPU
+_INTERPRETER_BLOCK_SIZE = 16384  # the interpreter pays per program
+
+
+@triton.jit
+def _locate(tensor_table_ptr, block_table_ptr, N_SLOTS: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+    # This program's block: the tensor's table row, the element offsets and their mask.
+    pid = tl.program_id(0).to(tl.int64)
+    tensor = tl.load(block_table_ptr + 2 * pid)
+    start = tl.load(block_table_ptr + 2 * pid + 1)
+    row_ptr = tensor_table_ptr + tensor * (N_SLOTS + 1)
+    offs = start + tl.arange(0, BLOCK_SIZE)
+    mask = offs < tl.load(row_ptr + N_SLOTS)
+    return row_ptr, offs, mask
+
+
+@triton.jit
+def _slot(row_ptr, slot, DTYPE: tl.constexpr):
+    # The pointer held in `slot` of a tensor's table row.
+    return tl.load(row_ptr + slot).to(tl.pointer_type(DTYPE))
+
+
+@triton.jit
+def _load(row_ptr, slot, offs, mask, DTYPE: tl.constexpr):
+    compute_ty: tl.constexpr = tl.float64 if DTYPE == tl.float64 else tl.float32
+    return tl.load(_slot(row_ptr, slot, DTYPE) + offs, mask=mask, other=0.0).to(compute_ty)
+
+
+@triton.jit
+def _store(row_ptr, slot, offs, mask, value, DTYPE: tl.constexpr):
+    tl.store(_slot(row_ptr, slot, DTYPE) + offs, value.to(DTYPE), mask=mask)
+
+
+@triton.jit
+def _scalar(bits, DTYPE: tl.constexpr):
+    # A float64-bits argument in the compute dtype (float32 unless the parameters are float64).
+    compute_ty: tl.constexpr = tl.float64 if DTYPE == tl.float64 else tl.float32
+    return float64_from_bits(bits).to(compute_ty)
+
+
+@triton.jit
+def _param_and_grad(row_ptr, offs, mask, weight_decay, decay_scale, DTYPE: tl.constexpr,
+                    HAS_WEIGHT_DECAY: tl.constexpr, DECOUPLED: tl.constexpr, MAXIMIZE: tl.constexpr):
+    # Every rule's start: the gradient negated under `maximize`, then weight decay: decoupled (the parameter
+    # scaled by 1 - lr * wd, AdamW) or L2 (wd * param added to the gradient).
+    param = _load(row_ptr, 0, offs, mask, DTYPE)
+    grad = _load(row_ptr, 1, offs, mask, DTYPE)
+    if MAXIMIZE:
+        grad = -grad
+    if HAS_WEIGHT_DECAY:
+        if DECOUPLED:
+            param = param * _scalar(decay_scale, DTYPE)
+        else:
+            grad = grad + param * _scalar(weight_decay, DTYPE)
+    return param, grad
+
+
+@triton.jit
+def _div(a, b):
+    # IEEE division: fp32 `/` is an approximate (2 ulp) division on GPUs; fp64 `/` is already correctly rounded.
+    if a.dtype == tl.float64:
+        return a / b
+    return tl.div_rn(a, b)
+
+
+@triton.jit
+def _sqrt(x):
+    # IEEE square root (tl.sqrt is the approximate one in fp32).
+    if x.dtype == tl.float64:
+        return tl.sqrt(x)
+    return tl.sqrt_rn(x)
+
+
+@triton.jit
+def _lerp(out, end, weight, one_minus_weight):
+    # PyTorch's lerp_: `out + (end - out) * w` below w = 0.5, `end - (end - out) * (1 - w)` above (exact at both ends).
+    return tl.where(weight < 0.5, out + (end - out) * weight, end - (end - out) * one_minus_weight)
+
+
+@triton.jit(do_not_specialize=["lr", "momentum", "one_minus_dampening", "weight_decay", "first_step"])
+def _sgd_kernel(
+    # pointers
+    tensor_table_ptr, block_table_ptr,
+    # hyper-parameters (float64 bits; first_step: 1 when the momentum buffers are new, else 0)
+    lr, momentum, one_minus_dampening, weight_decay, first_step,
+    # meta-parameters
+    DTYPE: tl.constexpr, HAS_WEIGHT_DECAY: tl.constexpr, HAS_MOMENTUM: tl.constexpr, NESTEROV: tl.constexpr,
+    MAXIMIZE: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+):
+    # One program updates BLOCK_SIZE elements of one parameter (and its momentum buffer).
+    row_ptr, offs, mask = _locate(tensor_table_ptr, block_table_ptr, 3, BLOCK_SIZE)
+    param, grad = _param_and_grad(row_ptr, offs, mask, weight_decay, weight_decay, DTYPE, HAS_WEIGHT_DECAY, False,
+                                  MAXIMIZE)
+    if HAS_MOMENTUM:
+        if first_step != 0:
+            buf = grad
+        else:
+            buf = _load(row_ptr, 2, offs, mask, DTYPE) * _scalar(momentum, DTYPE)
+            buf = buf + grad * _scalar(one_minus_dampening, DTYPE)
+        _store(row_ptr, 2, offs, mask, buf, DTYPE)
+        if NESTEROV:
+            grad = grad + buf * _scalar(momentum, DTYPE)
+        else:
+            grad = buf
+    _store(row_ptr, 0, offs, mask, param + grad * -_scalar(lr, DTYPE), DTYPE)
+
+
+@triton.jit(do_not_specialize=["weight_decay", "one_minus_beta1", "beta2", "one_minus_beta2", "eps", "step_size",
+                                 "bias_correction2_sqrt", "decay_scale", "lerp_high"])
+def _adam_kernel(
+    # pointers
+    tensor_table_ptr, block_table_ptr,
+    # hyper-parameters (float64 bits), the bias corrections folded in on the host
+    weight_decay, one_minus_beta1, beta2, one_minus_beta2, eps, step_size, bias_correction2_sqrt,
+    decay_scale, lerp_high,
+    # meta-parameters
+    DTYPE: tl.constexpr, HAS_WEIGHT_DECAY: tl.constexpr, DECOUPLED: tl.constexpr, AMSGRAD: tl.constexpr,
+    MAXIMIZE: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+):
+    # One program updates BLOCK_SIZE elements of one parameter and its moment estimates.
+    row_ptr, offs, mask = _locate(tensor_table_ptr, block_table_ptr, 5, BLOCK_SIZE)
+    param, grad = _param_and_grad(row_ptr, offs, mask, weight_decay, decay_scale, DTYPE, HAS_WEIGHT_DECAY, DECOUPLED,
+                                  MAXIMIZE)
+    exp_avg = _lerp(_load(row_ptr, 2, offs, mask, DTYPE), grad, _scalar(one_minus_beta1, DTYPE),
+                    _scalar(lerp_high, DTYPE))
+    exp_avg_sq = _load(row_ptr, 3, offs, mask, DTYPE) * _scalar(beta2, DTYPE)
+    exp_avg_sq = exp_avg_sq + grad * _scalar(one_minus_beta2, DTYPE) * grad
+    _store(row_ptr, 2, offs, mask, exp_avg, DTYPE)
+    _store(row_ptr, 3, offs, mask, exp_avg_sq, DTYPE)
+    if AMSGRAD:
+        exp_avg_sq = tl.maximum(_load(row_ptr, 4, offs, mask, DTYPE), exp_avg_sq)
+        _store(row_ptr, 4, offs, mask, exp_avg_sq, DTYPE)
+    denom = _div(_sqrt(exp_avg_sq), _scalar(bias_correction2_sqrt, DTYPE)) + _scalar(eps, DTYPE)
+    param = param + _div(exp_avg * -_scalar(step_size, DTYPE), denom)
+    _store(row_ptr, 0, offs, mask, param, DTYPE)
+
+
+@triton.jit(do_not_specialize=["lr", "momentum", "weight_decay", "eps", "alpha", "one_minus_alpha", "lerp_high"])
+def _rmsprop_kernel(
+    # pointers
+    tensor_table_ptr, block_table_ptr,
+    # hyper-parameters (float64 bits)
+    lr, alpha, one_minus_alpha, eps, weight_decay, momentum, lerp_high,
+    # meta-parameters
+    DTYPE: tl.constexpr, HAS_WEIGHT_DECAY: tl.constexpr, HAS_MOMENTUM: tl.constexpr, CENTERED: tl.constexpr,
+    MAXIMIZE: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+):
+    # One program updates BLOCK_SIZE elements of one parameter and its running averages.
+    row_ptr, offs, mask = _locate(tensor_table_ptr, block_table_ptr, 5, BLOCK_SIZE)
+    param, grad = _param_and_grad(row_ptr, offs, mask, weight_decay, weight_decay, DTYPE, HAS_WEIGHT_DECAY, False,
+                                  MAXIMIZE)
+    square_avg = _load(row_ptr, 2, offs, mask, DTYPE) * _scalar(alpha, DTYPE)
+    square_avg = square_avg + grad * _scalar(one_minus_alpha, DTYPE) * grad
+    _store(row_ptr, 2, offs, mask, square_avg, DTYPE)
+    if CENTERED:
+        grad_avg = _lerp(_load(row_ptr, 4, offs, mask, DTYPE), grad, _scalar(one_minus_alpha, DTYPE),
+                         _scalar(lerp_high, DTYPE))
+        _store(row_ptr, 4, offs, mask, grad_avg, DTYPE)
+        avg = _sqrt(square_avg - grad_avg * grad_avg)
+    else:
+        avg = _sqrt(square_avg)
+    avg = avg + _scalar(eps, DTYPE)
+    if HAS_MOMENTUM:
+        buf = _load(row_ptr, 3, offs, mask, DTYPE) * _scalar(momentum, DTYPE) + _div(grad, avg)
+        _store(row_ptr, 3, offs, mask, buf, DTYPE)
+        param = param + buf * -_scalar(lr, DTYPE)
+    else:
+        param = param + _div(grad * -_scalar(lr, DTYPE), avg)
+    _store(row_ptr, 0, offs, mask, param, DTYPE)
+
+
+# ---- host side ----------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class TensorTable:
+    """The two tables of one multi-tensor launch (array arguments holding int64) and what they were built from:
+    `rows`, the host copy of the tensor table, tells whether the table still holds for a set of tensors."""
+    tensors: object
+    blocks: object
+    dtype: np.dtype
+    n_slots: int
+    block_size: int
+    n_programs: int
+    rows: np.ndarray
+
+
+def _address(array, i, slot, dtype, n):
+    if array is None:
+        return 0
+    where = f"build_table: tensor {i} slot {slot}"
+    if str(array.dtype) != dtype:
+        raise TypeError(f"{where} is {array.dtype}, the parameter (slot 0) is {dtype}")
+    if numel(array.shape) != n:
+        raise ValueError(f"{where} has shape {tuple(array.shape)}, the parameter has {n} elements")
+    if n > 1 and collapse(array.shape, array.stride())[1][0] != (1,):
+        raise ValueError(f"{where} is not contiguous (shape {tuple(array.shape)}, strides {tuple(array.stride())})")
+    return array.data_ptr()
+
+
+def tensor_rows(slots, n_slots):
+    """The host tensor table of `slots` (a list of per-tensor tuples of arrays, None for an unused slot):
+    (n_tensors, n_slots + 1) int64, each tensor's slot addresses then its size. Checks one float dtype, and
+    every slot contiguous and as large as the parameter (slot 0); a gradient (slot 1) for every tensor."""
+    if not slots:
+        raise ValueError("build_table: no tensors")
+    dtype = str(slots[0][0].dtype)
+    if dtype not in _DTYPES:
+        raise TypeError(f"build_table: parameters must be float32, float16, bfloat16 or float64, got {dtype}")
+    rows = np.zeros((len(slots), n_slots + 1), np.int64)
+    for i, arrays in enumerate(slots):
+        if len(arrays) > n_slots:
+            raise ValueError(f"build_table: tensor {i} has {len(arrays)} slots, the rule has {n_slots}")
+        if arrays[0] is None or len(arrays) < 2 or arrays[1] is None:
+            raise ValueError(f"build_table: tensor {i} needs a parameter and a gradient")
+        n = rows[i, n_slots] = numel(arrays[0].shape)
+        for slot, array in enumerate(arrays):
+            rows[i, slot] = _address(array, i, slot, dtype, n)
+    return rows
+
+
+def build_table(slots, n_slots, upload=lambda array: array, block_size=None, previous=None):
+    """A TensorTable for `slots` (see `tensor_rows`; a rule's slot order is SGD_SLOTS, ADAM_SLOTS or
+    RMSPROP_SLOTS). `upload` turns a host int64 numpy array into an array argument the kernels read (a device
+    copy; `HostTensor` for the interpreter on host arrays). `previous` is returned as it is when it was built
+    for the same addresses and sizes: callers keep one table per group and upload only when tensors move."""
+    rows = tensor_rows(slots, n_slots)
+    if block_size is None:
+        block_size = _INTERPRETER_BLOCK_SIZE if interpreting() else BLOCK_SIZE
+    if previous is not None and previous.block_size == block_size and np.array_equal(previous.rows, rows):
+        return previous
+    sizes = rows[:, n_slots]
+    n_blocks = -(-sizes // block_size)
+    index = np.repeat(np.arange(len(slots), dtype=np.int64), n_blocks)
+    first_block = np.repeat(np.cumsum(n_blocks) - n_blocks, n_blocks)
+    starts = (np.arange(len(index), dtype=np.int64) - first_block) * block_size
+    blocks = np.stack([index, starts], axis=1)
+    return TensorTable(upload(rows.copy()), upload(np.ascontiguousarray(blocks)), np.dtype(slots[0][0].dtype),
+                       n_slots, block_size, len(index), rows)
+
+
+def _launch(kernel, table, n_slots, flags, *hyper, num_warps=None):
+    if table.n_slots != n_slots:
+        raise ValueError(f"{kernel.__name__}: the table has {table.n_slots} slots per tensor, the rule needs {n_slots}")
+    if table.n_programs == 0:
+        return
+    kernel[(table.n_programs,)](
+        table.tensors, table.blocks,
+        *(float_bits(value) if not isinstance(value, bool) else int(value) for value in hyper),
+        DTYPE=_DTYPES[str(table.dtype)], **flags, BLOCK_SIZE=table.block_size,
+        num_warps=num_warps or NUM_WARPS,
+    )
+
+
+def _lerp_high(weight, dtype):
+    """`1 - w` for lerp weights w >= 0.5, w first rounded to the parameters' dtype (as framework/optim does)."""
+    return 1.0 - float(np.asarray(weight, dtype=dtype))
+
+
+def sgd_step(table, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False,
+             first_step=False, num_warps=None):
+    """One SGD step of every tensor in `table` (slots SGD_SLOTS; the momentum buffer is written, and on the
+    `first_step` of a buffer set to the gradient rather than read)."""
+    _launch(_sgd_kernel, table, len(SGD_SLOTS),
+            dict(HAS_WEIGHT_DECAY=weight_decay != 0, HAS_MOMENTUM=momentum != 0, NESTEROV=bool(nesterov),
+                 MAXIMIZE=bool(maximize)),
+            lr, momentum, 1 - dampening, weight_decay, bool(first_step), num_warps=num_warps)
+
+
+def adam_step(table, *, lr, beta1, beta2, eps, weight_decay, step, amsgrad=False, maximize=False, decoupled=False,
+              num_warps=None):
+    """One Adam (decoupled: AdamW) step of every tensor in `table` (slots ADAM_SLOTS), `step` being the
+    step count after this step's increment (>= 1), the same for every tensor of the table."""
+    if step < 1:
+        raise ValueError(f"adam_step: step must be >= 1 (counted after its increment), got {step}")
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2 = 1 - beta2 ** step
+    _launch(_adam_kernel, table, len(ADAM_SLOTS),
+            dict(HAS_WEIGHT_DECAY=weight_decay != 0, DECOUPLED=bool(decoupled), AMSGRAD=bool(amsgrad),
+                 MAXIMIZE=bool(maximize)),
+            weight_decay, 1 - beta1, beta2, 1 - beta2, eps, lr / bias_correction1, bias_correction2 ** 0.5,
+            1 - lr * weight_decay, _lerp_high(1 - beta1, table.dtype), num_warps=num_warps)
+
+
+def rmsprop_step(table, *, lr, alpha, eps, weight_decay=0.0, momentum=0.0, centered=False, maximize=False,
+                 num_warps=None):
+    """One RMSprop step of every tensor in `table` (slots RMSPROP_SLOTS; momentum_buffer only when
+    momentum > 0, grad_avg only when centered)."""
+    _launch(_rmsprop_kernel, table, len(RMSPROP_SLOTS),
+            dict(HAS_WEIGHT_DECAY=weight_decay != 0, HAS_MOMENTUM=momentum > 0, CENTERED=bool(centered),
+                 MAXIMIZE=bool(maximize)),
+            lr, alpha, 1 - alpha, eps, weight_decay, momentum, _lerp_high(1 - alpha, table.dtype),
+            num_warps=num_warps)

@@ -24,13 +24,18 @@ def test_shipped_file_matches_its_recorded_sha256(name):
     assert recorded_sha256(path) == digest
 
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not framework.cuda.is_available(), reason="no cuda device (no GPU, and TRITON_INTERPRET is not 1)"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", list_models())
-def test_pretrained_model_reaches_its_documented_held_out_accuracy(name, train):
+def test_pretrained_model_reaches_its_documented_held_out_accuracy(name, device, train):
     _, accuracy, correct, total = documented(name)
     _, (test_x, test_y) = train.digits_split()  # the split train.py held out
-    model = get_model(name, pretrained=True)
-    assert train.accuracy(model, framework.from_numpy(test_x), framework.from_numpy(test_y)) == pytest.approx(
-        accuracy, abs=5e-5)
+    model = get_model(name, pretrained=True, device=device)
+    x, y = framework.from_numpy(test_x).to(device), framework.from_numpy(test_y).to(device)
+    assert train.accuracy(model, x, y) == pytest.approx(accuracy, abs=5e-5)
     with framework.no_grad():
-        predicted = model(framework.from_numpy(test_x)).argmax(dim=1).numpy()
+        predicted = model(x).argmax(dim=1).cpu().numpy()
     assert (len(test_y), int((predicted == test_y).sum())) == (total, correct)

@@ -1,5 +1,6 @@
 """Numerics at the edges: huge logits, probabilities of exactly 0 and 1, -inf rows, empty reductions,
-float16/bfloat16 overflow and matmul with an inner dimension of 0, against float64 references and PyTorch."""
+float16/bfloat16 overflow and subnormals, and matmul with an inner dimension of 0, against float64 references
+and PyTorch; on `cpu` and on `cuda` (a GPU, or Triton's interpreter; skipped when neither is available)."""
 import math
 import warnings
 
@@ -7,10 +8,9 @@ import numpy as np
 import pytest
 
 import framework as fw
-from helpers import assert_close, make_torch, np_dtype, to_numpy, torch
+from helpers import assert_close, make_torch, np_dtype, requires_cuda, to_numpy, torch
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skip(
-    reason="the interpreter-served cuda device does not exist yet (Triton backend issue)"))]
+DEVICES = ["cpu", pytest.param("cuda", marks=requires_cuda)]
 
 
 def both(fn, *arrays, grad=False, device="cpu"):
@@ -55,7 +55,13 @@ def test_cross_entropy_with_huge_logits_is_finite_and_exact(rng, device, dtype):
     assert_close(mine[0], np.asarray(expected), dtype, rtol=1e-5)
     if theirs:
         assert_close(mine[0], theirs[0], dtype)
-        assert_close(mine[1][0], theirs[1][0], dtype)
+        # cuda, float32: triton_kernels/cross_entropy.py saves each row's log-sum-exp in fp32 for the backward
+        # (p = exp(x - lse), no softmax written); near 1e4 that lse is rounded to half an ulp, ~4.9e-4, so p is off
+        # by up to ~5e-4 relative, the order of the rounding of the fp32 logits themselves. Documented, by design
+        # (tests/triton_kernels/test_cross_entropy.py::test_cross_entropy_large_logits_finite holds it to 1e-3):
+        # held here to rtol 1e-3 and, where p - onehot cancels, atol 1e-4 (>= 5e-4 * p / 6 rows).
+        loose = device == "cuda" and dtype == "float32"
+        assert_close(mine[1][0], theirs[1][0], dtype, **(dict(rtol=1e-3, atol=1e-4) if loose else {}))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -184,6 +190,26 @@ def test_low_precision_overflow_matches_pytorch(device, name):
         assert_close(mine[0], expected.astype(np.float64), mine[0].dtype, what=name)
     if theirs:
         assert_close(mine[0], theirs[0], mine[0].dtype, what=f"{name} vs torch")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_bfloat16_subnormals_keep_their_value(device):
+    """bfloat16 has float32's exponent range, so its subnormals (below 1.2e-38) widen to float32 exactly. On the
+    interpreter-served cuda device Triton's own bf16 -> fp32 cast mangled them (9.18e-41 became 0.0, so
+    pow(-1, it) gave 1, not nan): triton_kernels/interpreter.py makes that cast exact."""
+    tiny = np.array([9.18355e-41, -2.75506e-40, 1.01019e-39, -1.1755e-38], dtype=np_dtype("bfloat16"))
+    widened = tiny.astype(np.float64)
+    assert np.all(widened != 0) and np.all(np.abs(widened) < 1.18e-38)
+    x = fw.tensor(tiny).to(device)
+    assert np.array_equal(to_numpy(x.to(fw.float32)), widened)
+    assert np.array_equal(to_numpy(x * 2), widened * 2)  # bf16 math widens first, rounds back: exact here
+    assert_close(x.sum(), np.asarray(widened.sum()), "bfloat16")
+    base = np.array([-1.0, 0.0, 2.0, 0.5], dtype=np.float32)
+    with np.errstate(all="ignore"):
+        expected = np.power(base.astype(np.float64), widened)  # nan, inf (0 ** -tiny), 1, 1
+    np.testing.assert_array_equal(to_numpy(fw.pow(fw.tensor(base).to(device), x)), expected)
+    if torch is not None:
+        np.testing.assert_array_equal(to_numpy(torch.pow(make_torch(base), make_torch(tiny))), expected)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])

@@ -283,6 +283,21 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                              label_smoothing)
 
 
+def linear_cross_entropy(input, weight, target, bias=None, *, ignore_index=-100, reduction="mean",
+                         label_smoothing=0.0, chunk_size=None):
+    """cross_entropy(linear(input, weight, bias), target, ...) without materialising the (N, V) logits.
+
+    `input` (N, K), `weight` (V, K), optional `bias` (V,), `target` (N,) int64 class indices;
+    `ignore_index`, `reduction` ('none' | 'mean' | 'sum') and `label_smoothing` as in `cross_entropy`
+    (no class weights). Rows are processed `chunk_size` at a time (default: about 4M logits per chunk), so
+    the extra memory is O(chunk_size x V) instead of O(N x V); the backward recomputes each chunk's logits
+    and accumulates the weight and bias gradients in float32 (float64 for float64), rounded once.
+    Not a PyTorch function: the fused loss of Liger-Kernel / Apple's cut-cross-entropy.
+    """
+    return _nn.linear_cross_entropy(input, weight, target, bias, ignore_index, reduction, label_smoothing,
+                                    chunk_size)
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     return _nn.binary_cross_entropy(input, target, weight, _reduction(size_average, reduce, reduction))
 

@@ -160,6 +160,55 @@ def _value_range(t):
     return host.min(), host.max()
 
 
+class _LogitsShape:
+    """What `_check_class_targets` reads of the logits that linear_cross_entropy never forms: ndim and shape."""
+    ndim = 2
+
+    def __init__(self, n_rows, n_classes):
+        self.shape = (n_rows, n_classes)
+
+
+def linear_cross_entropy(input, weight, target, bias=None, ignore_index=-100, reduction="mean",
+                         label_smoothing=0.0, chunk_size=None):
+    """cross_entropy(input @ weight.T + bias, target) without materialising the (N, V) logits.
+
+    `input` (N, K), `weight` (V, K), `bias` (V,) or None, `target` (N,) class indices. Rows run in chunks of
+    `chunk_size` (default: about 4M logits at a time), so memory beyond the inputs and gradients is
+    O(chunk x V); the backward recomputes each chunk's logits.
+    """
+    check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
+                                   or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    if input.ndim != 2:
+        raise RuntimeError(f"linear_cross_entropy: expected a 2-D input (N, K), got {input.ndim}-D of shape "
+                           f"{list(input.shape)}")
+    if weight.ndim != 2:
+        raise RuntimeError(f"linear: expected a 2-D weight, got {weight.ndim}-D of shape {list(weight.shape)}")
+    if input.shape[1] != weight.shape[1]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({input.shape[0]}x{input.shape[1]} and "
+                           f"{weight.shape[1]}x{weight.shape[0]})")
+    for other in (weight, bias):
+        if other is not None and other._dtype is not input._dtype:
+            raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {input._dtype.cpp_name} != "
+                               f"{other._dtype.cpp_name}")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise RuntimeError(f"linear_cross_entropy: expected a bias of shape [{weight.shape[0]}], got "
+                           f"{list(bias.shape)}")
+    _require_float("log_softmax_lastdim_kernel_impl", input)
+    if target.ndim != 1:
+        raise RuntimeError("linear_cross_entropy: expected a 1-D target of class indices (N,), got shape "
+                           f"{list(target.shape)}")
+    _check_class_targets(_LogitsShape(input.shape[0], weight.shape[0]), target, None, ignore_index)
+    if target._dtype is not dtypes.int64:
+        target = target.to(dtypes.int64)
+    chunk = None if chunk_size is None else int(chunk_size)
+    return run("linear_cross_entropy", (input, weight, target, bias),
+               (int(ignore_index), float(label_smoothing), reduction, chunk))
+
+
 # ---- binary losses ---------------------------------------------------------------
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
@@ -203,4 +252,4 @@ def embedding(weight, indices, padding_idx=None):
 
 
 __all__ = ["gelu", "silu", "leaky_relu", "softplus", "cross_entropy", "nll_loss", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "embedding"]
+           "binary_cross_entropy_with_logits", "embedding", "linear_cross_entropy"]

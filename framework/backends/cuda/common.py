@@ -1,6 +1,4 @@
 """Helpers shared by the cuda kernels: allocation, copies, and running one op's kernel from another's."""
-import numpy as np
-
 from triton_kernels import copy as _copy_kernels
 
 from ...autograd.graph import KernelContext
@@ -36,10 +34,6 @@ def zeros(shape, dtype):
     return full(shape, 0, dtype)
 
 
-def zeros_like(a):
-    return full(a.shape, 0, a.dtype)
-
-
 def call(op, *args):
     """Run `op`'s registered cuda forward kernel on raw arguments, outside autograd (to compose kernels)."""
     return KERNELS[op]["cuda"].forward(_NO_GRAD, *args)
@@ -62,6 +56,3 @@ def scalar(a):
     """The one element of a device array, on the host (a synchronising copy)."""
     return a.reshape((1,)).to_numpy()[0]
 
-
-def np_dtype(a):
-    return np.dtype(a.dtype)

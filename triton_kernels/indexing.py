@@ -23,7 +23,7 @@ Stream compaction (nonzero, masked_select) runs in three launches: per-block cou
 one program's exclusive prefix sum over the blocks (in place; it also writes the total, which the caller
 reads to allocate the output), then each block writes its elements at its offset plus their rank within
 the block (a cumsum), i.e. in C order, as PyTorch does. The same offsets run the reverse, masked_scatter
-(masked_select's backward). Without `invert`, masked_fill is where(mask, value, x).
+(masked_select's backward).
 """
 import triton
 import triton.language as tl
@@ -212,34 +212,6 @@ def _compact_write_kernel(
             tl.store(out_ptr + row, tl.load(x_ptr + x_offs, mask=flag), mask=flag)
         else:
             tl.store(x_ptr + x_offs, tl.load(out_ptr + row, mask=flag), mask=flag)
-
-
-@triton.jit
-def _masked_fill_kernel(
-    # pointers
-    x_ptr, mask_ptr, value_ptr, out_ptr,
-    # sizes
-    n_elements, size1, size2, size3, size4, size5,
-    # strides
-    stride_x0, stride_x1, stride_x2, stride_x3, stride_x4, stride_x5,
-    stride_m0, stride_m1, stride_m2, stride_m3, stride_m4, stride_m5,
-    stride_o0, stride_o1, stride_o2, stride_o3, stride_o4, stride_o5,
-    # meta-parameters
-    INVERT: tl.constexpr, NDIM: tl.constexpr, BLOCK_SIZE: tl.constexpr,
-):
-    # One program writes BLOCK_SIZE elements of out = where(mask, value, x) (where(~mask, ...) with INVERT);
-    # value is one element.
-    offs = tl.program_id(0).to(tl.int64) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
-    mask = offs < n_elements
-    x_offs = strided_offsets(offs, size1, size2, size3, size4, size5,
-                             stride_x0, stride_x1, stride_x2, stride_x3, stride_x4, stride_x5, NDIM)
-    mask_offs = strided_offsets(offs, size1, size2, size3, size4, size5,
-                                stride_m0, stride_m1, stride_m2, stride_m3, stride_m4, stride_m5, NDIM)
-    out_offs = strided_offsets(offs, size1, size2, size3, size4, size5,
-                               stride_o0, stride_o1, stride_o2, stride_o3, stride_o4, stride_o5, NDIM)
-    fill = (tl.load(mask_ptr + mask_offs, mask=mask, other=0) != 0) != INVERT
-    x = tl.load(x_ptr + x_offs, mask=mask & ~fill)
-    tl.store(out_ptr + out_offs, tl.where(fill, tl.load(value_ptr), x), mask=mask)
 
 
 # ---- launchers ------------------------------------------------------------------------
@@ -452,24 +424,3 @@ def masked_scatter_write(x, mask, block_offsets, src):
     """The reverse of masked_select_write: x where mask (in C order) gets src's elements (total, contiguous),
     in place. x must not overlap itself where mask is set."""
     _launch_masked("masked_scatter_write", MASKED_SCATTER, x, mask, block_offsets, src)
-
-
-def masked_fill(x, mask, value, out, *, invert=False):
-    """out = where(mask, value, x) (where(~mask, value, x) with `invert`): x, mask (bool) and out of one shape
-    (broadcast views), `value` a one-element buffer of x's dtype. out may be x itself (in place)."""
-    shape = tuple(out.shape)
-    if tuple(x.shape) != shape or tuple(mask.shape) != shape:
-        raise ValueError(f"masked_fill: x {tuple(x.shape)}, mask {tuple(mask.shape)} and out {shape} must have one "
-                         "shape (broadcast them first)")
-    if _name(mask) != "bool":
-        raise TypeError(f"masked_fill: mask must be bool, got {mask.dtype}")
-    if not _name(x) == _name(value) == _name(out):
-        raise TypeError(f"masked_fill: x, value and out must have one dtype, got {x.dtype}, {value.dtype}, "
-                        f"{out.dtype}")
-    n_elements, ndim, sizes, strides = _geometry(shape, x.stride(), mask.stride(), out.stride())
-    if n_elements == 0:
-        return
-    block = block_size(n_elements)
-    _masked_fill_kernel[(triton.cdiv(n_elements, block),)](
-        x, mask, value, out, n_elements, *sizes, *strides[0], *strides[1], *strides[2], INVERT=invert,
-        NDIM=ndim, BLOCK_SIZE=block, num_warps=NUM_WARPS)

@@ -290,33 +290,6 @@ def test_masked_scatter_reverses_masked_select(dtype, small_blocks):
     _equal(np.ascontiguousarray(base.T), expected)
 
 
-# ---- masked fill ------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("dtype", list(DTYPES))
-def test_masked_fill(dtype):
-    rng = _rng("masked-fill", dtype)
-    x = _values(rng, (7, 13), dtype)
-    mask = np.broadcast_to(rng.random((7, 1)) < 0.5, (7, 13))
-    value = _values(rng, (1,), dtype)
-    out = np.empty_like(x)
-    K.masked_fill(H(x), H(mask), H(value), H(out))
-    _equal(out, np.where(mask, value[0], x))
-    K.masked_fill(H(x), H(mask), H(value), H(out), invert=True)
-    _equal(out, np.where(mask, x, value[0]))
-
-
-def test_masked_fill_in_place_strided_and_empty():
-    rng = _rng("masked-fill-inplace")
-    base = rng.standard_normal((13, 7)).astype(np.float16)
-    x = base.T
-    mask = rng.random((7, 13)) < 0.5
-    expected = np.where(mask, np.float16(-np.inf), x)
-    K.masked_fill(H(x), H(mask), H(np.array([-np.inf], np.float16)), H(x))
-    _equal(np.ascontiguousarray(x), expected)
-    empty = np.zeros((0, 4), np.float32)
-    K.masked_fill(H(empty), H(np.zeros((0, 4), bool)), H(np.zeros(1, np.float32)), H(empty))
-
-
 # ---- launcher checks ------------------------------------------------------------------------------------
 
 def test_launcher_checks():
@@ -336,8 +309,6 @@ def test_launcher_checks():
         K.index_range(H(index), H(np.zeros(1, np.int64)))
     with pytest.raises(ValueError, match="empty"):
         K.index_range(H(np.zeros(0, np.int64)), H(np.zeros(4, np.int64)))
-    with pytest.raises(ValueError, match="one shape"):
-        K.masked_fill(H(x), H(np.zeros((1, 4), bool)), H(np.zeros(1, np.float32)), H(x))
     with pytest.raises(ValueError, match="at most"):
         K.nonzero_write(H(np.zeros((1,) * 7, bool)), H(np.zeros(1, np.int64)), H(np.zeros((0, 7), np.int64)))
 
@@ -390,10 +361,6 @@ def _aot_configs():
          dict(flags, MODE=K.MASKED_SELECT, LOW_PRECISION=False, NDIM=2)),
         ("compact_write scatter", K._compact_write_kernel, dict(write_signature, out_ptr="*fp32"),
          dict(flags, MODE=K.MASKED_SCATTER, LOW_PRECISION=False, NDIM=3)),
-        ("masked_fill", K._masked_fill_kernel, dict(x_ptr="*bf16", mask_ptr="*i1", value_ptr="*bf16", out_ptr="*bf16",
-                                                    **_sizes(), **_strided("xmo"), INVERT="constexpr",
-                                                    NDIM="constexpr", BLOCK_SIZE="constexpr"),
-         dict(flags, INVERT=True, NDIM=2)),
     ]
     return configs
 

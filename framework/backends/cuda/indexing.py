@@ -14,6 +14,7 @@ element offsets (linear_offsets, negative indices wrapped), addressed with strid
 import ml_dtypes
 import numpy as np
 
+from triton_kernels import elementwise as E
 from triton_kernels import indexing as K
 from triton_kernels.strided import MAX_DIMS
 
@@ -309,23 +310,18 @@ def _masked_fill_forward(ctx, x, mask, value):
     ctx.shape = x.shape
     ctx.value_is_array = isinstance(value, CudaArray)
     shape = np.broadcast_shapes(x.shape, mask.shape)
-    out = empty(shape, x.dtype)
-    K.masked_fill(x.broadcast_to(shape), mask.broadcast_to(shape), _one(value, x.dtype), out)
-    return out
+    fill = _one(value, x.dtype).reshape(()).broadcast_to(shape) if ctx.value_is_array else value
+    return E.where(mask.broadcast_to(shape), fill, x.broadcast_to(shape), empty(shape, x.dtype))
 
 
 def _masked_fill_backward(ctx, g):
     mask, = ctx.saved_tensors
     mask = mask.broadcast_to(g.shape)
-    zero = _one(0, g.dtype)
     grad_x = grad_value = None
     if ctx.needs_input_grad[0]:
-        grad_x = empty(g.shape, g.dtype)
-        K.masked_fill(g, mask, zero, grad_x)
-        grad_x = sum_to_shape(grad_x, ctx.shape)
+        grad_x = sum_to_shape(E.where(mask, 0, g, empty(g.shape, g.dtype)), ctx.shape)
     if ctx.value_is_array and ctx.needs_input_grad[2]:
-        selected = empty(g.shape, g.dtype)
-        K.masked_fill(g, mask, zero, selected, invert=True)
+        selected = E.where(mask, g, 0, empty(g.shape, g.dtype))
         grad_value = call("sum", selected, tuple(range(g.ndim)), False)
     return grad_x, None, grad_value
 

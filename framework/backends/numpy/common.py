@@ -23,7 +23,8 @@ def sum_to_shape(grad, shape):
     axes = tuple(range(lead)) + tuple(
         lead + i for i, size in enumerate(shape) if size == 1 and grad.shape[lead + i] != 1)
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
+        # accumulate float16/bfloat16 in float32 as PyTorch does: numpy sums them in their own precision
+        grad = upcast(grad).sum(axis=axes, keepdims=True).astype(grad.dtype, copy=False)
     return grad.reshape(shape)
 
 

@@ -10,7 +10,7 @@ strides, never copied). Leading batch dims are the caller's to fold into M.
 
 Activations (a constexpr flag, applied in the forward epilogue and, as act'(pre), inside the
 backward kernels that read dY):
-    ACT_NONE = 0, ACT_RELU = 1, ACT_GELU_TANH = 2, ACT_SILU = 3.
+    ACT_NONE = 0, ACT_RELU = 1, ACT_GELU_TANH = 2, ACT_SILU = 3, ACT_GELU = 4 (exact, erf: nn.GELU()).
 The backward needs the pre-activation `pre = x @ W.T + b` for GELU/SiLU: the forward writes it
 when given a `pre` buffer (SAVE_PRE). For ReLU, `relu'(pre) == (y > 0)`, so the output itself may
 be passed as `pre` to the backward and no extra buffer is needed.
@@ -25,14 +25,19 @@ launchers): there the dot runs in fp32 (fp64) for every dtype.
 Determinism: no atomics. `db = sum_rows(dY')` is reduced by the dW kernel's programs that own
 column 0 of the K axis (pid_k == 0) while they stream dY' for dW anyway: no extra pass over dY.
 """
+import math
+
 import triton
 import triton.language as tl
 
+from .interpreter import libdevice
 from .matmul import current_arch, dot_settings, grouped_tile
 
-ACT_NONE, ACT_RELU, ACT_GELU_TANH, ACT_SILU = 0, 1, 2, 3
-ACTIVATIONS = {"none": ACT_NONE, "relu": ACT_RELU, "gelu": ACT_GELU_TANH, "gelu_tanh": ACT_GELU_TANH,
+ACT_NONE, ACT_RELU, ACT_GELU_TANH, ACT_SILU, ACT_GELU = 0, 1, 2, 3, 4
+ACTIVATIONS = {"none": ACT_NONE, "relu": ACT_RELU, "gelu": ACT_GELU, "gelu_tanh": ACT_GELU_TANH,
                "silu": ACT_SILU}
+_SQRT_HALF = tl.constexpr(math.sqrt(0.5))
+_INV_SQRT_2PI = tl.constexpr(1.0 / math.sqrt(2.0 * math.pi))
 
 _DTYPES = ("float32", "float16", "bfloat16", "float64")
 _INT32_MAX = 2**31 - 1
@@ -114,6 +119,8 @@ def _apply_activation(z, ACTIVATION: tl.constexpr):
         z = 0.5 * z * (1.0 + _tanh(0.7978845608028654 * (z + 0.044715 * z * z * z)))
     elif ACTIVATION == 3:  # silu
         z = z / (1.0 + tl.exp(-z))
+    elif ACTIVATION == 4:  # gelu, exact: x * Phi(x), Phi from erfc so that it keeps its precision for x << 0
+        z = 0.5 * z * libdevice.erfc(-z * _SQRT_HALF)
     return z
 
 
@@ -129,6 +136,8 @@ def _activation_grad(pre, ACTIVATION: tl.constexpr):
     elif ACTIVATION == 3:
         s = 1.0 / (1.0 + tl.exp(-pre))
         d = s * (1.0 + pre * (1.0 - s))
+    elif ACTIVATION == 4:
+        d = 0.5 * libdevice.erfc(-pre * _SQRT_HALF) + pre * tl.exp(-0.5 * pre * pre) * _INV_SQRT_2PI
     else:
         d = tl.full(pre.shape, 1.0, pre.dtype)
     return d

@@ -2,6 +2,7 @@
 backward kernels, run through Triton's interpreter on HostTensor-wrapped numpy arrays and compared
 with float64 numpy; plus AOT compiles of the shipped configs for sm_80/sm_90."""
 import os
+import math
 
 os.environ.setdefault("TRITON_INTERPRET", "1")  # before any @triton.jit decoration runs
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
@@ -23,15 +24,22 @@ DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bf
 TOLERANCE = {"float32": 1e-4, "float16": 2e-2, "bfloat16": 2e-2, "float64": 1e-12}
 
 
-def _gelu(z):
+def _gelu_tanh(z):
     return 0.5 * z * (1.0 + np.tanh(0.7978845608028654 * (z + 0.044715 * z ** 3)))
+
+
+def _phi(z):
+    """The standard normal CDF, from math.erfc (a float64 reference independent of the kernels')."""
+    return 0.5 * np.vectorize(math.erfc)(-np.asarray(z, np.float64) / math.sqrt(2.0))
 
 
 def _act(z, activation):
     if activation == "relu":
         return np.maximum(z, 0.0)
     if activation == "gelu":
-        return _gelu(z)
+        return z * _phi(z)
+    if activation == "gelu_tanh":
+        return _gelu_tanh(z)
     if activation == "silu":
         return z / (1.0 + np.exp(-z))
     return z
@@ -41,6 +49,8 @@ def _act_grad(z, activation):
     if activation == "relu":
         return (z > 0).astype(np.float64)
     if activation == "gelu":
+        return _phi(z) + z * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    if activation == "gelu_tanh":
         c, a = 0.7978845608028654, 0.044715
         t = np.tanh(c * (z + a * z ** 3))
         return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * c * (1 + 3 * a * z * z)
@@ -87,13 +97,13 @@ def _forward(x, w, b, activation, save_pre, config=TINY):
     return out, pre
 
 
-@pytest.mark.parametrize("activation", ["none", "relu", "gelu", "silu"])
+@pytest.mark.parametrize("activation", ["none", "relu", "gelu", "gelu_tanh", "silu"])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("dtype_name", ["float32", "bfloat16", "float64"])
 def test_forward_matches_float64(rng, activation, bias, dtype_name):
     M, N, K = 37, 19, 45
     x, w, b = _inputs(rng, M, N, K, dtype_name)
-    out, pre = _forward(x, w, b if bias else None, activation, save_pre=activation in ("gelu", "silu"))
+    out, pre = _forward(x, w, b if bias else None, activation, save_pre=activation in ("gelu", "gelu_tanh", "silu"))
     z = x.astype(np.float64) @ w.astype(np.float64).T + (b.astype(np.float64) if bias else 0.0)
     _close(out, _act(z, activation), dtype_name, f"y ({activation}, bias={bias})")
     if pre is not None:
@@ -144,12 +154,12 @@ def _reference_grads(x, w, pre, dy, activation):
     return dyp @ w.astype(np.float64), dyp.T @ x.astype(np.float64), dyp.sum(axis=0)
 
 
-@pytest.mark.parametrize("activation", ["none", "relu", "gelu", "silu"])
+@pytest.mark.parametrize("activation", ["none", "relu", "gelu", "gelu_tanh", "silu"])
 @pytest.mark.parametrize("dtype_name", ["float32", "bfloat16", "float16", "float64"])
 def test_backward_matches_float64(rng, activation, dtype_name):
     M, N, K = 37, 19, 45
     x, w, b = _inputs(rng, M, N, K, dtype_name)
-    out, pre = _forward(x, w, b, activation, save_pre=activation in ("gelu", "silu"))
+    out, pre = _forward(x, w, b, activation, save_pre=activation in ("gelu", "gelu_tanh", "silu"))
     if activation == "relu":
         pre = out  # relu'(pre) == (y > 0): the output stands in for the pre-activation
     dy = rng.standard_normal((M, N)).astype(DTYPES[dtype_name])

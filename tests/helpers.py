@@ -14,6 +14,7 @@ values and compares values and gradients:
   gradients must agree.
 """
 import contextlib
+import math
 import os
 
 import ml_dtypes
@@ -201,6 +202,23 @@ def numpy_vjp(np_fn, args, grad_outputs, wrt, step=1e-20):
             grad[index] = sum(np.sum(g * np.imag(o)) for g, o in zip(grad_outputs, outputs)) / step
         grads.append(grad)
     return grads
+
+
+def with_derivative(f, df):
+    """A float64 reference f whose complex-step derivative is df: f(x + ih) = f(x) + ih f'(x) (for
+    references built on functions numpy has no complex form of, such as erf)."""
+    def reference(x):
+        if np.iscomplexobj(x):
+            return f(x.real) + 1j * x.imag * df(x.real)
+        return f(x)
+    return reference
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+# nn.GELU()'s exact form, x * Phi(x), and its derivative
+gelu_reference = with_derivative(lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2))),
+                                 lambda x: 0.5 * (1 + _erf(x / math.sqrt(2)))
+                                 + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi))
 
 
 def _as_tuple(x):

@@ -5,8 +5,8 @@ import pytest
 
 import framework as fw
 from framework.ops.linalg import linear
-from helpers import (FLOAT_NAMES, case, check_op, gradcheck, make_tensor, random_array, raises_like_torch,
-                     requires_torch, torch)
+from helpers import (FLOAT_NAMES, case, check_op, gelu_reference, gradcheck, make_tensor, random_array,
+                     raises_like_torch, requires_torch, torch)
 
 # (shape of a, shape of b): every rank combination matmul accepts, with broadcasting and odd sizes
 MATMUL_SHAPES = [
@@ -116,27 +116,56 @@ def test_gradcheck_matmul_through_views_and_broadcast(rng):
 
 # ---- the fused linear --------------------------------------------------------------------
 
-@pytest.mark.parametrize("activation", [None, "relu"])
+_K = np.sqrt(2 / np.pi)
+# activation: (float64 reference, complex-step differentiable; torch function; node PyTorch shows)
+LINEAR_ACTIVATIONS = {
+    None: (lambda y: y, lambda y: y, None),
+    "relu": (lambda y: np.where(np.real(y) > 0, y, 0), lambda y: torch.relu(y), "ReluBackward0"),
+    "gelu": (gelu_reference, lambda y: torch.nn.functional.gelu(y), "GeluBackward0"),
+    "gelu_tanh": (lambda y: 0.5 * y * (1 + np.tanh(_K * (y + 0.044715 * y ** 3))),
+                  lambda y: torch.nn.functional.gelu(y, approximate="tanh"), "GeluBackward0"),
+    "silu": (lambda y: y / (1 + np.exp(-y)), lambda y: torch.nn.functional.silu(y), "SiluBackward0"),
+}
+
+
+def _check_linear(x, w, b, activation, dtype, rng):
+    act, torch_act, _ = LINEAR_ACTIVATIONS[activation]
+
+    def reference(x_, w_, *b_):
+        return act(x_ @ w_.T + (b_[0] if b_ else 0))
+
+    def torch_linear(x_, w_, *b_):
+        return torch_act(torch.nn.functional.linear(x_, w_, *b_))
+
+    args = (x, w) if b is None else (x, w, b)
+    return check_op(lambda x_, w_, *b_: linear(x_, w_, *b_, activation=activation), reference, torch_linear,
+                    *args, dtype=dtype, rng=rng)
+
+
+@pytest.mark.parametrize("activation", list(LINEAR_ACTIVATIONS))
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("x_shape", [(4, 5), (5,), (2, 3, 5)], ids=str)
 def test_linear(x_shape, bias, activation, rng):
     x = random_array(rng, x_shape, "float64")
     w = random_array(rng, (3, 5), "float64")
-    b = random_array(rng, (3,), "float64")
+    b = random_array(rng, (3,), "float64") if bias else None
+    out = _check_linear(x, w, b, activation, "float32", rng)
+    if len(x_shape) == 2:  # the node PyTorch shows for act(linear(x)) and linear(x) on a batch of rows
+        node = LINEAR_ACTIVATIONS[activation][2] or ("AddmmBackward0" if bias else "MmBackward0")
+        assert out.grad_fn.name() == node
 
-    def reference(x_, w_, *b_):
-        y = x_ @ w_.T + (b_[0] if b_ else 0)
-        return np.where(np.real(y) > 0, y, 0) if activation == "relu" else y
 
-    def torch_linear(x_, w_, *b_):
-        y = torch.nn.functional.linear(x_, w_, *b_)
-        return torch.relu(y) if activation == "relu" else y
+@pytest.mark.parametrize("dtype", FLOAT_NAMES)
+@pytest.mark.parametrize("activation", list(LINEAR_ACTIVATIONS))
+def test_linear_activation_every_dtype(activation, dtype, rng):
+    x = random_array(rng, (2, 7, 13), "float64")  # odd sizes: partial tiles on cuda
+    w = random_array(rng, (9, 13), "float64")
+    _check_linear(x, w, random_array(rng, (9,), "float64"), activation, dtype, rng)
 
-    args = (x, w, b) if bias else (x, w)
-    out = check_op(lambda x_, w_, *b_: linear(x_, w_, *b_, activation=activation), reference, torch_linear, *args,
-                   dtype="float32", rng=rng)
-    if len(x_shape) == 2:  # the node PyTorch shows for relu(linear(x)) and linear(x) on a batch of rows
-        assert out.grad_fn.name() == ("ReluBackward0" if activation else "AddmmBackward0" if bias else "MmBackward0")
+
+def test_linear_unknown_activation_names_the_choices():
+    with pytest.raises(ValueError, match=r"unknown activation 'tanh'; expected None or one of \['gelu'"):
+        linear(fw.ones(2, 3), fw.ones(4, 3), activation="tanh")
 
 
 def test_gradcheck_linear(rng):
@@ -144,6 +173,8 @@ def test_gradcheck_linear(rng):
     w = random_array(rng, (2, 3), "float64")
     b = random_array(rng, (2,), "float64")
     gradcheck(lambda x_, w_, b_: linear(x_, w_, b_), x, w, b)
+    for activation in ("gelu", "gelu_tanh", "silu"):
+        gradcheck(lambda x_, w_, b_: linear(x_, w_, b_, activation=activation), x, w, b)
     y = x @ w.T + b
     x[np.abs(y).min(axis=1) < 0.05] += 0.1  # keep pre-activations away from relu's kink
     gradcheck(lambda x_, w_, b_: linear(x_, w_, b_, activation="relu"), x, w, b)

@@ -94,8 +94,14 @@ def outer(input, vec2):
 ger = outer
 
 
+# The activations linear fuses into its epilogue, with the node name PyTorch shows for the activation
+# (the fused node's output is the activation's). 'gelu' is nn.GELU()'s exact erf form.
+LINEAR_ACTIVATIONS = {"relu": "ReluBackward0", "gelu": "GeluBackward0", "gelu_tanh": "GeluBackward0",
+                      "silu": "SiluBackward0"}
+
+
 def linear(input, weight, bias=None, activation=None):
-    """y = input @ weight.T + bias, with an optional activation fused in ('relu')."""
+    """y = activation(input @ weight.T + bias); `activation` is None or one of LINEAR_ACTIVATIONS."""
     x_shape, w_shape = input._data.shape, weight._data.shape  # raw shapes: this is every layer's hot path
     if len(w_shape) != 2:
         raise RuntimeError(f"linear: expected a 2-D weight, got {len(w_shape)}-D of shape {list(w_shape)}")
@@ -112,10 +118,13 @@ def linear(input, weight, bias=None, activation=None):
         if b_shape[-1:] != w_shape[:1] and bias._data.size != 1:
             raise RuntimeError(f"The size of tensor a ({w_shape[0]}) must match the size of tensor b "
                                f"({b_shape[-1]}) at non-singleton dimension {len(x_shape) - 1}")
-    if activation == "relu":
-        name = "ReluBackward0"  # the node's output is the ReLU's, as PyTorch would show it
-    else:
+    if activation is None:
         name = "AddmmBackward0" if bias is not None else "MmBackward0"
+    elif activation in LINEAR_ACTIVATIONS:
+        name = LINEAR_ACTIVATIONS[activation]
+    else:
+        raise ValueError(f"linear: unknown activation {activation!r}; expected None or one of "
+                         f"{sorted(LINEAR_ACTIVATIONS)}")
     return run("linear", (input, weight, bias), (activation,), name)
 
 

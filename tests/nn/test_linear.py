@@ -1,5 +1,5 @@
 """Linear and Identity: values and gradients, PyTorch's initialisation draw for draw, and the fused
-Linear+ReLU path of Sequential."""
+Linear+activation path of Sequential."""
 import math
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 
 import framework as fw
 from framework import nn
-from helpers import assert_close, case, check_op, random_array, requires_torch, torch, torch_name
+from helpers import DEVICES, assert_close, case, check_op, random_array, requires_torch, torch, torch_name
 
 
 def _np_linear(x, w, b=None):
@@ -78,7 +78,7 @@ def test_identity():
     assert ident(x) is x and repr(ident) == "Identity()"
 
 
-# ---- the fused Linear+ReLU path of Sequential -------------------------------------
+# ---- the fused Linear+activation path of Sequential -------------------------------------
 
 def _node_names(node):
     names, stack = [], [node]
@@ -89,36 +89,52 @@ def _node_names(node):
     return names
 
 
+# activation module -> the node the fused pair's output shows (PyTorch's for the activation)
+FUSED_ACTIVATIONS = {
+    "relu": (nn.ReLU, "ReluBackward0"),
+    "relu-inplace": (lambda: nn.ReLU(inplace=True), "ReluBackward0"),
+    "gelu": (nn.GELU, "GeluBackward0"),
+    "gelu-tanh": (lambda: nn.GELU(approximate="tanh"), "GeluBackward0"),
+    "silu": (nn.SiLU, "SiluBackward0"),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_sequential_linear_relu_fuses_and_matches(rng, dtype):
+@pytest.mark.parametrize("activation", list(FUSED_ACTIVATIONS))
+def test_sequential_linear_activation_fuses_and_matches(rng, activation, dtype, device):
+    make, node = FUSED_ACTIVATIONS[activation]
     dt = getattr(fw, dtype)
-    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2)).to(dt)
+    model = nn.Sequential(nn.Linear(5, 8), make(), nn.Linear(8, 4), make(), nn.Linear(4, 2)).to(device, dt)
     x = random_array(rng, (6, 5), dtype)
-    fused = model(fw.tensor(x))
-    # both pairs ran fused: two ReLU nodes, and only the last Linear left as an Addmm node
+    fused = model(fw.tensor(x, device=device))
+    # both pairs ran fused: two activation nodes, and only the last Linear left as an Addmm node
     assert sorted(n for n in _node_names(fused.grad_fn) if n != "AccumulateGrad") == \
-        ["AddmmBackward0", "ReluBackward0", "ReluBackward0"]
+        ["AddmmBackward0", node, node]
     g = random_array(rng, (6, 2), dtype)
-    fused.backward(fw.tensor(g))
-    fused_grads = [p.grad.numpy().copy() for p in model.parameters()]
+    fused.backward(fw.tensor(g, device=device))
+    fused_grads = [p.grad.cpu().numpy().copy() for p in model.parameters()]
     model.zero_grad()
-    unfused = fw.tensor(x)
-    for layer in model:  # one module at a time: the plain ReLU path
+    unfused = fw.tensor(x, device=device)
+    for layer in model:  # one module at a time: the plain activation path
         unfused = layer(unfused)
-    unfused.backward(fw.tensor(g))
-    assert_close(fused, unfused, dtype)
+    unfused.backward(fw.tensor(g, device=device))
+    assert_close(fused.detach().cpu(), unfused.detach().cpu(), dtype)
     for a, p in zip(fused_grads, model.parameters()):
-        assert_close(a, p.grad, dtype)
+        assert_close(a, p.grad.cpu(), dtype)
 
 
 def test_fusion_is_skipped_when_it_would_change_behaviour():
     out = nn.Sequential(nn.Linear(2, 2), nn.ReLU())(fw.ones(1, 2))
     assert out.grad_fn.name() == "ReluBackward0"  # the fused pair's output prints as PyTorch's
     seen = []
-    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Identity())
-    model[1].register_forward_hook(lambda m, args, out: seen.append(out))
-    model(fw.ones(1, 2))
-    assert len(seen) == 1  # a hooked ReLU runs as itself
+    for activation in (nn.ReLU(), nn.GELU(), nn.SiLU()):
+        model = nn.Sequential(nn.Linear(2, 2), activation, nn.Identity())
+        model[1].register_forward_hook(lambda m, args, out: seen.append(out))
+        model(fw.ones(1, 2))
+    assert len(seen) == 3  # a hooked activation runs as itself
+    with pytest.raises(RuntimeError, match="approximate"):  # F.gelu's own error, not a silent exact GELU
+        nn.Sequential(nn.Linear(2, 2), nn.GELU(approximate="erf"))(fw.ones(1, 2))
 
     class MyReLU(nn.ReLU):
         def forward(self, input):
@@ -131,8 +147,10 @@ def test_fusion_is_skipped_when_it_would_change_behaviour():
 @requires_torch
 def test_sequential_output_values_match_torch(rng):
     fw.manual_seed(5)
-    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
-    t_model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 5), nn.GELU(), nn.Linear(5, 4), nn.SiLU(),
+                          nn.Linear(4, 3))
+    t_model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 5), torch.nn.GELU(),
+                                  torch.nn.Linear(5, 4), torch.nn.SiLU(), torch.nn.Linear(4, 3))
     t_model.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
     x = random_array(rng, (3, 4), "float32")
     out, t_out = model(fw.tensor(x)), t_model(torch.tensor(x))

@@ -118,7 +118,7 @@ def _bias_vector(bias, n):
 
 def _linear_forward(ctx, x, weight, bias, activation):
     """y = activation(x @ weight.T + bias) over any leading dims of x, in one kernel."""
-    if activation not in (None, "relu"):
+    if activation is not None and activation not in linear_kernels.ACTIVATIONS:
         raise ValueError(f"unsupported fused activation {activation!r}")
     need = ctx.needs_input_grad
     n, k = weight.shape
@@ -126,31 +126,38 @@ def _linear_forward(ctx, x, weight, bias, activation):
     m = x2.shape[0]
     out = empty((m, n), x.dtype)
     bias_vector = None if bias is None else _bias_vector(bias, n)
+    # The backward needs act'(pre): ReLU's reads it off the output, the others need the pre-activation.
+    pre = empty((m, n), x.dtype) if need and activation not in (None, "relu") else None
     linear_kernels.linear_forward(x2, weight, bias_vector, out, m, n, k, *x2.stride(), *weight.stride(),
                                   *out.stride(), activation="none" if activation is None else activation,
-                                  allow_tf32=_allow_tf32())
+                                  pre=pre, **_pre_strides(pre), allow_tf32=_allow_tf32())
     if need:
         ctx.activation = activation
         ctx.bias_shape = None if bias is None else bias.shape
         ctx.save_for_backward(x2 if need[1] or need[2] else None, weight if need[0] else None,
-                              out if activation is not None else None)
+                              out if activation == "relu" else pre)
         ctx.x_shape = x.shape
     return out.reshape(x.shape[:-1] + (n,))
 
 
+def _pre_strides(pre):
+    """The launchers' stride arguments for the pre-activation buffer (none without one)."""
+    return dict(zip(("stride_pm", "stride_pn"), pre.stride())) if pre is not None else {}
+
+
 def _linear_backward(ctx, g):
-    x2, weight, out = ctx.saved_tensors
+    x2, weight, pre = ctx.saved_tensors
     need_x, need_w, need_b = ctx.needs_input_grad
     activation = "none" if ctx.activation is None else ctx.activation
     n = g.shape[-1]
     g2 = _rows(g) if g.ndim else g.reshape((1, 1))
     m = g2.shape[0]
-    pre_strides = dict(zip(("stride_pm", "stride_pn"), out.stride())) if out is not None else {}
+    pre_strides = _pre_strides(pre)
     grad_x = grad_w = grad_b = None
     if need_x:
         k = weight.shape[1]
         grad_x = empty((m, k), g.dtype)
-        linear_kernels.linear_backward_input(g2, weight, out, grad_x, m, n, k, *g2.stride(), *weight.stride(),
+        linear_kernels.linear_backward_input(g2, weight, pre, grad_x, m, n, k, *g2.stride(), *weight.stride(),
                                              *grad_x.stride(), activation=activation, allow_tf32=_allow_tf32(),
                                              **pre_strides)
         grad_x = grad_x.reshape(ctx.x_shape)
@@ -158,7 +165,7 @@ def _linear_backward(ctx, g):
         k = x2.shape[1]
         grad_w = empty((n, k), g.dtype) if need_w else None
         grad_b = empty((n,), g.dtype) if need_b else None
-        linear_kernels.linear_backward_weight(g2, x2, out, grad_w, grad_b, m, n, k, *g2.stride(), *x2.stride(),
+        linear_kernels.linear_backward_weight(g2, x2, pre, grad_w, grad_b, m, n, k, *g2.stride(), *x2.stride(),
                                               *(grad_w.stride() if need_w else (0, 0)), activation=activation,
                                               allow_tf32=_allow_tf32(), **pre_strides)
         if need_b and tuple(ctx.bias_shape) != (n,):

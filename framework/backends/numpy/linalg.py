@@ -3,6 +3,7 @@ import numpy as np
 
 from ...autograd.registry import register
 from .common import LOW_PRECISION, sum_to_shape, upcast
+from .nn import _gelu, _gelu_grad, _sigmoid, _silu_grad
 
 
 def _matmul_forward(ctx, a, b):
@@ -33,31 +34,46 @@ def _matmul_backward(ctx, g):
 register("matmul", "cpu", _matmul_forward, _matmul_backward)
 
 
+def _relu_grad(g, out):
+    return g * (out > 0)  # relu'(pre) read off the output: no pre-activation saved
+
+
+# activation -> (act(pre), g * act'(pre)), on float32/float64 arrays; `pre` is x @ W.T + b.
+_FUSED_ACTIVATIONS = {
+    "relu": (lambda z: np.maximum(z, 0, out=z), _relu_grad),
+    "gelu": (lambda z: _gelu(z, "none"), lambda g, z: _gelu_grad(g, z, "none")),
+    "gelu_tanh": (lambda z: _gelu(z, "tanh"), lambda g, z: _gelu_grad(g, z, "tanh")),
+    "silu": (lambda z: z * _sigmoid(z), _silu_grad),
+}
+
+
 def _linear_forward(ctx, x, weight, bias, activation):
     """y = activation(x @ weight.T + bias) over any leading dims of x."""
     need = ctx.needs_input_grad
     y = np.matmul(upcast(x), upcast(weight).T)
     if bias is not None:
         y += upcast(bias)
-    if activation == "relu":
-        y = np.maximum(y, 0, out=y)
-    elif activation is not None:
-        raise ValueError(f"unsupported fused activation {activation!r}")
+    saved = None
+    if activation is not None:
+        if activation not in _FUSED_ACTIVATIONS:
+            raise ValueError(f"unsupported fused activation {activation!r}")
+        if need and activation != "relu":
+            saved = y.astype(x.dtype, copy=True)  # the pre-activation, as the cuda kernel saves it
+        y = _FUSED_ACTIVATIONS[activation][0](y)
     out = y.astype(x.dtype, copy=False) if x.dtype in LOW_PRECISION else y
     if need:
         ctx.activation = activation
-        ctx.has_bias = bias is not None
         ctx.save_for_backward(x if need[1] else None, weight if need[0] else None,
-                              out if activation is not None else None)
+                              out if activation == "relu" else saved)
     return out
 
 
 def _linear_backward(ctx, g):
-    x, weight, out = ctx.saved_tensors
+    x, weight, saved = ctx.saved_tensors
     need_x, need_w, need_b = ctx.needs_input_grad
     g = upcast(g)
-    if ctx.activation == "relu":
-        g = g * (out > 0)
+    if ctx.activation is not None:
+        g = _FUSED_ACTIVATIONS[ctx.activation][1](g, upcast(saved))
     dtype = (x if x is not None else weight).dtype
     g2 = g.reshape(-1, g.shape[-1])
     grad_x = grad_w = grad_b = None

@@ -5,15 +5,27 @@ from collections import abc as container_abcs
 from itertools import chain, islice
 
 from ...ops.linalg import linear as _fused_linear
-from .activation import ReLU
+from .activation import GELU, ReLU, SiLU
 from .linear import Linear
 from .module import Module, _addindent
 
 
-def _fusable(first, second):
-    """A plain Linear followed by a plain ReLU, neither hooked: one fused linear+relu op computes both."""
-    return (type(first) is Linear and type(second) is ReLU and not second.inplace
-            and not first._has_hooks() and not second._has_hooks())
+def _fused_activation(first, second):
+    """The linear op's activation that computes `second(first(x))` in one fused op, or None.
+
+    A plain Linear followed by a plain ReLU, GELU or SiLU, neither hooked (a hook must see the
+    intermediate). In-place activations fuse too: the intermediate they would overwrite is never seen.
+    """
+    if type(first) is not Linear or first._has_hooks() or second._has_hooks():
+        return None
+    kind = type(second)
+    if kind is ReLU:
+        return "relu"
+    if kind is SiLU:
+        return "silu"
+    if kind is GELU:  # an unknown `approximate` is left to F.gelu, which names it in its error
+        return {"none": "gelu", "tanh": "gelu_tanh"}.get(second.approximate)
+    return None
 
 
 class Sequential(Module):
@@ -121,13 +133,15 @@ class Sequential(Module):
         return self
 
     def forward(self, input):
-        # A Linear+ReLU pair runs as one fused op (its node prints as PyTorch's ReluBackward0).
+        # A Linear followed by ReLU/GELU/SiLU runs as one fused op (its node prints as the activation's,
+        # ReluBackward0 say, as in PyTorch).
         modules = list(self._modules.values())
         i, n = 0, len(modules)
         while i < n:
             module = modules[i]
-            if i + 1 < n and _fusable(module, modules[i + 1]):
-                input = _fused_linear(input, module.weight, module.bias, activation="relu")
+            activation = _fused_activation(module, modules[i + 1]) if i + 1 < n else None
+            if activation is not None:
+                input = _fused_linear(input, module.weight, module.bias, activation=activation)
                 i += 2
             else:
                 input = module(input)

@@ -49,7 +49,7 @@ class Storage:
         if hasattr(rt, "memory_resource"):
             try:
                 self._buffer = rt.memory_resource.allocate(max(nbytes, 1), stream=rt.stream)
-            except Exception as error:  # cuda-core raises its own error type for CUDA_ERROR_OUT_OF_MEMORY
+            except Exception as error:  # cuda-core's CUDAError("CUDA_ERROR_OUT_OF_MEMORY: ...")
                 if "OUT_OF_MEMORY" not in str(error).upper():
                     raise
                 raise OutOfMemoryError(_oom_message(nbytes, rt, limit)) from None
@@ -102,12 +102,6 @@ def set_per_process_memory_fraction(fraction):
 
 def empty_cache():
     """Return the pool's unused memory to the driver (a no-op under the interpreter)."""
-    rt = runtime()
-    resource = getattr(rt, "memory_resource", None)
-    if resource is None:
-        return
-    rt.synchronize()
-    from cuda.bindings import driver
-    handle = getattr(resource, "handle", None)
-    if handle is not None:
-        driver.cuMemPoolTrimTo(handle, 0)
+    release = getattr(runtime(), "empty_cache", None)
+    if release is not None:
+        release()

@@ -2,9 +2,10 @@
 
 Two runtimes serve the `cuda` device, chosen once, when it is first used:
 
-* `DriverRuntime`: a real GPU through NVIDIA's cuda-core. One non-blocking stream carries every copy and
-  every kernel, in order: Triton is pointed at it (`driver.active.get_current_stream`), so a launch never
-  lands on the legacy default stream.
+* `DriverRuntime`: a real GPU through NVIDIA's cuda-core (0.4 or later) and cuda.bindings. One non-blocking
+  stream carries every copy and every kernel, in order: Triton is pointed at it
+  (`driver.active.get_current_stream`), so a launch never lands on the legacy default stream. Large
+  host<->device copies are staged through two reusable pinned host buffers (see STAGING_THRESHOLD).
 * `InterpreterRuntime`: with TRITON_INTERPRET=1, kernels run in Triton's interpreter on host memory, so a
   program written for `cuda` runs unchanged on a machine without a GPU (CI, a laptop debugging a kernel).
   Everything is synchronous; events read the host clock.
@@ -14,8 +15,20 @@ TRITON_INTERPRET=1 wins when both are possible: it is the user's explicit reques
 import ctypes
 import os
 import time
+import warnings
 
-from ...cuda import gpu_count
+from ...cuda import OutOfMemoryError, gpu_count
+
+# Host<->device copies of at least STAGING_THRESHOLD bytes go through page-locked ("pinned") staging buffers;
+# smaller ones go straight from or to the numpy array's pageable memory, where the driver stages them itself.
+# 64 KiB is an estimate, not yet measured on a GPU: below it a copy costs about its ~10 us call latency either way.
+STAGING_THRESHOLD = 64 << 10
+# Staged copies move in chunks of STAGING_CHUNK bytes through two pinned slots used in turn, so that the host's
+# memcpy into (or out of) one slot overlaps the DMA of the other, and pinned memory stays at 2 x 4 MiB whatever
+# the tensor's size (pinning is slow and takes memory the OS cannot page out). 4 MiB: its DMA (~0.1-0.2 ms over
+# PCIe Gen4/5 x16) dwarfs the few microseconds a chunk's cuMemcpyHtoDAsync and event record cost. Also an
+# estimate until measured.
+STAGING_CHUNK = 4 << 20
 
 INTERPRETER_HINT = ("set TRITON_INTERPRET=1 before importing framework to run the `cuda` device's Triton "
                     "kernels in Triton's interpreter on the CPU")
@@ -26,11 +39,44 @@ def interpreter_requested():
 
 
 def _import_cuda_core():
+    """cuda-core's classes: top-level `cuda.core` since 0.5 (and only there from 1.0), `cuda.core.experimental`
+    in 0.4. Checked against the 0.4.2, 0.5.1, 0.7.0, 1.0.0 and 1.2.2 wheels."""
     try:
-        from cuda.core import Device, DeviceMemoryResource, EventOptions  # cuda-core >= 0.4 / 1.x
+        from cuda.core import Device, DeviceMemoryResource, EventOptions, LegacyPinnedMemoryResource
     except ImportError:
-        from cuda.core.experimental import Device, DeviceMemoryResource, EventOptions
-    return Device, DeviceMemoryResource, EventOptions
+        from cuda.core.experimental import Device, DeviceMemoryResource, EventOptions, LegacyPinnedMemoryResource
+    return Device, DeviceMemoryResource, EventOptions, LegacyPinnedMemoryResource
+
+
+def _timing_event_options(EventOptions):
+    """Options for a timed event: the field is `timing_enabled` from cuda-core 1.0, `enable_timing` before."""
+    try:
+        return EventOptions(timing_enabled=True)
+    except TypeError:
+        return EventOptions(enable_timing=True)
+
+
+class CudaDriverError(RuntimeError):
+    """A CUDA driver call failed; the message names the call and the CUresult."""
+
+
+def _driver_error(driver, call, err):
+    """The exception for `call` having returned `err`: OutOfMemoryError for CUDA_ERROR_OUT_OF_MEMORY."""
+    def lookup(describe):  # cuGetErrorName / cuGetErrorString return (CUresult, bytes)
+        try:
+            status, text = describe(err)
+        except Exception:  # an unknown code, or a driver too broken to describe it: the number will do
+            return None
+        if int(status) != 0 or not text:
+            return None
+        return text.decode() if isinstance(text, bytes) else str(text)
+
+    name = lookup(driver.cuGetErrorName) or f"CUresult {int(err)}"
+    description = lookup(driver.cuGetErrorString)
+    message = f"{call} failed: {name}" + (f" ({description})" if description else "")
+    if int(err) == int(driver.CUresult.CUDA_ERROR_OUT_OF_MEMORY):
+        return OutOfMemoryError(f"CUDA out of memory: {message}")
+    return CudaDriverError(message)
 
 
 class InterpreterRuntime:
@@ -68,30 +114,45 @@ class InterpreterRuntime:
 
 
 class DriverRuntime:
-    """A real GPU through cuda-core: device 0 (or the one set_device chose), one stream, a memory pool."""
+    """A real GPU through cuda-core: one device, one stream, the device's memory pool, pinned staging for copies.
 
-    def __init__(self, index=0):
-        Device, DeviceMemoryResource, EventOptions = _import_cuda_core()
+    Every cuda.bindings call goes through `_call`, which unpacks the (CUresult, outputs...) tuple the bindings
+    return and raises CudaDriverError naming the call (OutOfMemoryError for CUDA_ERROR_OUT_OF_MEMORY).
+    Host arrays given to the copy methods must be C-contiguous (array.py makes them so).
+    """
+
+    def __init__(self, index=0, staging_threshold=STAGING_THRESHOLD, staging_chunk=STAGING_CHUNK):
+        Device, DeviceMemoryResource, EventOptions, LegacyPinnedMemoryResource = _import_cuda_core()
         from cuda.bindings import driver
         self._driver = driver
-        self._event_options = EventOptions(enable_timing=True)
+        self._event_options = _timing_event_options(EventOptions)
         self.device = Device(index)
         self.device.set_current()
-        self.stream = self.device.create_stream()
+        self.stream = self.device.create_stream()  # non-blocking: StreamOptions' default
         self.stream_handle = int(self.stream.handle)
-        self.memory_resource = DeviceMemoryResource(self.device)
+        # The device's current (by default its default) stream-ordered pool. cuda-core >= 0.4 raises the pool's
+        # release threshold, so freed blocks stay cached instead of returning to the driver at every sync.
+        self.memory_resource = DeviceMemoryResource(self.device.device_id)  # an int: every version accepts it
         self.device_count = gpu_count()
-        self.total_memory = int(self._check(driver.cuDeviceTotalMem(self.device.device_id))[0])
+        self.total_memory = int(self._call("cuDeviceTotalMem", self.device.device_id))
+        self.staging_threshold = staging_threshold
+        self.staging_chunk = staging_chunk
+        self._pinned_resource = LegacyPinnedMemoryResource()  # cuMemAllocHost; PinnedMemoryResource needs host pools
+        self._slot_buffers = None  # two pinned buffers of `staging_chunk` bytes, allocated by the first staged copy
+        self._slots = None  # their host addresses; () once pinned memory proved unavailable
+        self._slot_events = [None, None]  # per slot: an event recorded after the last copy that used it
         import triton
         # Every launch asks the active driver for the current stream: make it this one.
         triton.runtime.driver.active.get_current_stream = lambda device=None: self.stream_handle
 
-    def _check(self, result):
-        err, *values = result if isinstance(result, tuple) else (result,)
+    def _call(self, name, *args):
+        """`cuda.bindings.driver.<name>(*args)`'s outputs: None, one value, or a tuple of several."""
+        err, *values = getattr(self._driver, name)(*args)
         if int(err) != 0:
-            _, text = self._driver.cuGetErrorString(err)
-            raise RuntimeError(f"CUDA error: {text.decode() if isinstance(text, bytes) else text}")
-        return values
+            raise _driver_error(self._driver, name, err)
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else tuple(values)
 
     def synchronize(self):
         self.stream.sync()
@@ -107,18 +168,82 @@ class DriverRuntime:
     def device_name(self, index=0):
         return self.device.name
 
+    def empty_cache(self):
+        """Return the pool's cached, unused blocks to the driver (torch.cuda.empty_cache)."""
+        self.stream.sync()  # blocks freed on the stream are only released once the stream has passed the free
+        self._call("cuMemPoolTrimTo", self.memory_resource.handle, 0)
+
+    # ---- copies -------------------------------------------------------------------------------------------
+
     def copy_host_to_device(self, dst_address, host_array):
-        self._check(self._driver.cuMemcpyHtoDAsync(dst_address, host_array.ctypes.data, host_array.nbytes,
-                                                   self.stream_handle))
-        self.stream.sync()  # the host array may be freed (or changed) as soon as we return
+        """Small copies go straight from pageable memory, and wait. Large ones go chunk by chunk through the
+        pinned slots and return once `host_array` has been read into them; the DMA may still be running."""
+        nbytes, src = host_array.nbytes, host_array.ctypes.data
+        slots = self._staging_slots(nbytes)
+        if not slots:
+            self._call("cuMemcpyHtoDAsync", dst_address, src, nbytes, self.stream_handle)
+            self.stream.sync()  # from pageable memory the driver may read `host_array` after the call returns
+            return
+        for index, offset, size in self._chunks(nbytes):
+            slot = index % 2
+            self._wait_for_slot(slot)  # never overwrite a slot the DMA of an earlier chunk is still reading
+            ctypes.memmove(slots[slot], src + offset, size)
+            self._call("cuMemcpyHtoDAsync", dst_address + offset, slots[slot], size, self.stream_handle)
+            self._slot_events[slot] = self.stream.record(self._slot_events[slot])
 
     def copy_device_to_host(self, host_array, src_address):
-        self._check(self._driver.cuMemcpyDtoHAsync(host_array.ctypes.data, src_address, host_array.nbytes,
-                                                   self.stream_handle))
-        self.stream.sync()
+        """Small copies go straight to pageable memory. Large ones go chunk by chunk through the pinned slots:
+        while the DMA fills one slot, the host copies the previous chunk out of the other."""
+        nbytes, dst = host_array.nbytes, host_array.ctypes.data
+        slots = self._staging_slots(nbytes)
+        if not slots:
+            self._call("cuMemcpyDtoHAsync", dst, src_address, nbytes, self.stream_handle)
+            self.stream.sync()
+            return
+        pending = None
+        for index, offset, size in self._chunks(nbytes):
+            slot = index % 2
+            # No host wait before the DMA: on the one stream it runs after any earlier copy that used this slot.
+            self._call("cuMemcpyDtoHAsync", slots[slot], src_address + offset, size, self.stream_handle)
+            self._slot_events[slot] = self.stream.record(self._slot_events[slot])
+            if pending is not None:
+                self._copy_out_of_slot(dst, *pending)
+            pending = (slot, offset, size)
+        self._copy_out_of_slot(dst, *pending)
 
     def copy_device_to_device(self, dst_address, src_address, nbytes):
-        self._check(self._driver.cuMemcpyDtoDAsync(dst_address, src_address, nbytes, self.stream_handle))
+        self._call("cuMemcpyDtoDAsync", dst_address, src_address, nbytes, self.stream_handle)
+
+    def _staging_slots(self, nbytes):
+        """The two pinned slots' addresses when a copy of `nbytes` is to be staged, else None."""
+        if nbytes < self.staging_threshold:
+            return None
+        if self._slots is None:
+            try:
+                buffers = [self._pinned_resource.allocate(self.staging_chunk, stream=self.stream) for _ in range(2)]
+            except Exception as error:  # cuda-core's CUDAError("CUDA_ERROR_OUT_OF_MEMORY: ...")
+                if "OUT_OF_MEMORY" not in str(error).upper():
+                    raise
+                warnings.warn(f"could not pin {2 * self.staging_chunk} bytes of host memory to stage copies "
+                              f"({error}); host<->device copies go through pageable memory", RuntimeWarning)
+                self._slots = ()
+                return None
+            self._slot_buffers = buffers
+            self._slots = [int(buffer.handle) for buffer in buffers]
+        return self._slots or None
+
+    def _chunks(self, nbytes):
+        for index, offset in enumerate(range(0, nbytes, self.staging_chunk)):
+            yield index, offset, min(self.staging_chunk, nbytes - offset)
+
+    def _wait_for_slot(self, slot):
+        event = self._slot_events[slot]
+        if event is not None:
+            event.sync()
+
+    def _copy_out_of_slot(self, dst, slot, offset, size):
+        self._slot_events[slot].sync()
+        ctypes.memmove(dst + offset, self._slots[slot], size)
 
 
 _RUNTIME = None

@@ -154,7 +154,7 @@ def _value_range(t):
         t = t.detach()
         low, high = t.amin().item(), t.amax().item()
         return (low, high) if low == low and high == high else (float("nan"), float("nan"))
-    host = t.detach()._host()
+    host = t._host()  # the raw array: no autograd is involved in reading it
     if host.dtype.kind == "f" and np.isnan(host).any():
         return float("nan"), float("nan")
     return host.min(), host.max()

@@ -171,17 +171,24 @@ def _upstream(g, reduction, shape, denom=None):
 
 
 def _log_softmax_rows(rows):
-    shift = rows.max(axis=1, keepdims=True) if rows.shape[1] else np.zeros((rows.shape[0], 1), rows.dtype)
-    shifted = rows - np.where(np.isfinite(shift), shift, 0)
+    if not rows.shape[1]:
+        return rows.copy()
+    # A row whose max is +-inf gives nan throughout, as in PyTorch (inf - inf)
+    shifted = rows - rows.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def _class_weights(target, weight, ignore_index, dtype):
-    """Per-row target classes (ignored rows point at class 0) and their weights (0 where ignored)."""
+    """Per-row target classes (ignored rows point at class 0), the valid-row mask and the rows' weights (0 where
+    ignored). The mask and weights are None when no row is ignored and no class weight is given (all ones)."""
     t = target.reshape(-1)
     valid = t != ignore_index
-    classes = np.where(valid, t, 0).astype(np.intp)
-    w_rows = valid.astype(dtype) if weight is None else np.where(valid, weight[classes], 0).astype(dtype)
+    if valid.all():
+        valid, classes = None, t
+        w_rows = None if weight is None else weight[t]
+    else:
+        classes = np.where(valid, t, 0)
+        w_rows = valid.astype(dtype) if weight is None else np.where(valid, weight[classes], 0).astype(dtype)
     return classes, valid, w_rows
 
 
@@ -194,13 +201,15 @@ def _cross_entropy_forward(ctx, x, target, weight, ignore_index, label_smoothing
     eps = label_smoothing
     if target.dtype.kind in "iu":
         classes, valid, w_rows = _class_weights(target, w, ignore_index, rows.dtype)
-        loss = -w_rows * logp[np.arange(n_rows), classes]
+        picked = logp[np.arange(n_rows), classes]
+        loss = -picked if w_rows is None else -w_rows * picked
         if eps > 0:
             smooth = -(logp * w).sum(axis=1) if w is not None else -logp.sum(axis=1)
-            loss = (1 - eps) * loss + (eps / n_classes) * np.where(valid, smooth, 0)
-        denom = w_rows.sum()
+            loss = (1 - eps) * loss + (eps / n_classes) * (smooth if valid is None else np.where(valid, smooth, 0))
+        denom = n_rows if w_rows is None else w_rows.sum()
         out_shape = target.shape
     else:
+        classes = valid = w_rows = None
         probs = _rows(upcast(target)).astype(rows.dtype, copy=False)
         if eps > 0:
             probs = probs * (1 - eps) + eps / n_classes
@@ -210,7 +219,8 @@ def _cross_entropy_forward(ctx, x, target, weight, ignore_index, label_smoothing
         out_shape = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
     if ctx.needs_input_grad:
         ctx.save_for_backward(logp, target, w)
-        ctx.meta = (x.shape, x.dtype, out_shape, eps, ignore_index, reduction, denom)
+        ctx.meta = (x.shape, x.dtype, out_shape, eps, reduction, denom)
+        ctx.rows = (classes, valid, w_rows)
     out = _reduce(loss.reshape(out_shape), reduction, denom)
     return np.asarray(out).astype(x.dtype, copy=False)
 
@@ -218,35 +228,40 @@ def _cross_entropy_forward(ctx, x, target, weight, ignore_index, label_smoothing
 def _cross_entropy_backward(ctx, g):
     """Input gradient: scale * (Q p - q) per row, Q = sum_c q_c; softmax minus one-hot in the plain case."""
     logp, target, w = ctx.saved_tensors
-    shape, dtype, out_shape, eps, ignore_index, reduction, denom = ctx.meta
+    shape, dtype, out_shape, eps, reduction, denom = ctx.meta
+    classes, valid, w_rows = ctx.rows
     n_rows, n_classes = logp.shape
-    scale = _upstream(g, reduction, out_shape, denom).reshape(-1).astype(logp.dtype, copy=False)
-    p = np.exp(logp)
-    grad_x = grad_t = None
+    g = upcast(g).astype(logp.dtype, copy=False)
+    # d loss / d (per-row loss): one number for 'mean' and 'sum', a row's own for 'none'
+    scale = g.reshape(-1) if reduction == "none" else g / denom if reduction == "mean" else g
+    grad = np.exp(logp)
+    grad_t = None
     if target.dtype.kind in "iu":
-        classes, valid, w_rows = _class_weights(target, w, ignore_index, logp.dtype)
-        scale = np.where(valid, scale, 0)  # ignored rows get exactly 0, even when the mean divides by 0
-        hard = (1 - eps) * w_rows * scale
-        soft = (eps / n_classes) * valid * scale
-        total_w = n_classes if w is None else w.sum()
-        grad = p * (hard + soft * total_w)[:, None]
-        grad[np.arange(n_rows), classes] -= hard
-        if eps > 0:
-            grad -= soft[:, None] * (1.0 if w is None else w[None, :])
-        grad_x = grad
+        if valid is None and w is None and eps == 0:  # the plain case: softmax minus one-hot, scaled
+            grad[np.arange(n_rows), classes] -= 1
+            grad *= scale if scale.ndim == 0 else scale[:, None]
+        else:
+            scale = np.broadcast_to(scale, (n_rows,))
+            if valid is not None:
+                scale = np.where(valid, scale, 0)  # ignored rows get exactly 0, even when the mean divides by 0
+            hard = (1 - eps) * scale * (1 if w_rows is None else w_rows)
+            total_w = n_classes if w is None else w.sum()
+            soft = (eps / n_classes) * scale * (1 if valid is None else valid)
+            grad *= (hard + soft * total_w)[:, None]
+            grad[np.arange(n_rows), classes] -= hard
+            if eps > 0:
+                grad -= soft[:, None] * (1.0 if w is None else w[None, :])
     else:
+        scale = np.broadcast_to(scale, (n_rows,))
         probs = _rows(upcast(target)).astype(logp.dtype, copy=False)
         if eps > 0:
             probs = probs * (1 - eps) + eps / n_classes
         q = probs * w if w is not None else probs
-        grad_x = (p * q.sum(axis=1, keepdims=True) - q) * scale[:, None]
+        grad = (grad * q.sum(axis=1, keepdims=True) - q) * scale[:, None]
         if ctx.needs_input_grad[1]:
             d_probs = -logp * (w if w is not None else 1.0) * (1 - eps) * scale[:, None]
             grad_t = _unrows(d_probs, shape).astype(target.dtype, copy=False)
-    if ctx.needs_input_grad[0]:
-        grad_x = _unrows(grad_x, shape).astype(dtype, copy=False)
-    else:
-        grad_x = None
+    grad_x = _unrows(grad, shape).astype(dtype, copy=False) if ctx.needs_input_grad[0] else None
     return grad_x, grad_t, None
 
 
@@ -258,8 +273,9 @@ def _nll_loss_forward(ctx, x, target, weight, ignore_index, reduction):
     rows = _rows(upcast(x))
     w = None if weight is None else upcast(weight).astype(rows.dtype, copy=False)
     classes, _, w_rows = _class_weights(target, w, ignore_index, rows.dtype)
-    loss = -w_rows * rows[np.arange(rows.shape[0]), classes]
-    denom = w_rows.sum()
+    picked = rows[np.arange(rows.shape[0]), classes]
+    loss = -picked if w_rows is None else -w_rows * picked
+    denom = rows.shape[0] if w_rows is None else w_rows.sum()
     if ctx.needs_input_grad:
         ctx.save_for_backward(target, w)
         ctx.meta = (x.shape, x.dtype, ignore_index, reduction, denom)
@@ -273,7 +289,9 @@ def _nll_loss_backward(ctx, g):
     scale = _upstream(g, reduction, target.shape, denom).reshape(-1)
     classes, valid, w_rows = _class_weights(target, w, ignore_index, scale.dtype)
     grad = np.zeros((classes.size, n_classes), dtype=scale.dtype)
-    grad[np.arange(classes.size), classes] = -w_rows * np.where(valid, scale, 0)
+    if valid is not None:
+        scale = np.where(valid, scale, 0)  # ignored rows get exactly 0, even when the mean divides by 0
+    grad[np.arange(classes.size), classes] = -scale if w_rows is None else -w_rows * scale
     return _unrows(grad, shape).astype(dtype, copy=False), None, None
 
 

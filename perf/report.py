@@ -1,31 +1,42 @@
-"""Kernel timing report: framework's CPU kernels against PyTorch eager, torch.compile and numpy.
+"""Kernel timing report: framework's kernels against PyTorch eager, torch.compile and numpy, on the cpu and on cuda.
 
-    python perf/report.py                    # every row (a few minutes on 2 cores)
-    python perf/report.py --quick            # a small subset (< 20 s)
-    python perf/report.py --json run.json    # the same numbers with machine, versions, commit and date
+    python perf/report.py                    # every row (a few minutes on 2 cores; then the cuda table on a GPU)
+    python perf/report.py --quick            # a small subset (< 20 s on the cpu)
+    python perf/report.py --json run.json    # the same numbers with machine, GPU, versions, commit and date
     python perf/report.py --compile          # add torch.compile (forward rows; its first compile takes 15-60 s)
+    python perf/report.py --device cuda      # only the cuda table (cpu: only the cpu table)
 
-How a row is timed: in each of three rounds (one in --quick) each contender, in an
-order that rotates between rounds, is warmed up, then called one call per timer
-reading until both a minimum count and a time budget are reached, cycling through
-several input sets; the median and IQR pool the rounds. Large inputs rotate through sets whose total size is twice the
-last-level cache, so no call finds its inputs cached by the previous one; tiny
-inputs stay cached, as they do in a real training step. gc is off while timing,
-as in timeit. Forward rows run on inputs that do not require grad, so no graph is
-recorded and nothing is saved for backward; backward rows build the graph on fresh
-leaves outside the timer before every repeat and time only `out.backward(grad)`.
-Percent of peak: GFLOP/s against the best large float32 numpy matmul, GB/s against
-large numpy copies (copy and add, bytes read + written), both measured at the start of the run
-with the same thread count (machine.py); a row whose inputs stay in cache can pass 100%.
+How a row is timed (perf/timing.py, one harness for both devices): in each of three rounds (one in --quick)
+each contender, in an order that rotates between rounds, is warmed up, then called one call per clock
+reading until both a minimum count and a time budget are reached, cycling through several input sets; the
+median and IQR pool the rounds. Forward rows run on inputs that do not require grad, so no graph is recorded
+and nothing is saved for backward; backward rows build the graph on fresh leaves outside the timed region
+before every repeat and time only `out.backward(grad)`.
+
+cpu rows: the host clock. Large inputs rotate through sets whose total size is twice the last-level cache,
+so no call finds its inputs cached by the previous one; tiny inputs stay cached, as they do in a real
+training step. gc is off while timing, as in timeit. Percent of peak: GFLOP/s against the best large
+float32 numpy matmul, GB/s against large numpy copies (copy and add, bytes read + written), both measured at
+the start of the run with the same thread count (machine.py); a row whose inputs stay in cache can pass 100%.
+
+cuda rows (with a GPU): CUDA events recorded on the stream each library launches on (framework.cuda.Event
+on the framework's stream; torch.cuda.Event for PyTorch, which gets its own events, flush buffer and
+synchronisation). Before every timed call a 256 MiB buffer (more than twice L2) is overwritten with zero_()
+on that stream, so L2 holds nothing of the inputs; input sets rotate too (at least two copies, each uploaded
+to its own device memory). Percent of peak: TFLOP/s against the best bfloat16 matmul (PyTorch's cuBLAS and
+the framework's, 4096^3 and 8192^3), GB/s against a large device-to-device copy (bytes read + written), both
+measured at the start of the run. PyTorch's optimizers run with fused=True, its fastest step, as the
+framework's cuda step is one fused launch per group. F.linear_cross_entropy's baseline is the unfused
+cross_entropy(linear(...)), and a second table gives the peak memory of fused against unfused.
+Under TRITON_INTERPRET=1 nothing on cuda is timed: each kernel of the cpu table runs once on the interpreted
+cuda against the cpu, and every cuda row is built at a small size and run once through the same harness
+(PyTorch on its cpu when it has no GPU), so the GPU code path runs in CI.
+
 Ratios are framework time / baseline time: below 1.00x the framework is faster.
 """
 import argparse
 import dataclasses
-import gc
 import json
-import math
-import operator
-import os
 import time
 from typing import Callable
 
@@ -35,176 +46,40 @@ import numpy as np
 from tabulate import tabulate
 
 import framework as fw
-import numpy_ref
-
-try:
-    import torch
-except ImportError:  # PyTorch is only a baseline: its columns disappear
-    torch = None
-
-
-class Lib:
-    """The calls a case makes, for framework or torch: the API is PyTorch's, so each case is written once."""
-
-    def __init__(self, module, linear_relu):
-        self.module = module
-        self.F, self.optim, self.from_numpy = module.nn.functional, module.optim, module.from_numpy
-        self.linear_relu = linear_relu
-
-
-FRAMEWORK = Lib(fw, lambda x, w, b: fw.ops.linalg.linear(x, w, b, activation="relu"))
-TORCH = None if torch is None else Lib(torch, lambda x, w, b: torch.relu(torch.nn.functional.linear(x, w, b)))
-
-
-@dataclasses.dataclass
-class Case:
-    kernel: str
-    size: str
-    dtype: str
-    unit: str  # "GFLOP/s" or "GB/s"
-    work: float  # FLOPs or bytes one call needs at the least
-    make: Callable  # rng -> dict of numpy arrays: one input set
-    op: Callable = None  # (lib, tensors) -> output: the forward, for framework and torch alike
-    numpy_ref: Callable = None  # arrays -> zero-argument function; a backward's saved values are computed outside
-    grad_of: tuple = ()  # inputs that require grad: non-empty makes a backward row
-    prepare: Callable = None  # (lib, arrays) -> zero-argument function, for rows that are not an op (optimizers)
-    quick: bool = False
-
-
-# ---- the cases ---------------------------------------------------------------------------------------------
-
-def _randn(rng, shape, dtype):
-    return rng.standard_normal(shape).astype(dtype)
-
-
-def _linear_inputs(m, k, n, dtype):
-    return lambda rng: {"x": _randn(rng, (m, k), dtype), "w": _randn(rng, (n, k), dtype) / math.sqrt(k),
-                        "b": _randn(rng, (n,), dtype), "grad": _randn(rng, (m, n), dtype)}
-
-
-def linear_cases(m, k, n, dtype=np.float32, relu=False, quick=False):
-    label = "linear+relu" if relu else "linear"
-    size, make, flops = f"{m}x{k} -> {n}", _linear_inputs(m, k, n, dtype), 2.0 * m * k * n
-    op = ((lambda lib, t: lib.linear_relu(t["x"], t["w"], t["b"])) if relu
-          else (lambda lib, t: lib.F.linear(t["x"], t["w"], t["b"])))
-    dt = np.dtype(dtype).name
-    return [Case(f"{label} fwd", size, dt, "GFLOP/s", flops, make, op,
-                 lambda a: lambda: numpy_ref.linear(a["x"], a["w"], a["b"], relu), quick=quick),
-            Case(f"{label} bwd", size, dt, "GFLOP/s", 2 * flops, make, op,
-                 lambda a: numpy_ref.linear_backward(a["x"], a["w"], a["b"], a["grad"], relu),
-                 grad_of=("x", "w", "b"), quick=quick)]
-
-
-def cross_entropy_cases(n, c, quick=False):
-    make = lambda rng: {"x": _randn(rng, (n, c), np.float32), "t": rng.integers(0, c, n)}  # noqa: E731
-    op = lambda lib, t: lib.F.cross_entropy(t["x"], t["t"])  # noqa: E731
-    fwd_bytes, bwd_bytes = 4.0 * n * c + 8 * n, 8.0 * n * c  # read logits (+targets); read saved, write grad
-    return [Case("cross_entropy fwd", f"{n}x{c}", "float32", "GB/s", fwd_bytes, make, op,
-                 lambda a: lambda: numpy_ref.cross_entropy_loss(a["x"], a["t"]), quick=quick),
-            Case("cross_entropy bwd", f"{n}x{c}", "float32", "GB/s", bwd_bytes, make, op,
-                 lambda a: numpy_ref.cross_entropy_backward(a["x"], a["t"]), grad_of=("x",), quick=quick)]
-
-
-def bce_logits_cases(n, c):
-    make = lambda rng: {"x": _randn(rng, (n, c), np.float32),  # noqa: E731
-                        "t": rng.integers(0, 2, (n, c)).astype(np.float32)}
-    op = lambda lib, t: lib.F.binary_cross_entropy_with_logits(t["x"], t["t"])  # noqa: E731
-    return [Case("bce_with_logits fwd", f"{n}x{c}", "float32", "GB/s", 8.0 * n * c, make, op,
-                 lambda a: lambda: numpy_ref.bce_with_logits(a["x"], a["t"])),
-            Case("bce_with_logits bwd", f"{n}x{c}", "float32", "GB/s", 12.0 * n * c, make, op,
-                 lambda a: numpy_ref.bce_with_logits_backward(a["x"], a["t"]), grad_of=("x",))]
-
-
-def matmul_case(m, k, n, dtype=np.float32):
-    make = lambda rng: {"a": _randn(rng, (m, k), dtype), "b": _randn(rng, (k, n), dtype)}  # noqa: E731
-    return Case("matmul", f"{m}x{k} @ {k}x{n}", np.dtype(dtype).name, "GFLOP/s", 2.0 * m * k * n, make,
-                lambda lib, t: t["a"] @ t["b"], lambda a: lambda: a["a"] @ a["b"])
-
-
-def softmax_case(n, c):
-    return Case("softmax", f"{n}x{c}", "float32", "GB/s", 8.0 * n * c,
-                lambda rng: {"x": _randn(rng, (n, c), np.float32)},
-                lambda lib, t: lib.F.softmax(t["x"], dim=1), lambda a: lambda: numpy_ref.softmax(a["x"]))
-
-
-def elementwise_case(name, fn, shape, dtype=np.float32, quick=False):
-    itemsize, count = np.dtype(dtype).itemsize, math.prod(shape)
-    return Case(name, "x".join(map(str, shape)), np.dtype(dtype).name, "GB/s", 3.0 * itemsize * count,
-                lambda rng: {"a": _randn(rng, shape, dtype), "b": _randn(rng, shape, dtype)},
-                lambda lib, t: fn(t["a"], t["b"]), lambda a: lambda: fn(a["a"], a["b"]), quick=quick)
-
-
-def sum_case(shape, dim=None):
-    label = "sum" if dim is None else f"sum(dim={dim})"
-    return Case(label, "x".join(map(str, shape)), "float32", "GB/s", 4.0 * math.prod(shape),
-                lambda rng: {"a": _randn(rng, shape, np.float32)},
-                lambda lib, t: t["a"].sum() if dim is None else t["a"].sum(dim=dim),
-                lambda a: lambda: a["a"].sum(axis=dim))
-
-
-def _mlp_arrays(sizes):
-    def make(rng):
-        shapes = [s for k, n in zip(sizes, sizes[1:]) for s in ((n, k), (n,))]
-        return {"params": [_randn(rng, s, np.float32) * 0.1 for s in shapes],
-                "grads": [_randn(rng, s, np.float32) * 0.01 for s in shapes]}
-    return make
-
-
-def _prepare_optimizer(name, lib, arrays):
-    params = [lib.from_numpy(p.copy()).requires_grad_() for p in arrays["params"]]
-    for p, g in zip(params, arrays["grads"]):
-        p.grad = lib.from_numpy(g.copy())
-    opt = lib.optim.SGD(params, lr=0.01, momentum=0.9) if name == "SGD" else lib.optim.Adam(params, lr=1e-3)
-    return opt.step
-
-
-def _numpy_optimizer(name, arrays):
-    params, grads = [p.copy() for p in arrays["params"]], arrays["grads"]
-    update = numpy_ref.sgd_update(params, 0.01, 0.9) if name == "SGD" else numpy_ref.adam_update(params, 1e-3)
-    return lambda: update(grads)
-
-
-def optimizer_case(name, label, sizes, quick=False):
-    n_params = sum(n * k + n for k, n in zip(sizes, sizes[1:]))
-    moved = (5 if name == "SGD" else 7) * 4.0 * n_params  # SGD+momentum: p, g, buf read; p, buf written
-    kernel = f"{name} step" + (" (momentum 0.9)" if name == "SGD" else "")
-    return Case(kernel, f"{label} MLP, {n_params} params", "float32", "GB/s", moved, _mlp_arrays(sizes),
-                numpy_ref=lambda arrays: _numpy_optimizer(name, arrays),
-                prepare=lambda lib, arrays: _prepare_optimizer(name, lib, arrays), quick=quick)
-
-
-def all_cases():
-    tutorial, mnist = (50, 30, 20, 3), (784, 512, 512, 10)
-    return [
-        *linear_cases(32, 50, 30, quick=True), *linear_cases(256, 784, 512), *linear_cases(1024, 1024, 1024),
-        *linear_cases(256, 784, 512, dtype=np.float64), *linear_cases(256, 784, 512, relu=True),
-        *cross_entropy_cases(32, 3), *cross_entropy_cases(256, 10, quick=True), *cross_entropy_cases(4096, 1000),
-        *bce_logits_cases(32, 1), *bce_logits_cases(4096, 1024),
-        matmul_case(256, 784, 512), matmul_case(1024, 1024, 1024), matmul_case(1024, 1024, 1024, np.float64),
-        softmax_case(256, 10), softmax_case(4096, 1000),
-        elementwise_case("add", operator.add, (32, 50), quick=True),
-        elementwise_case("add", operator.add, (2048, 2048)),
-        elementwise_case("add", operator.add, (2048, 2048), np.float64),
-        elementwise_case("mul", operator.mul, (32, 50)), elementwise_case("mul", operator.mul, (2048, 2048)),
-        sum_case((32, 50)), sum_case((2048, 2048)), sum_case((2048, 2048), dim=1),
-        optimizer_case("SGD", "tutorial", tutorial), optimizer_case("SGD", "MNIST", mnist),
-        optimizer_case("Adam", "tutorial", tutorial, quick=True), optimizer_case("Adam", "MNIST", mnist),
-    ]
+import gpu_timing
+from cases import FRAMEWORK, TORCH, all_cases, gpu_cases, torch
+from timing import HOST, Budget, set_count, summarize, time_calls
 
 
 # ---- timing ------------------------------------------------------------------------------------------------
 
-@dataclasses.dataclass
-class Budget:
-    seconds: float  # timed seconds per contender, row and round, once min_reps are done
-    min_reps: int  # per round
-    max_reps: int  # per round
-    warmup: int  # calls per round
-    max_sets: int  # input sets to rotate through
-    rounds: int  # contenders alternate round by round, so a drift in the machine's load hits all of them
-
-
+# cpu budgets: a full cpu table in a few minutes on 2 cores. cuda budgets (not yet tuned on a GPU): each repeat
+# also waits for its flush and its end event, so 0.1 s of timed calls caps at 4x that in wall time per round;
+# with ~30 rows, 2 contenders and 3 rounds the cuda table takes one to two minutes plus making the inputs.
 FULL, QUICK = Budget(0.15, 5, 700, 3, 8, 3), Budget(0.05, 5, 200, 2, 2, 1)
+GPU_FULL, GPU_QUICK = Budget(0.1, 10, 500, 5, 4, 3, min_sets=2), Budget(0.03, 5, 100, 2, 2, 1, min_sets=2)
+GPU_PEAK = Budget(0.05, 5, 50, 3, 1, 1)  # peaks: the best of a few calls
+ONCE = Budget(0.0, 1, 1, 0, 1, 1)  # one untimed call per contender: the cuda rows under the interpreter
+
+
+@dataclasses.dataclass
+class Table:
+    """One device's table: where each contender runs, which clock times it, and the cache its inputs outgrow."""
+    device: str  # the framework's device: "cpu" or "cuda"
+    budget: Budget
+    cache_bytes: int  # cpu: the last-level cache; cuda: L2
+    clocks: dict  # "framework", "torch" -> the clock that times that library
+    torch_device: str = None  # where the torch baselines run; None: no torch columns
+    copies: bool = False  # input sets: copies of one draw, each uploaded to its own memory (not fresh draws)
+
+
+@dataclasses.dataclass
+class Contender:
+    name: str
+    stage: Callable  # input set (numpy arrays) -> what prepare takes; called once per set and contender
+    prepare: Callable  # staged set -> the zero-argument function to time
+    rebuild: bool  # prepare before every call (backward rows: a fresh graph each repeat)
+    clock: object
 
 
 def _last_level_cache_bytes():
@@ -215,59 +90,118 @@ def _last_level_cache_bytes():
         return 32 * 2**20
 
 
-def input_sets(case, budget, rng):
+def input_sets(case, table, rng):
     first = case.make(rng)
     size = sum(a.nbytes for v in first.values() for a in (v if isinstance(v, list) else [v]))
-    count = max(1, min(budget.max_sets, math.ceil(2 * _last_level_cache_bytes() / size)))
-    return [first] + [case.make(rng) for _ in range(count - 1)]
+    count = set_count(size, table.cache_bytes, table.budget)
+    return [first] * count if table.copies else [first] + [case.make(rng) for _ in range(count - 1)]
+
+
+def stage_set(lib, device, arrays):
+    return {k: lib.tensor(v, device) for k, v in arrays.items()}
 
 
 def lib_preparer(case, lib, compiled=None):
-    """arrays -> the zero-argument function to time, for framework or torch (or torch.compile'd)."""
+    """staged tensors -> the zero-argument function to time, for framework or torch (or torch.compile'd)."""
     if case.prepare is not None:
-        return lambda arrays: case.prepare(lib, arrays)
+        return lambda tensors: case.prepare(lib, tensors)
     forward = compiled or (lambda t: case.op(lib, t))
 
-    def prepare(arrays):
-        tensors = {k: lib.from_numpy(v) for k, v in arrays.items() if k != "grad"}
+    def prepare(tensors):
+        inputs = {k: v for k, v in tensors.items() if k != "grad"}
         if not case.grad_of:
-            return lambda: forward(tensors)
+            return lambda: forward(inputs)
         for k in case.grad_of:
-            tensors[k] = lib.from_numpy(arrays[k]).requires_grad_()  # a fresh leaf for every repeat
-        out = forward(tensors)
-        grad = lib.from_numpy(arrays["grad"]) if out.ndim else None
+            inputs[k] = tensors[k].detach().requires_grad_()  # a fresh leaf for every repeat
+        out = forward(inputs)
+        grad = tensors["grad"] if out.ndim else None
         return lambda: out.backward(grad)
     return prepare
 
 
-def time_calls(prepare, sets, rebuild, budget):
-    """Seconds per call of prepare(inputs)(), cycling through the input sets; rebuild: prepare before each call."""
-    ready = None if rebuild else [prepare(s) for s in sets]
-    next_call = (lambda i: prepare(sets[i % len(sets)])) if rebuild else (lambda i: ready[i % len(ready)])
-    for i in range(budget.warmup):
-        next_call(i)()
-    gc.collect()
-    gc.disable()
-    times, timed, started = [], 0.0, time.perf_counter()
-    try:
-        while len(times) < budget.max_reps:
-            call = next_call(len(times))
-            t0 = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - t0)
-            timed += times[-1]
-            done = timed >= budget.seconds or time.perf_counter() - started > 4 * budget.seconds
-            if len(times) >= budget.min_reps and done:
-                break
-    finally:
-        gc.enable()
-    return np.array(times)
+def contenders(case, table, use_compile):
+    """The contenders present, the framework first; numpy only in the cpu table."""
+    rebuild = bool(case.grad_of)
+    stage = lambda arrays: stage_set(FRAMEWORK, table.device, arrays)  # noqa: E731
+    found = [Contender("framework", stage, lib_preparer(case, FRAMEWORK), rebuild, table.clocks["framework"])]
+    if TORCH is not None and table.torch_device:
+        stage = lambda arrays: stage_set(TORCH, table.torch_device, arrays)  # noqa: E731 (one copy for both)
+        found.append(Contender("torch", stage, lib_preparer(case, TORCH), rebuild, table.clocks["torch"]))
+        if use_compile and not case.grad_of and case.prepare is None:
+            compiled = torch.compile(lambda t: case.op(TORCH, t))
+            found.append(Contender("torch.compile", stage, lib_preparer(case, TORCH, compiled), False,
+                                   table.clocks["torch"]))
+    if table.device == "cpu":
+        found.append(Contender("numpy", lambda arrays: arrays, case.numpy_ref, rebuild, HOST))
+    return found
 
 
-def summarize(times):
-    p25, median, p75 = np.percentile(times, [25, 50, 75])
-    return {"median_s": median, "p25_s": p25, "p75_s": p75, "min_s": times.min(), "max_s": times.max(),
-            "repeats": len(times)}
+def run_case(case, table, use_compile, rng):
+    """({contender: summary}, {baseline: error} for baselines that failed); the framework's errors propagate."""
+    sets, entrants = input_sets(case, table, rng), contenders(case, table, use_compile)
+    staged = {}
+    for c in entrants:
+        if c.stage not in staged:
+            staged[c.stage] = [c.stage(s) for s in sets]
+    times, failed = {c.name: [] for c in entrants}, {}
+    with np.errstate(all="ignore"):
+        for r in range(table.budget.rounds):
+            for c in entrants[r % len(entrants):] + entrants[:r % len(entrants)]:
+                if c.name in failed:
+                    continue
+                try:
+                    times[c.name].append(time_calls(c.prepare, staged[c.stage], c.rebuild, table.budget, c.clock))
+                except Exception as error:  # a baseline that does not work here (torch.compile) loses its column
+                    if c.name == "framework":
+                        raise
+                    failed[c.name] = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+    return {name: summarize(np.concatenate(t)) for name, t in times.items() if t and name not in failed}, failed
+
+
+# ---- output ------------------------------------------------------------------------------------------------
+
+UNIT_SCALE = {"GFLOP/s": 1e9, "TFLOP/s": 1e12, "GB/s": 1e9}
+
+
+def peak_of(case, peaks):
+    """The measured peak a row is held to: its dtype's matmul peak where one was measured, else its unit's."""
+    return peaks.get(f"{case.unit} {case.dtype}") or peaks[case.unit]
+
+
+def table_row(case, results, peaks, baselines):
+    ours = results["framework"]
+    rate = case.work / ours["median_s"] / UNIT_SCALE[case.unit]
+    row = [case.kernel, case.size, case.dtype, machine.format_seconds(ours["median_s"]),
+           machine.format_seconds(ours["p75_s"] - ours["p25_s"]), f"{rate:.1f} {case.unit}",
+           f"{100 * rate / peak_of(case, peaks):.0f}%"]
+    for name in baselines:
+        base = results.get(name)
+        row.append(machine.format_ratio(ours["median_s"], base and base["median_s"]))
+    return row
+
+
+def row_record(case, device, results, baselines, failed):
+    return {"device": device, "kernel": case.kernel, "size": case.size, "dtype": case.dtype, "unit": case.unit,
+            "work": case.work, "results": results, "failed": failed,
+            "ratios": {n: results["framework"]["median_s"] / results[n]["median_s"]
+                       for n in baselines if n in results}}
+
+
+def print_table(rows, baselines):
+    headers = ["kernel", "size", "dtype", "median", "IQR", "rate", "% peak"] + [f"x {n}" for n in baselines]
+    print()
+    print(tabulate(rows, headers=headers, disable_numparse=True))
+    print("\nx NAME = framework median time / NAME median time (below 1.00x: framework faster).")
+
+
+def print_failures(failures):
+    for (kernel, size, dtype), failed in failures:
+        for name, error in failed.items():
+            print(f"  {name} failed on {kernel} {size} {dtype}: {error}")
+
+
+def selected(cases, args, everything=False):
+    return [c for c in cases if (everything or c.quick or not args.quick) and (not args.only or args.only in c.kernel)]
 
 
 def measure_peaks(quick):
@@ -291,50 +225,140 @@ def measure_peaks(quick):
     return {"GB/s": best_bytes / 1e9, "GFLOP/s": best_flops / 1e9}
 
 
-def contenders(case, use_compile):
-    """(name, prepare, rebuild) for each contender present; the framework first."""
-    rebuild = bool(case.grad_of)
-    found = [("framework", lib_preparer(case, FRAMEWORK), rebuild)]
-    if TORCH is not None:
-        found.append(("torch", lib_preparer(case, TORCH), rebuild))
-        if use_compile and not case.grad_of and case.prepare is None:
-            compiled = torch.compile(lambda t: case.op(TORCH, t))
-            found.append(("torch.compile", lib_preparer(case, TORCH, compiled), False))
-    found.append(("numpy", case.numpy_ref, rebuild))
-    return found
-
-
-def run_case(case, budget, use_compile, rng):
-    sets, entrants = input_sets(case, budget, rng), contenders(case, use_compile)
-    times = {name: [] for name, _, _ in entrants}
-    with np.errstate(all="ignore"):
-        for r in range(budget.rounds):
-            for name, prepare, rebuild in entrants[r % len(entrants):] + entrants[:r % len(entrants)]:
-                times[name].append(time_calls(prepare, sets, rebuild, budget))
-    return {name: summarize(np.concatenate(t)) for name, t in times.items()}
-
-
-# ---- output ------------------------------------------------------------------------------------------------
-
-def table_row(case, results, peaks, baselines):
-    ours = results["framework"]
-    rate = case.work / ours["median_s"] / 1e9
-    row = [case.kernel, case.size, case.dtype, machine.format_seconds(ours["median_s"]),
-           machine.format_seconds(ours["p75_s"] - ours["p25_s"]), f"{rate:.1f} {case.unit}",
-           f"{100 * rate / peaks[case.unit]:.0f}%"]
-    for name in baselines:
-        base = results.get(name)
-        row.append(machine.format_ratio(ours["median_s"], base and base["median_s"]))
-    return row
-
-
 def gpu_notes():
     if fw.cuda.is_interpreted():
         return ["GPU rows: not timed: TRITON_INTERPRET=1 runs the cuda kernels in Triton's interpreter; each kernel "
-                "of the table runs there once instead (below), checked against the CPU."]
+                "of the table runs there once instead (below), checked against the CPU, and every cuda row is built "
+                "and run once at a small size through the GPU harness."]
     if not fw.cuda.is_available():
         return ["GPU rows: skipped; they need a CUDA GPU (framework.cuda.is_available() is False)."]
-    return ["GPU rows: not in this report yet: the CPU rows above time the numpy backend only."]
+    return ["GPU rows: in the cuda table below (CUDA events, L2 flushed between repeats)."]
+
+
+# ---- the tables --------------------------------------------------------------------------------------------
+
+def cpu_report(args, record):
+    notes = gpu_notes()
+    if torch is None:
+        notes.append("PyTorch is not importable: no torch columns.")
+    elif not args.compile:
+        notes.append("torch.compile: skipped (its first compile takes 15-60 s on a 2-core machine; --compile adds it).")
+    peaks = measure_peaks(args.quick)
+    print(f"  measured peak: {peaks['GFLOP/s']:.1f} GFLOP/s (float32 numpy matmul, {THREADS} thread(s)), "
+          f"{peaks['GB/s']:.1f} GB/s (numpy copy and add, read + write)")
+    for note in notes:
+        print("  " + note)
+    cases = selected(all_cases(), args)
+    table = Table("cpu", QUICK if args.quick else FULL, _last_level_cache_bytes(), {"framework": HOST, "torch": HOST},
+                  None if torch is None else "cpu")
+    baselines = ([] if torch is None else ["torch", "torch.compile"] if args.compile else ["torch"]) + ["numpy"]
+    rng, rows, failures = np.random.default_rng(0), [], []
+    for case in cases:
+        results, failed = run_case(case, table, args.compile, rng)
+        rows.append(table_row(case, results, peaks, baselines))
+        record["rows"].append(row_record(case, "cpu", results, baselines, failed))
+        if failed:
+            failures.append(((case.kernel, case.size, case.dtype), failed))
+    print_table(rows, baselines)
+    print_failures(failures)
+    record.update(peaks=peaks, notes=notes)
+    if fw.cuda.is_interpreted():
+        checked = check_interpreted_kernels(cases)
+        if any(row[-1] != "ok" for row in checked):
+            raise SystemExit("a cuda kernel disagrees with the CPU under the interpreter (table above)")
+
+
+LCE_MEMORY_SIZE, LCE_MEMORY_SIZE_SMALL = (4096, 4096, 128256), (16, 24, 200)  # N, K, V of the memory table
+
+
+def torch_gpu_device():
+    """Where the cuda table's torch baselines run: torch's GPU; under the interpreter without one, torch's cpu
+    (its numbers mean nothing there, but the baseline code runs); otherwise nowhere."""
+    if torch is None:
+        return None
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu" if fw.cuda.is_interpreted() else None
+
+
+def linear_cross_entropy_memory_table(size, torch_device):
+    """Prints and returns [(contender, peak bytes or None)] for F.linear_cross_entropy against unfused."""
+    n, k, vocab = size
+    memory = gpu_timing.linear_cross_entropy_memory_rows(n, k, vocab, "bfloat16", torch, torch_device)
+    unfused = dict(memory)["framework, unfused"]
+    print(f"\nlinear+cross-entropy peak memory beyond the inputs, one forward + backward, {n}x{k} -> {vocab} "
+          "bfloat16 (max_memory_allocated):")
+    print(tabulate([[name, "-" if peak is None else f"{peak / 2**20:.2f}",
+                     "-" if peak is None else f"{peak / unfused:.3f}"] for name, peak in memory],
+                   headers=["", "MiB", "/ framework unfused"], disable_numparse=True))
+    return memory
+
+
+def gpu_report(args, record):
+    """The cuda table, timed with CUDA events; under the interpreter every row is built at a small size and each
+    contender's callable runs once through the same harness, untimed."""
+    interpreted = fw.cuda.is_interpreted()
+    cases = selected(gpu_cases(small=interpreted), args, everything=interpreted)
+    if not cases:
+        return
+    torch_device = torch_gpu_device()
+    l2, l2_source = gpu_timing.l2_cache_bytes()
+    flush = gpu_timing.flush_bytes(l2)
+    clocks = {"framework": gpu_timing.framework_clock(flush)}
+    if torch_device:
+        clocks["torch"] = gpu_timing.torch_clock(torch, torch_device, flush)
+    budget = ONCE if interpreted else GPU_QUICK if args.quick else GPU_FULL
+    table = Table("cuda", budget, l2, clocks, torch_device, copies=True)
+    info = gpu_timing.gpu_info(l2, l2_source, flush, torch, torch_device)
+    v = info["versions"]
+    print(f"\nframework kernel report (cuda): {info['name']}, {info['total_memory'] >> 20} MiB")
+    baseline = f"torch {torch.__version__} on {torch_device} (CUDA {v['torch_cuda']})" if torch_device else "no torch"
+    print(f"  triton {v['triton']}, cuda-core {v['cuda-core']}, {baseline}; L2 {l2 >> 20} MiB ({l2_source}); "
+          f"{flush / 2**20:g} MiB zero_() before every timed call")
+    notes = []
+    if torch is not None and torch_device is None:
+        notes.append("PyTorch has no GPU here (torch.cuda.is_available() is False): no torch columns.")
+    peak_libs = {"framework": (fw, clocks["framework"])}
+    if torch_device == "cuda":
+        peak_libs["torch"] = (torch, clocks["torch"])
+    copy_bytes = 64 << 10 if interpreted else 256 << 20 if args.quick else 1 << 30
+    sizes = (64,) if interpreted else (8192,) if args.quick else (4096, 8192)
+    flop_dtypes = sorted({c.dtype for c in cases if c.unit == "TFLOP/s"})
+    peaks, sources = gpu_timing.measure_peaks(peak_libs, flop_dtypes, ONCE if interpreted else GPU_PEAK,
+                                              copy_bytes, sizes)
+    print("  measured peak" + (" (interpreter: not meaningful)" if interpreted else "") + ": " +
+          ", ".join(f"{value:.1f} {key} ({sources[key]})" for key, value in peaks.items()))
+    for note in notes:
+        print("  " + note)
+    baselines = [] if not torch_device else ["torch", "torch.compile"] if args.compile else ["torch"]
+    rng, rows, ran, failures = np.random.default_rng(0), [], [], []
+    for case in cases:
+        results, failed = run_case(case, table, args.compile, rng)
+        gpu_timing.release_cached_memory(torch, torch_device)
+        if failed:
+            failures.append(((case.kernel, case.size, case.dtype), failed))
+        if interpreted:
+            ran.append([case.kernel, case.size, case.dtype, ", ".join(results)])
+        else:
+            rows.append(table_row(case, results, peaks, baselines))
+            record["rows"].append(row_record(case, "cuda", results, baselines, failed))
+    if interpreted:
+        print("\ncuda rows under the interpreter (small sizes; each contender's callable built and run once, "
+              "not timed):")
+        print(tabulate(ran, headers=["kernel", "size", "dtype", "ran"], disable_numparse=True))
+    else:
+        print_table(rows, baselines)
+    print_failures(failures)
+    memory = []
+    if any(c.kernel.startswith("linear_cross_entropy") for c in cases):
+        memory = linear_cross_entropy_memory_table(LCE_MEMORY_SIZE_SMALL if interpreted else LCE_MEMORY_SIZE,
+                                                   torch_device)
+    record["gpu"] = {**info, "peaks": peaks, "peak_sources": sources, "notes": notes,
+                     "budget": dataclasses.asdict(budget),
+                     "linear_cross_entropy_memory": [{"contender": name, "peak_bytes": peak} for name, peak in memory],
+                     "interpreter_runs": [dict(zip(("kernel", "size", "dtype", "ran"), r)) for r in ran]}
+    if interpreted and failures:
+        raise SystemExit("a cuda row's baseline failed under the interpreter (above)")
 
 
 def check_interpreted_kernels(cases):
@@ -379,6 +403,8 @@ def parse_args(argv=None):
     parser.add_argument("--json", metavar="FILE", help="also write the numbers, machine and versions as JSON")
     parser.add_argument("--compile", action="store_true", help="add torch.compile as a baseline (forward rows)")
     parser.add_argument("--only", metavar="TEXT", help="only rows whose kernel name contains TEXT")
+    parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
+                        help="which tables: the cpu one, the cuda one (needs a GPU or TRITON_INTERPRET=1), or both")
     return parser.parse_args(argv)
 
 
@@ -387,40 +413,17 @@ def main(argv=None):
     if torch is not None:
         torch.set_num_threads(THREADS)
     info = machine.run_info(THREADS)
-    machine.print_header("framework kernel report (CPU)", info)
-    notes = gpu_notes()
-    if torch is None:
-        notes.append("PyTorch is not importable: no torch columns.")
-    elif not args.compile:
-        notes.append("torch.compile: skipped (its first compile takes 15-60 s on a 2-core machine; --compile adds it).")
-    budget = QUICK if args.quick else FULL
-    peaks = measure_peaks(args.quick)
-    print(f"  measured peak: {peaks['GFLOP/s']:.1f} GFLOP/s (float32 numpy matmul, {THREADS} thread(s)), "
-          f"{peaks['GB/s']:.1f} GB/s (numpy copy and add, read + write)")
-    for note in notes:
-        print("  " + note)
-    cases = [c for c in all_cases() if (c.quick or not args.quick) and (not args.only or args.only in c.kernel)]
-    baselines = [] if torch is None else ["torch", "torch.compile"] if args.compile else ["torch"]
-    baselines.append("numpy")
-    rng, rows, records = np.random.default_rng(0), [], []
-    for case in cases:
-        results = run_case(case, budget, args.compile, rng)
-        rows.append(table_row(case, results, peaks, baselines))
-        records.append({"kernel": case.kernel, "size": case.size, "dtype": case.dtype, "unit": case.unit,
-                        "work": case.work, "results": results,
-                        "ratios": {n: results["framework"]["median_s"] / results[n]["median_s"]
-                                   for n in baselines if n in results}})
-    headers = ["kernel", "size", "dtype", "median", "IQR", "rate", "% peak"] + [f"x {n}" for n in baselines]
-    print()
-    print(tabulate(rows, headers=headers, disable_numparse=True))
-    print("\nx NAME = framework median time / NAME median time (below 1.00x: framework faster).")
-    if fw.cuda.is_interpreted():
-        checked = check_interpreted_kernels(cases)
-        if any(row[-1] != "ok" for row in checked):
-            raise SystemExit("a cuda kernel disagrees with the CPU under the interpreter (table above)")
+    machine.print_header("framework kernel report" + (" (CPU)" if args.device != "cuda" else ""), info)
+    record = {**info, "quick": args.quick, "rows": []}
+    if args.device != "cuda":
+        cpu_report(args, record)
+    elif not fw.cuda.is_available():
+        print("  " + gpu_notes()[0])
+    if args.device != "cpu" and fw.cuda.is_available():
+        gpu_report(args, record)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({**info, "peaks": peaks, "notes": notes, "quick": args.quick, "rows": records}, f, indent=1)
+            json.dump(record, f, indent=1)
         print(f"wrote {args.json}")
 
 

@@ -1,4 +1,5 @@
 """The perf scripts run and print their tables (`--quick`), so they cannot rot. No timing is asserted."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -14,15 +15,53 @@ def run_script(name, *args, env=None):
     return done.stdout
 
 
+def _gpu_cases(small):
+    """perf/cases.py's cuda rows, loaded from the perf folder as report.py loads them."""
+    sys.path.insert(0, os.path.join(ROOT, "perf"))
+    try:
+        spec = importlib.util.spec_from_file_location("perf_cases", os.path.join(ROOT, "perf", "cases.py"))
+        cases = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cases)
+    finally:
+        sys.path.remove(os.path.join(ROOT, "perf"))
+    return cases.gpu_cases(small=small), cases.torch is not None
+
+
 def test_report_quick_prints_the_kernel_table_and_writes_json(tmp_path):
-    # TRITON_INTERPRET=1 must give a note about the Triton backend, never a crash or a pretended check
+    # TRITON_INTERPRET=1 must give a note about the Triton backend, never a crash or a pretended check; and every
+    # cuda row (at a small size) has each contender's callable built and run once through the GPU harness
     out = run_script("report.py", "--json", str(tmp_path / "report.json"), env={"TRITON_INTERPRET": "1"})
     for text in ("kernel", "median", "% peak", "x numpy", "linear fwd", "cross_entropy bwd", "Adam step",
-                 "measured peak", "GPU rows", "TRITON_INTERPRET=1"):
+                 "measured peak", "GPU rows", "TRITON_INTERPRET=1", "cuda rows under the interpreter",
+                 "linear+cross-entropy peak memory"):
         assert text in out
     record = json.loads((tmp_path / "report.json").read_text())
-    assert record["rows"] and {"machine", "versions", "commit", "date", "peaks", "threads"} <= set(record)
+    assert record["rows"] and {"machine", "versions", "commit", "date", "peaks", "threads", "gpu"} <= set(record)
     assert all(row["results"]["framework"]["median_s"] > 0 for row in record["rows"])
+    assert {row["device"] for row in record["rows"]} == {"cpu"}  # nothing on cuda is timed under the interpreter
+    gpu = record["gpu"]
+    assert gpu["interpreted"] and {"name", "versions", "peaks", "flush_bytes", "l2_cache_bytes"} <= set(gpu)
+    cases, has_torch = _gpu_cases(small=True)
+    ran = [(r["kernel"], r["size"], r["dtype"], r["ran"]) for r in gpu["interpreter_runs"]]
+    contenders = "framework, torch" if has_torch else "framework"
+    assert ran == [(c.kernel, c.size, c.dtype, contenders) for c in cases]
+    assert len({c.kernel for c in cases}) >= 13  # linear, cross-entropy, BCE, linear+CE (fwd, bwd); matmul, ...
+    memory = {m["contender"]: m["peak_bytes"] for m in gpu["linear_cross_entropy_memory"]}
+    assert memory["framework, fused"] > 0 and memory["framework, unfused"] > 0
+
+
+def test_gpu_rows_are_the_issue_rows_at_their_target_sizes():
+    cases, _ = _gpu_cases(small=False)
+    rows = {(c.kernel, c.size, c.dtype) for c in cases}
+    for row in [("linear fwd", "4096x4096 -> 4096", "bfloat16"), ("linear bwd", "4096x4096 -> 4096", "bfloat16"),
+                ("cross_entropy fwd", "8192x32000", "bfloat16"), ("cross_entropy bwd", "4096x128256", "bfloat16"),
+                ("linear_cross_entropy bwd", "4096x4096 -> 128256", "bfloat16")]:
+        assert row in rows
+    assert {"bce_with_logits fwd", "bce_with_logits bwd", "matmul", "softmax", "add", "mul", "sum", "Adam step",
+            "SGD step (momentum 0.9)"} <= {c.kernel for c in cases}
+    assert {c.unit for c in cases} == {"TFLOP/s", "GB/s"}
+    small = {(c.kernel, c.dtype) for c in _gpu_cases(small=True)[0]}
+    assert small == {(c.kernel, c.dtype) for c in cases}  # the interpreter runs the same rows, smaller
 
 
 def test_train_bench_quick_prints_step_memory_and_import_tables(tmp_path):

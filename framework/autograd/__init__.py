@@ -1,10 +1,20 @@
 """`framework.autograd`: backward, grad, Function, grad mode and gradcheck."""
+import numpy as np
+
 from .engine import run_backward
 from .function import Function, FunctionCtx, _edge
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["Function", "FunctionCtx", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "inference_mode", "gradcheck"]
+
+
+def _ones_like_raw(out):
+    data = out._data
+    if out._device.type == "cuda":
+        from ..backends.cuda.common import full
+        return full(data.shape, 1, data.dtype)
+    return np.ones(data.shape, data.dtype)
 
 
 def _make_grads(outputs, grad_outputs):
@@ -15,9 +25,9 @@ def _make_grads(outputs, grad_outputs):
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             if not out._dtype.is_floating_point:
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {out._dtype}")
-            from ..creation import ones_like
-            grad = ones_like(out)
-        elif grad.shape != out.shape:
+            grads.append(_ones_like_raw(out))  # raw data: the engine never needs it as a Tensor
+            continue
+        if grad.shape != out.shape:
             raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of {grad.shape} and output[0] has a "
                                f"shape of {out.shape}.")
         grads.append(grad._data)

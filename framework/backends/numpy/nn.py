@@ -238,8 +238,8 @@ def _cross_entropy_backward(ctx, g):
     grad_t = None
     if target.dtype.kind in "iu":
         if valid is None and w is None and eps == 0:  # the plain case: softmax minus one-hot, scaled
-            grad[np.arange(n_rows), classes] -= 1
             grad *= scale if scale.ndim == 0 else scale[:, None]
+            grad[np.arange(n_rows), classes] -= scale
         else:
             scale = np.broadcast_to(scale, (n_rows,))
             if valid is not None:

@@ -31,7 +31,7 @@ import triton
 import triton.language as tl
 
 from .interpreter import libdevice
-from .matmul import current_arch, dot_settings, grouped_tile
+from .matmul import dot_settings, grouped_tile
 
 ACT_NONE, ACT_RELU, ACT_GELU_TANH, ACT_SILU, ACT_GELU = 0, 1, 2, 3, 4
 ACTIVATIONS = {"none": ACT_NONE, "relu": ACT_RELU, "gelu": ACT_GELU, "gelu_tanh": ACT_GELU_TANH,
@@ -44,61 +44,95 @@ _INT32_MAX = 2**31 - 1
 
 
 # ----------------------------------------------------------------------------------------------
-# Tile configs. None of these has been measured: there was no GPU when they were written. They are
-# the starting points of Triton's matmul tutorial (03-matrix-multiplication.py, CUDA configs),
-# trimmed to three sizes, to be swept on an H100 (and A100) and replaced by measured choices with
-# the sweep named here. Constraints they do satisfy, checked by the AOT tests
-# (tests/triton_kernels/test_linear.py): they compile for sm_80 and sm_90 with no register
-# spills, and BLOCK_M is a multiple of 64 with num_warps 4 or 8 so that sm_90 bf16/fp16 dots
-# lower to wgmma (one warpgroup of 4 warps covers 64 rows of M).
+# Tile configs. None of these has been timed: there has been no GPU run, so no timing exists. They
+# start from Triton's matmul tutorial (03-matrix-multiplication.py, CUDA configs) and were cut down
+# until ptxas reported no register spill; to be swept on an H100 (and A100) and replaced by measured
+# choices with the sweep named here. What they do satisfy, checked by the AOT tests
+# (tests/triton_kernels/test_linear.py) with the exact (erf) and the tanh GELU, the forward saving
+# the pre-activation and dW computing db: they compile for sm_80 and sm_90 without spills, aligned
+# and unaligned (below); 16-bit tiles have BLOCK_M a multiple of 64 with 4 or 8 warps, so that sm_90
+# bf16/fp16 dots lower to wgmma (one warpgroup of 4 warps covers 64 rows of M).
+# Register numbers below: Triton 3.9 and the ptxas it ships, per thread, "sm_80/sm_90"; spills in
+# bytes (stores + loads), erf GELU unless said.
+#
+# Aligned launches (`_aligned`: every size, stride and buffer address a multiple of 16) get the size
+# rule's `large`, `small` or `fp64`; every other launch an `unaligned*` config. Unaligned, Triton
+# can neither vectorise the loads nor (16-bit) stage them with cp.async, and each element a thread
+# loads per step keeps its own 64-bit address register across the loop (LLVM's strength reduction,
+# seen in the PTX): the cost grows with the operand elements per thread. The aligned tiles spilled
+# there: forward large 184/800 (tanh 64/24), dX large 11828/2824 (tanh 22352/1824), dW large
+# 2700/3364 (tanh 1204/2616), dW small bf16 144/88 (tanh 112/0), fp32 small dX 296/0 and dW
+# 1344/0, fp64 dW 56/64 (tanh 0/0).
 # ----------------------------------------------------------------------------------------------
 CONFIGS = {
     # Derived from the tutorial's first CUDA config (128x256x64, 8 warps, 3 stages) with BLOCK_N
-    # halved: the tutorial tile spilled 184 B on sm_90 (AOT, ptxas) once the GELU epilogue also
-    # saves the pre-activation; 128x128x64 with 8 warps holds 64 accumulator registers per thread
-    # and does not spill. For large 16-bit problems. Unmeasured.
+    # halved: the tutorial tile spilled 184 B on sm_90 once the GELU epilogue also saves the
+    # pre-activation; 128x128x64 with 8 warps holds 64 accumulator registers per thread. The forward
+    # runs its epilogue by column halves: on the whole tile, erf GELU + SAVE_PRE took 255 registers and
+    # spilled 272 B on sm_90; by halves 182/121. For large 16-bit outputs (the backward kernels step
+    # by 32: KERNEL_CONFIGS).
     "large": dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=64, GROUP_SIZE_M=8, num_warps=8, num_stages=3),
     # The tutorial's 64x64-class tile (its 64x128x32 / 128x64x32 configs shrunk, 4 warps, 4 stages)
     # for small outputs, where big tiles would leave most SMs idle; also every fp32 (IEEE) problem,
-    # whose FMA dot needs both operand tiles in registers. Unmeasured.
+    # whose FMA dot needs both operand tiles in registers. At most 220/128 (fp32 dX).
     "small": dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=32, GROUP_SIZE_M=8, num_warps=4, num_stages=4),
     # float64 (fp64 DMMA, two registers an element): the small tile spilled 824-3520 B in the backward
-    # kernels (AOT, GELU' flags on), 64x64x16 with 4 warps 292-316 B in dW; with 8 warps none. Unmeasured.
+    # kernels (GELU' flags on), 64x64x16 with 4 warps 292-316 B in dW; with 8 warps none (dW with the
+    # erf GELU': 255/255, at the limit).
     "fp64": dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=16, GROUP_SIZE_M=8, num_warps=8, num_stages=3),
+    # Unaligned 16-bit launches, any size. Tried on all three kernels: 128x128x16 and 128x64x32 (8
+    # warps) still spill in dW (104 B and 264 B on sm_80), 64x64x16 with 4 warps sits at 255 registers
+    # in dW. 64x64x16 with 8 warps: at most 128/142 (dW), no spill, wgmma on sm_90. Stages do nothing
+    # here fully unaligned (nothing is staged) but do for partly aligned launches (only M, K or N odd:
+    # one-off AOT runs, not in the tests): with 3, dX spilled 20 B on sm_80 with K odd, at 80
+    # registers (ptxas trading a spill for occupancy); with 2, no spill in any of them.
+    "unaligned": dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=16, GROUP_SIZE_M=8, num_warps=8, num_stages=2),
+    # Unaligned fp32 (IEEE): cp.async of 4-byte elements still works, so stages matter. 64x64x32 with 8
+    # warps spilled 8 B (dX, sm_80); 64x64x16 with 8 warps at most 128/128, no spill, partly aligned
+    # too. With 2 stages the fully unaligned forward spilled 16 B on sm_90, at 80 registers.
+    "unaligned_fp32": dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=16, GROUP_SIZE_M=8, num_warps=8, num_stages=3),
+    # Unaligned float64: the fp64 tile spilled 56/64 B in dW (erf GELU'). 64x32x16 took 238/238 in dW;
+    # 32 output rows x 64 columns x 16 with 2 stages at most 161/161 (dW), no spill. With 3 or 4 stages
+    # partly aligned dW launches spilled 8-16 B at 128 registers (tanh GELU', M or N odd).
+    "unaligned_fp64": dict(BLOCK_M=32, BLOCK_N=64, BLOCK_K=16, GROUP_SIZE_M=8, num_warps=8, num_stages=2),
 }
 
-
-# Per-architecture replacements, by kernel: (arch, kernel, config name) -> config. Architectures
-# below sm_90 use the sm_80 entries.
-ARCH_CONFIGS = {
-    # dW + db with GELU' on 128x128x64 tiles (8 warps, 3 stages) took 255 registers and spilled 152 B
-    # on sm_80 (AOT, ptxas; sm_90's wgmma keeps the accumulator lighter and does not spill). A 32-row
-    # step over M (BLOCK_K here) instead of 64 takes 176 registers, no spill, and 51 KB of shared
-    # memory instead of 100 KB. Unmeasured.
-    (80, "backward_weight", "large"): dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=32, GROUP_SIZE_M=8, num_warps=8,
-                                           num_stages=3),
+# Replacements by kernel, on every architecture: (kernel, config name) -> config.
+_BACKWARD_LARGE = dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=32, GROUP_SIZE_M=8, num_warps=8, num_stages=3)
+KERNEL_CONFIGS = {
+    # The backward kernels form act'(pre) on their dY tiles inside the loop. At the forward's 64 step the
+    # erf GELU' spilled in dX 6104 B on sm_80 (255 registers on sm_90, at the limit) and in dW 608 B on
+    # sm_90 (dW also 152 B on sm_80 with the tanh GELU', which had given dW a 32 step on sm_80 only).
+    # A 32 step: dX 209/146, dW 188/248, no spill, half the shared memory.
+    ("backward_input", "large"): _BACKWARD_LARGE,
+    ("backward_weight", "large"): _BACKWARD_LARGE,
 }
 KERNEL_NAMES = ("forward", "backward_input", "backward_weight")
 
 
-def config_for(kernel, name, arch):
-    """The config `name` ('large', 'small', 'fp64') of `kernel` (one of KERNEL_NAMES) on compute capability `arch`."""
-    family = 90 if arch is None or arch >= 90 else 80
-    return ARCH_CONFIGS.get((family, kernel, name), CONFIGS[name])
+def config_for(kernel, name):
+    """The config `name` (a key of CONFIGS) of `kernel` (one of KERNEL_NAMES). No entry depends on the
+    architecture at present: every one compiles spill-free for both sm_80 and sm_90 (AOT)."""
+    return KERNEL_CONFIGS.get((kernel, name), CONFIGS[name])
 
 
-def pick_config(rows, cols, dtype_name, kernel="forward", arch=None):
-    """The config for an output of `rows` x `cols` (M x N forward, M x K for dX, N x K for dW) of
-    `kernel` on `arch` (default: this GPU's). A size rule, not a measurement: 16-bit outputs with at
-    least ~132 large tiles (one per H100 SM) get the large tile; fp32 and small outputs the small one;
-    float64 its own."""
+def config_name(rows, cols, dtype_name, aligned=True):
+    """Which config an output of `rows` x `cols` gets (M x N forward, M x K for dX, N x K for dW). A
+    size rule, not a measurement: aligned 16-bit outputs with at least ~132 large tiles (one per H100
+    SM) get the large tile; fp32 and small outputs the small one; float64 its own; unaligned launches
+    (`aligned` False) the unaligned tiles, whatever their size."""
     if dtype_name == "float64":
-        name = "fp64"
-    elif dtype_name in ("float16", "bfloat16") and triton.cdiv(rows, 128) * triton.cdiv(cols, 128) >= 132:
-        name = "large"
-    else:
-        name = "small"
-    return config_for(kernel, name, current_arch() if arch is None else arch)
+        return "fp64" if aligned else "unaligned_fp64"
+    if not aligned:
+        return "unaligned_fp32" if dtype_name == "float32" else "unaligned"
+    if dtype_name in ("float16", "bfloat16") and triton.cdiv(rows, 128) * triton.cdiv(cols, 128) >= 132:
+        return "large"
+    return "small"
+
+
+def pick_config(rows, cols, dtype_name, kernel="forward", aligned=True):
+    """The config of `kernel` for an output of `rows` x `cols` (`config_name`'s rule)."""
+    return config_for(kernel, config_name(rows, cols, dtype_name, aligned))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -144,6 +178,24 @@ def _activation_grad(pre, ACTIVATION: tl.constexpr):
 
 
 @triton.jit
+def _forward_epilogue(acc, offs_m, offs_n, M, N, b_ptr, y_ptr, pre_ptr, stride_ym, stride_yn, stride_pm, stride_pn,
+                      HAS_BIAS: tl.constexpr, ACTIVATION: tl.constexpr, SAVE_PRE: tl.constexpr):
+    """Bias, save the pre-activation, activation, store in the output's dtype: for the (offs_m, offs_n) tile
+    `acc` (in ACC) of the forward."""
+    mask_n = offs_n < N
+    if HAS_BIAS:
+        bias = tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(acc.dtype)
+        acc = acc + bias[None, :]
+    mask = (offs_m < M)[:, None] & mask_n[None, :]
+    if SAVE_PRE:
+        pre_ptrs = pre_ptr + offs_m[:, None] * stride_pm + offs_n[None, :] * stride_pn
+        tl.store(pre_ptrs, acc.to(pre_ptr.dtype.element_ty), mask=mask)
+    acc = _apply_activation(acc, ACTIVATION)
+    y_ptrs = y_ptr + offs_m[:, None] * stride_ym + offs_n[None, :] * stride_yn
+    tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
 def linear_forward_kernel(
         # Pointers
         x_ptr, w_ptr, b_ptr, y_ptr, pre_ptr,
@@ -161,8 +213,6 @@ def linear_forward_kernel(
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
-    mask_m = offs_m < M
-    mask_n = offs_n < N
     # Ragged M/N edges: rows past M (columns past N) wrap onto valid ones for the loads, as in the
     # matmul tutorial, so the loads are masked on K only; the store is masked on M and N.
     offs_xm = offs_m % M
@@ -183,17 +233,14 @@ def linear_forward_kernel(
         x_ptrs += BLOCK_K * stride_xk
         w_ptrs += BLOCK_K * stride_wk
 
-    # Epilogue, in fp32: bias, save the pre-activation, activation, store in the output's dtype.
-    if HAS_BIAS:
-        bias = tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(ACC)
-        acc = acc + bias[None, :]
-    mask = mask_m[:, None] & mask_n[None, :]
-    if SAVE_PRE:
-        pre_ptrs = pre_ptr + offs_m[:, None] * stride_pm + offs_n[None, :] * stride_pn
-        tl.store(pre_ptrs, acc.to(pre_ptr.dtype.element_ty), mask=mask)
-    acc = _apply_activation(acc, ACTIVATION)
-    y_ptrs = y_ptr + offs_m[:, None] * stride_ym + offs_n[None, :] * stride_yn
-    tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=mask)
+    # Epilogue, in fp32, on one column half of the tile at a time (the persistent matmul tutorial's
+    # EPILOGUE_SUBTILE): fewer registers live at once (see CONFIGS["large"]).
+    acc0, acc1 = tl.split(tl.permute(tl.reshape(acc, (BLOCK_M, 2, BLOCK_N // 2)), (0, 2, 1)))
+    offs_n0 = pid_n * BLOCK_N + tl.arange(0, BLOCK_N // 2)
+    _forward_epilogue(acc0, offs_m, offs_n0, M, N, b_ptr, y_ptr, pre_ptr, stride_ym, stride_yn, stride_pm,
+                      stride_pn, HAS_BIAS, ACTIVATION, SAVE_PRE)
+    _forward_epilogue(acc1, offs_m, offs_n0 + BLOCK_N // 2, M, N, b_ptr, y_ptr, pre_ptr, stride_ym, stride_yn,
+                      stride_pm, stride_pn, HAS_BIAS, ACTIVATION, SAVE_PRE)
 
 
 @triton.jit
@@ -344,11 +391,25 @@ def _activation_id(activation):
     return ACTIVATIONS[activation]
 
 
-def _launch_config(config, rows, cols, dtype_name, names=("BLOCK_M", "BLOCK_N", "BLOCK_K"), kernel="forward"):
+def _aligned(buffers, *values):
+    """Whether a launch is "aligned" (the AOT tests' aligned case, CONFIGS): every buffer's address and
+    every size and stride (`values`) a multiple of 16, which Triton specialises on (tt.divisibility=16);
+    a value of 1 is a constant to Triton and counts as aligned. Anything else gets the unaligned tiles.
+
+    M (the batch rows) is not among `values`: it only bounds the row masks, never a vectorised load's
+    address, and with only M odd every config compiles as the aligned case does (AOT, ptxas: no spill,
+    the same register counts; tests/triton_kernels/test_linear.py "rows" layout). So a batch of 4095
+    keeps the large tiles."""
+    return (all(buffer.data_ptr() % 16 == 0 for buffer in buffers if buffer is not None)
+            and all(value == 1 or value % 16 == 0 for value in values))
+
+
+def _launch_config(config, rows, cols, dtype_name, names=("BLOCK_M", "BLOCK_N", "BLOCK_K"), kernel="forward",
+                   aligned=True):
     """(num_warps, num_stages, block meta-parameters). A config names its output tile BLOCK_M x
     BLOCK_N and its reduction step BLOCK_K; `names` says which kernel argument plays each role
     (dX: rows M, cols K, reduce over N; dW: rows N, cols K, reduce over M)."""
-    chosen = dict(config if config is not None else pick_config(rows, cols, dtype_name, kernel))
+    chosen = dict(config if config is not None else pick_config(rows, cols, dtype_name, kernel, aligned))
     meta = {names[0]: chosen["BLOCK_M"], names[1]: chosen["BLOCK_N"], names[2]: chosen["BLOCK_K"],
             "GROUP_SIZE_M": chosen["GROUP_SIZE_M"]}
     return chosen.get("num_warps", 4), chosen.get("num_stages", 3), meta
@@ -374,7 +435,9 @@ def linear_forward(x, weight, bias, out, M, N, K,
         _check_extent("pre", M, N, stride_pm, stride_pn)
     if M == 0 or N == 0:
         return out
-    num_warps, num_stages, meta = _launch_config(config, M, N, dtype_name)
+    aligned = _aligned((x, weight, bias, out, pre), N, K,
+                       stride_xm, stride_xk, stride_wn, stride_wk, stride_ym, stride_yn, stride_pm, stride_pn)
+    num_warps, num_stages, meta = _launch_config(config, M, N, dtype_name, aligned=aligned)
     dot_fp32, precision = dot_settings(dtype_name, allow_tf32)
     grid = (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)
     linear_forward_kernel[grid](
@@ -407,8 +470,10 @@ def linear_backward_input(grad_out, weight, pre, grad_x, M, N, K,
     _check_extent("grad_x", M, K, stride_dxm, stride_dxk)
     if M == 0 or K == 0:
         return grad_x  # (N == 0 launches: the loop runs no times and the kernel writes zeros)
+    aligned = _aligned((grad_out, weight, pre, grad_x), N, K,
+                       stride_dym, stride_dyn, stride_pm, stride_pn, stride_wn, stride_wk, stride_dxm, stride_dxk)
     num_warps, num_stages, meta = _launch_config(config, M, K, dtype_name, ("BLOCK_M", "BLOCK_K", "BLOCK_N"),
-                                                kernel="backward_input")
+                                                kernel="backward_input", aligned=aligned)
     dot_fp32, precision = dot_settings(dtype_name, allow_tf32)
     grid = (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(K, meta["BLOCK_K"]),)
     linear_backward_input_kernel[grid](
@@ -444,8 +509,10 @@ def linear_backward_weight(grad_out, x, pre, grad_weight, grad_bias, M, N, K,
     if N == 0 or (grad_bias is None and K == 0):
         return grad_weight, grad_bias  # (M == 0 launches: the loop runs no times and zeros are written)
     compute_dw = grad_weight is not None and K > 0
+    aligned = _aligned((grad_out, x, pre, grad_weight, grad_bias), N, K if compute_dw else 1,
+                       stride_dym, stride_dyn, stride_pm, stride_pn, stride_xm, stride_xk, stride_dwn, stride_dwk)
     num_warps, num_stages, meta = _launch_config(config, N, max(K, 1), dtype_name, ("BLOCK_N", "BLOCK_K", "BLOCK_M"),
-                                                kernel="backward_weight")
+                                                kernel="backward_weight", aligned=aligned)
     dot_fp32, precision = dot_settings(dtype_name, allow_tf32)
     # Without dW, one program per column tile (pid_k == 0 everywhere) sums db.
     k_tiles = triton.cdiv(K, meta["BLOCK_K"]) if compute_dw else 1

@@ -210,14 +210,18 @@ def test_launchers_reject_bad_arguments():
 
 
 # ------------------------------------------------------------------------------------------------
-# AOT: every shipped config compiles for sm_80 and sm_90 without spills, and the 16-bit forward
-# uses wgmma on sm_90.
+# AOT: every config the launchers can pick compiles for sm_80 and sm_90 without spills, for both
+# heavy epilogues (the exact erf GELU, which calls libdevice.erfc, and the tanh GELU: neither is the
+# heavier everywhere), with the forward saving the pre-activation and dW computing db; the 16-bit
+# ones use wgmma on sm_90.
 #
-# The compiles model what a real launch of contiguous, 16-byte-aligned buffers with sizes and
-# row strides divisible by 16 (e.g. 4096^3) specialises to (aot.specialize): unit
-# strides become the constant 1 and pointers/sizes/strides carry tt.divisibility=16. Unaligned
-# launches (odd N or K) are an open problem: there the dW kernel spills even at the small config
-# on sm_80 (112 B, GELU' + db) and at the large one on sm_90 (2.6 KB).
+# Three layouts a real launch of contiguous buffers specialises to (aot.specialize): "aligned",
+# 16-byte-aligned buffers with sizes and row strides divisible by 16 (e.g. 4096^3): pointers/sizes/
+# strides carry tt.divisibility=16; "unaligned", odd sizes (e.g. N = K = 4095): no divisibility
+# anywhere; and "rows", aligned but for M (a batch of 4095 rows), which keeps the aligned configs.
+# Unit strides are the constant 1 in all. The launchers pick the unaligned configs whenever a launch
+# is not aligned apart from M (L._aligned; test below). The "rows" layout compiles the exact GELU
+# only: it was the heavier of the two in every such compile (ptxas registers, sm_80 and sm_90).
 # ------------------------------------------------------------------------------------------------
 _UNIT_STRIDES = {
     "forward": ("stride_xk", "stride_wk", "stride_yn", "stride_pn"),
@@ -225,56 +229,124 @@ _UNIT_STRIDES = {
     "backward_weight": ("stride_dyn", "stride_pn", "stride_xk", "stride_dwk"),
 }
 _KERNELS = {
-    "forward": (L.linear_forward_kernel, ("BLOCK_M", "BLOCK_N", "BLOCK_K"),
-                dict(HAS_BIAS=True, ACTIVATION=L.ACT_GELU_TANH, SAVE_PRE=True)),
-    "backward_input": (L.linear_backward_input_kernel, ("BLOCK_M", "BLOCK_K", "BLOCK_N"),
-                       dict(ACTIVATION=L.ACT_GELU_TANH)),
+    "forward": (L.linear_forward_kernel, ("BLOCK_M", "BLOCK_N", "BLOCK_K"), dict(HAS_BIAS=True, SAVE_PRE=True)),
+    "backward_input": (L.linear_backward_input_kernel, ("BLOCK_M", "BLOCK_K", "BLOCK_N"), {}),
     "backward_weight": (L.linear_backward_weight_kernel, ("BLOCK_N", "BLOCK_K", "BLOCK_M"),
-                        dict(ACTIVATION=L.ACT_GELU_TANH, COMPUTE_DW=True, COMPUTE_DB=True)),
+                        dict(COMPUTE_DW=True, COMPUTE_DB=True)),
 }
-# (kernel, config, dtype): each shipped config where the launcher uses it; GELU + saved pre /
-# GELU' flags on, the heaviest epilogue. Each compiles for sm_80 and sm_90 with that arch's config.
-_AOT_CASES = [
-    ("forward", "large", "bf16"),
-    ("forward", "small", "bf16"),
-    ("forward", "small", "fp32"),
-    ("backward_input", "large", "bf16"),
-    ("backward_weight", "large", "bf16"),
-    ("backward_weight", "small", "bf16"),
-    ("forward", "fp64", "fp64"),
-    ("backward_input", "fp64", "fp64"),
-    ("backward_weight", "fp64", "fp64"),
-]
+_AOT_DTYPES = {"bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}
+_AOT_ACTIVATIONS = ("gelu", "gelu_tanh")
 
 
-def _aot_job(which, config_name, dtype, arch):
+def _aot_cases():
+    """(kernel, config name, dtype, layout) for every config `L.config_name` gives, at a small and a
+    large output, in each layout (fp16 is not compiled: taken to behave as bf16, the same 16-bit tiles)."""
+    cases = {}
+    for layout in ("aligned", "unaligned", "rows"):
+        for which in L.KERNEL_NAMES:
+            for dtype_name, dtype in _AOT_DTYPES.items():
+                for rows in (64, 8192):
+                    name = L.config_name(rows, rows, dtype_name, aligned=layout != "unaligned")
+                    cases[(which, name, dtype, layout)] = None
+    return list(cases)
+
+
+def _aot_activations(layout):
+    return ("gelu",) if layout == "rows" else _AOT_ACTIVATIONS
+
+
+_AOT_CASES = _aot_cases()
+
+
+def _aot_job(which, config_name, dtype, layout, activation, arch):
     kernel, names, flags = _KERNELS[which]
-    num_warps, num_stages, meta = L._launch_config(L.config_for(which, config_name, arch), 1, 1, dtype, names)
-    constexprs = dict(flags, DOT_FP32=False, INPUT_PRECISION="ieee", **meta)
-    return dict(kernel=kernel, arch=arch, num_warps=num_warps, num_stages=num_stages,
-                **aot.specialize(kernel, constexprs, dtype, unit_args=_UNIT_STRIDES[which]))
+    num_warps, num_stages, meta = L._launch_config(L.config_for(which, config_name), 1, 1, dtype, names)
+    constexprs = dict(flags, ACTIVATION=L.ACTIVATIONS[activation], DOT_FP32=False, INPUT_PRECISION="ieee", **meta)
+    specialised = aot.specialize(kernel, constexprs, dtype, unit_args=_UNIT_STRIDES[which],
+                                 aligned=layout != "unaligned")
+    if layout == "rows":  # M odd: the one size without tt.divisibility
+        specialised["divisible"] = tuple(name for name in specialised["divisible"] if name != "M")
+    return dict(kernel=kernel, arch=arch, num_warps=num_warps, num_stages=num_stages, **specialised)
 
 
 def aot_jobs():
-    return [(case + (arch,), _aot_job(*case, arch)) for case in _AOT_CASES for arch in aot.ARCHITECTURES]
+    return [(case + (activation, arch), _aot_job(*case, activation, arch))
+            for case in _AOT_CASES for activation in _aot_activations(case[3]) for arch in aot.ARCHITECTURES]
 
 
 @pytest.mark.parametrize("arch", aot.ARCHITECTURES)
-@pytest.mark.parametrize("which,config_name,dtype", _AOT_CASES)
-def test_aot_shipped_configs(which, config_name, dtype, arch, aot_results):
-    compiled = dict(aot_results)[(which, config_name, dtype, arch)]
-    print(f"{which} {config_name} {dtype}: {compiled.summary()}")
-    assert compiled.spilled_bytes == 0
+@pytest.mark.parametrize("which,config_name,dtype,layout,activation",
+                         [case + (activation,) for case in _AOT_CASES for activation in _aot_activations(case[3])])
+def test_aot_shipped_configs(which, config_name, dtype, layout, activation, arch, aot_results):
+    compiled = dict(aot_results)[(which, config_name, dtype, layout, activation, arch)]
+    aot.assert_no_spills([(f"{which} {config_name} {dtype} {layout} {activation}", compiled)])
     if arch == 90 and dtype == "bf16":
         assert compiled.uses_wgmma
 
 
-def test_configs_per_arch():
-    """sm_80 (and Ampere/Ada) run dW at a 32-row step; sm_90 keeps the shared large config."""
-    assert L.pick_config(8192, 8192, "bfloat16", "backward_weight", arch=80)["BLOCK_K"] == 32
-    assert L.pick_config(8192, 8192, "bfloat16", "backward_weight", arch=86) is L.ARCH_CONFIGS[
-        (80, "backward_weight", "large")]
-    assert L.pick_config(8192, 8192, "bfloat16", "backward_weight", arch=90) is L.CONFIGS["large"]
-    assert L.pick_config(8192, 8192, "bfloat16", "forward", arch=80) is L.CONFIGS["large"]
-    assert L.pick_config(8192, 8192, "float32", "backward_weight", arch=80) is L.CONFIGS["small"]
-    assert L.pick_config(8192, 8192, "float64", "backward_weight", arch=90) is L.CONFIGS["fp64"]
+def test_aot_cases_cover_every_config():
+    """Each config name the rule can give appears, for each kernel (nothing shipped goes unchecked)."""
+    names = {(which, name) for which, name, _, _ in _AOT_CASES}
+    assert names == {(which, name) for which in L.KERNEL_NAMES for name in L.CONFIGS}
+
+
+def test_config_choice():
+    """The size rule, the backward kernels' 32 step at the large tile, and unaligned launches."""
+    assert L.pick_config(8192, 8192, "bfloat16", "forward") is L.CONFIGS["large"]
+    assert L.pick_config(8192, 8192, "bfloat16", "backward_input") is L.KERNEL_CONFIGS[("backward_input", "large")]
+    assert L.pick_config(8192, 8192, "bfloat16", "backward_weight")["BLOCK_K"] == 32
+    assert L.pick_config(512, 512, "bfloat16", "backward_weight") is L.CONFIGS["small"]
+    assert L.pick_config(8192, 8192, "float32", "backward_weight") is L.CONFIGS["small"]
+    assert L.pick_config(8192, 8192, "float64", "backward_weight") is L.CONFIGS["fp64"]
+    for dtype_name in ("bfloat16", "float16"):
+        assert L.pick_config(8191, 8191, dtype_name, "backward_weight", aligned=False) is L.CONFIGS["unaligned"]
+    assert L.pick_config(8191, 8191, "float32", "backward_input", aligned=False) is L.CONFIGS["unaligned_fp32"]
+    assert L.pick_config(37, 19, "float64", "forward", aligned=False) is L.CONFIGS["unaligned_fp64"]
+
+
+class _Recorder:
+    """Stands in for a kernel: records the meta-parameters of its launches."""
+
+    def __init__(self):
+        self.launches = []
+
+    def __getitem__(self, grid):
+        return lambda *args, **kwargs: self.launches.append(kwargs)
+
+
+def _aligned_array(shape, dtype, offset=0):
+    """A C-contiguous array whose data starts `offset` elements past a 64-byte boundary."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.zeros(int(np.prod(shape)) * itemsize + 64 + offset * itemsize, np.uint8)
+    start = (-raw.ctypes.data) % 64 + offset * itemsize
+    return raw[start:start + int(np.prod(shape)) * itemsize].view(dtype).reshape(shape)
+
+
+@pytest.mark.parametrize("shape,offset,aligned", [((64, 32, 48), 0, True), ((64, 32, 47), 0, False),
+                                                  ((64, 33, 48), 0, False), ((63, 32, 48), 0, True),
+                                                  ((64, 32, 48), 1, False)])
+def test_launchers_pick_unaligned_config(monkeypatch, shape, offset, aligned):
+    """Odd N or K (hence odd row strides) or a buffer not 16-byte aligned (`pre`, which all three read): all
+    three launchers take the unaligned tiles; aligned launches, odd M included, the size rule's."""
+    M, N, K = shape
+    dt = np.float16
+    x, w, dy = _aligned_array((M, K), dt), _aligned_array((N, K), dt), _aligned_array((M, N), dt)
+    out, pre, dx = _aligned_array((M, N), dt), _aligned_array((M, N), dt, offset), _aligned_array((M, K), dt)
+    dw, b, db = _aligned_array((N, K), dt), _aligned_array((N,), dt), _aligned_array((N,), dt)
+    recorders = {name: _Recorder() for name in ("linear_forward_kernel", "linear_backward_input_kernel",
+                                                 "linear_backward_weight_kernel")}
+    for name, recorder in recorders.items():
+        monkeypatch.setattr(L, name, recorder)
+    h = HostTensor
+    L.linear_forward(h(x), h(w), h(b), h(out), M, N, K, *_strides(x), *_strides(w), *_strides(out),
+                     activation="gelu", pre=h(pre), stride_pm=N, stride_pn=1)
+    L.linear_backward_input(h(dy), h(w), h(pre), h(dx), M, N, K, *_strides(dy), *_strides(w), *_strides(dx),
+                            activation="gelu", stride_pm=N, stride_pn=1)
+    L.linear_backward_weight(h(dy), h(x), h(pre), h(dw), h(db), M, N, K, *_strides(dy), *_strides(x),
+                             *_strides(dw), activation="gelu", stride_pm=N, stride_pn=1)
+    expected = L.CONFIGS["small" if aligned else "unaligned"]
+    for name, recorder in recorders.items():
+        (meta,), kernel = recorder.launches, name[len("linear_"):-len("_kernel")]
+        _, _, expected_meta = L._launch_config(expected, 1, 1, "float16", _KERNELS[kernel][1])
+        assert {key: meta[key] for key in expected_meta} == expected_meta, name
+        assert (meta["num_warps"], meta["num_stages"]) == (expected["num_warps"], expected["num_stages"])

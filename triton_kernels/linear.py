@@ -30,6 +30,7 @@ import math
 import triton
 import triton.language as tl
 
+from . import tuning
 from .interpreter import libdevice
 from .matmul import dot_settings, grouped_tile
 
@@ -56,7 +57,8 @@ _INT32_MAX = 2**31 - 1
 # bytes (stores + loads), erf GELU unless said.
 #
 # Aligned launches (`_aligned`: every size, stride and buffer address a multiple of 16) get the size
-# rule's `large`, `small` or `fp64`; every other launch an `unaligned*` config. Unaligned, Triton
+# rule's `large`, `small` or `fp64` (on a GPU, aligned 16-bit launches get whichever of `large` and
+# `small` the tuner times faster: `candidates`); every other launch an `unaligned*` config. Unaligned, Triton
 # can neither vectorise the loads nor (16-bit) stage them with cp.async, and each element a thread
 # loads per step keeps its own 64-bit address register across the loop (LLVM's strength reduction,
 # seen in the PTX): the cost grows with the operand elements per thread. The aligned tiles spilled
@@ -133,6 +135,41 @@ def config_name(rows, cols, dtype_name, aligned=True):
 def pick_config(rows, cols, dtype_name, kernel="forward", aligned=True):
     """The config of `kernel` for an output of `rows` x `cols` (`config_name`'s rule)."""
     return config_for(kernel, config_name(rows, cols, dtype_name, aligned))
+
+
+# Autotuning (triton_kernels/tuning.py): with a benchmarker registered (a GPU: framework/backends/cuda/runtime.py)
+# and no `config` given, a launcher times its candidates once per key and keeps the fastest; otherwise it takes
+# `config_name`'s choice. Candidates come only from the configs the AOT tests compile spill-free for that dtype and
+# layout, so tuning never picks an unchecked config (test_linear.py: test_tuning_candidates_are_aot_compiled).
+_TUNED_16BIT = ("large", "small")
+
+
+def candidates(rows, cols, dtype_name, aligned=True):
+    """The config names the tuner may time for an output of `rows` x `cols`, `config_name`'s choice first. Aligned
+    16-bit launches: `large` and `small`, the two tiles AOT-compiled for them. Every other launch has one config and
+    is never timed: fp32 has `small` alone (the only fp32 tile compiled: its IEEE FMA dot holds both tiles in
+    registers), float64 `fp64`, and unaligned launches their `unaligned*` tile."""
+    first = config_name(rows, cols, dtype_name, aligned)
+    if aligned and dtype_name in ("float16", "bfloat16"):
+        return (first,) + tuple(name for name in _TUNED_16BIT if name != first)
+    return (first,)
+
+
+def _unit_strides(*strides):
+    """Which strides are 1 (the layout: row- or column-major operands), for the tuning key."""
+    return tuple(stride == 1 for stride in strides)
+
+
+def _tuned_launch(launch, config, kernel, rows, cols, dtype_name, aligned, key):
+    """`launch(config)` with the caller's `config`, else with the tuner's choice among `candidates` for the key
+    ("linear.<kernel>", key). Timing runs `launch` on the caller's buffers once per candidate and call; allowed
+    (tuning.py's requirement) because the linear kernels only write their outputs, which never alias the buffers
+    they read. The chosen config is launched once more, so the result is the winner's whether or not it was timed."""
+    if config is None:
+        name = tuning.choose("linear." + kernel, key, candidates(rows, cols, dtype_name, aligned),
+                             lambda name: launch(config_for(kernel, name)))
+        config = config_for(kernel, name)
+    launch(config)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -421,7 +458,8 @@ def linear_forward(x, weight, bias, out, M, N, K,
     """out = act(x @ weight.T + bias) for x (M, K), weight (N, K), bias (N,) or None, out (M, N).
 
     `pre` (M, N), when given, receives x @ weight.T + bias for the backward (needed for GELU/SiLU;
-    ReLU's backward can use `out`). `config` overrides the tile config (a dict like CONFIGS')."""
+    ReLU's backward can use `out`). `config` overrides the tile config (a dict like CONFIGS'); without it the
+    config is the tuner's choice on a GPU, the size rule's elsewhere (`_tuned_launch`), as in the backward launchers."""
     _check_sizes(M, N, K)
     act = _activation_id(activation)
     dtype_name = _dtype_name(x, "x")
@@ -435,18 +473,25 @@ def linear_forward(x, weight, bias, out, M, N, K,
         _check_extent("pre", M, N, stride_pm, stride_pn)
     if M == 0 or N == 0:
         return out
-    aligned = _aligned((x, weight, bias, out, pre), N, K,
-                       stride_xm, stride_xk, stride_wn, stride_wk, stride_ym, stride_yn, stride_pm, stride_pn)
-    num_warps, num_stages, meta = _launch_config(config, M, N, dtype_name, aligned=aligned)
+    strides = (stride_xm, stride_xk, stride_wn, stride_wk, stride_ym, stride_yn, stride_pm, stride_pn)
+    aligned = _aligned((x, weight, bias, out, pre), N, K, *strides)
     dot_fp32, precision = dot_settings(dtype_name, allow_tf32)
-    grid = (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)
-    linear_forward_kernel[grid](
-        x, weight, bias if bias is not None else x, out, pre if pre is not None else out,
-        M, N, K,
-        stride_xm, stride_xk, stride_wn, stride_wk, stride_ym, stride_yn, stride_pm, stride_pn,
-        HAS_BIAS=bias is not None, ACTIVATION=act, SAVE_PRE=pre is not None,
-        DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
-        num_warps=num_warps, num_stages=num_stages, **meta)
+
+    def launch(chosen):
+        num_warps, num_stages, meta = _launch_config(chosen, M, N, dtype_name, aligned=aligned)
+        grid = (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)
+        linear_forward_kernel[grid](
+            x, weight, bias if bias is not None else x, out, pre if pre is not None else out,
+            M, N, K,
+            *strides,
+            HAS_BIAS=bias is not None, ACTIVATION=act, SAVE_PRE=pre is not None,
+            DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
+            num_warps=num_warps, num_stages=num_stages, **meta)
+
+    pre_dtype = None if pre is None else _dtype_name(pre, "pre")
+    key = (dtype_name, act, bias is not None, pre_dtype, dot_fp32, precision, aligned, _unit_strides(*strides),
+           tuning.bucket(M), N, K)
+    _tuned_launch(launch, config, "forward", M, N, dtype_name, aligned, key)
     return out
 
 
@@ -470,18 +515,24 @@ def linear_backward_input(grad_out, weight, pre, grad_x, M, N, K,
     _check_extent("grad_x", M, K, stride_dxm, stride_dxk)
     if M == 0 or K == 0:
         return grad_x  # (N == 0 launches: the loop runs no times and the kernel writes zeros)
-    aligned = _aligned((grad_out, weight, pre, grad_x), N, K,
-                       stride_dym, stride_dyn, stride_pm, stride_pn, stride_wn, stride_wk, stride_dxm, stride_dxk)
-    num_warps, num_stages, meta = _launch_config(config, M, K, dtype_name, ("BLOCK_M", "BLOCK_K", "BLOCK_N"),
-                                                kernel="backward_input", aligned=aligned)
+    strides = (stride_dym, stride_dyn, stride_pm, stride_pn, stride_wn, stride_wk, stride_dxm, stride_dxk)
+    aligned = _aligned((grad_out, weight, pre, grad_x), N, K, *strides)
     dot_fp32, precision = dot_settings(dtype_name, allow_tf32)
-    grid = (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(K, meta["BLOCK_K"]),)
-    linear_backward_input_kernel[grid](
-        grad_out, pre if pre is not None else grad_out, weight, grad_x,
-        M, N, K,
-        stride_dym, stride_dyn, stride_pm, stride_pn, stride_wn, stride_wk, stride_dxm, stride_dxk,
-        ACTIVATION=act, DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
-        num_warps=num_warps, num_stages=num_stages, **meta)
+
+    def launch(chosen):
+        num_warps, num_stages, meta = _launch_config(chosen, M, K, dtype_name, ("BLOCK_M", "BLOCK_K", "BLOCK_N"),
+                                                    kernel="backward_input", aligned=aligned)
+        grid = (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(K, meta["BLOCK_K"]),)
+        linear_backward_input_kernel[grid](
+            grad_out, pre if pre is not None else grad_out, weight, grad_x,
+            M, N, K,
+            *strides,
+            ACTIVATION=act, DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
+            num_warps=num_warps, num_stages=num_stages, **meta)
+
+    key = (dtype_name, act, _dtype_name(pre, "pre") if act != ACT_NONE else None, dot_fp32, precision, aligned,
+           _unit_strides(*strides), tuning.bucket(M), N, K)
+    _tuned_launch(launch, config, "backward_input", M, K, dtype_name, aligned, key)
     return grad_x
 
 
@@ -509,20 +560,27 @@ def linear_backward_weight(grad_out, x, pre, grad_weight, grad_bias, M, N, K,
     if N == 0 or (grad_bias is None and K == 0):
         return grad_weight, grad_bias  # (M == 0 launches: the loop runs no times and zeros are written)
     compute_dw = grad_weight is not None and K > 0
-    aligned = _aligned((grad_out, x, pre, grad_weight, grad_bias), N, K if compute_dw else 1,
-                       stride_dym, stride_dyn, stride_pm, stride_pn, stride_xm, stride_xk, stride_dwn, stride_dwk)
-    num_warps, num_stages, meta = _launch_config(config, N, max(K, 1), dtype_name, ("BLOCK_N", "BLOCK_K", "BLOCK_M"),
-                                                kernel="backward_weight", aligned=aligned)
+    strides = (stride_dym, stride_dyn, stride_pm, stride_pn, stride_xm, stride_xk, stride_dwn, stride_dwk)
+    aligned = _aligned((grad_out, x, pre, grad_weight, grad_bias), N, K if compute_dw else 1, *strides)
     dot_fp32, precision = dot_settings(dtype_name, allow_tf32)
-    # Without dW, one program per column tile (pid_k == 0 everywhere) sums db.
-    k_tiles = triton.cdiv(K, meta["BLOCK_K"]) if compute_dw else 1
-    grid = (triton.cdiv(N, meta["BLOCK_N"]) * k_tiles,)
-    linear_backward_weight_kernel[grid](
-        grad_out, pre if pre is not None else grad_out, x,
-        grad_weight if grad_weight is not None else grad_out, grad_bias if grad_bias is not None else grad_out,
-        M, N, K if compute_dw else 1,
-        stride_dym, stride_dyn, stride_pm, stride_pn, stride_xm, stride_xk, stride_dwn, stride_dwk,
-        ACTIVATION=act, COMPUTE_DW=compute_dw, COMPUTE_DB=grad_bias is not None,
-        DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
-        num_warps=num_warps, num_stages=num_stages, **meta)
+
+    def launch(chosen):
+        num_warps, num_stages, meta = _launch_config(chosen, N, max(K, 1), dtype_name,
+                                                    ("BLOCK_N", "BLOCK_K", "BLOCK_M"), kernel="backward_weight",
+                                                    aligned=aligned)
+        # Without dW, one program per column tile (pid_k == 0 everywhere) sums db.
+        k_tiles = triton.cdiv(K, meta["BLOCK_K"]) if compute_dw else 1
+        grid = (triton.cdiv(N, meta["BLOCK_N"]) * k_tiles,)
+        linear_backward_weight_kernel[grid](
+            grad_out, pre if pre is not None else grad_out, x,
+            grad_weight if grad_weight is not None else grad_out, grad_bias if grad_bias is not None else grad_out,
+            M, N, K if compute_dw else 1,
+            *strides,
+            ACTIVATION=act, COMPUTE_DW=compute_dw, COMPUTE_DB=grad_bias is not None,
+            DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
+            num_warps=num_warps, num_stages=num_stages, **meta)
+
+    key = (dtype_name, act, _dtype_name(pre, "pre") if act != ACT_NONE else None, compute_dw, grad_bias is not None,
+           dot_fp32, precision, aligned, _unit_strides(*strides), tuning.bucket(M), N, K)
+    _tuned_launch(launch, config, "backward_weight", N, max(K, 1), dtype_name, aligned, key)
     return grad_weight, grad_bias

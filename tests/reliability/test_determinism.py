@@ -6,8 +6,9 @@ dropout masks, DataLoader shuffling, random_split and a few Adam training steps;
 mean and var (multi-program reductions), softmax, cumsum, matmul and an embedding lookup.
 
 On `cuda` (a GPU, or Triton's interpreter when there is none; skipped when neither is available) every kernel
-is deterministic (fixed reduction orders, Philox random streams keyed by seed and offset, no autotuning)
-except these, which use `tl.atomic_add` (triton_kernels/indexing.py, SCATTER_ADD) and so add floats in
+is deterministic (fixed reduction orders, Philox random streams keyed by seed and offset; the linear
+kernels' tile autotuning, which picks by timing on a GPU, is switched off here with TRITON_KERNELS_AUTOTUNE=0,
+the documented way to bit-identical GPU runs: triton_kernels/tuning.py) except these, which use `tl.atomic_add` (triton_kernels/indexing.py, SCATTER_ADD) and so add floats in
 whatever order the GPU's programs reach memory: bit-for-bit, their float results may differ run to run on a
 GPU (integer adds are associative: exact). Same as PyTorch's CUDA kernels for the same ops:
 
@@ -78,7 +79,8 @@ def _digests(device="cpu", epochs=3):
     """The script's digest from two fresh interpreters (hash seeds 1 and 2), run side by side."""
     runs = []
     for hash_seed in (1, 2):
-        env = dict(os.environ, PYTHONHASHSEED=str(hash_seed), PYTHONPATH=ROOT)  # TRITON_INTERPRET too, if set
+        env = dict(os.environ, PYTHONHASHSEED=str(hash_seed), PYTHONPATH=ROOT,  # TRITON_INTERPRET too, if set
+                   TRITON_KERNELS_AUTOTUNE="0")
         runs.append(subprocess.Popen([sys.executable, "-c", SCRIPT, device, str(epochs)], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT))
     digests = []

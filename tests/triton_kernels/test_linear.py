@@ -350,3 +350,165 @@ def test_launchers_pick_unaligned_config(monkeypatch, shape, offset, aligned):
         _, _, expected_meta = L._launch_config(expected, 1, 1, "float16", _KERNELS[kernel][1])
         assert {key: meta[key] for key in expected_meta} == expected_meta, name
         assert (meta["num_warps"], meta["num_stages"]) == (expected["num_warps"], expected["num_stages"])
+
+
+# ------------------------------------------------------------------------------------------------
+# Autotuning (triton_kernels/tuning.py): the launchers' candidates are only AOT-checked configs, and a
+# tuned launch computes the same numbers whichever candidate wins.
+# ------------------------------------------------------------------------------------------------
+from triton_kernels import tuning  # noqa: E402
+
+
+def test_tuning_candidates_are_aot_compiled():
+    """Every candidate list `L.candidates` can give, at sizes on both sides of the size rule's threshold, starts
+    with the rule's choice and names only configs the AOT tests compile for that kernel, dtype and layout (fp16
+    as bf16, like the AOT cases): the tuner can never pick a config unchecked for spills."""
+    aot = set(_AOT_CASES)
+    seen = set()
+    sizes = (1, 16, 64, 1000, 1408, 1536, 2048, 8192, 65536)
+    for which in L.KERNEL_NAMES:
+        for dtype_name in ("float16", "bfloat16", "float32", "float64"):
+            dtype = _AOT_DTYPES["bfloat16" if dtype_name == "float16" else dtype_name]
+            for aligned in (True, False):
+                for rows in sizes:
+                    for cols in sizes:
+                        names = L.candidates(rows, cols, dtype_name, aligned)
+                        assert names[0] == L.config_name(rows, cols, dtype_name, aligned)
+                        assert len(set(names)) == len(names)
+                        seen.add((dtype_name, aligned, names))
+                        for name in names:
+                            for layout in (("aligned", "rows") if aligned else ("unaligned",)):
+                                assert (which, name, dtype, layout) in aot, (which, name, dtype_name, layout)
+    # What the launchers tune today: aligned 16-bit launches, between the large and the small tile.
+    assert {names for *_, names in seen if len(names) > 1} == {("large", "small"), ("small", "large")}
+    assert all(dtype_name in ("float16", "bfloat16") and aligned for dtype_name, aligned, names in seen
+               if len(names) > 1)
+
+
+class _TimedByTile:
+    """A fake benchmarker for real launches: runs the call (the real kernel, through `recorder`) and times it
+    as `seconds` of the config name its BLOCK sizes identify; counts its calls."""
+
+    def __init__(self, recorder, seconds, kernel, names):
+        self.recorder, self.seconds, self.calls = recorder, seconds, 0
+        self.by_tile = {}
+        for name in seconds:
+            _, _, meta = L._launch_config(L.config_for(kernel, name), 1, 1, "bfloat16", names)
+            self.by_tile[tuple(sorted(meta.items()))] = name
+
+    def __call__(self, call):
+        self.calls += 1
+        call()
+        return self.seconds[self.launched()]
+
+    def launched(self):
+        meta = self.recorder.launches[-1]
+        return self.by_tile[tuple(sorted((key, meta[key]) for key in ("BLOCK_M", "BLOCK_N", "BLOCK_K",
+                                                                       "GROUP_SIZE_M")))]
+
+
+class _Forwarding(_Recorder):
+    """Records each launch's meta-parameters and runs the real kernel."""
+
+    def __init__(self, kernel):
+        super().__init__()
+        self.kernel = kernel
+
+    def __getitem__(self, grid):
+        def launch(*args, **kwargs):
+            self.launches.append(kwargs)
+            return self.kernel[grid](*args, **kwargs)
+        return launch
+
+
+@pytest.fixture
+def fresh_tuner(monkeypatch):
+    monkeypatch.delenv(tuning.ENV_VAR, raising=False)
+    previous = tuning.set_benchmarker(None)
+    tuning.clear_cache()
+    yield
+    tuning.set_benchmarker(previous)
+    tuning.clear_cache()
+
+
+def _bf16(shape, rng, scale=1.0):
+    array = _aligned_array(shape, ml_dtypes.bfloat16)
+    array[...] = rng.standard_normal(shape) * scale
+    return array
+
+
+@pytest.mark.parametrize("winner", ["large", "small"])
+def test_tuned_forward_matches_numpy_whichever_candidate_wins(rng, monkeypatch, fresh_tuner, winner):
+    """A real aligned bf16 launch under the interpreter, tuned by a fake benchmarker: both candidates run on the
+    real buffers (the kernel may run repeatedly: it only writes its outputs), the winner is cached and launched
+    last, and the numbers are right; a batch in the same power-of-two bucket reuses the choice, the next one
+    tunes again, and an explicit config skips the tuner."""
+    N, K = 32, 48
+    recorder = _Forwarding(L.linear_forward_kernel)
+    monkeypatch.setattr(L, "linear_forward_kernel", recorder)
+    bench = _TimedByTile(recorder, {winner: 1e-3, ({"large", "small"} - {winner}).pop(): 2e-3}, "forward",
+                         _KERNELS["forward"][1])
+    tuning.set_benchmarker(bench)
+    w, b = _bf16((N, K), rng, 1 / np.sqrt(K)), _bf16((N,), rng)
+    for M, timed in ((40, 2), (64, 0), (65, 2)):  # 40 and 64 share the bucket 64; 65 is in 128's
+        x, out, pre = _bf16((M, K), rng), _aligned_array((M, N), ml_dtypes.bfloat16), _aligned_array(
+            (M, N), ml_dtypes.bfloat16)
+        calls = bench.calls
+        L.linear_forward(HostTensor(x), HostTensor(w), HostTensor(b), HostTensor(out), M, N, K, *_strides(x),
+                         *_strides(w), *_strides(out), activation="gelu", pre=HostTensor(pre), stride_pm=N,
+                         stride_pn=1)
+        assert bench.calls - calls == timed, M
+        assert bench.launched() == winner  # the last launch, whose output stays, is the winner's
+        z = x.astype(np.float64) @ w.astype(np.float64).T + b.astype(np.float64)
+        _close(out, _act(z, "gelu"), "bfloat16", f"y, M={M}")
+        _close(pre, z, "bfloat16", f"pre, M={M}")
+    assert [choice.config for choice in tuning.cache_info().values()] == [winner, winner]
+    calls = bench.calls
+    _forward(x, w, b, "none", save_pre=False, config=TINY)
+    assert bench.calls == calls and recorder.launches[-1]["BLOCK_M"] == TINY["BLOCK_M"]
+
+
+@pytest.mark.parametrize("winner", ["large", "small"])
+def test_tuned_backward_matches_numpy_whichever_candidate_wins(rng, monkeypatch, fresh_tuner, winner):
+    M, N, K = 40, 32, 48
+    x, w, dy, pre = _bf16((M, K), rng), _bf16((N, K), rng, 1 / np.sqrt(K)), _bf16((M, N), rng), _bf16((M, N), rng)
+    dx, dw, db = (_aligned_array(shape, ml_dtypes.bfloat16) for shape in ((M, K), (N, K), (N,)))
+    h = HostTensor
+    for kernel, launch in (
+            ("backward_input", lambda: L.linear_backward_input(
+                h(dy), h(w), h(pre), h(dx), M, N, K, *_strides(dy), *_strides(w), *_strides(dx),
+                activation="silu", stride_pm=N, stride_pn=1)),
+            ("backward_weight", lambda: L.linear_backward_weight(
+                h(dy), h(x), h(pre), h(dw), h(db), M, N, K, *_strides(dy), *_strides(x), *_strides(dw),
+                activation="silu", stride_pm=N, stride_pn=1))):
+        name = f"linear_{kernel}_kernel"
+        recorder = _Forwarding(getattr(L, name))
+        monkeypatch.setattr(L, name, recorder)
+        bench = _TimedByTile(recorder, {winner: 1e-3, ({"large", "small"} - {winner}).pop(): 2e-3}, kernel,
+                             _KERNELS[kernel][1])
+        tuning.set_benchmarker(bench)
+        launch()
+        assert bench.calls == 2 and bench.launched() == winner, kernel
+    ref_dx, ref_dw, ref_db = _reference_grads(x, w, pre, dy, "silu")
+    _close(dx, ref_dx, "bfloat16", "dX")
+    _close(dw, ref_dw, "bfloat16", "dW")
+    _close(db, ref_db, "bfloat16", "db")
+
+
+@pytest.mark.parametrize("dtype_name,offset", [("float32", 0), ("float64", 0), ("bfloat16", 1)])
+def test_single_candidate_launches_never_time(rng, monkeypatch, fresh_tuner, dtype_name, offset):
+    """fp32, fp64 and unaligned launches have one candidate: the benchmarker is never called."""
+    M, N, K = 40, 32, 48
+    dt = DTYPES[dtype_name]
+    x, w, out = _aligned_array((M, K), dt, offset), _aligned_array((N, K), dt), _aligned_array((M, N), dt)
+    x[...] = rng.standard_normal((M, K))
+    w[...] = rng.standard_normal((N, K)) / np.sqrt(K)
+
+    def bench(call):
+        raise AssertionError("timed a launch with a single candidate")
+
+    tuning.set_benchmarker(bench)
+    L.linear_forward(HostTensor(x), HostTensor(w), None, HostTensor(out), M, N, K, *_strides(x), *_strides(w),
+                     *_strides(out))
+    _close(out, x.astype(np.float64) @ w.astype(np.float64).T, dtype_name, "y")
+    assert tuning.cache_info() == {}

@@ -5,15 +5,19 @@ Two runtimes serve the `cuda` device, chosen once, when it is first used:
 * `DriverRuntime`: a real GPU through NVIDIA's cuda-core (0.4 or later) and cuda.bindings. One non-blocking
   stream carries every copy and every kernel, in order: Triton is pointed at it
   (`driver.active.get_current_stream`), so a launch never lands on the legacy default stream. Large
-  host<->device copies are staged through two reusable pinned host buffers (see STAGING_THRESHOLD).
+  host<->device copies are staged through two reusable pinned host buffers (see STAGING_THRESHOLD). As the
+  process's runtime (`runtime()`) it registers `benchmark`, timed by events on that stream, as the kernels'
+  autotuning benchmarker (triton_kernels/tuning.py).
 * `InterpreterRuntime`: with TRITON_INTERPRET=1, kernels run in Triton's interpreter on host memory, so a
   program written for `cuda` runs unchanged on a machine without a GPU (CI, a laptop debugging a kernel).
-  Everything is synchronous; events read the host clock.
+  Everything is synchronous; events read the host clock. It registers no benchmarker: interpreter timings say
+  nothing about a GPU, so launchers keep their size-rule configs.
 
 TRITON_INTERPRET=1 wins when both are possible: it is the user's explicit request.
 """
 import ctypes
 import os
+import statistics
 import time
 import warnings
 
@@ -29,6 +33,9 @@ STAGING_THRESHOLD = 64 << 10
 # PCIe Gen4/5 x16) dwarfs the few microseconds a chunk's cuMemcpyHtoDAsync and event record cost. Also an
 # estimate until measured.
 STAGING_CHUNK = 4 << 20
+# Timed calls per candidate when autotuning (DriverRuntime.benchmark). 20: enough for a stable median; at ~0.2 ms a
+# 4096^3 bf16 GEMM, 2 candidates x 21 calls cost ~10 ms once per shape class, plus one compile per candidate.
+BENCHMARK_REPEATS = 20
 
 INTERPRETER_HINT = ("set TRITON_INTERPRET=1 before importing framework to run the `cuda` device's Triton "
                     "kernels in Triton's interpreter on the CPU")
@@ -168,6 +175,27 @@ class DriverRuntime:
     def device_name(self, index=0):
         return self.device.name
 
+    def benchmark(self, call, repeats=BENCHMARK_REPEATS):
+        """Seconds one `call()` takes on this stream (the tuner's benchmarker, triton_kernels/tuning.py): one
+        untimed warm-up call (it also compiles the kernel for this config, so compile time is never timed), then
+        the median of `repeats` calls, each between its own pair of timed events.
+
+        Per-call events, not one pair around the whole loop: the median drops the outlying calls (a clock ramp, a
+        host stall, another process's kernel on the GPU) that a loop-wide mean would absorb. The calls and events
+        are queued back to back and read after the loop (`elapsed_ms` waits for each end event). When a kernel is
+        shorter than the host's launch overhead the GPU idles between calls and each interval also holds that
+        gap; it is about the same for every candidate, so it dilutes their difference rather than reversing it,
+        and ties (tuning.TIE_TOLERANCE), which go to the size rule, become likelier. L2 is not flushed between
+        calls (Triton's do_bench zeroes a 256 MB buffer): every candidate reads its operands equally warm, and
+        tuning takes no device memory that the user's tensors may need."""
+        call()
+        marks = []
+        for _ in range(repeats):
+            start = self.record_time()
+            call()
+            marks.append((start, self.record_time()))
+        return statistics.median(self.elapsed_ms(start, end) for start, end in marks) / 1000.0
+
     def empty_cache(self):
         """Return the pool's cached, unused blocks to the driver (torch.cuda.empty_cache)."""
         self.stream.sync()  # blocks freed on the stream are only released once the stream has passed the free
@@ -261,6 +289,10 @@ def runtime():
             except ImportError as error:
                 raise RuntimeError(f"a CUDA GPU is present but cuda-core could not be imported ({error}): "
                                    "pip install 'framework[cuda]'") from None
+            # Registered here, for the process's runtime only, not in DriverRuntime.__init__: a DriverRuntime
+            # built on the side (tests/backends/cuda's fake GPU) must not become the whole process's benchmarker.
+            from triton_kernels import tuning
+            tuning.set_benchmarker(_RUNTIME.benchmark)
         else:
             raise RuntimeError("Found no NVIDIA driver on your system: no CUDA GPUs are available. "
                                f"To run the `cuda` device without a GPU, {INTERPRETER_HINT}.")

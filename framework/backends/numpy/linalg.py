@@ -58,7 +58,9 @@ def _linear_forward(ctx, x, weight, bias, activation):
         if activation not in _FUSED_ACTIVATIONS:
             raise ValueError(f"unsupported fused activation {activation!r}")
         if need and activation != "relu":
-            saved = y.astype(x.dtype, copy=True)  # the pre-activation, as the cuda kernel saves it
+            # the pre-activation in x's dtype, as the cuda kernel saves it; no copy needed for float32/64:
+            # these activations return new arrays (only ReLU works in place, and it saves its output instead)
+            saved = y.astype(x.dtype, copy=False)
         y = _FUSED_ACTIVATIONS[activation][0](y)
     out = y.astype(x.dtype, copy=False) if x.dtype in LOW_PRECISION else y
     if need:

@@ -5,7 +5,7 @@ import pytest
 import framework as fw
 import framework.nn.functional as F
 from framework import nn
-from helpers import assert_close, check_op, random_array, raises_like_torch, requires_torch, torch, torch_name
+from helpers import TOLERANCES, assert_close, check_op, random_array, raises_like_torch, requires_torch, torch, torch_name
 
 TF = torch.nn.functional if torch is not None else None
 
@@ -25,8 +25,14 @@ def np_batch_norm(x, weight=None, bias=None, eps=1e-5):
 def test_batch_norm_training_function(rng, shape, dtype):
     x = random_array(rng, shape, dtype, low=-3, high=3)
     w, b = random_array(rng, shape[1:2], dtype), random_array(rng, shape[1:2], dtype)
+    # The input gradient is a difference of terms of size |w| / std, which cancel to far less when a channel's
+    # values are close (two values 0.01 apart: terms ~100, gradient ~0.02): hold it to the terms' scale, as any
+    # float implementation (PyTorch's too) can only get it to that (seen: FW_TEST_SEED=324635125185238550).
+    axes = (0,) + tuple(range(2, len(shape)))
+    term_scale = float(np.max(np.abs(w) / np.sqrt(x.astype(np.float64).var(axis=axes) + 1e-5)))
     check_op(lambda a, c, d: F.batch_norm(a, None, None, c, d, training=True), np_batch_norm,
-             TF and (lambda a, c, d: TF.batch_norm(a, None, None, c, d, training=True)), x, w, b, dtype=dtype, rng=rng)
+             TF and (lambda a, c, d: TF.batch_norm(a, None, None, c, d, training=True)), x, w, b, dtype=dtype, rng=rng,
+             grad_atol=TOLERANCES[dtype][1] * max(1.0, term_scale))
 
 
 @pytest.mark.parametrize("momentum", [0.1, 0.5, None])

@@ -109,17 +109,29 @@ def set_per_process_memory_fraction(fraction, device=None):
     _backend().memory.set_per_process_memory_fraction(fraction)
 
 
+class _CudaDeviceProperties:
+    """torch.cuda.get_device_properties' fields that this runtime knows: name, major, minor (the compute
+    capability), total_memory and L2_cache_size in bytes, multi_processor_count."""
+
+    def __init__(self, name, major, minor, total_memory, multi_processor_count, L2_cache_size):
+        self.name, self.major, self.minor = name, major, minor
+        self.total_memory, self.multi_processor_count, self.L2_cache_size = (total_memory, multi_processor_count,
+                                                                             L2_cache_size)
+
+    def __repr__(self):
+        return (f"_CudaDeviceProperties(name='{self.name}', major={self.major}, minor={self.minor}, "
+                f"total_memory={self.total_memory // (1 << 20)}MB, multi_processor_count={self.multi_processor_count}, "
+                f"L2_cache_size={self.L2_cache_size // (1 << 20)}MB)")
+
+
 def get_device_properties(device=None):
-    rt = _require_available()
+    return _CudaDeviceProperties(**_require_available().device_properties())
 
-    class _Properties:
-        name = rt.device_name(0)
-        total_memory = rt.total_memory
 
-        def __repr__(self):
-            return f"_CudaDeviceProperties(name='{self.name}', total_memory={self.total_memory // (1 << 20)}MB)"
-
-    return _Properties()
+def get_device_capability(device=None):
+    """(major, minor) of the GPU's compute capability; (0, 0) under the interpreter."""
+    properties = get_device_properties(device)
+    return properties.major, properties.minor
 
 
 class Event:

@@ -14,25 +14,14 @@ from timing import HOST, EventClock, time_calls
 
 FLUSH_BYTES = 256 << 20  # written before every timed GPU call; at least twice L2 (H100/H200: 50 MiB)
 INTERPRETER_FLUSH_BYTES = 64 << 10  # Triton's interpreter takes ~20 ms per MiB written
-DEFAULT_L2_BYTES = 50 << 20  # H100's, when the driver cannot be asked
+DEFAULT_L2_BYTES = 50 << 20  # H100's: the size the interpreter's rows pretend to flush
 
 
 def l2_cache_bytes():
-    """(bytes, where the number came from): the driver's CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE for device 0.
-    (framework.cuda.get_device_properties() has no L2 size; torch's has L2_cache_size.)"""
+    """(bytes, where the number came from): the GPU's L2 size (framework.cuda.get_device_properties)."""
     if fw.cuda.is_interpreted():
         return DEFAULT_L2_BYTES, "nominal (interpreter)"
-    try:
-        from cuda.bindings import driver
-        err, device = driver.cuDeviceGet(0)
-        if int(err) == 0:
-            err, value = driver.cuDeviceGetAttribute(driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE,
-                                                     device)
-            if int(err) == 0 and int(value) > 0:
-                return int(value), "driver"
-    except Exception:  # an older cuda-bindings spelling: fall back to the nominal size, and say so
-        pass
-    return DEFAULT_L2_BYTES, "nominal (driver query failed)"
+    return fw.cuda.get_device_properties().L2_cache_size, "device properties"
 
 
 def flush_bytes(l2_bytes):

@@ -22,6 +22,13 @@ def test_device_queries():
     assert isinstance(fw.cuda.get_device_name(), str) and fw.cuda.get_device_properties().total_memory > 0
     fw.cuda.set_device(0)
     fw.cuda.synchronize()
+    properties = fw.cuda.get_device_properties()
+    assert properties.name == fw.cuda.get_device_name()
+    assert fw.cuda.get_device_capability() == (properties.major, properties.minor)
+    if fw.cuda.is_interpreted():  # not a GPU: no compute capability, no L2
+        assert (properties.major, properties.minor, properties.L2_cache_size) == (0, 0, 0)
+    else:
+        assert properties.major >= 7 and properties.multi_processor_count > 0 and properties.L2_cache_size > 0
 
 
 @requires_cuda

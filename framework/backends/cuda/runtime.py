@@ -110,6 +110,12 @@ class InterpreterRuntime:
     def device_name(self, index=0):
         return self.name
 
+    def device_properties(self):
+        """What framework.cuda.get_device_properties reports. Not a GPU: no compute capability (0.0), one
+        "multiprocessor" (the interpreter runs programs one after another), no L2."""
+        return dict(name=self.name, major=0, minor=0, total_memory=self.total_memory, multi_processor_count=1,
+                    L2_cache_size=0)
+
     def copy_host_to_device(self, dst_address, host_array):
         ctypes.memmove(dst_address, host_array.ctypes.data, host_array.nbytes)
 
@@ -174,6 +180,14 @@ class DriverRuntime:
 
     def device_name(self, index=0):
         return self.device.name
+
+    def device_properties(self):
+        """What framework.cuda.get_device_properties reports, from cuda-core's DeviceProperties (>= 0.4)."""
+        properties = self.device.properties
+        major, minor = self.device.compute_capability
+        return dict(name=self.device.name, major=int(major), minor=int(minor), total_memory=self.total_memory,
+                    multi_processor_count=int(properties.multiprocessor_count),
+                    L2_cache_size=int(properties.l2_cache_size))
 
     def benchmark(self, call, repeats=BENCHMARK_REPEATS):
         """Seconds one `call()` takes on this stream (the tuner's benchmarker, triton_kernels/tuning.py): one

@@ -11,6 +11,7 @@ and event records queue up and run only when the stream or an event is synchroni
 pinned buffer before the copy reading it has run, or reads a buffer before the copy filling it has run, gets
 wrong bytes here as it would on a GPU.
 """
+import collections
 import ctypes
 import dataclasses
 import enum
@@ -249,6 +250,14 @@ class FakeGPU:
             @property
             def name(self):
                 return "Fake GPU (host memory)"
+
+            @property
+            def compute_capability(self):  # cuda-core: a ComputeCapability named tuple (major, minor)
+                return collections.namedtuple("ComputeCapability", "major minor")(9, 0)
+
+            @property
+            def properties(self):  # cuda-core's DeviceProperties: an H100's numbers
+                return types.SimpleNamespace(multiprocessor_count=132, l2_cache_size=50 << 20)
 
             def __int__(self):
                 return self._device_id

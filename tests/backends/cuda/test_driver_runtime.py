@@ -61,6 +61,21 @@ def test_construction_on_each_cuda_core_layout(monkeypatch, flavor):
     assert gpu.pinned == []  # pinned staging is allocated by the first large copy, not up front
 
 
+def test_device_properties_come_from_cuda_core(gpu, monkeypatch):
+    rt = DriverRuntime()
+    assert rt.device_properties() == dict(name="Fake GPU (host memory)", major=9, minor=0,
+                                          total_memory=gpu.total_memory, multi_processor_count=132,
+                                          L2_cache_size=50 << 20)
+    monkeypatch.setattr(runtime_module, "_RUNTIME", rt)  # framework.cuda reads the process's runtime
+    monkeypatch.setattr(fw.cuda, "_require_available", lambda: rt)
+    properties = fw.cuda.get_device_properties()
+    assert (properties.major, properties.minor, properties.L2_cache_size) == (9, 0, 50 << 20)
+    assert fw.cuda.get_device_capability() == (9, 0)
+    assert repr(properties) == (f"_CudaDeviceProperties(name='Fake GPU (host memory)', major=9, minor=0, "
+                                f"total_memory={gpu.total_memory >> 20}MB, multi_processor_count=132, "
+                                f"L2_cache_size=50MB)")
+
+
 def test_triton_launches_and_every_copy_use_the_one_stream(gpu):
     rt = DriverRuntime()
     assert rt.stream_handle == int(rt.stream.handle)

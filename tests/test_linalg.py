@@ -163,6 +163,15 @@ def test_linear_activation_every_dtype(activation, dtype, rng):
     _check_linear(x, w, random_array(rng, (9,), "float64"), activation, dtype, rng)
 
 
+@pytest.mark.parametrize("activation", list(LINEAR_ACTIVATIONS))
+@pytest.mark.parametrize("sizes", [(0, 5, 3), (2, 0, 3), (2, 4, 0)], ids=["no-rows", "no-features", "no-outputs"])
+def test_linear_with_a_zero_size(sizes, activation, rng):
+    """Empty batches, K = 0 (the output is act(bias)) and N = 0, forward and backward."""
+    m, k, n = sizes
+    _check_linear(random_array(rng, (m, k), "float64"), random_array(rng, (n, k), "float64"),
+                  random_array(rng, (n,), "float64"), activation, "float32", rng)
+
+
 def test_linear_unknown_activation_names_the_choices():
     with pytest.raises(ValueError, match=r"unknown activation 'tanh'; expected None or one of \['gelu'"):
         linear(fw.ones(2, 3), fw.ones(4, 3), activation="tanh")

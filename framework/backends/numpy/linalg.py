@@ -1,4 +1,6 @@
 """CPU kernels for matrix products: matmul in all its shapes, and the fused linear layer."""
+import math
+
 import numpy as np
 
 from ...autograd.registry import register
@@ -77,12 +79,13 @@ def _linear_backward(ctx, g):
     if ctx.activation is not None:
         g = _FUSED_ACTIVATIONS[ctx.activation][1](g, upcast(saved))
     dtype = (x if x is not None else weight).dtype
-    g2 = g.reshape(-1, g.shape[-1])
+    rows = g.size // g.shape[-1] if g.shape[-1] else math.prod(g.shape[:-1])  # (-1 cannot be inferred at size 0)
+    g2 = g.reshape(rows, g.shape[-1])
     grad_x = grad_w = grad_b = None
     if need_x:
         grad_x = np.matmul(g, upcast(weight)).astype(dtype, copy=False)
     if need_w:
-        grad_w = np.matmul(g2.T, upcast(x).reshape(-1, x.shape[-1])).astype(dtype, copy=False)
+        grad_w = np.matmul(g2.T, upcast(x).reshape(rows, x.shape[-1])).astype(dtype, copy=False)
     if need_b:
         grad_b = g2.sum(axis=0).astype(dtype, copy=False)
     return grad_x, grad_w, grad_b

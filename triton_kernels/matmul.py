@@ -27,6 +27,8 @@ matmul tutorial's grouped order (`grouped_tile`) so GROUP_SIZE_M row tiles share
 import triton
 import triton.language as tl
 
+from . import tuning
+
 from .strided import collapse, interpreting
 
 # ACC: which accumulator and path the kernel uses
@@ -130,6 +132,19 @@ def pick_config(M, N, K, dtype_name, allow_tf32=False, arch=None):
         tiles = triton.cdiv(M, big["BLOCK_M"]) * triton.cdiv(N, big["BLOCK_N"])
         return big if tiles >= SM_COUNT_GUESS else table[kind + "_small"]
     return table[kind]
+
+
+def candidates(M, N, K, dtype_name, allow_tf32=False, arch=None):
+    """The configs the tuner may time (triton_kernels/tuning.py), `pick_config`'s choice first: for 16-bit and
+    TF32 products the table's large and small tiles, both AOT-compiled spill-free in every layout
+    (test_matmul.py); one config, never timed, for every other dtype class."""
+    first = pick_config(M, N, K, dtype_name, allow_tf32, arch)
+    kind = config_kind(dtype_name, allow_tf32)
+    if (arch is None and interpreting()) or kind not in ("16bit", "tf32"):
+        return (first,)
+    table = config_table(current_arch() if arch is None else arch)
+    other = table[kind + "_small"] if first is table[kind + "_large"] else table[kind + "_large"]
+    return (first, other)
 
 
 def dot_settings(dtype_name, allow_tf32):
@@ -292,19 +307,33 @@ def matmul(a, b, out, *, allow_tf32=False, config=None):
     if M == 0 or N == 0 or n_outer * n_inner == 0:
         return out
     acc = _ACC[dtype_name]
-    meta = dict(config if config is not None else pick_config(M, N, K, dtype_name, allow_tf32))
-    num_warps, num_stages = meta.pop("num_warps", 4), meta.pop("num_stages", 3)
     dot_fp32, precision = dot_settings(dtype_name, allow_tf32)
-    tiles = triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"])
     stride_am, stride_ak = a.stride()[-2:]
     stride_bk, stride_bn = b.stride()[-2:]
     stride_cm, stride_cn = out.stride()[-2:]
-    matmul_kernel[(tiles * n_outer * n_inner,)](
-        a, b, out,
-        M, N, K, n_inner,
-        sa[0], sa[1], stride_am, stride_ak,
-        sb[0], sb[1], stride_bk, stride_bn,
-        sc[0], sc[1], stride_cm, stride_cn,
-        ACC=acc, DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
-        num_warps=num_warps, num_stages=num_stages, **meta)
+
+    def launch(chosen):
+        meta = dict(chosen)
+        num_warps, num_stages = meta.pop("num_warps", 4), meta.pop("num_stages", 3)
+        tiles = triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"])
+        matmul_kernel[(tiles * n_outer * n_inner,)](
+            a, b, out,
+            M, N, K, n_inner,
+            sa[0], sa[1], stride_am, stride_ak,
+            sb[0], sb[1], stride_bk, stride_bn,
+            sc[0], sc[1], stride_cm, stride_cn,
+            ACC=acc, DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
+            num_warps=num_warps, num_stages=num_stages, **meta)
+
+    if config is None:
+        # On a GPU the tuner times the large and small tiles once per key (the kernel only writes `out`, which
+        # never aliases a or b: idempotent, as tuning.py requires); elsewhere `pick_config`'s choice.
+        choices = candidates(M, N, K, dtype_name, allow_tf32)
+        # the layout as Triton specialises on it: unit strides and strides divisible by 16
+        layout = tuple((st == 1, st % 16 == 0) for st in (stride_am, stride_ak, stride_bk, stride_bn, stride_cm,
+                                                           stride_cn))
+        key = (dtype_name, _dtype_name(out), allow_tf32, layout, tuning.bucket(M), N, K,
+               tuning.bucket(n_outer * n_inner))
+        config = choices[tuning.choose("matmul", key, range(len(choices)), lambda i: launch(choices[i]))]
+    launch(config)
     return out

@@ -181,3 +181,58 @@ def test_aot_shipped_configs(arch, name, layout, pointee, aot_results):
         assert compiled.uses_wgmma
     if arch == 80:
         assert compiled.shared_bytes <= 64 * 1024  # fits sm_86/sm_89 (100 KB per SM) too
+
+
+# ---- autotuning (triton_kernels/tuning.py) -------------------------------------------------------
+
+def test_tuning_candidates_are_the_tables_large_and_small_tiles():
+    """16-bit and TF32 products may time both AOT-checked tiles, the size rule's first; others have one config,
+    and so does the interpreter, whose tile is its own."""
+    for arch in (80, 90):
+        table = mm.config_table(arch)
+        assert mm.candidates(4096, 4096, 4096, "bfloat16", arch=arch) == (table["16bit_large"], table["16bit_small"])
+        assert mm.candidates(256, 256, 4096, "float16", arch=arch) == (table["16bit_small"], table["16bit_large"])
+        assert mm.candidates(4096, 4096, 64, "float32", True, arch=arch) == (table["tf32_large"], table["tf32_small"])
+        assert mm.candidates(4096, 4096, 64, "float32", arch=arch) == (table["fp32"],)
+        assert mm.candidates(64, 64, 64, "int32", arch=arch) == (table["int"],)
+    assert len(mm.candidates(4096, 4096, 4096, "bfloat16")) == 1  # under the interpreter
+
+
+@pytest.mark.parametrize("winner", [0, 1])
+def test_tuned_matmul_launches_the_winner_and_is_exact(monkeypatch, rng, winner):
+    """With a benchmarker (as on a GPU) the faster candidate is cached and launched last; the product is right
+    whichever wins, and a second call with the same key times nothing."""
+    from triton_kernels import tuning
+    table = mm.config_table(90)
+    pair = (table["16bit_small"], table["16bit_large"])
+    monkeypatch.setattr(mm, "candidates", lambda *args, **kwargs: pair)
+    launched = []
+    original = mm.matmul_kernel
+
+    class Recording:
+        def __getitem__(self, grid):
+            def run(*args, **kwargs):
+                launched.append(kwargs["BLOCK_M"])
+                return original[grid](*args, **kwargs)
+            return run
+
+    monkeypatch.setattr(mm, "matmul_kernel", Recording())
+    timed = []
+
+    def benchmarker(call):
+        call()
+        timed.append(launched[-1])
+        return 1.0 if launched[-1] == pair[winner]["BLOCK_M"] else 2.0
+
+    previous = tuning.set_benchmarker(benchmarker)
+    monkeypatch.delenv(tuning.ENV_VAR, raising=False)
+    try:
+        tuning.clear_cache()
+        a, b = _operand(rng, (70, 40), "bfloat16"), _operand(rng, (40, 30), "bfloat16")
+        _check(a, b, _run(a, b), "bfloat16")
+        assert launched[-1] == pair[winner]["BLOCK_M"] and len(timed) == 2
+        _check(a, b, _run(a, b), "bfloat16")  # the cached choice: launched once, not timed
+        assert len(timed) == 2 and launched[-1] == pair[winner]["BLOCK_M"]
+    finally:
+        tuning.set_benchmarker(previous)
+        tuning.clear_cache()

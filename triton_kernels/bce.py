@@ -26,6 +26,8 @@ allocates every buffer (the partial-sum scratch included: `n_partials(n_rows, n_
 import triton
 import triton.language as tl
 
+from .strided import dtype_name_of
+
 BLOCK_SIZE = 2048  # elements per program (8 per thread): a starting point, unmeasured on a GPU; sweep on an H100.
 # AOT (sm_80/sm_90, every flag on): 4096 x 8 warps took 166-192 registers (no spills), too few warps per SM
 # for a bandwidth-bound kernel; 2048 x 8 warps halves the per-thread footprint.
@@ -175,17 +177,13 @@ def partials_dtype(x_dtype_name):
     return "float64" if x_dtype_name == "float64" else "float32"
 
 
-def _dtype_name(buffer):
-    return str(buffer.dtype).rsplit(".", 1)[-1]
-
-
 def _check(name, x, y, weight, pos_weight, n_rows, n_cols, reduction, from_logits):
     if reduction not in REDUCTIONS:
         raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if n_rows < 0 or n_cols < 1:
         raise ValueError(f"{name}: need n_rows >= 0 and n_cols >= 1, got {n_rows} x {n_cols}")
     for label, buffer in (("input", x), ("target", y), ("weight", weight), ("pos_weight", pos_weight)):
-        if buffer is not None and _dtype_name(buffer) not in _FLOAT_DTYPES:
+        if buffer is not None and dtype_name_of(buffer) not in _FLOAT_DTYPES:
             raise TypeError(f"{name}: {label} must be float32, float16, bfloat16 or float64, got {buffer.dtype}")
     if pos_weight is not None and not from_logits:
         raise ValueError(f"{name}: pos_weight applies to the logits form only")

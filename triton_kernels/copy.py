@@ -7,7 +7,7 @@ anything (0 for broadcast dims), or writes one scalar into them. Arguments follo
 import triton
 import triton.language as tl
 
-from .strided import MAX_DIMS, collapse, interpreting, numel, padded, strided_offsets
+from .strided import MAX_DIMS, collapse, dtype_name_of, interpreting, numel, padded, strided_offsets
 
 # 1024 elements x 8 warps (4 per thread). ptxas (AOT, sm_80/sm_90, bf16 -> bf16): at 4 warps the 6-dim index math
 # needs 255 registers and spills 64-168 B; at 8 warps it peaks at 144, no spills. Timing unmeasured (no GPU yet).
@@ -77,8 +77,8 @@ def _launch(src, dst, value, from_scalar):
     block = _block_size()
     _copy_kernel[(triton.cdiv(n, block),)](
         dst if from_scalar else src, dst, n, *shape[1:], *src_strides, *dst_strides, value,
-        FROM_SCALAR=from_scalar, SRC_BF16=not from_scalar and str(src.dtype) == "bfloat16",
-        DST_BF16=not from_scalar and str(dst.dtype) == "bfloat16", NDIM=ndim,
+        FROM_SCALAR=from_scalar, SRC_BF16=not from_scalar and dtype_name_of(src) == "bfloat16",
+        DST_BF16=not from_scalar and dtype_name_of(dst) == "bfloat16", NDIM=ndim,
         BLOCK_SIZE=block, num_warps=NUM_WARPS)
     return dst
 
@@ -93,9 +93,9 @@ def copy(src, dst):
 
 def fill(dst, value):
     """Every element of dst (any strides) = value (a Python number, converted to dst's dtype)."""
-    if str(dst.dtype) == "bool":
+    if dtype_name_of(dst) == "bool":
         value = int(bool(value))
-    elif str(dst.dtype).startswith(("int", "uint")):
+    elif dtype_name_of(dst).startswith(("int", "uint")):
         value = int(value)
     else:
         value = float(value)

@@ -28,6 +28,7 @@ import triton
 import triton.language as tl
 
 from .row_settings import row_settings
+from .strided import dtype_name_of
 
 # Wider rows loop over column blocks. Liger uses 32768 x 32 warps; compiled here (sm_80/sm_90, all flags on)
 # that spilled (ptxas caps 1024 threads at 64 registers), 16384 x 16 warps did not. Unmeasured on a GPU.
@@ -248,10 +249,6 @@ def _cross_entropy_backward_kernel(
                 tl.store(grad_x_row_ptr + offs, (grad * scale).to(grad_x_ptr.dtype.element_ty), mask=mask)
 
 
-def _dtype_name(buffer):
-    return str(buffer.dtype).rsplit(".", 1)[-1]
-
-
 def float64_parts(value):
     """(hi, lo): two float32 values whose sum is `value` to ~48 bits. Triton passes Python floats to kernels
     as fp32; a kernel computing in fp64 adds the two back (`tl.cast(hi, tl.float64) + tl.cast(lo, tl.float64)`)."""
@@ -275,14 +272,14 @@ def _check_common(name, logits, target, weight, n_rows, n_cols, logits_row_strid
     if logits_row_stride < n_cols:
         raise ValueError(f"{name}: logits_row_stride {logits_row_stride} < n_cols {n_cols} "
                          "(rows must be contiguous and not overlap)")
-    if _dtype_name(logits) not in _FLOAT_DTYPES:
+    if dtype_name_of(logits) not in _FLOAT_DTYPES:
         raise TypeError(f"{name}: logits must be float32, float16, bfloat16 or float64, got {logits.dtype}")
-    probs = _dtype_name(target) in _FLOAT_DTYPES
-    if not probs and "int" not in _dtype_name(target):
+    probs = dtype_name_of(target) in _FLOAT_DTYPES
+    if not probs and "int" not in dtype_name_of(target):
         raise TypeError(f"{name}: target must hold integer class indices or float probabilities, got {target.dtype}")
     if probs and target_row_stride < n_cols:
         raise ValueError(f"{name}: target_row_stride {target_row_stride} < n_cols {n_cols}")
-    if weight is not None and _dtype_name(weight) not in _FLOAT_DTYPES:
+    if weight is not None and dtype_name_of(weight) not in _FLOAT_DTYPES:
         raise TypeError(f"{name}: weight must be float32, float16, bfloat16 or float64, got {weight.dtype}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -318,12 +315,12 @@ def cross_entropy_forward(logits, target, weight, loss, lse, target_weight, n_ro
     probs = _check_common("cross_entropy_forward", logits, target, weight, n_rows, n_cols, logits_row_stride,
                           reduction, label_smoothing, target_row_stride)
     if reduction != "none":
-        if out is None or _dtype_name(loss) != compute_dtype(_dtype_name(logits)):
+        if out is None or dtype_name_of(loss) != compute_dtype(dtype_name_of(logits)):
             raise ValueError("cross_entropy_forward: reduction 'mean'/'sum' needs `out` and a `loss` buffer of "
-                             f"{compute_dtype(_dtype_name(logits))}")
+                             f"{compute_dtype(dtype_name_of(logits))}")
         if reduction == "mean" and total_weight is None:
             raise ValueError("cross_entropy_forward: reduction 'mean' needs a `total_weight` buffer")
-    block_size, num_warps = _settings(n_cols, block_size, num_warps, _dtype_name(logits), probs)
+    block_size, num_warps = _settings(n_cols, block_size, num_warps, dtype_name_of(logits), probs)
     if n_rows > 0:
         _cross_entropy_forward_kernel[(n_rows,)](
             logits, target, weight if weight is not None else lse, loss, lse, target_weight,
@@ -383,7 +380,7 @@ def cross_entropy_backward(logits, target, weight, lse, grad_loss, grad_logits, 
         raise ValueError("cross_entropy_backward: reduction 'mean' needs the forward's `total_weight`")
     if n_rows == 0:
         return
-    block_size, num_warps = _settings(n_cols, block_size, num_warps, _dtype_name(logits), probs)
+    block_size, num_warps = _settings(n_cols, block_size, num_warps, dtype_name_of(logits), probs)
     _cross_entropy_backward_kernel[(n_rows,)](
         logits, target, weight if weight is not None else lse, lse, grad_loss,
         total_weight if total_weight is not None else lse, grad_logits,

@@ -29,7 +29,7 @@ import triton
 import triton.language as tl
 
 from .interpreter import libdevice
-from .strided import collapse, interpreting, numel, padded, strided_offsets
+from .strided import collapse, dtype_name_of, interpreting, numel, padded, strided_offsets
 
 
 # Float-only ops (inputs must already be floats); the `*_backward` ones take (grad, saved) where `saved`
@@ -487,10 +487,6 @@ def _elementwise_kernel(
 
 # ---- launchers ----------------------------------------------------------------------------------------
 
-def _name(array):
-    return str(array.dtype)
-
-
 # the ops whose parameters are required (clamp's bounds are optional)
 _PARAMETERS = {"pow_scalar": ("exponent",), "leaky_relu": ("negative slope",), "softplus": ("beta", "threshold")}
 
@@ -530,32 +526,46 @@ def _is_array(x):
     return hasattr(x, "data_ptr")
 
 
-def _launch(op, n_inputs, inputs, out, p0=None, p1=None, zero_division_flag=None):
-    name = _name(out)
+# Launch plans, by everything but the data: op, flags, and each operand's dtype, shape and strides. A training
+# loop repeats a few hundred such launches, so the checks, the dim merging and the kernel's meta-parameters are
+# worked out once each; what is left per call is the pointers and the scalars. Measured under the interpreter
+# with the kernel stubbed out (host time only): `x + x` on a 32x50 cuda tensor went from ~100-130 us to ~45 us.
+_PLANS = {}
+_MAX_PLANS = 4096  # a program that keeps making new layouts (e.g. growing sequence lengths) starts over
+
+
+def _describe(x):
+    return (x.dtype, tuple(x.shape), tuple(x.stride())) if _is_array(x) else type(x)
+
+
+def _plan(op, n_inputs, inputs, out, p0, p1, zero_division_flag):
+    """(compute dtype, grid, positional size/stride arguments, meta-parameters) for a launch, after every check
+    of the operands; None when the output is empty."""
+    name = dtype_name_of(out)
     needed = _PARAMETERS.get(op.removesuffix("_backward"), ())
     if any(p is None for p, _ in zip((p0, p1), needed)):
         names = ", ".join(f"{p} = {what}" for p, what in zip(("p0", "p1"), needed))
         raise ValueError(f"{op}: needs its parameters {names}")
     for x in (*inputs, out):
-        if _is_array(x) and _name(x) not in SUPPORTED_DTYPES:
+        if _is_array(x) and dtype_name_of(x) not in SUPPORTED_DTYPES:
             raise TypeError(f"{op}: unsupported dtype {x.dtype} (supported: {', '.join(SUPPORTED_DTYPES)})")
     arrays = [x for x in inputs if _is_array(x)]
     values = [x for x in (inputs[1:] if op == "where" else inputs) if _is_array(x)]
     if op == "where":
-        if not _is_array(inputs[0]) or _name(inputs[0]) != "bool":
+        if not _is_array(inputs[0]) or dtype_name_of(inputs[0]) != "bool":
             got = getattr(inputs[0], "dtype", inputs[0])
             raise TypeError(f"where: the condition must be a bool array, got {got!r}")
     elif not arrays:
         raise TypeError(f"{op}: needs at least one array operand, got only scalars")
-    compute = compute_dtype(*(_name(x) for x in values)) if values else compute_dtype(name)
+    compute = compute_dtype(*(dtype_name_of(x) for x in values)) if values else compute_dtype(name)
     if op in FLOAT_OPS and compute == "int64":
-        raise TypeError(f"{op}: expects floating-point operands, got {', '.join(_name(x) for x in values)}")
+        raise TypeError(f"{op}: expects floating-point operands, got {', '.join(dtype_name_of(x) for x in values)}")
     if op in INTEGER_OPS and compute != "int64":
-        raise TypeError(f"{op}: expects integer or bool operands, got {', '.join(_name(x) for x in values)}")
+        raise TypeError(f"{op}: expects integer or bool operands, got {', '.join(dtype_name_of(x) for x in values)}")
     shape = tuple(out.shape)
     n = numel(shape)
     if n == 0:
-        return out
+        return None
     out_strides = tuple(out.stride())
     if any(size > 1 and stride == 0 for size, stride in zip(shape, out_strides)):
         raise ValueError(f"{op}: the output (shape {shape}, strides {out_strides}) must not be broadcast")
@@ -569,19 +579,33 @@ def _launch(op, n_inputs, inputs, out, p0=None, p1=None, zero_division_flag=None
     block = min(INTERPRETER_BLOCK_SIZE, triton.next_power_of_2(n)) if interpreting() else BLOCK_SIZE
     reach = max(sum((size - 1) * st for size, st in zip(dims, s)) for s in strides)
     index_64 = interpreting() or max(reach, n) + block >= 2 ** 31
+    check_zero = zero_division_flag is not None and op in ("floor_divide", "remainder") and compute == "int64"
+    sizes = (n, *dims[1:], *strides[0], *strides[1], *strides[2], *strides[3])
+    meta = dict(OP=op, N_INPUTS=n_inputs, COMPUTE=_COMPUTE[compute],
+                X_SCALAR=not _is_array(inputs[0]), Y_SCALAR=n_inputs >= 2 and not _is_array(inputs[1]),
+                Z_SCALAR=n_inputs >= 3 and not _is_array(inputs[2]),
+                HAS_P0=p0 is not None, HAS_P1=p1 is not None, CHECK_ZERO=check_zero, OUT_CONTIGUOUS=out_contiguous,
+                NDIM=ndim, INDEX_64=index_64, BLOCK_SIZE=block, num_warps=NUM_WARPS)
+    return compute, (triton.cdiv(n, block),), sizes, meta
+
+
+def _launch(op, n_inputs, inputs, out, p0=None, p1=None, zero_division_flag=None):
+    key = (op, n_inputs, p0 is None, p1 is None, zero_division_flag is None, _describe(out), *map(_describe, inputs))
+    plan = _PLANS.get(key, False)
+    if plan is False:
+        plan = _plan(op, n_inputs, inputs, out, p0, p1, zero_division_flag)
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    if plan is None:
+        return out
+    compute, grid, sizes, meta = plan
     scalars = [0 if _is_array(x) else _encode(x, compute, f"{op}: scalar operand") for x in inputs]
     scalars += [0] * (3 - n_inputs)
     pointers = [x if _is_array(x) else out for x in inputs] + [out] * (3 - n_inputs)
-    check_zero = zero_division_flag is not None and op in ("floor_divide", "remainder") and compute == "int64"
-    _elementwise_kernel[(triton.cdiv(n, block),)](
-        *pointers, out, zero_division_flag if check_zero else out,
-        n, *dims[1:], *strides[0], *strides[1], *strides[2], *strides[3],
-        *scalars, *(0 if p is None else _encode(p, compute, f"{op}: parameter") for p in (p0, p1)),
-        OP=op, N_INPUTS=n_inputs, COMPUTE=_COMPUTE[compute],
-        X_SCALAR=not _is_array(inputs[0]), Y_SCALAR=n_inputs >= 2 and not _is_array(inputs[1]),
-        Z_SCALAR=n_inputs >= 3 and not _is_array(inputs[2]),
-        HAS_P0=p0 is not None, HAS_P1=p1 is not None, CHECK_ZERO=check_zero, OUT_CONTIGUOUS=out_contiguous,
-        NDIM=ndim, INDEX_64=index_64, BLOCK_SIZE=block, num_warps=NUM_WARPS)
+    _elementwise_kernel[grid](
+        *pointers, out, zero_division_flag if meta["CHECK_ZERO"] else out, *sizes,
+        *scalars, *(0 if p is None else _encode(p, compute, f"{op}: parameter") for p in (p0, p1)), **meta)
     return out
 
 
@@ -593,9 +617,9 @@ def unary(op, x, out, p0=None, p1=None):
     bitwise_not on bool = logical_not) are mapped here, so the kernel sees only meaningful pairs."""
     if op not in UNARY_OPS:
         raise ValueError(f"unary: unknown op {op!r}")
-    if _name(x) == "bool" and op in ("relu", "abs", "sign", "bitwise_not"):
+    if dtype_name_of(x) == "bool" and op in ("relu", "abs", "sign", "bitwise_not"):
         op = "logical_not" if op == "bitwise_not" else "identity"
-    elif compute_dtype(_name(x)) == "int64" and op in ("floor", "ceil", "round", "trunc"):
+    elif compute_dtype(dtype_name_of(x)) == "int64" and op in ("floor", "ceil", "round", "trunc"):
         op = "identity"
     return _launch(op, 1, (x,), out, p0, p1)
 
@@ -611,7 +635,7 @@ def binary(op, a, b, out, p0=None, p1=None, zero_division_flag=None):
     if op not in BINARY_OPS:
         raise ValueError(f"binary: unknown op {op!r}")
     flag = zero_division_flag
-    if flag is not None and (_name(flag) != "int32" or numel(flag.shape) != 1):
+    if flag is not None and (dtype_name_of(flag) != "int32" or numel(flag.shape) != 1):
         raise TypeError(f"binary: zero_division_flag must be one int32 element, got {zero_division_flag.dtype} "
                         f"of shape {tuple(zero_division_flag.shape)}")
     return _launch(op, 2, (a, b), out, p0, p1, zero_division_flag)

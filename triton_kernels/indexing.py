@@ -28,7 +28,7 @@ the block (a cumsum), i.e. in C order, as PyTorch does. The same offsets run the
 import triton
 import triton.language as tl
 
-from .strided import MAX_DIMS, collapse, interpreting, numel, padded, strided_offsets
+from .strided import MAX_DIMS, collapse, dtype_name_of, interpreting, numel, padded, strided_offsets
 
 # GPU launch: 1024 elements x 8 warps per program. Timings UNMEASURED (no GPU run yet); the warps are from AOT
 # register counts (ptxas, sm_80): with 6-d int64 coordinates, 4 warps (8 elements a thread) took 254 registers,
@@ -216,10 +216,6 @@ def _compact_write_kernel(
 
 # ---- launchers ------------------------------------------------------------------------
 
-def _name(array):
-    return str(array.dtype)
-
-
 def block_size(n_elements):
     """Elements per program of every kernel here (the compaction launches must agree on it)."""
     if interpreting():
@@ -235,7 +231,7 @@ def _geometry(shape, *strides):
 
 
 def _check_index(fn, index):
-    if _name(index) not in INDEX_DTYPES:
+    if dtype_name_of(index) not in INDEX_DTYPES:
         raise TypeError(f"{fn}: index must be int32 or int64, got {index.dtype}")
 
 
@@ -287,7 +283,7 @@ def gather(x, index, out, dim, *, wrap_negative=False):
     _check_index_shapes("gather", x, index, out, dim)
     if tuple(out.shape) != tuple(index.shape):
         raise ValueError(f"gather: out {tuple(out.shape)} must have the index's shape {tuple(index.shape)}")
-    if _name(out) != _name(x):
+    if dtype_name_of(out) != dtype_name_of(x):
         raise TypeError(f"gather: out must have x's dtype {x.dtype}, got {out.dtype}")
     _launch_along(GATHER, x, index, out, dim, wrap_negative)
 
@@ -299,10 +295,10 @@ def scatter(out, index, src, dim, *, accumulate=False, wrap_negative=False):
     With it the add is atomic in out's dtype (one of ATOMIC_ADD_DTYPES; accumulate float16/bfloat16 into a
     float32 copy and cast back), `src` is converted to it."""
     _check_index_shapes("scatter", out, index, src, dim)
-    if accumulate and _name(out) not in ATOMIC_ADD_DTYPES:
+    if accumulate and dtype_name_of(out) not in ATOMIC_ADD_DTYPES:
         raise TypeError(f"scatter: accumulate needs out in {ATOMIC_ADD_DTYPES} (accumulate into a wider copy), "
                         f"got {out.dtype}")
-    if not accumulate and _name(out) != _name(src):
+    if not accumulate and dtype_name_of(out) != dtype_name_of(src):
         raise TypeError(f"scatter: src must have out's dtype {out.dtype}, got {src.dtype}")
     _launch_along(SCATTER_ADD if accumulate else SCATTER, out, index, src, dim, wrap_negative)
 
@@ -312,7 +308,7 @@ def linear_offsets(offsets, index, size, stride):
     index tensor (each viewed at the broadcast shape) to turn x[i0, i1, ...] into one gather of element offsets.
     `offsets` is int64 of index's shape."""
     _check_index("linear_offsets", index)
-    if _name(offsets) != "int64" or tuple(offsets.shape) != tuple(index.shape):
+    if dtype_name_of(offsets) != "int64" or tuple(offsets.shape) != tuple(index.shape):
         raise ValueError(f"linear_offsets: offsets must be int64 of the index's shape {tuple(index.shape)}, got "
                          f"{offsets.dtype} {tuple(offsets.shape)}")
     _launch_index(LINEAR_OFFSETS, offsets, (0,) * len(index.shape), stride, size, index, offsets, True)
@@ -330,7 +326,7 @@ def index_range(index, out):
     n_elements, ndim, sizes, (strides,) = _geometry(tuple(index.shape), index.stride())
     if n_elements == 0:
         raise ValueError("index_range: the index is empty (it has no min or max)")
-    if _name(out) != "int64" or numel(out.shape) < index_range_scratch_size(n_elements):
+    if dtype_name_of(out) != "int64" or numel(out.shape) < index_range_scratch_size(n_elements):
         raise ValueError(f"index_range: out must be int64 with {index_range_scratch_size(n_elements)} elements, "
                          f"got {out.dtype} {tuple(out.shape)}")
     block = block_size(n_elements)
@@ -350,7 +346,7 @@ def _flag_geometry(fn, flags, values, block_offsets):
         raise ValueError(f"{fn}: x {tuple(values.shape)} and mask {tuple(flags.shape)} must have one shape "
                          "(broadcast them first)")
     n_elements = numel(flags.shape)
-    if _name(block_offsets) != "int64" or numel(block_offsets.shape) < compaction_blocks(n_elements):
+    if dtype_name_of(block_offsets) != "int64" or numel(block_offsets.shape) < compaction_blocks(n_elements):
         raise ValueError(f"{fn}: block_offsets must be int64 with {compaction_blocks(n_elements)} elements, "
                          f"got {block_offsets.dtype} {tuple(block_offsets.shape)}")
     return n_elements, block_size(n_elements), compaction_blocks(n_elements)
@@ -364,7 +360,7 @@ def count_nonzero(flags, block_offsets, total):
     if n_elements:
         _, ndim, sizes, (strides,) = _geometry(tuple(flags.shape), flags.stride())
         _compact_count_kernel[(n_blocks,)](flags, block_offsets, n_elements, *sizes, *strides,
-                                           LOW_PRECISION=_name(flags) in _LOW_PRECISION, NDIM=ndim,
+                                           LOW_PRECISION=dtype_name_of(flags) in _LOW_PRECISION, NDIM=ndim,
                                            BLOCK_SIZE=block, num_warps=NUM_WARPS)
     _compact_scan_kernel[(1,)](block_offsets, total, n_blocks, BLOCK_SIZE=SCAN_BLOCK_SIZE, num_warps=NUM_WARPS)
 
@@ -376,14 +372,14 @@ def nonzero_write(x, block_offsets, out):
     ndim = len(x.shape)
     if ndim > MAX_DIMS:
         raise ValueError(f"nonzero_write: x has {ndim} dims, at most {MAX_DIMS} are supported")
-    if _name(out) != "int64" or len(out.shape) != 2 or out.shape[1] != ndim:
+    if dtype_name_of(out) != "int64" or len(out.shape) != 2 or out.shape[1] != ndim:
         raise ValueError(f"nonzero_write: out must be int64 (count, {ndim}), got {out.dtype} {tuple(out.shape)}")
     _check_contiguous("nonzero_write", "out", out)
     if n_elements == 0 or ndim == 0 or out.shape[0] == 0:
         return
     sizes, (strides,) = padded(tuple(x.shape), [x.stride()])  # coordinates in x's own shape: no merging
     _compact_write_kernel[(n_blocks,)](x, x, block_offsets, out, n_elements, *sizes[1:], *strides, *strides,
-                                       MODE=NONZERO, LOW_PRECISION=_name(x) in _LOW_PRECISION, NDIM=ndim,
+                                       MODE=NONZERO, LOW_PRECISION=dtype_name_of(x) in _LOW_PRECISION, NDIM=ndim,
                                        BLOCK_SIZE=block, num_warps=NUM_WARPS)
 
 
@@ -403,14 +399,14 @@ def _contiguous(array):
 
 def _launch_masked(fn, mode, x, mask, block_offsets, out):
     n_elements, block, n_blocks = _flag_geometry(fn, mask, x, block_offsets)
-    if _name(out) != _name(x):
+    if dtype_name_of(out) != dtype_name_of(x):
         raise TypeError(f"{fn}: x and the compacted values must have one dtype, got {x.dtype} and {out.dtype}")
     _check_contiguous(fn, "the compacted values", out)
     if n_elements == 0 or numel(out.shape) == 0:
         return
     _, ndim, sizes, (mask_strides, x_strides) = _geometry(tuple(x.shape), mask.stride(), x.stride())
     _compact_write_kernel[(n_blocks,)](mask, x, block_offsets, out, n_elements, *sizes, *mask_strides, *x_strides,
-                                       MODE=mode, LOW_PRECISION=_name(mask) in _LOW_PRECISION, NDIM=ndim,
+                                       MODE=mode, LOW_PRECISION=dtype_name_of(mask) in _LOW_PRECISION, NDIM=ndim,
                                        BLOCK_SIZE=block, num_warps=NUM_WARPS)
 
 

@@ -33,6 +33,7 @@ import triton.language as tl
 from . import tuning
 from .interpreter import libdevice
 from .matmul import dot_settings, grouped_tile
+from .strided import dtype_name_of
 
 ACT_NONE, ACT_RELU, ACT_GELU_TANH, ACT_SILU, ACT_GELU = 0, 1, 2, 3, 4
 ACTIVATIONS = {"none": ACT_NONE, "relu": ACT_RELU, "gelu": ACT_GELU, "gelu_tanh": ACT_GELU_TANH,
@@ -397,7 +398,7 @@ def linear_backward_weight_kernel(
 # Host launchers
 # ----------------------------------------------------------------------------------------------
 def _dtype_name(buffer, what):
-    name = str(buffer.dtype).rsplit(".", 1)[-1]
+    name = dtype_name_of(buffer)
     if name not in _DTYPES:
         raise TypeError(f"linear: {what} has dtype {buffer.dtype}; expected one of {', '.join(_DTYPES)}")
     return name

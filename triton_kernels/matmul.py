@@ -29,7 +29,7 @@ import triton.language as tl
 
 from . import tuning
 
-from .strided import collapse, interpreting
+from .strided import collapse, dtype_name_of, interpreting
 
 # ACC: which accumulator and path the kernel uses
 ACC_FP32, ACC_FP64, ACC_INT64 = 0, 1, 2
@@ -241,10 +241,6 @@ def matmul_kernel(
 # ----------------------------------------------------------------------------------------------
 # Host launcher
 # ----------------------------------------------------------------------------------------------
-def _dtype_name(array):
-    return str(array.dtype).rsplit(".", 1)[-1]
-
-
 def _shape_text(shape):
     return "x".join(str(s) for s in shape)
 
@@ -287,12 +283,12 @@ def matmul(a, b, out, *, allow_tf32=False, config=None):
         if len(array.shape) < 2:
             raise ValueError(f"matmul: {name} must have at least 2 dims (..., rows, cols), got shape "
                              f"{tuple(array.shape)}")
-    dtype_name = _dtype_name(a)
+    dtype_name = dtype_name_of(a)
     if dtype_name not in _ACC:
         raise TypeError(f"matmul: unsupported dtype {a.dtype}; expected one of {', '.join(_ACC)}")
-    if _dtype_name(b) != dtype_name:
+    if dtype_name_of(b) != dtype_name:
         raise TypeError(f"matmul: b has dtype {b.dtype}, expected {dtype_name} like a")
-    out_name = _dtype_name(out)
+    out_name = dtype_name_of(out)
     if out_name != dtype_name and not (_ACC[dtype_name] == ACC_FP32 and out_name == "float32"):
         raise TypeError(f"matmul: out has dtype {out.dtype}, expected {dtype_name} like a (or float32 for "
                         f"16-bit operands)")
@@ -332,7 +328,7 @@ def matmul(a, b, out, *, allow_tf32=False, config=None):
         # the layout as Triton specialises on it: unit strides and strides divisible by 16
         layout = tuple((st == 1, st % 16 == 0) for st in (stride_am, stride_ak, stride_bk, stride_bn, stride_cm,
                                                            stride_cn))
-        key = (dtype_name, _dtype_name(out), allow_tf32, layout, tuning.bucket(M), N, K,
+        key = (dtype_name, dtype_name_of(out), allow_tf32, layout, tuning.bucket(M), N, K,
                tuning.bucket(n_outer * n_inner))
         config = choices[tuning.choose("matmul", key, range(len(choices)), lambda i: launch(choices[i]))]
     launch(config)

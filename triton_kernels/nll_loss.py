@@ -22,7 +22,7 @@ import triton
 import triton.language as tl
 
 from .cross_entropy import REDUCE_BLOCK_SIZE, REDUCTIONS, loss_reduce_kernel
-from .strided import interpreting
+from .strided import dtype_name_of, interpreting
 
 BLOCK_SIZE = 1024  # predictions per forward program: unmeasured starting point (a gather, bandwidth-bound)
 # Gradient tile, 4 warps: unmeasured. 32 x 128 spilled 388-2880 B (sm_80/sm_90, fp32-fp64, AOT): its int64
@@ -111,10 +111,6 @@ def _nll_loss_backward_kernel(
 # ----------------------------------------------------------------------------------------------
 # Host launchers
 # ----------------------------------------------------------------------------------------------
-def _dtype_name(array):
-    return str(array.dtype).rsplit(".", 1)[-1]
-
-
 def _block_size():
     return INTERPRETER_BLOCK if interpreting() else BLOCK_SIZE
 
@@ -138,14 +134,14 @@ def _check(name, x, target, weight, reduction):
     if tuple(target.shape) != (n, n_inner):
         raise ValueError(f"{name}: target has shape {tuple(target.shape)}, expected {(n, n_inner)} for input "
                          f"{tuple(x.shape)}")
-    if _dtype_name(x) not in _FLOAT_DTYPES:
+    if dtype_name_of(x) not in _FLOAT_DTYPES:
         raise TypeError(f"{name}: input must be float32, float16, bfloat16 or float64, got {x.dtype}")
-    if _dtype_name(target) not in _INDEX_DTYPES:
+    if dtype_name_of(target) not in _INDEX_DTYPES:
         raise TypeError(f"{name}: target must hold integer class indices, got {target.dtype}")
     if weight is not None:
         if tuple(weight.shape) != (n_classes,) or weight.stride()[0] != 1:
             raise ValueError(f"{name}: weight must be contiguous of shape ({n_classes},), got {tuple(weight.shape)}")
-        if _dtype_name(weight) not in _FLOAT_DTYPES:
+        if dtype_name_of(weight) not in _FLOAT_DTYPES:
             raise TypeError(f"{name}: weight must be a float tensor, got {weight.dtype}")
     return n, n_classes, n_inner
 

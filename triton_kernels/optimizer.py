@@ -29,7 +29,7 @@ import triton
 import triton.language as tl
 
 from .random import float64_from_bits, float_bits
-from .strided import collapse, interpreting, numel
+from .strided import collapse, dtype_name_of, interpreting, numel
 
 SGD_SLOTS = ("param", "grad", "momentum_buffer")
 ADAM_SLOTS = ("param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -225,7 +225,7 @@ def _address(array, i, slot, dtype, n):
     if array is None:
         return 0
     where = f"build_table: tensor {i} slot {slot}"
-    if str(array.dtype) != dtype:
+    if dtype_name_of(array) != dtype:
         raise TypeError(f"{where} is {array.dtype}, the parameter (slot 0) is {dtype}")
     if numel(array.shape) != n:
         raise ValueError(f"{where} has shape {tuple(array.shape)}, the parameter has {n} elements")
@@ -240,7 +240,7 @@ def tensor_rows(slots, n_slots):
     every slot contiguous and as large as the parameter (slot 0); a gradient (slot 1) for every tensor."""
     if not slots:
         raise ValueError("build_table: no tensors")
-    dtype = str(slots[0][0].dtype)
+    dtype = dtype_name_of(slots[0][0])
     if dtype not in _DTYPES:
         raise TypeError(f"build_table: parameters must be float32, float16, bfloat16 or float64, got {dtype}")
     rows = np.zeros((len(slots), n_slots + 1), np.int64)
@@ -283,7 +283,7 @@ def _launch(kernel, table, n_slots, flags, *hyper, num_warps=None):
     kernel[(table.n_programs,)](
         table.tensors, table.blocks,
         *(float_bits(value) if not isinstance(value, bool) else int(value) for value in hyper),
-        DTYPE=_DTYPES[str(table.dtype)], **flags, BLOCK_SIZE=table.block_size,
+        DTYPE=_DTYPES[dtype_name_of(table)], **flags, BLOCK_SIZE=table.block_size,
         num_warps=num_warps or NUM_WARPS,
     )
 

@@ -19,7 +19,7 @@ import numpy as np
 import triton
 import triton.language as tl
 
-from .strided import collapse, interpreting, numel
+from .strided import collapse, dtype_name_of, interpreting, numel
 
 # distribution op codes (constexpr globals, readable inside kernels)
 UNIFORM, NORMAL, BERNOULLI, RANDINT = tl.constexpr(0), tl.constexpr(1), tl.constexpr(2), tl.constexpr(3)
@@ -119,7 +119,7 @@ def float_bits(value):
 
 
 def _check_out(name, out, dtypes):
-    dtype = str(out.dtype)
+    dtype = dtype_name_of(out)
     if dtype not in dtypes:
         raise TypeError(f"{name}: unsupported output dtype {dtype}; expected one of {', '.join(dtypes)}")
     n = numel(out.shape)
@@ -151,7 +151,7 @@ def _launch(name, out, seed, offset, dist, *, wide=False, a=0.0, b=0.0, c=0.0, i
             n,
             int(seed), int(offset),
             float_bits(a), float_bits(b), float_bits(c), int(int_low), int(int_range),
-            DIST=dist, WIDE=wide, FP64=str(out.dtype) == "float64", P_IS_ARRAY=p is not None,
+            DIST=dist, WIDE=wide, FP64=dtype_name_of(out) == "float64", P_IS_ARRAY=p is not None,
             BLOCK_SIZE=block_size,
             num_warps=num_warps or _NUM_WARPS,
         )
@@ -168,7 +168,7 @@ def uniform_fill(out, seed, offset, low=0.0, high=1.0, **launch):
     """Fill the contiguous float array `out` with U[low, high); returns the number of Philox counters used."""
     if not float(low) <= float(high):
         raise ValueError(f"uniform_fill: expects low <= high, got [{low}, {high})")
-    return _launch("uniform_fill", out, seed, offset, UNIFORM, wide=str(out.dtype) == "float64",
+    return _launch("uniform_fill", out, seed, offset, UNIFORM, wide=dtype_name_of(out) == "float64",
                    a=low, b=float(high) - float(low), c=_rounded(high, out.dtype), **launch)
 
 
@@ -184,7 +184,7 @@ def bernoulli_fill(out, seed, offset, p=0.5, **launch):
     contiguous float array of probabilities with out's number of elements. Returns the counters used."""
     dtypes = _FLOAT_DTYPES + _INT_DTYPES + ("bool",)
     if hasattr(p, "data_ptr"):
-        if str(p.dtype) not in _FLOAT_DTYPES:
+        if dtype_name_of(p) not in _FLOAT_DTYPES:
             raise TypeError(f"bernoulli_fill: probabilities must be a float array, got {p.dtype}")
         if numel(p.shape) != numel(out.shape):
             raise ValueError(f"bernoulli_fill: {numel(p.shape)} probabilities for {numel(out.shape)} elements "

@@ -29,7 +29,7 @@ import triton.language as tl
 
 from .copy import round_to_bfloat16
 from .row_settings import MAX_TILE, tile_settings
-from .strided import dtype_name, interpreting
+from .strided import dtype_name_of, interpreting
 
 # op codes: the launchers' names -> the kernels' OP constexpr ('norm' picks one of the _NORM_* by p)
 OPS = {"sum": 0, "prod": 1, "max": 2, "min": 3, "all": 4, "any": 5, "count_nonzero": 6, "mean": 7, "var": 8,
@@ -404,7 +404,7 @@ def check_view(name, x, n_rows, n_cols, n_inner, strides, dtypes):
         raise ValueError(f"{name}: rows of {n_cols} columns exceed the kernels' int32 column index")
     if any(s < 0 for s in strides):
         raise ValueError(f"{name}: strides must be >= 0 (elements), got {tuple(strides)}")
-    if dtype_name(x) not in dtypes:
+    if dtype_name_of(x) not in dtypes:
         raise TypeError(f"{name}: unsupported input dtype {x.dtype}; expected one of {', '.join(dtypes)}")
 
 
@@ -456,7 +456,7 @@ def reduce_rows(op, x, out, n_rows, n_cols, stride_xm, stride_xn, *, n_inner=1, 
     for what, array in (("out", out), ("index", index)):
         if array is not None:
             _check_rows_out(name, what, array, n_rows)
-    if index is not None and dtype_name(index) != "int64":
+    if index is not None and dtype_name_of(index) != "int64":
         raise TypeError(f"{name}: `index` must be int64, got {index.dtype}")
     if n_cols == 0 and n_rows > 0 and code in _NO_IDENTITY:
         raise ValueError(f"{name}: {op} over rows of 0 columns has no identity (the caller raises PyTorch's error)")
@@ -469,7 +469,8 @@ def reduce_rows(op, x, out, n_rows, n_cols, stride_xm, stride_xn, *, n_inner=1, 
             n_rows, n_cols, n_inner,
             stride_xm, stride_xi, stride_xn,
             param,
-            OP=code, ACC_DTYPE=accumulator(dtype_name(x)), WRITE_VALUE=out is not None, WRITE_INDEX=index is not None,
+            OP=code, ACC_DTYPE=accumulator(dtype_name_of(x)), WRITE_VALUE=out is not None,
+            WRITE_INDEX=index is not None,
             BLOCK_M=block_m, BLOCK_SIZE=block_size,
             num_warps=num_warps,
         )
@@ -491,7 +492,7 @@ def reduce_rows_backward(op, x, g, dx, n_rows, n_cols, stride_xm, stride_xn, str
     check_view(name, x, n_rows, n_cols, n_inner, (stride_xm, stride_xi, stride_xn, stride_dm, stride_di, stride_dn),
                FLOAT_DTYPES)
     for what, array in (("g", g), ("dx", dx)):
-        if dtype_name(array) not in FLOAT_DTYPES:
+        if dtype_name_of(array) not in FLOAT_DTYPES:
             raise TypeError(f"{name}: `{what}` must be floating point, got {array.dtype}")
     code, param = _code_and_param(op, correction, p)
     needs_out = op in _BACKWARD_NEEDS_OUT and index is None or op == "norm" and p not in (0.0, 1.0)
@@ -511,7 +512,7 @@ def reduce_rows_backward(op, x, g, dx, n_rows, n_cols, stride_xm, stride_xn, str
             n_rows, n_cols, n_inner,
             stride_xm, stride_xi, stride_xn, stride_g, stride_dm, stride_di, stride_dn,
             param,
-            OP=code, SCATTER=index is not None, ACC_DTYPE=accumulator(dtype_name(x)), BLOCK_M=block_m,
+            OP=code, SCATTER=index is not None, ACC_DTYPE=accumulator(dtype_name_of(x)), BLOCK_M=block_m,
             BLOCK_SIZE=block_size,
             num_warps=num_warps,
         )
@@ -533,6 +534,6 @@ def cumsum_rows(x, out, n_rows, n_cols, stride_xm, stride_xn, stride_om, stride_
             x, out,
             n_rows, n_cols, n_inner,
             stride_xm, stride_xi, stride_xn, stride_om, stride_oi, stride_on,
-            ACC_DTYPE=accumulator(dtype_name(x)), REVERSE=reverse, BLOCK_M=block_m, BLOCK_SIZE=block_size,
+            ACC_DTYPE=accumulator(dtype_name_of(x)), REVERSE=reverse, BLOCK_M=block_m, BLOCK_SIZE=block_size,
             num_warps=num_warps,
         )

@@ -18,7 +18,7 @@ import triton.language as tl
 
 from .reduction import FLOAT_DTYPES, accumulator, cast_for_store, check_view, online_logsumexp, quiet, row_starts
 from .row_settings import tile_settings
-from .strided import dtype_name
+from .strided import dtype_name_of
 
 # Rows up to this many columns are held in registers whole (one read); wider rows are read twice. Liger's softmax
 # keeps rows up to 65536; here 16384 x 16 warps spilled in AOT compiles and 8192 x 8 did not (see row_settings).
@@ -139,7 +139,7 @@ def softmax_forward(x, y, n_rows, n_cols, stride_xm, stride_xn, stride_ym, strid
     name = "log_softmax_forward" if log else "softmax_forward"
     check_view(name, x, n_rows, n_cols, n_inner, (stride_xm, stride_xi, stride_xn, stride_ym, stride_yi, stride_yn),
                 FLOAT_DTYPES)
-    if dtype_name(y) not in FLOAT_DTYPES:
+    if dtype_name_of(y) not in FLOAT_DTYPES:
         raise TypeError(f"{name}: output dtype must be floating point, got {y.dtype}")
     if n_rows == 0 or n_cols == 0:
         return
@@ -149,7 +149,8 @@ def softmax_forward(x, y, n_rows, n_cols, stride_xm, stride_xn, stride_ym, strid
             x, y,
             n_rows, n_cols, n_inner,
             stride_xm, stride_xi, stride_xn, stride_ym, stride_yi, stride_yn,
-            LOG=log, ONE_BLOCK=one_block, ACC_DTYPE=accumulator(dtype_name(x)), BLOCK_M=block_m, BLOCK_SIZE=block_size,
+            LOG=log, ONE_BLOCK=one_block, ACC_DTYPE=accumulator(dtype_name_of(x)), BLOCK_M=block_m,
+            BLOCK_SIZE=block_size,
             num_warps=num_warps,
         )
 
@@ -162,7 +163,7 @@ def softmax_backward(y, g, dx, n_rows, n_cols, stride_ym, stride_yn, stride_gm, 
     strides = (stride_ym, stride_yi, stride_yn, stride_gm, stride_gi, stride_gn, stride_dm, stride_di, stride_dn)
     check_view(name, y, n_rows, n_cols, n_inner, strides, FLOAT_DTYPES)
     for what, array in (("g", g), ("dx", dx)):
-        if dtype_name(array) not in FLOAT_DTYPES:
+        if dtype_name_of(array) not in FLOAT_DTYPES:
             raise TypeError(f"{name}: `{what}` must be floating point, got {array.dtype}")
     if n_rows == 0 or n_cols == 0:
         return
@@ -172,6 +173,7 @@ def softmax_backward(y, g, dx, n_rows, n_cols, stride_ym, stride_yn, stride_gm, 
             y, g, dx,
             n_rows, n_cols, n_inner,
             *strides,
-            LOG=log, ONE_BLOCK=one_block, ACC_DTYPE=accumulator(dtype_name(y)), BLOCK_M=block_m, BLOCK_SIZE=block_size,
+            LOG=log, ONE_BLOCK=one_block, ACC_DTYPE=accumulator(dtype_name_of(y)), BLOCK_M=block_m,
+            BLOCK_SIZE=block_size,
             num_warps=num_warps,
         )

@@ -23,6 +23,20 @@ def interpreting():
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
+_DTYPE_NAMES = {}
+
+
+def dtype_name_of(array):
+    """An array argument's dtype as a name: 'float32', 'bfloat16', 'int64', ... (numpy's; a torch dtype's without
+    its 'torch.' prefix). Cached per dtype object: str() of a numpy dtype costs a few microseconds, and a launch
+    asks for several of them."""
+    dtype = array.dtype
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).rsplit(".", 1)[-1]
+    return name
+
+
 def numel(shape):
     n = 1
     for size in shape:
@@ -57,11 +71,6 @@ def padded(shape, strides_list, ndim=MAX_DIMS):
                          f"got shape {tuple(shape)}; make the operands contiguous first")
     pad = ndim - len(shape)
     return (1,) * pad + tuple(shape), [(0,) * pad + tuple(st) for st in strides_list]
-
-
-def dtype_name(array):
-    """'float32', 'bfloat16', 'int64', 'bool', ... of an array argument."""
-    return str(array.dtype)
 
 
 @triton.jit

@@ -48,9 +48,16 @@ def run(kind, op, operands, out_dtype, shape=None, **kwargs):
     return out
 
 
-def close(got, expected, dtype_name):
+def close(got, expected, dtype_name, scale=1.0):
+    """Within the dtype's tolerance; `scale` multiplies the absolute part, for a formula whose result cancels from
+    terms larger than 1 (elementwise or one number)."""
     rtol, atol = TOL[dtype_name]
-    np.testing.assert_allclose(got.astype(np.float64), np.asarray(expected, np.float64), rtol=rtol, atol=atol)
+    got, expected = got.astype(np.float64), np.asarray(expected, np.float64)
+    if np.ndim(scale):  # per element: assert_allclose takes one atol
+        bad = ~(np.abs(got - expected) <= atol * scale + rtol * np.abs(expected)) & ~(np.isnan(got) & np.isnan(expected))
+        assert not bad.any(), f"at {np.argwhere(bad)[:5].tolist()}: got {got[bad][:5]}, expected {expected[bad][:5]}"
+        return
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol * scale)
 
 
 def same(got, expected):
@@ -345,7 +352,13 @@ def test_unary_backward_formulas(op, dtype_name):
     g = rng.standard_normal((7, 13)).astype(dtype)
     got = run("binary", op, [g, saved], dtype, **dict(zip(("p0", "p1"), params)))
     expected = g.astype(np.float64) * derivative(x, saved.astype(np.float64), *params)
-    close(got, expected, dtype_name)
+    scale = 1.0
+    if op == "gelu_tanh_backward":
+        # PyTorch's formula, 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 kappa x^2) with t = tanh(...), cancels
+        # for x << 0 from terms of size |x| (1 + 3 kappa x^2) (seen: 2e-6 off at x ~ -5, FW_TEST_SEED=
+        # 8946126245223145761): the error is bounded by that term, times g
+        scale = np.abs(g) * np.maximum(1.0, np.abs(x) * (1 + 3 * KAPPA * x * x))
+    close(got, expected, dtype_name, scale)
 
 
 def test_backward_formula_edges():

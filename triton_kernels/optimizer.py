@@ -29,7 +29,7 @@ import triton
 import triton.language as tl
 
 from .random import float64_from_bits, float_bits
-from .strided import collapse, dtype_name_of, interpreting, numel
+from .strided import dtype_name_of, interpreting, is_contiguous, numel
 
 SGD_SLOTS = ("param", "grad", "momentum_buffer")
 ADAM_SLOTS = ("param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -229,7 +229,7 @@ def _address(array, i, slot, dtype, n):
         raise TypeError(f"{where} is {array.dtype}, the parameter (slot 0) is {dtype}")
     if numel(array.shape) != n:
         raise ValueError(f"{where} has shape {tuple(array.shape)}, the parameter has {n} elements")
-    if n > 1 and collapse(array.shape, array.stride())[1][0] != (1,):
+    if n > 1 and not is_contiguous(array.shape, array.stride()):
         raise ValueError(f"{where} is not contiguous (shape {tuple(array.shape)}, strides {tuple(array.stride())})")
     return array.data_ptr()
 
@@ -266,6 +266,12 @@ def build_table(slots, n_slots, upload=lambda array: array, block_size=None, pre
     if previous is not None and previous.block_size == block_size and np.array_equal(previous.rows, rows):
         return previous
     sizes = rows[:, n_slots]
+    if (previous is not None and previous.block_size == block_size and previous.n_slots == n_slots
+            and np.array_equal(previous.rows[:, n_slots], sizes)):
+        # Same sizes, new addresses (fresh gradients every step, after zero_grad(set_to_none=True)): the block
+        # table depends on the sizes only, so only the tensor table is uploaded again.
+        return TensorTable(upload(rows.copy()), previous.blocks, np.dtype(slots[0][0].dtype), n_slots, block_size,
+                           previous.n_programs, rows)
     n_blocks = -(-sizes // block_size)
     index = np.repeat(np.arange(len(slots), dtype=np.int64), n_blocks)
     first_block = np.repeat(np.cumsum(n_blocks) - n_blocks, n_blocks)

@@ -44,6 +44,17 @@ def numel(shape):
     return n
 
 
+def is_contiguous(shape, strides):
+    """Whether an array of `shape` with these element `strides` is C-contiguous (size-1 dims may have any
+    stride): what `collapse` would merge to one unit-stride dim, for a fraction of its cost."""
+    expected = 1
+    for size, stride in zip(reversed(tuple(shape)), reversed(tuple(strides))):
+        if size != 1 and stride != expected:
+            return False
+        expected *= size
+    return True
+
+
 def collapse(shape, *strides):
     """Merge adjacent dims that are contiguous with each other in every operand; drop size-1 dims.
 

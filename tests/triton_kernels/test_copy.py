@@ -14,7 +14,7 @@ pytest.importorskip("triton", reason="Triton has no wheel for this platform")
 from triton_kernels import copy as C  # noqa: E402
 from triton_kernels import aot  # noqa: E402
 from triton_kernels.host_tensor import HostTensor  # noqa: E402
-from triton_kernels.strided import collapse  # noqa: E402
+from triton_kernels.strided import collapse, is_contiguous  # noqa: E402
 
 DTYPES = ["float32", "float16", "bfloat16", "float64", "int64", "int32", "int8", "uint8", "bool"]
 
@@ -78,6 +78,13 @@ def test_empty_copy_launches_nothing_and_shape_mismatch_is_an_error():
     C.copy(HostTensor(np.zeros((0, 3), np.float32)), HostTensor(np.zeros((0, 3), np.float32)))
     with pytest.raises(ValueError, match=r"source shape \(2, 3\) does not match destination shape \(3, 2\)"):
         C.copy(HostTensor(np.zeros((2, 3), np.float32)), HostTensor(np.zeros((3, 2), np.float32)))
+
+
+@pytest.mark.parametrize("shape,strides", [((2, 3, 4), (12, 4, 1)), ((2, 3, 4), (1, 2, 6)), ((2, 1, 4), (4, 99, 1)),
+                                           ((3, 4), (4, 2)), ((1,), (7,)), ((0, 3), (3, 1)), ((), ()), ((5, 1), (1, 1))])
+def test_is_contiguous_agrees_with_collapse(shape, strides):
+    merged = collapse(shape, strides)
+    assert is_contiguous(shape, strides) == (len(merged[0]) == 1 and merged[1][0] in ((1,), (0,)))
 
 
 def test_collapse_merges_dims_contiguous_in_every_operand():

@@ -157,11 +157,23 @@ def test_block_table_layout():
     np.testing.assert_array_equal(table.tensors[:, 3], [130, 0, 64, 1])
     assert table.tensors[0, 0] == arrays[0].ctypes.data and np.all(table.tensors[:, 2] == 0)
     np.testing.assert_array_equal(table.rows, table.tensors)
-    same = opt.build_table([(HostTensor(a), HostTensor(a)) for a in arrays], 3, block_size=64, previous=table)
+    uploads = []
+
+    def upload(array):
+        uploads.append(array)
+        return array
+
+    same = opt.build_table([(HostTensor(a), HostTensor(a)) for a in arrays], 3, upload, block_size=64,
+                           previous=table)
     assert same is not table  # a gradient moved
+    assert len(uploads) == 1 and same.blocks is table.blocks  # same sizes: only the tensor table goes up again
+    np.testing.assert_array_equal(same.tensors[:, 1], [a.ctypes.data for a in arrays])
     again = opt.build_table([(HostTensor(a), HostTensor(a)) for a in arrays], 3, block_size=64, previous=same)
     assert again is same
     assert opt.build_table([(HostTensor(a), HostTensor(a)) for a in arrays], 3, block_size=32, previous=same) is not same
+    resized = [np.zeros(n, np.float32) for n in (130, 0, 65, 1)]
+    grown = opt.build_table([(HostTensor(a), HostTensor(a)) for a in resized], 3, block_size=64, previous=same)
+    np.testing.assert_array_equal(grown.blocks, [[0, 0], [0, 64], [0, 128], [2, 0], [2, 64], [3, 0]])
 
 
 def test_launcher_checks():

@@ -22,7 +22,7 @@ A launcher asks `choose(kernel_name, key, candidates, launch)`:
 REQUIREMENT for every launcher that uses the tuner: `launch(candidate)` runs the real kernel on the caller's
 real buffers, several times per candidate, so it must be idempotent: the kernel only writes its outputs, never
 reads what it writes, and no output aliases an input (no in-place update, no accumulation into an output, no
-atomics adding into a buffer). The linear kernels qualify (triton_kernels/linear.py). The launcher launches the
+atomics adding into a buffer). The linear and matmul kernels qualify (linear.py, matmul.py). The launcher launches the
 chosen config once more after `choose` returns, so its result is always the winner's, bit for bit.
 
 The cache key is the launcher's to build and must hold everything the best config depends on: dtype, flags
@@ -97,7 +97,7 @@ def _skippable_errors():
 def choose(kernel_name, key, candidates, launch):
     """The candidate to launch for (kernel_name, key): cached, timed now, or the first (see the module's docstring).
 
-    `candidates`: hashable values (the linear launchers pass config names), the size rule's choice first;
+    `candidates`: hashable values (config names, or indices into a config list), the size rule's choice first;
     `launch(candidate)` runs the kernel once with that candidate on the real buffers (it must be idempotent);
     `key`: hashable, everything the best candidate depends on."""
     candidates = tuple(candidates)

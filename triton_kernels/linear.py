@@ -163,7 +163,7 @@ def _unit_strides(*strides):
 
 def _tuned_launch(launch, config, kernel, rows, cols, dtype_name, aligned, key):
     """`launch(config)` with the caller's `config`, else with the tuner's choice among `candidates` for the key
-    ("linear.<kernel>", key). Timing runs `launch` on the caller's buffers once per candidate and call; allowed
+    ("linear.<kernel>", key()); `key` is a function, called only when there is something to tune. Timing runs `launch` on the caller's buffers once per candidate and call; allowed
     (tuning.py's requirement) because the linear kernels only write their outputs, which never alias the buffers
     they read. The chosen config is launched once more, so the result is the winner's whether or not it was timed."""
     if config is None:
@@ -489,9 +489,10 @@ def linear_forward(x, weight, bias, out, M, N, K,
             DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
             num_warps=num_warps, num_stages=num_stages, **meta)
 
-    pre_dtype = None if pre is None else _dtype_name(pre, "pre")
-    key = (dtype_name, act, bias is not None, pre_dtype, dot_fp32, precision, aligned, _unit_strides(*strides),
-           tuning.bucket(M), N, K)
+    def key():
+        pre_dtype = None if pre is None else _dtype_name(pre, "pre")
+        return (dtype_name, act, bias is not None, pre_dtype, dot_fp32, precision, aligned, _unit_strides(*strides),
+                tuning.bucket(M), N, K)
     _tuned_launch(launch, config, "forward", M, N, dtype_name, aligned, key)
     return out
 
@@ -531,8 +532,10 @@ def linear_backward_input(grad_out, weight, pre, grad_x, M, N, K,
             ACTIVATION=act, DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
             num_warps=num_warps, num_stages=num_stages, **meta)
 
-    key = (dtype_name, act, _dtype_name(pre, "pre") if act != ACT_NONE else None, dot_fp32, precision, aligned,
-           _unit_strides(*strides), tuning.bucket(M), N, K)
+    def key():
+        pre_dtype = _dtype_name(pre, "pre") if act != ACT_NONE else None
+        return (dtype_name, act, pre_dtype, dot_fp32, precision, aligned, _unit_strides(*strides), tuning.bucket(M),
+                N, K)
     _tuned_launch(launch, config, "backward_input", M, K, dtype_name, aligned, key)
     return grad_x
 
@@ -581,7 +584,9 @@ def linear_backward_weight(grad_out, x, pre, grad_weight, grad_bias, M, N, K,
             DOT_FP32=dot_fp32, INPUT_PRECISION=precision,
             num_warps=num_warps, num_stages=num_stages, **meta)
 
-    key = (dtype_name, act, _dtype_name(pre, "pre") if act != ACT_NONE else None, compute_dw, grad_bias is not None,
-           dot_fp32, precision, aligned, _unit_strides(*strides), tuning.bucket(M), N, K)
+    def key():
+        pre_dtype = _dtype_name(pre, "pre") if act != ACT_NONE else None
+        return (dtype_name, act, pre_dtype, compute_dw, grad_bias is not None, dot_fp32, precision, aligned,
+                _unit_strides(*strides), tuning.bucket(M), N, K)
     _tuned_launch(launch, config, "backward_weight", N, max(K, 1), dtype_name, aligned, key)
     return grad_weight, grad_bias

@@ -325,11 +325,14 @@ def matmul(a, b, out, *, allow_tf32=False, config=None):
         # On a GPU the tuner times the large and small tiles once per key (the kernel only writes `out`, which
         # never aliases a or b: idempotent, as tuning.py requires); elsewhere `pick_config`'s choice.
         choices = candidates(M, N, K, dtype_name, allow_tf32)
-        # the layout as Triton specialises on it: unit strides and strides divisible by 16
-        layout = tuple((st == 1, st % 16 == 0) for st in (stride_am, stride_ak, stride_bk, stride_bn, stride_cm,
-                                                           stride_cn))
-        key = (dtype_name, dtype_name_of(out), allow_tf32, layout, tuning.bucket(M), N, K,
-               tuning.bucket(n_outer * n_inner))
+
+        def key():
+            # the layout as Triton specialises on it: unit strides and strides divisible by 16
+            layout = tuple((st == 1, st % 16 == 0) for st in (stride_am, stride_ak, stride_bk, stride_bn, stride_cm,
+                                                               stride_cn))
+            return (dtype_name, dtype_name_of(out), allow_tf32, layout, tuning.bucket(M), N, K,
+                    tuning.bucket(n_outer * n_inner))
+
         config = choices[tuning.choose("matmul", key, range(len(choices)), lambda i: launch(choices[i]))]
     launch(config)
     return out

@@ -99,12 +99,15 @@ def choose(kernel_name, key, candidates, launch):
 
     `candidates`: hashable values (config names, or indices into a config list), the size rule's choice first;
     `launch(candidate)` runs the kernel once with that candidate on the real buffers (it must be idempotent);
-    `key`: hashable, everything the best candidate depends on."""
+    `key`: hashable, everything the best candidate depends on, or a function returning it, called only when
+    there is something to tune (so that launches that never tune do not pay for building it)."""
     candidates = tuple(candidates)
     if not candidates:
         raise ValueError(f"tuning.choose({kernel_name!r}): no candidates")
     if len(candidates) == 1 or not enabled():
         return candidates[0]
+    if callable(key):
+        key = key()
     cached = _cache.get((kernel_name, key))
     if cached is not None and cached.config in candidates:  # (a key whose candidates changed is timed again)
         return cached.config

@@ -102,6 +102,21 @@ def test_single_candidate_and_no_benchmarker_run_nothing():
         tuning.choose("k", "key", (), launches)
 
 
+def test_a_key_function_is_called_only_when_there_is_something_to_tune():
+    built = []
+
+    def key():
+        built.append(1)
+        return "key"
+
+    launches = Launches()
+    assert tuning.choose("k", key, ("a", "b"), launches) == "a" and built == []  # no benchmarker
+    tuning.set_benchmarker(FakeBenchmarker({"a": 1.0, "b": 0.5}))
+    assert tuning.choose("k", key, ("a",), launches) == "a" and built == []  # one candidate
+    assert tuning.choose("k", key, ("a", "b"), launches) == "b" and built == [1]
+    assert tuning.choose("k", "key", ("a", "b"), launches) == "b"  # cached under what the function returned
+
+
 @pytest.mark.parametrize("value", ["0", "false", "OFF", " no "])
 def test_environment_variable_switches_tuning_off(monkeypatch, value):
     bench = FakeBenchmarker({"a": 1.0, "b": 0.5})

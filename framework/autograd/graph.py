@@ -28,6 +28,16 @@ class KernelContext:
     def save_for_backward(self, *arrays):
         self.saved_tensors = arrays
 
+    def save_operands(self, a, b, a_for, b_for):
+        """Save the operands of a binary kernel that its backward reads: `a_for` / `b_for` say whether
+        (grad_a, grad_b) read `a` / `b`; only the gradients that are needed count. Nothing saved when none is
+        read (add, sub): saved arrays cost memory and version checks."""
+        need = self.needs_input_grad
+        keep_a = (a_for[0] and need[0]) or (a_for[1] and need[1])
+        keep_b = (b_for[0] and need[0]) or (b_for[1] and need[1])
+        if keep_a or keep_b:
+            self.saved_tensors = (a if keep_a else None, b if keep_b else None)
+
 
 class Node:
     __slots__ = ("next_functions", "_hooks", "_retained", "__weakref__")

@@ -171,13 +171,9 @@ def _register_binary(op, grad_a, grad_b, node_name=None, a_for=(True, True), b_f
 
     def forward(ctx, a, b):
         out = launch(op, a, b)
-        need = ctx.needs_input_grad
-        if need:
+        if ctx.needs_input_grad:
             ctx.shapes = (_shape(a), _shape(b), _dtype(a, b))
-            keep_a = (a_for[0] and need[0]) or (a_for[1] and need[1])
-            keep_b = (b_for[0] and need[0]) or (b_for[1] and need[1])
-            if keep_a or keep_b:
-                ctx.save_for_backward(a if keep_a else None, b if keep_b else None)
+            ctx.save_operands(a, b, a_for, b_for)
         return out
 
     def backward(ctx, g):

@@ -132,13 +132,9 @@ def _binary(op, fn, grad_a, grad_b, node_name=None, a_for=(True, True), b_for=(T
         out = fn(upcast(a), upcast(b))
         if dtype in LOW_PRECISION:
             out = out.astype(dtype)
-        need = ctx.needs_input_grad
-        if need:
+        if ctx.needs_input_grad:
             ctx.shapes = (np.shape(a), np.shape(b), dtype)
-            keep_a = (a_for[0] and need[0]) or (a_for[1] and need[1])
-            keep_b = (b_for[0] and need[0]) or (b_for[1] and need[1])
-            if keep_a or keep_b:
-                ctx.save_for_backward(a if keep_a else None, b if keep_b else None)
+            ctx.save_operands(a, b, a_for, b_for)
         return out
 
     def backward(ctx, g):

@@ -2,10 +2,14 @@
 
 A Generator is an mt19937 stream (numpy's legacy RandomState yields PyTorch's words
 for a seed) plus the normal sample PyTorch caches between calls; each sampler draws
-words as PyTorch's CPU kernel does and returns a numpy array. Caveats, for normal_ on
-16+ contiguous elements: float32/16 and bfloat16 follow PyTorch's AVX2 kernel (any
-x86-64 CPU with AVX2); float64 uses numpy's log/sin/cos, glibc's as in PyTorch unless
-numpy picks its own AVX-512 kernels (then the last bit may differ).
+words as PyTorch's CPU kernel does and returns a numpy array.
+
+PyTorch picks its CPU kernels by capability (ATEN_CPU_CAPABILITY); these are bit for bit
+those of its AVX2 and AVX512 kernels, i.e. every x86-64 CPU with AVX2: products and sums
+fused as their FMA (_fma32, _fma64), float normal_ of 16+ elements through avx_mathfun's
+log and sincos (emulated below), double normal_ through the C library's log/sin/cos
+(`math`, not numpy's, whose AVX-512 versions round differently). Its DEFAULT kernels round
+uniform_ and normal_ without FMA: values agree to ~1e-6 there (README, "Random numbers").
 """
 import math
 import os
@@ -258,6 +262,13 @@ def _avx_sincos(x):
     return (sin ^ ((octant & 4) << 29)).view(np.float32), (cos ^ ((~(octant - 2) & 4) << 29)).view(np.float32)
 
 
+def _libm(function, x):
+    """A `math` function (the C library's, which PyTorch's double kernel calls) on each element of
+    float64 `x`. numpy's own log/sin/cos are not used: on AVX-512 CPUs numpy runs its SIMD versions,
+    which differ from libm's in the last bit. Costs ~0.2 us an element (1e6 randn doubles: ~0.3 s)."""
+    return np.fromiter(map(function, x.ravel().tolist()), np.float64, x.size).reshape(x.shape)
+
+
 # Rows of 16 per step: the transform's ~150 temporaries stay at 64 KiB and in
 # cache; whole-array passes measured 2-5x slower on 1e6 floats (2-core dev box).
 _ROWS_PER_STEP = 1024
@@ -270,9 +281,9 @@ def _box_muller(uniforms, mean, std):
         step = slice(start, start + _ROWS_PER_STEP)
         rows = uniforms.reshape(-1, 16)[step]
         if uniforms.dtype == _FLOAT64:
-            radius = np.sqrt(-2.0 * np.log(1.0 - rows[:, :8]))
+            radius = np.sqrt(-2.0 * _libm(math.log, 1.0 - rows[:, :8]))
             theta = 2.0 * math.pi * rows[:, 8:]
-            sin, cos, fma = np.sin(theta), np.cos(theta), _fma64
+            sin, cos, fma = _libm(math.sin, theta), _libm(math.cos, theta), _fma64
         else:  # float32 math throughout, mean and std included
             radius = np.sqrt(np.float32(-2) * _avx_log(np.float32(1) - rows[:, :8]))
             sin, cos = _avx_sincos(np.float32(2.0 * math.pi) * rows[:, 8:])

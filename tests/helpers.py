@@ -185,6 +185,49 @@ def assert_close(got, expected, dtype=None, rtol=None, atol=None, what=""):
                                err_msg=f"{what} ({name}, rtol={rtol}, atol={atol}*{scale:.3g})")
 
 
+# ---- random draws against PyTorch's ------------------------------------------------
+# PyTorch picks its CPU kernels by capability (ATEN_CPU_CAPABILITY, else the best the CPU has).
+# framework.random reproduces the rounding of its AVX2 and AVX512 kernels (FMA; avx_mathfun's float
+# log and sincos) bit for bit. Its DEFAULT kernels (CPUs without AVX2) round uniform_ and normal_
+# without FMA and take float normal_'s log/sin/cos from libm: there the same words give values this
+# close (relative, and absolute at the scale of the draw), and the generator states still agree exactly.
+EXACT_STREAM_CAPABILITIES = ("AVX2", "AVX512")
+NEAR_DRAW_TOLERANCE = {"float32": 1e-6, "float64": 1e-15, "float16": 2e-3, "bfloat16": 1.6e-2}
+
+
+def _raw_numpy(x):
+    """A torch tensor's values in its own dtype (bfloat16 through ml_dtypes); arrays as they are."""
+    if torch is not None and isinstance(x, torch.Tensor):
+        x = x.detach().contiguous()
+        return x.float().numpy().astype(np_dtype("bfloat16")) if x.dtype == torch.bfloat16 else x.numpy()
+    return np.asarray(x.detach()._host()) if isinstance(x, fw.Tensor) else np.asarray(x)
+
+
+def assert_same_bits(ours, theirs, what=""):
+    ours, theirs = _raw_numpy(ours), _raw_numpy(theirs)
+    assert (ours.dtype, ours.shape) == (theirs.dtype, theirs.shape), what
+    as_bits = [np.ascontiguousarray(a).reshape(-1).view(f"u{a.dtype.itemsize}") for a in (ours, theirs)]
+    bad = np.flatnonzero(as_bits[0] != as_bits[1])
+    assert bad.size == 0, (f"{what}: {bad.size} of {ours.size} differ, first at {bad[:5]}: "
+                           f"{ours.reshape(-1)[bad[:3]]} vs {theirs.reshape(-1)[bad[:3]]}")
+
+
+def assert_same_draws(ours, theirs, what="", bounds=None):
+    """Random draws against PyTorch's: bit for bit under its AVX2/AVX512 CPU kernels; floating draws
+    within NEAR_DRAW_TOLERANCE under its DEFAULT ones. uniform_(low, high) returns a draw that rounds
+    onto `high` as `low`: give `bounds` and, under DEFAULT, `low` is compared as `high` on both sides."""
+    ours = _raw_numpy(ours)
+    if dtype_name(ours.dtype) not in FLOAT_NAMES or torch.backends.cpu.get_cpu_capability() in EXACT_STREAM_CAPABILITIES:
+        return assert_same_bits(ours, theirs, what)
+    tolerance = NEAR_DRAW_TOLERANCE[dtype_name(ours.dtype)]
+    wrap = [float(np.asarray(b, ours.dtype)) for b in bounds] if bounds is not None else None
+    ours, theirs = ours.astype(np.float64), _raw_numpy(theirs).astype(np.float64)
+    if wrap is not None:
+        ours, theirs = (np.where(v == wrap[0], wrap[1], v) for v in (ours, theirs))
+    np.testing.assert_allclose(ours, theirs, tolerance, tolerance * max(1.0, np.abs(theirs).max(initial=0.0)),
+                               err_msg=what)
+
+
 def numpy_vjp(np_fn, args, grad_outputs, wrt, step=1e-20):
     """d(sum(grad_outputs * np_fn(*args)))/d(args[k]) for k in `wrt`, by complex-step differentiation."""
     grad_outputs = grad_outputs if isinstance(grad_outputs, (tuple, list)) else (grad_outputs,)

@@ -6,12 +6,17 @@ too many or too few fails even when its values agree.
 """
 import importlib.util
 import math
+import os
 import pathlib
+import subprocess
+import sys
 from fractions import Fraction
 
 import ml_dtypes
 import numpy as np
 import pytest
+
+from helpers import assert_same_bits, assert_same_draws
 
 
 def _load_random_module():
@@ -34,9 +39,6 @@ FLOAT_DTYPES = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)
 SEEDS = [0, 1, 123, 2**32 + 5, 2**40 + 7, 2**63 + 11, 987654321]
 SIZES = [1, 2, 7, 15, 16, 17, 31, 33, 100, 1000]
 BOUNDS = [(0.0, 1.0), (-0.3, 0.7), (2.5, 3.1), (-1 / 7, 1 / 7), (-100.3, 7.77), (-1e-3, 1e5)]
-# Used only where exactness cannot hold (see _normal_tolerance): relative and absolute.
-NEAR_TOLERANCE = {"float32": 1e-6, "float64": 1e-15, "float16": 2e-3, "bfloat16": 1.6e-2}
-
 
 @pytest.fixture(scope="module")
 def torch():
@@ -47,24 +49,6 @@ def torch_dtype(torch, dtype):
     return getattr(torch, np.dtype(dtype).name)
 
 
-def to_numpy(tensor):
-    if str(tensor.dtype) == "torch.bfloat16":  # numpy has no bfloat16; float32 holds every value exactly
-        return tensor.float().numpy().astype(BF16)
-    return tensor.numpy()
-
-
-def _bits(array):
-    return np.ascontiguousarray(array).reshape(-1).view(f"u{array.dtype.itemsize}")
-
-
-def assert_same_bits(ours, theirs, what=""):
-    theirs = theirs if isinstance(theirs, np.ndarray) else to_numpy(theirs)
-    assert (ours.dtype, ours.shape) == (theirs.dtype, theirs.shape), what
-    bad = np.flatnonzero(_bits(ours) != _bits(theirs))
-    assert bad.size == 0, (f"{what}: {bad.size} of {ours.size} differ, first at {bad[:5]}: "
-                           f"{ours.reshape(-1)[bad[:3]]} vs {theirs.reshape(-1)[bad[:3]]}")
-
-
 def assert_same_state(ours, theirs):
     """Same bytes as torch.Generator.get_state(): same stream position, same cached normal."""
     np.testing.assert_array_equal(ours.get_state(), theirs.get_state().numpy())
@@ -72,19 +56,6 @@ def assert_same_state(ours, theirs):
 
 def generators(torch, seed):
     return fr.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
-
-
-def _normal_tolerance(torch, dtype, size):
-    """None where we match PyTorch exactly; a tolerance where its kernel differs from ours."""
-    if size < 16:
-        return None
-    if dtype == np.float64:  # ours uses numpy's log/sin/cos: exact where they are libm's
-        probe = np.linspace(1e-3, 6.28, 4001)
-        libm = all(np.array_equal(f(probe), [g(v) for v in probe])
-                   for f, g in ((np.log, math.log), (np.sin, math.sin), (np.cos, math.cos)))
-        return None if libm else NEAR_TOLERANCE["float64"]
-    avx2 = torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
-    return None if avx2 else NEAR_TOLERANCE[dtype.name]
 
 
 # ---- parity with PyTorch ------------------------------------------------------------------------
@@ -113,7 +84,7 @@ def test_uniform_matches_torch(torch, dtype, bounds):
     for seed, size in zip(SEEDS, [1, 15, 16, 33, 1000, 4099, 20000]):
         ours, theirs = generators(torch, seed)
         expected = torch.empty(size, dtype=torch_dtype(torch, dtype)).uniform_(*bounds, generator=theirs)
-        assert_same_bits(fr.uniform_(np.empty(size, dtype), *bounds, ours), expected, f"seed {seed}")
+        assert_same_draws(fr.uniform_(np.empty(size, dtype), *bounds, ours), expected, f"seed {seed}", bounds)
         assert_same_state(ours, theirs)
 
 
@@ -122,15 +93,11 @@ def test_uniform_matches_torch(torch, dtype, bounds):
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("mean, std", [(0.0, 1.0), (0.5, 2.3), (-1.25, 0.01)])
 def test_normal_matches_torch(torch, dtype, size, mean, std):
-    tolerance = _normal_tolerance(torch, dtype, size)
     for seed in SEEDS:
         ours, theirs = generators(torch, seed)
         got = fr.normal((size,), mean, std, dtype, ours)
         expected = torch.empty(size, dtype=torch_dtype(torch, dtype)).normal_(mean, std, generator=theirs)
-        if tolerance is None:
-            assert_same_bits(got, expected, f"seed {seed}")
-        else:
-            np.testing.assert_allclose(got.astype(np.float64), expected.double().numpy(), tolerance, tolerance)
+        assert_same_draws(got, expected, f"seed {seed}")
         assert_same_state(ours, theirs)
 
 
@@ -141,7 +108,7 @@ def test_normal_keeps_the_cached_sample_across_calls(torch):
     for size, dtype in [(3, np.float32), (100, np.float32), (1, np.float64), (5, np.float16),
                         (16, np.float64), (2, BF16), (15, np.float32), (1, np.float32), (1, np.float64)]:
         got = fr.normal((size,), 0.0, 1.0, dtype, ours)
-        assert_same_bits(got, torch.randn(size, dtype=torch_dtype(torch, dtype), generator=theirs), f"{size}")
+        assert_same_draws(got, torch.randn(size, dtype=torch_dtype(torch, dtype), generator=theirs), f"{size}")
         assert_same_state(ours, theirs)
 
 
@@ -164,7 +131,7 @@ def test_mixed_calls_track_the_stream_exactly(torch):
         (lambda g: fr.normal((40,), 0, 1, np.float16, g), lambda g: torch.randn(40, dtype=torch.float16, generator=g)),
     ]
     for step, (ours_draw, torch_draw) in enumerate(steps):
-        assert_same_bits(ours_draw(ours), torch_draw(theirs), f"step {step}")
+        assert_same_draws(ours_draw(ours), torch_draw(theirs), f"step {step}")
         assert_same_state(ours, theirs)
 
 
@@ -208,10 +175,10 @@ def test_edge_words_match_torch(torch, dtype):
         ours, theirs = fr.Generator().set_state(state), torch.Generator()
         theirs.set_state(torch.from_numpy(state.copy()))
         expected = torch.empty(16, dtype=torch_dtype(torch, dtype)).uniform_(*bounds, generator=theirs)
-        assert_same_bits(fr.uniform_(np.empty(16, dtype), *bounds, ours), expected, str(bounds))
+        assert_same_draws(fr.uniform_(np.empty(16, dtype), *bounds, ours), expected, str(bounds), bounds)
     ours, theirs = fr.Generator().set_state(state), torch.Generator()
     theirs.set_state(torch.from_numpy(state.copy()))
-    assert_same_bits(fr.normal((16,), 0, 1, dtype, ours),
+    assert_same_draws(fr.normal((16,), 0, 1, dtype, ours),
                      torch.randn(16, dtype=torch_dtype(torch, dtype), generator=theirs), "normal")
 
 
@@ -290,8 +257,8 @@ def test_linear_init_matches_torch(torch, fan_in, fan_out):
     bound = math.sqrt(3.0) * gain / math.sqrt(fan_in)
     weight = fr.uniform_(np.empty((fan_out, fan_in), np.float32), -bound, bound)
     bias = fr.uniform_(np.empty(fan_out, np.float32), -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
-    assert_same_bits(weight, layer.weight.detach(), "weight")
-    assert_same_bits(bias, layer.bias.detach(), "bias")
+    assert_same_draws(weight, layer.weight.detach(), "weight")
+    assert_same_draws(bias, layer.bias.detach(), "bias")
     np.testing.assert_array_equal(fr.get_rng_state(), torch.get_rng_state().numpy())
 
 
@@ -300,10 +267,10 @@ def test_states_move_between_torch_and_ours(torch):
     theirs = torch.Generator().manual_seed(99)
     torch.randn(3, generator=theirs)  # leaves a cached normal sample in the state
     ours = fr.Generator().set_state(theirs.get_state().numpy())
-    assert_same_bits(fr.normal((5,), 0, 1, np.float64, ours), torch.randn(5, dtype=torch.float64, generator=theirs))
+    assert_same_draws(fr.normal((5,), 0, 1, np.float64, ours), torch.randn(5, dtype=torch.float64, generator=theirs))
     fr.rand((700,), np.float32, ours)  # past a twist of the mt19937 block
     theirs.set_state(torch.from_numpy(ours.get_state()))
-    assert_same_bits(fr.normal((3,), 0, 1, np.float32, ours), torch.randn(3, generator=theirs))
+    assert_same_draws(fr.normal((3,), 0, 1, np.float32, ours), torch.randn(3, generator=theirs))
     assert_same_state(ours, theirs)
 
 
@@ -361,8 +328,40 @@ def test_non_contiguous_arrays_fill_in_memory_order(torch):
         ours, theirs = generators(torch, 31)
         got = fill(np.empty((50, 30), np.float32).T, ours)
         expected = fill_torch(torch.empty(50, 30).t(), theirs)
-        assert_same_bits(np.ascontiguousarray(got), expected.contiguous())
+        assert_same_draws(np.ascontiguousarray(got), expected.contiguous())
         assert_same_state(ours, theirs)
+
+
+# PyTorch fixes its CPU capability when it starts, so each one is checked in a fresh process that runs the
+# stream parity tests under it: exact under AVX2 and AVX512, near under DEFAULT (helpers.assert_same_draws).
+CAPABILITY_ORDER = ("DEFAULT", "AVX2", "AVX512")
+STREAM_PARITY_TESTS = [__file__, "tests/nn/test_init.py::test_seeded_fills_equal_torch",
+                       "tests/nn/test_linear.py::test_manual_seed_gives_torch_weights"]
+
+
+@pytest.fixture(scope="module")
+def best_capability(torch):
+    """What PyTorch picks on this CPU when ATEN_CPU_CAPABILITY does not say."""
+    env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+    code = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+@parity
+@pytest.mark.parametrize("capability", CAPABILITY_ORDER)
+def test_stream_parity_under_each_cpu_capability(torch, best_capability, capability):
+    if best_capability not in CAPABILITY_ORDER:
+        pytest.skip(f"PyTorch runs {best_capability} kernels here, none of {CAPABILITY_ORDER}")
+    if CAPABILITY_ORDER.index(capability) > CAPABILITY_ORDER.index(best_capability):
+        pytest.skip(f"this CPU offers PyTorch {best_capability} at most: its {capability} kernels cannot run here")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": capability.lower()}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *STREAM_PARITY_TESTS,
+               "-k", "not under_each_cpu_capability", "-m", "requires_torch or uses_random"]
+    run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and " skipped" not in run.stdout, run.stdout[-2000:]
 
 
 # ---- without PyTorch ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 import framework as fw
 from framework import nn
 from framework.nn import init
-from helpers import raises_like_torch, requires_torch, torch
+from helpers import assert_same_draws, raises_like_torch, requires_torch, torch
 
 
 def test_calculate_gain_table():
@@ -82,7 +82,7 @@ def test_seeded_fills_equal_torch(shape):
         for name, args in fills:
             ours = getattr(init, name)(fw.empty(*shape, dtype=getattr(fw, dtype)), *args)
             theirs = getattr(torch.nn.init, name)(torch.empty(*shape, dtype=getattr(torch, dtype)), *args)
-            np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=f"{name} {dtype}")
+            assert_same_draws(ours, theirs, f"{name} {dtype}")
 
 
 @pytest.mark.uses_random

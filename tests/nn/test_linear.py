@@ -7,7 +7,7 @@ import pytest
 
 import framework as fw
 from framework import nn
-from helpers import DEVICES, assert_close, case, check_op, random_array, requires_torch, torch, torch_name
+from helpers import DEVICES, assert_close, assert_same_draws, case, check_op, random_array, requires_torch, torch, torch_name
 
 
 def _np_linear(x, w, b=None):
@@ -69,7 +69,7 @@ def test_manual_seed_gives_torch_weights(seed):
               torch.nn.Embedding(5, 4, padding_idx=1)]
     for a, b in zip(ours, theirs):
         for (name, p), q in zip(a.named_parameters(), b.parameters()):
-            np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy(), err_msg=name)
+            assert_same_draws(p, q, name)
 
 
 def test_identity():

@@ -5,7 +5,7 @@ import pytest
 import framework as fw
 import framework.nn.functional as F
 from framework import nn
-from helpers import assert_close, random_array, raises_like_torch, requires_torch, torch, torch_name
+from helpers import DEVICES, assert_close, random_array, raises_like_torch, requires_torch, torch, torch_name
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
@@ -35,6 +35,25 @@ def test_padding_idx():
     np.testing.assert_array_equal(grad[1], [2, 2])
     with pytest.raises(AssertionError, match="Padding_idx must be within num_embeddings"):
         nn.Embedding(5, 2, padding_idx=5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("padding_idx", [0, 4, -1])
+def test_padding_row_gets_no_gradient(rng, device, padding_idx):
+    """Row 0 included: a padding index of 0 is falsy, and a check written as `if padding_idx:` would miss it."""
+    weight = random_array(rng, (5, 3), "float32")
+    indices = np.array([[0, 4, 2], [4, 0, 0], [1, 2, 3]])
+    g = random_array(rng, (3, 3, 3), "float32")
+    w = fw.tensor(weight, device=device, requires_grad=True)
+    out = F.embedding(fw.tensor(indices, device=device), w, padding_idx=padding_idx)
+    np.testing.assert_array_equal(out.detach().cpu().numpy(), weight[indices])  # the forward still reads the row
+    out.backward(fw.tensor(g, device=device))
+    expected = np.zeros((5, 3))
+    np.add.at(expected, indices.reshape(-1), g.astype(np.float64).reshape(-1, 3))
+    expected[padding_idx] = 0
+    assert w.grad.device.type == device
+    assert_close(w.grad, expected, "float32")
+    assert not w.grad.cpu().numpy()[padding_idx].any()
 
 
 def test_module_and_from_pretrained():

@@ -181,6 +181,16 @@ def test_iterable_dataset_batches():
     assert len(data.DataLoader(Stream(7), batch_size=3, drop_last=True)) == 2
 
 
+@pytest.mark.parametrize("n, batch_size", [(6, 3), (7, 3), (1, 4), (0, 2), (9, 1)])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_iterable_dataset_length_is_the_number_of_batches(n, batch_size, drop_last):
+    """len() over a sized IterableDataset counts the batches iteration yields: even and ragged
+    lengths, with and without drop_last (PyTorch's rule)."""
+    loader = data.DataLoader(Stream(n), batch_size=batch_size, drop_last=drop_last)
+    expected = n // batch_size if drop_last else -(-n // batch_size)
+    assert len(loader) == expected == len(list(loader))
+
+
 def test_loader_argument_errors():
     ds, _ = _datasets(4)
     cases = [(dict(sampler=[0], shuffle=True), "sampler option is mutually exclusive with shuffle"),

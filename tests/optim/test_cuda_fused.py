@@ -147,13 +147,6 @@ def test_state_dict_round_trip_continues_the_run(rng):
     _compare(cpu_opt, restored, cpu_params, cuda_params, "float32", 3)
 
 
-def test_fused_flag_accepted_for_cuda_parameters_only():
-    cuda_param = fw.nn.Parameter(fw.zeros(3, device="cuda"))
-    fw.optim.Adam([cuda_param], fused=True)
-    with pytest.raises(NotImplementedError, match="fused"):
-        fw.optim.Adam([fw.nn.Parameter(fw.zeros(3))], fused=True)
-
-
 def _has_cuda_kernel(op):
     from framework.autograd.registry import KERNELS
     return "cuda" in KERNELS.get(op, {})

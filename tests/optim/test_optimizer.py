@@ -15,6 +15,10 @@ OPTIMIZERS = {  # name -> options that exercise every piece of state
     "Adam": dict(lr=0.01, amsgrad=True, weight_decay=0.01),
     "AdamW": dict(lr=0.01, amsgrad=True),
     "RMSprop": dict(lr=0.01, momentum=0.5, centered=True),
+    "Adagrad": dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1),
+    "Adamax": dict(lr=0.01, weight_decay=0.01),
+    "NAdam": dict(lr=0.01, weight_decay=0.01, decoupled_weight_decay=True),
+    "RAdam": dict(lr=0.01, weight_decay=0.01),
 }
 
 
@@ -352,5 +356,5 @@ def test_half_precision_parameters_take_the_tensor_path(rng, name, dtype):
             opt.step()
     for p, q in zip(params, single.param_groups[0]["params"]):
         assert p.dtype is half
-        assert all(v.dtype is (fw.float32 if k == "step" else half) for k, v in optimizer.state[p].items())
+        assert all(v.dtype is (fw.float32 if k in ("step", "mu_product") else half) for k, v in optimizer.state[p].items())
         np.testing.assert_allclose(p.detach().float().numpy(), q.detach().numpy(), rtol=3e-2, atol=3e-2)

@@ -13,11 +13,11 @@ def momentum_coefficient(beta1, momentum_decay, step):
 
 
 def nesterov_step_sizes(lr, beta1, momentum_decay, step, mu_product):
-    """The coefficients of grad and exp_avg in the update (negated: param += coefficient * x / denom), given
-    the product of the mu's up to this step (this step's included)."""
+    """The coefficients of grad and exp_avg in the update (param -= coefficient * x / denom), given the product
+    of the mu's up to this step (this step's included). PyTorch computes them negated; negation is exact."""
     mu = momentum_coefficient(beta1, momentum_decay, step)
     mu_next = momentum_coefficient(beta1, momentum_decay, step + 1)
-    return -lr * (1.0 - mu) / (1.0 - mu_product), (-lr * mu_next) / (1.0 - mu_product * mu_next)
+    return lr * (1.0 - mu) / (1.0 - mu_product), (lr * mu_next) / (1.0 - mu_product * mu_next)
 
 
 class NAdam(Optimizer):
@@ -103,22 +103,22 @@ class NAdam(Optimizer):
             denom = path.sqrt(exp_avg_sq / bias_correction2)
             denom += eps
             # two addcdiv_s: (value * x) / denom, then the add, each rounded to the parameter's dtype
-            param += grad * grad_step / denom
-            param += exp_avg * exp_avg_step / denom
+            param += grad * -grad_step / denom
+            param += exp_avg * -exp_avg_step / denom
             path.mark_written(p, state["exp_avg"], state["exp_avg_sq"])
 
     def _fused_step(self, group, params):
         """The cuda path: the Adam family's kernel, rule "nadam" (one launch per dtype, step and mu_product)."""
-        from triton_kernels.optimizer import ADAM_SLOTS, nadam_step
+        from triton_kernels.optimizer import NADAM_SLOTS, nadam_step
 
         def advance(p):
-            step, bias_correction2, step_sizes = self._advance(self._state_of(p), group)
-            return p._dtype, bias_correction2, step_sizes
+            step, _, step_sizes = self._advance(self._state_of(p), group)
+            return p._dtype, step, step_sizes
 
         launches = _fused.GroupLaunches(self, group)
-        for (_, bias_correction2, (grad_step, exp_avg_step)), params in _fused.classes(params, advance):
+        for (_, step, (grad_step, exp_avg_step)), params in _fused.classes(params, advance):
             rows = [(p, p.grad, self.state[p]["exp_avg"], self.state[p]["exp_avg_sq"]) for p in params]
-            launches.launch(nadam_step, ADAM_SLOTS, rows, lr=float(group["lr"]), beta1=group["betas"][0],
-                            beta2=group["betas"][1], eps=group["eps"], weight_decay=group["weight_decay"],
-                            bias_correction2=bias_correction2, grad_step=grad_step, exp_avg_step=exp_avg_step,
-                            maximize=group["maximize"], decoupled=group["decoupled_weight_decay"])
+            launches.launch(nadam_step, NADAM_SLOTS, rows, lr=float(group["lr"]), beta1=group["betas"][0],
+                            beta2=group["betas"][1], eps=group["eps"], weight_decay=group["weight_decay"], step=step,
+                            grad_step_size=grad_step, exp_avg_step_size=exp_avg_step, maximize=group["maximize"],
+                            decoupled=group["decoupled_weight_decay"])

@@ -19,6 +19,7 @@ does (NEP 50 gives numpy the same rule for Python floats).
 import numpy as np
 
 from .. import dtypes
+from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
 
 # Tests switch this off to run every rule on the Tensor path on the CPU too.
@@ -83,7 +84,11 @@ class _TensorPath:
 
     @staticmethod
     def maximum_(out, other):
-        out.maximum_(other)
+        if is_grad_enabled() and (out.requires_grad or other.requires_grad):
+            # differentiable=True: maximum's backward reads both inputs, so it must not get `out`, overwritten here
+            out.copy_(out.clone().maximum(other))
+        else:
+            out.maximum_(other)
 
     @staticmethod
     def copy_(out, value):

@@ -71,8 +71,7 @@ class Adagrad(Optimizer):
             clr = lr / (1 + (step - 1) * lr_decay)
             state_sum = path.data(state["sum"])
             state_sum += grad * grad
-            std = path.sqrt(state_sum)
-            std += eps
+            std = path.sqrt(state_sum) + eps  # out of place: sqrt's backward reads its result (differentiable=True)
             param += grad * -clr / std  # addcdiv_: (value * grad) / std, then the add
             path.mark_written(p, state["sum"])
 

@@ -100,8 +100,7 @@ class NAdam(Optimizer):
             _fast_path.lerp_(path, exp_avg, grad, 1 - beta1)
             exp_avg_sq *= beta2
             exp_avg_sq += grad * (1 - beta2) * grad
-            denom = path.sqrt(exp_avg_sq / bias_correction2)
-            denom += eps
+            denom = path.sqrt(exp_avg_sq / bias_correction2) + eps  # out of place: sqrt's backward reads its result
             # two addcdiv_s: (value * x) / denom, then the add, each rounded to the parameter's dtype
             param += grad * -grad_step / denom
             param += exp_avg * -exp_avg_step / denom

@@ -81,8 +81,7 @@ class RAdam(Optimizer):
             bias_corrected_exp_avg = exp_avg / (1 - beta1 ** step)
             rect = rectification(beta2, step)
             if rect is not None:
-                denom = path.sqrt(exp_avg_sq)
-                denom += eps
+                denom = path.sqrt(exp_avg_sq) + eps  # out of place: sqrt's backward reads its result
                 # PyTorch's `float / tensor` is reciprocal(tensor) * float: rounded twice, as here
                 adaptive_lr = 1 / denom * (1 - beta2 ** step) ** 0.5
                 param -= bias_corrected_exp_avg * lr * adaptive_lr * rect

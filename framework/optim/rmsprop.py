@@ -77,11 +77,11 @@ class RMSprop(Optimizer):
                 grad_avg = path.data(state["grad_avg"])
                 _fast_path.lerp_(path, grad_avg, grad, 1 - alpha)
                 # PyTorch: square_avg.addcmul(grad_avg, grad_avg, value=-1); (-a) * a is exactly -(a * a)
-                avg = path.sqrt(square_avg - grad_avg * grad_avg)
+                avg = path.sqrt(square_avg - grad_avg * grad_avg) + eps
                 written.append(state["grad_avg"])
             else:
-                avg = path.sqrt(square_avg)
-            avg += eps
+                # out of place: under differentiable=True, sqrt's backward reads the value it returned
+                avg = path.sqrt(square_avg) + eps
             if momentum > 0:
                 buf = path.data(state["momentum_buffer"])
                 buf *= momentum

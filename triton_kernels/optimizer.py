@@ -302,8 +302,9 @@ def tensor_rows(slots, n_slots):
 
 
 def build_table(slots, n_slots, upload=lambda array: array, block_size=None, previous=None):
-    """A TensorTable for `slots` (see `tensor_rows`; a rule's slot order is its *_SLOTS). `upload` turns a host int64 numpy array into an array argument the kernels read (a device
-    copy; `HostTensor` for the interpreter on host arrays). `previous` is returned as it is when it was built
+    """A TensorTable for `slots` (see `tensor_rows`; a rule's slot order is its *_SLOTS). `upload` turns a host
+    int64 numpy array into an array argument the kernels read (a device copy; `HostTensor` for the interpreter
+    on host arrays). `previous` is returned as it is when it was built
     for the same addresses and sizes: callers keep one table per group and upload only when tensors move."""
     rows = tensor_rows(slots, n_slots)
     if block_size is None:

@@ -159,6 +159,27 @@ def test_state_dict_round_trip_continues_the_run(rng):
     _compare(cpu_opt, restored, cpu_params, cuda_params, "float32", 3)
 
 
+@pytest.mark.parametrize("case", [CASES[1], CASES[3], CASES[13]], ids=_case_id)
+def test_a_schedule_drives_the_fused_launches(rng, case, launches):
+    """OneCycleLR sets the lr and the momentum (SGD's momentum, the Adam family's beta1) before every step: the
+    cuda launches read them as the CPU rule does."""
+    cls, options = case
+    starts = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    cpu_params = [fw.nn.Parameter(fw.tensor(a)) for a in starts]
+    cuda_params = [fw.nn.Parameter(fw.tensor(a).cuda()) for a in starts]
+    runs = [(params, cls(params, **options)) for params in (cpu_params, cuda_params)]
+    schedulers = [fw.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=4) for _, opt in runs]
+    for step in range(1, 5):
+        for pc, pg in zip(cpu_params, cuda_params):
+            g = rng.standard_normal(pc.shape).astype(np.float32)
+            pc.grad, pg.grad = fw.tensor(g), fw.tensor(g).cuda()
+        for (_, opt), scheduler in zip(runs, schedulers):
+            opt.step()
+            scheduler.step()
+        _compare(runs[0][1], runs[1][1], cpu_params, cuda_params, "float32", step)
+    assert sum(launches.values()) == 4
+
+
 def _has_cuda_kernel(op):
     import framework.backends.cuda  # noqa: F401  (registers its kernels on first use; here, before the check)
     from framework.autograd.registry import KERNELS

@@ -125,19 +125,19 @@ def test_a_tensor_lr_steps_as_its_value(rng, name):
 
 # ---- differentiable=True ---------------------------------------------------------------------------------------
 
-def _differentiate(lib, name, options, start, grads, weights):
+def _differentiate(lib, name, options, start, grads, weights, device="cpu"):
     """The parameter after len(grads) differentiable steps, and d(sum(weights * param)) with respect to the
     starting value and each step's gradient (zeros where the result does not depend on one)."""
-    start = lib.tensor(start, requires_grad=True)
-    grads = [lib.tensor(g, requires_grad=True) for g in grads]
+    start = lib.tensor(start, device=device, requires_grad=True)
+    grads = [lib.tensor(g, device=device, requires_grad=True) for g in grads]
     param = start.clone()  # a non-leaf parameter: what differentiable=True is for
     optimizer = getattr(lib.optim, name)([param], differentiable=True, **options)
     for g in grads:
         param.grad = g * 1.0
         optimizer.step()
     assert param.grad_fn is not None
-    found = lib.autograd.grad((param * lib.tensor(weights)).sum(), [start, *grads], allow_unused=True)
-    return [param.detach().numpy()] + [np.zeros(weights.shape) if d is None else d.numpy() for d in found]
+    found = lib.autograd.grad((param * lib.tensor(weights, device=device)).sum(), [start, *grads], allow_unused=True)
+    return [param.detach().cpu().numpy()] + [np.zeros(weights.shape) if d is None else d.cpu().numpy() for d in found]
 
 
 # PyTorch's differentiable rules overwrite, in the next step, state that autograd saved (amsgrad's maximum,
@@ -146,14 +146,16 @@ ONE_STEP_ONLY = {"Adam", "RMSprop", "Adamax"}
 
 
 @requires_torch
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", OPTIMIZERS)
-def test_differentiable_steps_match_torchs_gradients(rng, name):
+def test_differentiable_steps_match_torchs_gradients(rng, name, device):
+    """On cuda (the Tensor path's kernels, never the fused launch): one step, small, for the interpreter's sake."""
     options = dict(OPTIMIZERS[name][0])
-    for steps in (1,) if name in ONE_STEP_ONLY else (1, 3):
+    for steps in (1,) if name in ONE_STEP_ONLY or device != "cpu" else (1, 3):
         shape = (4, 3)
         start, grads, weights = (rng.standard_normal(shape), [rng.standard_normal(shape) for _ in range(steps)],
                                  rng.standard_normal(shape))
-        got = _differentiate(fw, name, options, start, grads, weights)
+        got = _differentiate(fw, name, options, start, grads, weights, device)
         expected = _differentiate(torch, name, options, start, grads, weights)
         for i, (a, b) in enumerate(zip(got, expected)):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=f"{name}, {steps} steps, output {i}")

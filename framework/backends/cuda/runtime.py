@@ -210,6 +210,12 @@ class DriverRuntime:
             marks.append((start, self.record_time()))
         return statistics.median(self.elapsed_ms(start, end) for start, end in marks) / 1000.0
 
+    def allocate_mapped(self, nbytes):
+        """`nbytes` of pinned host memory that kernels may also write (device_errors.py's record): under unified
+        addressing (every 64-bit platform CUDA supports) cuMemAllocHost memory is mapped into the device at its
+        host address. A cuda-core Buffer (`handle`: the address); raises when memory cannot be pinned."""
+        return self._pinned_resource.allocate(nbytes, stream=self.stream)
+
     def empty_cache(self):
         """Return the pool's cached, unused blocks to the driver (torch.cuda.empty_cache)."""
         self.stream.sync()  # blocks freed on the stream are only released once the stream has passed the free

@@ -5,7 +5,8 @@ x[index]) and a binary_cross_entropy input outside [0, 1] are found by the kerne
 (triton_kernels/device_errors.py): those touch nothing out of bounds and write a record into the one buffer
 this module owns, passed to every such launch with a code saying which op's error it is. The host reads the
 record only where it waits for the device anyway: after every copy to the host (`.item()`, `.cpu()`, `.tolist()`,
-printing, a comparison read back) and in `framework.cuda.synchronize()` and an event's wait. So a training step
+printing, a comparison read back) and in `framework.cuda.synchronize()` (and Event.synchronize, which calls it):
+where the whole stream has finished, so no kernel is still writing the record. So a training step
 never waits for a check, and the error arrives a little later than on the CPU, as PyTorch's device-side asserts
 do, with the exception and message the CPU raises at once for that op. The record is then cleared, so the
 process goes on; whatever the bad launch wrote (a gather of a bad index gives 0) is not to be trusted.

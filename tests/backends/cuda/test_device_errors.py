@@ -112,15 +112,7 @@ SYNCS = {
     "bool": lambda t: bool(t.sum() > 0),
     "cuda.synchronize": lambda t: fw.cuda.synchronize(),
     "Event.synchronize": lambda t: fw.cuda.Event().synchronize(),
-    "Event.elapsed_time": lambda t: _elapsed(),
 }
-
-
-def _elapsed():
-    start, end = fw.cuda.Event(enable_timing=True), fw.cuda.Event(enable_timing=True)
-    start.record()
-    end.record()
-    return start.elapsed_time(end)
 
 
 @pytest.mark.parametrize("sync", list(SYNCS))

@@ -240,6 +240,7 @@ def test_cuda_arrays_round_trip_on_the_driver_runtime(gpu, monkeypatch, rng):
     """array.py and memory.py over DriverRuntime: stream-ordered allocation, staged copies, empty_cache."""
     rt = DriverRuntime()
     monkeypatch.setattr(runtime_module, "_RUNTIME", rt)
+    gc.collect()  # earlier tests' garbage (tensors held in cycles, e.g. by a caught exception's traceback) goes now
     allocated = memory.STATS.allocated
     host = rng.standard_normal((517, 1031)).astype(np.float32)  # 2.0 MiB: staged
     device = cuda_array.from_numpy(host)

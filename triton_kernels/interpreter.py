@@ -13,7 +13,7 @@
 * `quiet_float_warnings()`: a kernel computes in IEEE arithmetic, where x / 0 is inf and inf - inf is nan by
   design (a GPU raises nothing); the interpreter runs it as numpy, which warns at each such op ("overflow
   encountered in divide", ...), by the hundred in a test run. Every interpreted launch runs with numpy's
-  floating-point warnings off, as the CPU backend's kernels do (backends/numpy/common.py).
+  floating-point warnings off, as the CPU backend's kernels do (framework/backends/numpy/common.py).
 """
 import math
 

@@ -44,7 +44,7 @@ ELSEWHERE = {
 
 
 def _alternatives(citation):
-    """`a/{b,c}.py` -> [`a/b.py`, `a/c.py`]."""
+    """The paths a citation with a brace group (`{nn,shape}` before the extension) names: one per choice."""
     found = re.search(r"\{([^}]*)\}", citation)
     if not found:
         return [citation]

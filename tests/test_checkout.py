@@ -34,8 +34,10 @@ def test_hypothesis_keeps_its_database_out_of_the_checkout():
 # ---- citations ----------------------------------------------------------------------------------------------
 
 # A file name with a known extension, optionally behind folders (`perf/report.py`, `backends/cuda/memory.py`,
-# `nn/test_loss*.py`, `backends/numpy/{nn,shape}.py`).
-CITATION = re.compile(r"(?<![\w./$-])([\w-][\w.-]*(?:/[\w.*{},-]+)*\.(?:py|md|txt|sh|toml|yml))\b")
+# `nn/test_loss*.py`, `backends/numpy/{nn,shape}.py`); a data file (.txt) only behind a folder, as a bare one is
+# usually a file that a script writes (`-> summary.txt`).
+_NAME, _FOLDERS = r"[\w-][\w.-]*", r"(?:/[\w.*{},-]+)"
+CITATION = re.compile(rf"(?<![\w./$-])({_NAME}{_FOLDERS}*\.(?:py|md|sh|toml|yml)|{_NAME}{_FOLDERS}+\.txt)\b")
 # Files of other projects cited on purpose, and whose they are.
 ELSEWHERE = {
     "torch/_tensor_str.py": "PyTorch's printing, which framework/printing.py follows",

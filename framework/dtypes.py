@@ -34,7 +34,7 @@ class dtype:
 
     def __getattr__(self, attribute):
         # called only for a slot never set: bfloat16's `np` until ml_dtypes is loaded
-        if attribute == "np" and self.name == "bfloat16":
+        if attribute == "np" and self is bfloat16:
             return _load_bfloat16()
         raise AttributeError(f"'framework.dtype' object has no attribute '{attribute}'")
 

@@ -137,7 +137,11 @@ def _check(expected_dtype, **buffers):
     for what, buffer in buffers.items():
         if buffer is None:
             continue
-        if len(buffer.shape) != 4 and what not in ("bias", "grad_bias"):
+        if what in ("bias", "grad_bias"):
+            if len(buffer.shape) != 1 or (buffer.shape[0] > 1 and buffer.stride()[0] != 1):
+                raise ValueError(f"conv: {what} must be a contiguous vector, got shape {tuple(buffer.shape)} and "
+                                 f"strides {buffer.stride()}")
+        elif len(buffer.shape) != 4:
             raise ValueError(f"conv: {what} must be 4-d, got shape {tuple(buffer.shape)}")
         if _dtype_name(buffer, what) != expected_dtype:
             raise TypeError(f"conv: {what} has dtype {buffer.dtype}, expected {expected_dtype}")

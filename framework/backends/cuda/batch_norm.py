@@ -6,7 +6,7 @@ import numpy as np
 from triton_kernels import batch_norm as bn_kernels
 
 from ...autograd.registry import register
-from .common import empty
+from .common import contiguous, empty
 
 
 def _channels_view(x):
@@ -17,6 +17,8 @@ def _channels_view(x):
 def _forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
     x3 = _channels_view(x)
     channels = x.shape[1]
+    weight = None if weight is None else contiguous(weight)
+    bias = None if bias is None else contiguous(bias)
     acc = np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
     y = empty(x3.shape, x.dtype)
     mean, invstd = empty((channels,), acc), empty((channels,), acc)

@@ -39,6 +39,7 @@ def _forward(ctx, x, w, b, stride, padding, dilation, transposed, output_padding
     if x.ndim == 3:
         stride, padding, dilation, output_padding = _lift(stride, padding, dilation, output_padding)
     x4, w4 = _as_2d(x), _as_2d(w)
+    b = None if b is None else contiguous(b)  # (the kernels read the bias as a contiguous vector)
     tf32 = cudnn.allow_tf32
     n, _, h, wd = x4.shape
     kh, kw = w4.shape[2:]

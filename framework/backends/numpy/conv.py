@@ -55,14 +55,14 @@ def _col2im(dcols, shape, kernel, stride, padding, dilation, out_size, groups):
 
 
 def _weight_matrix(w, groups):
-    return w.reshape(groups, w.shape[0] // groups, -1)
+    return w.reshape(groups, w.shape[0] // groups, w.shape[1] * w.shape[2] * w.shape[3])
 
 
 def _grad_matrix(g, groups):
     """dY (N, O, Ho, Wo) as (G, Og, N*Ho*Wo)."""
-    n, o = g.shape[:2]
-    return np.ascontiguousarray(g.reshape(n, groups, o // groups, -1).transpose(1, 2, 0, 3)).reshape(
-        groups, o // groups, -1)
+    n, o, ho, wo = g.shape
+    return np.ascontiguousarray(g.reshape(n, groups, o // groups, ho * wo).transpose(1, 2, 0, 3)).reshape(
+        groups, o // groups, n * ho * wo)
 
 
 def _from_matrix(y, n, out_size):
@@ -143,8 +143,8 @@ def _backward(ctx, g):
     shape4 = x_shape if len(x_shape) == 4 else (x_shape[0], x_shape[1], 1, x_shape[2])
     grad_x = grad_w = grad_b = None
     if transposed:  # y = conv_input_grad(x): dX = conv(dY), dW = conv_weight_grad(input dY, gradient x)
-        if need_x:
-            grad_x = _conv(g2, w2, stride, padding, dilation, groups)
+        if need_x:  # (an output_padding below the dilation can leave conv(dY) a row or column longer than x)
+            grad_x = _conv(g2, w2, stride, padding, dilation, groups)[:, :, :shape4[2], :shape4[3]]
         if need_w:
             grad_w = _conv_weight_grad(g2, x2, w_shape[2:] if len(w_shape) == 4 else (1,) + w_shape[2:], stride,
                                        padding, dilation, groups)

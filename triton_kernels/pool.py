@@ -39,7 +39,12 @@ def max_pool_forward_kernel(
     oh = (offs // W_OUT) % H_OUT
     plane = offs // (W_OUT * H_OUT)
     x_plane = x_ptr + plane * H * W
-    best = tl.full((BLOCK_SIZE,), LOWEST, x_ptr.dtype.element_ty)
+    # compared in float32 (float64 for float64; integers as they are): the interpreter holds bf16 as raw bits
+    if IS_FLOAT:
+        CMP: tl.constexpr = tl.float64 if x_ptr.dtype.element_ty == tl.float64 else tl.float32
+    else:
+        CMP: tl.constexpr = x_ptr.dtype.element_ty
+    best = tl.full((BLOCK_SIZE,), LOWEST, CMP)
     index = tl.zeros((BLOCK_SIZE,), dtype=tl.int64)
     seen = tl.zeros((BLOCK_SIZE,), dtype=tl.int1)
     for th in range(0, TH):
@@ -48,7 +53,7 @@ def max_pool_forward_kernel(
         for tw in range(0, TW):
             col = tl.load(col_index_ptr + ow * TW + tw, mask=mask, other=0)
             inside = row_inside & (tl.load(col_ok_ptr + ow * TW + tw, mask=mask, other=0) != 0) & mask
-            value = tl.load(x_plane + row * W + col, mask=inside, other=LOWEST)
+            value = tl.load(x_plane + row * W + col, mask=inside, other=LOWEST).to(CMP)
             position = row * W + col
             index = tl.where(inside & ~seen, position, index)
             seen = seen | inside
@@ -58,7 +63,7 @@ def max_pool_forward_kernel(
                 take = inside & (value > best)
             best = tl.where(take, value, best)
             index = tl.where(take, position, index)
-    tl.store(out_ptr + offs, best, mask=mask)
+    tl.store(out_ptr + offs, best.to(out_ptr.dtype.element_ty), mask=mask)
     tl.store(indices_ptr + offs, index, mask=mask)
 
 

@@ -48,10 +48,8 @@ def _constant(input, pad, value):
     for i in range(len(pad) // 2):
         dim = input.ndim - 1 - i
         new = shape[dim] + pad[2 * i] + pad[2 * i + 1]
-        if new < 0:
-            raise RuntimeError(f"The input size {shape[dim]}, plus negative padding {pad[2 * i]} and "
-                               f"{pad[2 * i + 1]} resulted in a negative output size, which is invalid. Check "
-                               f"dimension {dim} of your input.")
+        if new < 0:  # (PyTorch's words: its constant padding crops with narrow())
+            raise RuntimeError("narrow(): length must be non-negative.")
         shape[dim] = new
     return run("constant_pad_nd", (input,), (tuple(pad), value))
 

@@ -132,13 +132,13 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                              "| bicubic | trilinear")
     elif align_corners is None:
         align_corners = False
-    if input.ndim not in (3, 4, 5) or mode not in _MODES + ("bicubic",):
+    if input.ndim not in (3, 4, 5) or mode not in _MODES + ("bicubic", "lanczos"):
         raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
-                                  "the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+                                  "the modes: nearest | linear | bilinear | bicubic | trilinear | lanczos | area | "
                                   f"nearest-exact (got {mode})")
     if mode in _LINEAR_MODES and input.ndim != _LINEAR_MODES[mode]:
         raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR_MODES[mode]}D input")
-    if mode == "bicubic" or antialias:
+    if mode in ("bicubic", "lanczos") or antialias:
         raise NotImplementedError(f"interpolate: mode={mode!r}{' with antialias' if antialias else ''} is not "
                                   "supported (nearest, nearest-exact, linear, bilinear, trilinear and area are)")
     sizes, scales = _output_sizes(input, size, scale_factor, recompute_scale_factor)

@@ -63,10 +63,10 @@ def pool_out(size, kernel, stride, padding, dilation, ceil_mode):
     return out
 
 
-def max_pool2d(x, kernel, stride=None, padding=0, dilation=1, ceil_mode=False):
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Values of PyTorch's max_pool2d (real arrays) and the index of each maximum."""
-    (kh, kw) = _pair(kernel)
-    (sh, sw) = _pair(stride if stride is not None else kernel)
+    (kh, kw) = _pair(kernel_size)
+    (sh, sw) = _pair(stride if stride is not None else kernel_size)
     (ph, pw), (dh, dw) = _pair(padding), _pair(dilation)
     h, w = x.shape[-2:]
     ho, wo = pool_out(h, kh, sh, ph, dh, ceil_mode), pool_out(w, kw, sw, pw, dw, ceil_mode)
@@ -76,7 +76,7 @@ def max_pool2d(x, kernel, stride=None, padding=0, dilation=1, ceil_mode=False):
     index = np.empty((planes.shape[0], ho, wo), dtype=np.int64)
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
-            window = planes[:, r][:, :, c].reshape(planes.shape[0], -1)
+            window = planes[:, r][:, :, c].reshape(planes.shape[0], len(r) * len(c))
             flat = np.array([a * w + b for a in r for b in c])
             k = np.argmax(window.real, axis=1)
             out[:, i, j] = window[np.arange(window.shape[0]), k]
@@ -84,9 +84,9 @@ def max_pool2d(x, kernel, stride=None, padding=0, dilation=1, ceil_mode=False):
     return out.reshape(x.shape[:-2] + (ho, wo)), index.reshape(x.shape[:-2] + (ho, wo))
 
 
-def avg_pool2d(x, kernel, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
-    (kh, kw) = _pair(kernel)
-    (sh, sw) = _pair(stride if stride is not None else kernel)
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
+    (kh, kw) = _pair(kernel_size)
+    (sh, sw) = _pair(stride if stride is not None else kernel_size)
     (ph, pw) = _pair(padding)
     h, w = x.shape[-2:]
     ho, wo = pool_out(h, kh, sh, ph, 1, ceil_mode), pool_out(w, kw, sw, pw, 1, ceil_mode)

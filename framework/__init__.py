@@ -24,7 +24,7 @@ from . import random as _random
 from .random import Generator, default_generator, initial_seed, manual_seed, seed
 from .autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .printing import get_printoptions, set_printoptions
-from . import autograd, cuda
+from . import accelerator, autograd, cuda
 
 __version__ = "0.1.0"
 

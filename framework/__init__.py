@@ -4,6 +4,9 @@
     x = fw.tensor([[1., 2.], [3., 4.]], requires_grad=True)
 """
 from . import backends  # noqa: F401
+from .backends.settings import (are_deterministic_algorithms_enabled, get_float32_matmul_precision,
+                                is_deterministic_algorithms_warn_only_enabled, set_float32_matmul_precision,
+                                use_deterministic_algorithms)
 from .backends import numpy as _numpy_backend  # noqa: F401  (registers the CPU kernels)
 from .dtypes import (bfloat16, bool, double, float, float16, float32, float64, get_default_dtype, half, int,  # noqa: A004
                      int8, int16, int32, int64, long, promote_types, set_default_dtype, short, uint8)

@@ -34,6 +34,7 @@ import triton.language as tl
 
 from .conv_gemm import conv_forward_kernel, conv_input_grad_kernel, conv_weight_grad_kernel
 from .linear import ACTIVATIONS, _activation_grad
+from . import tuning
 from .matmul import dot_settings
 from .strided import dtype_name_of, interpreting
 
@@ -94,6 +95,23 @@ def pick_config(dtype_name, allow_tf32, rows, cols, reduction, flat=False):
         tile = lambda n, most: max(16, min(most, _next_power_of_2(n)))  # noqa: E731
         return _config(tile(rows, 128), tile(cols, 64), tile(reduction, 64), 4, 1, group_size_m=4)
     return CONFIGS[config_name(dtype_name, allow_tf32, cols, flat)]
+
+
+# The tiles the tuner may time for a config kind (`tune=True`: PyTorch's torch.backends.cudnn.benchmark), the
+# size rule's first. fp32 without TF32 and fp64 keep their one tile (FMA dots: a larger tile spills).
+_ALTERNATIVES = {"large": ("small",), "small": ("large",), "tf32": ("large", "small")}
+
+
+def _tuned_config(kernel_name, config, dtype_name, allow_tf32, cols, flat, sizes, layout, launch):
+    """`config` (the size rule's), or on a GPU with tuning allowed the fastest of it and its alternatives, timed
+    once per (kernel, dtype, precision, geometry with the batch bucketed, layout). `launch(config)` must be
+    idempotent (it only writes its outputs, which alias no input): the forward and input-gradient kernels are."""
+    if not tuning.enabled():
+        return config
+    choices = (config,) + tuple(CONFIGS[name] for name in _ALTERNATIVES.get(config_name(dtype_name, allow_tf32, cols,
+                                                                                       flat), ()))
+    key = lambda: (dtype_name, allow_tf32, flat, tuning.bucket(sizes[0]), tuple(sizes[1:]), layout)  # noqa: E731
+    return choices[tuning.choose(kernel_name, key, range(len(choices)), lambda i: launch(choices[i]))]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -174,9 +192,9 @@ def _launch_meta(config):
 
 
 def conv_forward(x, weight, bias, y, stride, padding, dilation, groups, activation="none", pre=None,
-                 allow_tf32=False, config=None):
+                 allow_tf32=False, config=None, tune=False):
     """y = act(conv2d(x, weight) + bias); `pre` (y's shape and strides), when given, receives the
-    pre-activation. Returns y."""
+    pre-activation. `tune`: time the candidate tiles once per problem on a GPU (see _tuned_config). Returns y."""
     dtype_name = _dtype_name(x, "input")
     _check(dtype_name, weight=weight, bias=bias, output=y)
     if pre is not None:
@@ -190,21 +208,31 @@ def conv_forward(x, weight, bias, y, stride, padding, dilation, groups, activati
         return y
     dot_fp32, precision = dot_settings(dtype_name, allow_tf32)
     flat = flat_k(cg)
-    num_warps, num_stages, meta = _launch_meta(config or pick_config(dtype_name, allow_tf32, m, og, cg * kh * kw,
-                                                                     flat))
-    grid = (triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(og, meta["BLOCK_N"]), groups)
-    conv_forward_kernel[grid](
-        x, weight, bias if bias is not None else x, y, pre if pre is not None else y,
-        *sizes, *x.stride(), *weight.stride(), *y.stride(),
-        HAS_BIAS=bias is not None, ACTIVATION=ACTIVATIONS[activation], SAVE_PRE=pre is not None, FLAT_K=flat,
-        DOT_FP32=dot_fp32, INPUT_PRECISION=precision, num_warps=num_warps, num_stages=num_stages, **meta)
+
+    def launch(chosen):
+        num_warps, num_stages, meta = _launch_meta(chosen)
+        grid = (triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(og, meta["BLOCK_N"]), groups)
+        conv_forward_kernel[grid](
+            x, weight, bias if bias is not None else x, y, pre if pre is not None else y,
+            *sizes, *x.stride(), *weight.stride(), *y.stride(),
+            HAS_BIAS=bias is not None, ACTIVATION=ACTIVATIONS[activation], SAVE_PRE=pre is not None, FLAT_K=flat,
+            DOT_FP32=dot_fp32, INPUT_PRECISION=precision, num_warps=num_warps, num_stages=num_stages, **meta)
+
+    if config is None:
+        config = pick_config(dtype_name, allow_tf32, m, og, cg * kh * kw, flat)
+        if tune:
+            layout = (x.stride(), weight.stride(), y.stride(), bias is not None, activation, pre is not None,
+                      tuple(stride), tuple(padding), tuple(dilation), groups)
+            config = _tuned_config("conv_forward", config, dtype_name, allow_tf32, og, flat, sizes, layout, launch)
+    launch(config)
     return y
 
 
 def conv_input_grad(grad_out, weight, grad_input, stride, padding, dilation, groups, bias=None, allow_tf32=False,
-                    config=None):
+                    config=None, tune=False):
     """grad_input = the input gradient of conv2d(input, weight) for grad_out (+ bias per input channel: the
-    forward of a transposed convolution, whose input is `grad_out`). Returns grad_input."""
+    forward of a transposed convolution, whose input is `grad_out`). `tune` as conv_forward's. Returns
+    grad_input."""
     dtype_name = _dtype_name(grad_out, "grad_output")
     _check(dtype_name, weight=weight, grad_input=grad_input, bias=bias)
     sizes = _geometry(grad_input.shape, weight.shape, grad_out.shape, stride, padding, dilation, groups)
@@ -214,14 +242,24 @@ def conv_input_grad(grad_out, weight, grad_input, stride, padding, dilation, gro
         return grad_input
     dot_fp32, precision = dot_settings(dtype_name, allow_tf32)
     flat = flat_k(og)
-    num_warps, num_stages, meta = _launch_meta(config or pick_config(dtype_name, allow_tf32, m, cg, og * kh * kw,
-                                                                     flat))
-    grid = (triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(cg, meta["BLOCK_N"]), groups)
-    conv_input_grad_kernel[grid](
-        grad_out, weight, bias if bias is not None else weight, grad_input,
-        *sizes, *grad_out.stride(), *weight.stride(), *grad_input.stride(),
-        HAS_BIAS=bias is not None, UNIT_STRIDE=tuple(stride) == (1, 1), FLAT_K=flat, DOT_FP32=dot_fp32,
-        INPUT_PRECISION=precision, num_warps=num_warps, num_stages=num_stages, **meta)
+
+    def launch(chosen):
+        num_warps, num_stages, meta = _launch_meta(chosen)
+        grid = (triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(cg, meta["BLOCK_N"]), groups)
+        conv_input_grad_kernel[grid](
+            grad_out, weight, bias if bias is not None else weight, grad_input,
+            *sizes, *grad_out.stride(), *weight.stride(), *grad_input.stride(),
+            HAS_BIAS=bias is not None, UNIT_STRIDE=tuple(stride) == (1, 1), FLAT_K=flat, DOT_FP32=dot_fp32,
+            INPUT_PRECISION=precision, num_warps=num_warps, num_stages=num_stages, **meta)
+
+    if config is None:
+        config = pick_config(dtype_name, allow_tf32, m, cg, og * kh * kw, flat)
+        if tune:
+            layout = (grad_out.stride(), weight.stride(), grad_input.stride(), bias is not None, tuple(stride),
+                      tuple(padding), tuple(dilation), groups)
+            config = _tuned_config("conv_input_grad", config, dtype_name, allow_tf32, cg, flat, sizes, layout,
+                                   launch)
+    launch(config)
     return grad_input
 
 

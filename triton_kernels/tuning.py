@@ -50,6 +50,7 @@ Choice.__doc__ = """A cached choice: `config`, the chosen candidate; `seconds`, 
 (float('inf') for a candidate that failed to compile or launch)."""
 
 _benchmarker = None
+_allowed = True
 _cache = {}
 
 
@@ -66,10 +67,20 @@ def benchmarker():
     return _benchmarker
 
 
+def set_allowed(flag):
+    """Allow (True, the default) or forbid tuning from inside the process, whatever the environment says: the
+    caller's deterministic mode (framework.use_deterministic_algorithms) forbids it, since timings may pick
+    different configs in two runs. Returns the previous setting."""
+    global _allowed
+    previous, _allowed = _allowed, bool(flag)
+    return previous
+
+
 def enabled():
-    """Whether `choose` may time candidates: a benchmarker is registered and TRITON_KERNELS_AUTOTUNE is not off
-    (read at every call, so it can be switched at run time)."""
-    return _benchmarker is not None and os.environ.get(ENV_VAR, "1").strip().lower() not in _OFF
+    """Whether `choose` may time candidates: a benchmarker is registered, tuning is allowed (set_allowed) and
+    TRITON_KERNELS_AUTOTUNE is not off (read at every call, so it can be switched at run time)."""
+    return (_benchmarker is not None and _allowed
+            and os.environ.get(ENV_VAR, "1").strip().lower() not in _OFF)
 
 
 def bucket(n):

@@ -3,8 +3,12 @@ True`). There is no cuDNN here: convolutions run framework's own Triton kernels 
 
 allow_tf32   float32 convolutions may use TF32 tensor cores on a GPU (PyTorch's default: True, unlike matmuls'
              framework.backends.cuda.matmul.allow_tf32, default False).
-benchmark    accepted and ignored: the convolution kernels pick their tiles by a size rule.
-deterministic, enabled   accepted; the kernels are deterministic (no atomics) whatever they say.
+benchmark    (default False) on a GPU, the convolution forward and input-gradient kernels time their candidate tiles
+             once per problem (sizes, strides, dtype) and keep the fastest, as cuDNN benchmarks its algorithms;
+             off, a size rule picks (triton_kernels/conv.py, tuning.py). framework.use_deterministic_algorithms
+             stops it (the choice by timing may differ run to run).
+deterministic, enabled   accepted; the convolution kernels are deterministic (no atomics; the weight gradient's
+             split reduction is summed in a fixed order) and are framework's own whatever `enabled` says.
 """
 allow_tf32 = True
 benchmark = False

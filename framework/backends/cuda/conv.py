@@ -47,7 +47,8 @@ def _forward(ctx, x, w, b, stride, padding, dilation, transposed, output_padding
         size = tuple((s_in - 1) * s - 2 * p + d * (k - 1) + op + 1
                      for s_in, k, s, p, d, op in zip((h, wd), (kh, kw), stride, padding, dilation, output_padding))
         y = empty((n, w4.shape[1] * groups) + size, x.dtype)
-        conv_kernels.conv_input_grad(x4, w4, y, stride, padding, dilation, groups, bias=b, allow_tf32=tf32)
+        conv_kernels.conv_input_grad(x4, w4, y, stride, padding, dilation, groups, bias=b, allow_tf32=tf32,
+                                     tune=cudnn.benchmark)
         pre = None
     else:
         size = tuple((s_in + 2 * p - d * (k - 1) - 1) // s + 1
@@ -55,7 +56,8 @@ def _forward(ctx, x, w, b, stride, padding, dilation, transposed, output_padding
         y = empty((n, w4.shape[0]) + size, x.dtype)
         pre = empty(y.shape, x.dtype) if need and activation not in (None, "relu") else None
         conv_kernels.conv_forward(x4, w4, b, y, stride, padding, dilation, groups,
-                                  activation="none" if activation is None else activation, pre=pre, allow_tf32=tf32)
+                                  activation="none" if activation is None else activation, pre=pre, allow_tf32=tf32,
+                                  tune=cudnn.benchmark)
     out = y if x.ndim == 4 else y.reshape((n, y.shape[1], size[1]))
     if need:
         ctx.save_for_backward(x if need[1] else None, w if need[0] else None,
@@ -79,9 +81,10 @@ def _backward(ctx, g):
         grad_x = empty(shape4, g.dtype)
         if transposed:
             conv_kernels.conv_forward(g4, _as_2d(w), None, grad_x, stride, padding, dilation, groups,
-                                      allow_tf32=tf32)
+                                      allow_tf32=tf32, tune=cudnn.benchmark)
         else:
-            conv_kernels.conv_input_grad(g4, _as_2d(w), grad_x, stride, padding, dilation, groups, allow_tf32=tf32)
+            conv_kernels.conv_input_grad(g4, _as_2d(w), grad_x, stride, padding, dilation, groups, allow_tf32=tf32,
+                                         tune=cudnn.benchmark)
         grad_x = grad_x.reshape(x_shape)
     if transposed:
         if need_w:

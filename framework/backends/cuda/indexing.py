@@ -20,6 +20,7 @@ from triton_kernels import indexing as K
 from triton_kernels.strided import MAX_DIMS
 
 from ...autograd.registry import not_differentiable, register
+from ..settings import alert_not_deterministic
 from . import device_errors
 from .array import CudaArray
 from .common import call, contiguous, copy_into, empty, full, scalar, sum_to_shape, zeros
@@ -44,8 +45,17 @@ def _checked_along(dim):
     return dict(errors=device_errors.record(), error_code=device_errors.GATHER_INDEX_OUT_OF_BOUNDS, error_dim=dim)
 
 
-def _scatter_added(shape, dtype, scatter_into):
-    """zeros(shape, dtype) after `scatter_into(acc)` scatter-adds into it, in a wider dtype where atomics need one."""
+def _alert_atomic_float_adds(caller, dtype):
+    """Float atomic adds sum in the order the GPU's programs arrive: PyTorch's error (or warning) in deterministic
+    mode. Integer adds are exact in any order."""
+    if np.dtype(dtype).kind == "f":
+        alert_not_deterministic(caller)
+
+
+def _scatter_added(shape, dtype, scatter_into, caller):
+    """zeros(shape, dtype) after `scatter_into(acc)` scatter-adds into it, in a wider dtype where atomics need one.
+    `caller` names the op for the deterministic-mode error."""
+    _alert_atomic_float_adds(caller, dtype)
     wide = _WIDE.get(np.dtype(dtype))
     acc = zeros(shape, wide or dtype)
     scatter_into(acc)
@@ -142,9 +152,9 @@ def _gather_rows(x, indices, dims, check):
     return out
 
 
-def _scatter_add_rows(shape, indices, dims, g, check):
+def _scatter_add_rows(shape, indices, dims, g, check, caller):
     return _scatter_added(shape, g.dtype, lambda acc: _launch_rows(acc, indices, dims, g, True, check,
-                                                                   accumulate=True))
+                                                                   accumulate=True), caller)
 
 
 def _index_forward(ctx, x, *indices_and_dims):
@@ -156,7 +166,8 @@ def _index_forward(ctx, x, *indices_and_dims):
 
 def _index_backward(ctx, g):
     indices = ctx.saved_tensors
-    return (_scatter_add_rows(ctx.shape, indices, ctx.dims, g, _ADVANCED),) + (None,) * len(indices)
+    grad = _scatter_add_rows(ctx.shape, indices, ctx.dims, g, _ADVANCED, "index_backward_cuda")
+    return (grad,) + (None,) * len(indices)
 
 
 register("index", "cuda", _index_forward, _index_backward)
@@ -170,7 +181,7 @@ def _index_select_forward(ctx, x, index, dim):
 
 def _index_select_backward(ctx, g):
     index, = ctx.saved_tensors
-    return _scatter_add_rows(ctx.shape, (index,), (ctx.dim,), g, _LOOKUP), None
+    return _scatter_add_rows(ctx.shape, (index,), (ctx.dim,), g, _LOOKUP, "index_select_backward_cuda"), None
 
 
 register("index_select", "cuda", _index_select_forward, _index_select_backward)
@@ -193,7 +204,7 @@ def _embedding_backward(ctx, g):
         if padding_idx is not None and 0 <= padding_idx < shape[0]:
             copy_into(acc[padding_idx], 0)
 
-    return _scatter_added(shape, g.dtype, scatter_into), None
+    return _scatter_added(shape, g.dtype, scatter_into, "embedding_backward_cuda"), None
 
 
 register("embedding", "cuda", _embedding_forward, _embedding_backward)
@@ -263,7 +274,8 @@ def _gather_forward(ctx, x, index, dim):
 def _gather_backward(ctx, g):
     index, = ctx.saved_tensors
     return _scatter_added(ctx.shape, g.dtype, lambda acc: K.scatter(acc, index, g, ctx.dim, accumulate=True,
-                                                                    **_checked_along(ctx.dim))), None
+                                                                    **_checked_along(ctx.dim)),
+                          "gather_backward_cuda"), None
 
 
 register("gather", "cuda", _gather_forward, _gather_backward)
@@ -296,6 +308,7 @@ def _scatter_backward(ctx, g):
 
 
 def _scatter_add_forward(ctx, x, index, src, dim):
+    _alert_atomic_float_adds("scatter_add_cuda_kernel", x.dtype)
     ctx.save_for_backward(index)
     ctx.dim, ctx.src_shape = dim, src.shape
     wide = _WIDE.get(x.dtype)

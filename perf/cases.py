@@ -203,6 +203,44 @@ def optimizer_case(name, label, sizes, quick=False):
                 prepare=lambda lib, tensors: _prepare_optimizer(name, lib, tensors), quick=quick)
 
 
+_LSTM_LAYERS = {}
+
+
+def _lstm_layer(lib, t):
+    """The library's nn.LSTM holding the input set's weights: built once per library, device, dtype and size
+    (the layer is the op; PyTorch's keeps its weights in one cuDNN buffer, which a copy per call would undo)."""
+    x = t["x"]
+    key = (lib.module.__name__, str(x.device), str(x.dtype), tuple(x.shape), tuple(t["w_hh"].shape))
+    layer = _LSTM_LAYERS.get(key)
+    if layer is None:
+        layer = lib.module.nn.LSTM(x.shape[2], t["w_hh"].shape[1]).to(device=x.device, dtype=x.dtype)
+        with lib.module.no_grad():
+            for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
+                getattr(layer, f"weight_{name[2:]}_l0" if name[0] == "w" else f"bias_{name[2:]}_l0").copy_(t[name])
+        _LSTM_LAYERS[key] = layer
+    return layer
+
+
+def lstm_cases(steps, batch, inputs, hidden, dtype=np.float32, quick=False):
+    """One nn.LSTM layer over (steps, batch, inputs) from zero states; the backward row also computes the four
+    parameters' gradients. Work: the GEMMs (input projection and recurrent, 2 x T x B x (I + H) x 4H forward,
+    twice that backward), not the gates' elementwise work."""
+    scale = 1 / math.sqrt(hidden)
+    make = lambda rng: {"x": _randn(rng, (steps, batch, inputs), dtype),  # noqa: E731
+                        "w_ih": _randn(rng, (4 * hidden, inputs), dtype, scale),
+                        "w_hh": _randn(rng, (4 * hidden, hidden), dtype, scale),
+                        "b_ih": _randn(rng, (4 * hidden,), dtype, scale), "b_hh": _randn(rng, (4 * hidden,), dtype, scale),
+                        "grad": _randn(rng, (steps, batch, hidden), dtype)}
+    op = lambda lib, t: _lstm_layer(lib, t)(t["x"])[0]  # noqa: E731
+    size, dt = f"T={steps} B={batch} I={inputs} H={hidden}", np.dtype(dtype).name
+    flops = 2.0 * steps * batch * (inputs + hidden) * 4 * hidden
+    weights = lambda a: (a["x"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])  # noqa: E731
+    return [Case("LSTM layer fwd", size, dt, "GFLOP/s", flops, make, op,
+                 lambda a: lambda: numpy_ref.lstm(*weights(a)), quick=quick),
+            Case("LSTM layer bwd", size, dt, "GFLOP/s", 2 * flops, make, op,
+                 lambda a: numpy_ref.lstm_backward(*weights(a), a["grad"]), grad_of=("x",), quick=quick)]
+
+
 def all_cases():
     """The cpu table."""
     tutorial, mnist = (50, 30, 20, 3), (784, 512, 512, 10)
@@ -221,6 +259,8 @@ def all_cases():
         sum_case((32, 50)), sum_case((2048, 2048)), sum_case((2048, 2048), dim=1),
         optimizer_case("SGD", "tutorial", tutorial), optimizer_case("SGD", "MNIST", mnist),
         optimizer_case("Adam", "tutorial", tutorial, quick=True), optimizer_case("Adam", "MNIST", mnist),
+        # the issue's LSTM (batch 64, hidden 512) over 32 steps instead of 128: a cpu call stays under a second
+        *lstm_cases(32, 64, 512, 512),
     ]
 
 
@@ -247,5 +287,6 @@ def gpu_cases(small=False):
         optimizer_case("Adam", "tutorial", (50, 30, 20, 3), quick=True),  # one launch: launch-bound
         optimizer_case("Adam", f"{len(mlp) - 1}x{mlp[0]}", mlp, quick=True),
         optimizer_case("SGD", f"{len(mlp) - 1}x{mlp[0]}", mlp),
+        *lstm_cases(*pick((128, 64, 512, 512), (4, 2, 8, 8))),  # against cuDNN's LSTM
     ]
     return [dataclasses.replace(c, unit="TFLOP/s") if c.unit == "GFLOP/s" else c for c in cases]

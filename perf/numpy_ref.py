@@ -125,3 +125,55 @@ def mlp_train_step(params, update):
         update(grads)
         return loss
     return step
+
+
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def lstm(x, w_ih, w_hh, b_ih, b_hh):
+    """One-layer LSTM over x (T, B, I) from zero states: the input projection of all steps as one matmul, then
+    one matmul and the gate update per step. Returns (outputs (T, B, H), the per-step values a backward needs)."""
+    steps, batch, _ = x.shape
+    hidden = w_hh.shape[1]
+    projected = (x.reshape(steps * batch, -1) @ w_ih.T + (b_ih + b_hh)).reshape(steps, batch, 4 * hidden)
+    h, c = np.zeros((batch, hidden), x.dtype), np.zeros((batch, hidden), x.dtype)
+    out = np.empty((steps, batch, hidden), x.dtype)
+    saved = []
+    for t in range(steps):
+        gates = projected[t] + h @ w_hh.T
+        i, f, o = (_sigmoid(gates[:, k * hidden:(k + 1) * hidden]) for k in (0, 1, 3))
+        g = np.tanh(gates[:, 2 * hidden:3 * hidden])
+        c_prev, c = c, f * c + i * g
+        tanh_c = np.tanh(c)
+        h = out[t] = o * tanh_c
+        saved.append((i, f, g, o, c_prev, tanh_c))
+    return out, saved
+
+
+def lstm_backward(x, w_ih, w_hh, b_ih, b_hh, grad):
+    """Backpropagation through time for `lstm` (its forward runs here, outside the timed backward): the
+    gradients of x and of the four parameters for output gradient `grad` (T, B, H)."""
+    out, saved = lstm(x, w_ih, w_hh, b_ih, b_hh)
+    steps, batch, _ = x.shape
+    hidden = w_hh.shape[1]
+
+    def backward():
+        d_gates = np.empty((steps, batch, 4 * hidden), x.dtype)
+        dh, dc = np.zeros((batch, hidden), x.dtype), np.zeros((batch, hidden), x.dtype)
+        for t in reversed(range(steps)):
+            i, f, g, o, c_prev, tanh_c = saved[t]
+            dh = dh + grad[t]
+            dc = dc + dh * o * (1 - tanh_c * tanh_c)
+            d = d_gates[t]
+            d[:, :hidden] = dc * g * i * (1 - i)
+            d[:, hidden:2 * hidden] = dc * c_prev * f * (1 - f)
+            d[:, 2 * hidden:3 * hidden] = dc * i * (1 - g * g)
+            d[:, 3 * hidden:] = dh * tanh_c * o * (1 - o)
+            dh, dc = d @ w_hh, dc * f
+        flat = d_gates.reshape(steps * batch, 4 * hidden)
+        h_prev = np.concatenate([np.zeros((1, batch, hidden), x.dtype), out[:-1]]).reshape(steps * batch, hidden)
+        d_bias = flat.sum(axis=0)
+        return ((flat @ w_ih).reshape(x.shape), flat.T @ x.reshape(steps * batch, -1), flat.T @ h_prev, d_bias,
+                d_bias)
+    return backward

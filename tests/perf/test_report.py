@@ -59,6 +59,8 @@ def test_gpu_rows_are_the_issue_rows_at_their_target_sizes():
         assert row in rows
     assert {"bce_with_logits fwd", "bce_with_logits bwd", "matmul", "softmax", "add", "mul", "sum", "Adam step",
             "SGD step (momentum 0.9)"} <= {c.kernel for c in cases}
+    for kernel in ("LSTM layer fwd", "LSTM layer bwd"):  # issue #20: batch 64, hidden 512, 128 steps, against cuDNN
+        assert (kernel, "T=128 B=64 I=512 H=512", "float32") in rows
     assert {c.unit for c in cases} == {"TFLOP/s", "GB/s"}
     small = {(c.kernel, c.dtype) for c in _gpu_cases(small=True)[0]}
     assert small == {(c.kernel, c.dtype) for c in cases}  # the interpreter runs the same rows, smaller

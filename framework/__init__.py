@@ -17,6 +17,12 @@ from .ops.shape import *  # noqa: F401,F403
 from .ops.linalg import *  # noqa: F401,F403
 from .ops.reduction import *  # noqa: F401,F403,A004
 from .ops.indexing import *  # noqa: F401,F403
+from .ops.sorting import *  # noqa: F401,F403
+from .ops.unique import *  # noqa: F401,F403
+from .ops.scan import *  # noqa: F401,F403
+from .ops.search import *  # noqa: F401,F403
+from .ops.quantile import *  # noqa: F401,F403
+from .ops.sampling import *  # noqa: F401,F403
 from .creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like, linspace,
                        normal, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm,
                        tensor, zeros, zeros_like)
@@ -24,7 +30,7 @@ from . import random as _random
 from .random import Generator, default_generator, initial_seed, manual_seed, seed
 from .autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .printing import get_printoptions, set_printoptions
-from . import autograd, cuda
+from . import autograd, cuda, return_types
 
 __version__ = "0.1.0"
 

@@ -5,8 +5,9 @@ in `TENSOR_METHODS`, so `x.exp()` and `framework.exp(x)` are one function.
 """
 from ..tensor import Tensor
 from . import elementwise, indexing, inplace, linalg, reduction, shape
+from . import quantile, sampling, scan, search, sorting, unique
 
-_FAMILIES = (elementwise, shape, linalg, reduction, indexing)
+_FAMILIES = (elementwise, shape, linalg, reduction, indexing, sorting, unique, scan, search, quantile, sampling)
 
 
 def bind_tensor_methods():

@@ -4,28 +4,18 @@ registered kernels.
 `dim` is an int or a tuple/list of ints (negative dims wrap); None, () and [] reduce every dim.
 """
 import builtins
-import collections
 import math
 import numbers
 import warnings
 
-from .. import dtypes
+from .. import dtypes, return_types
 from ..autograd.function import run
 from ..tensor import Tensor, _wrap_dim
 from .elementwise import maximum, minimum
 
 # PyTorch names scalar types in errors by their ScalarType spelling
 
-
-def _return_type(name):
-    """PyTorch's `torch.return_types.<name>`: a named (values, indices) tuple."""
-    cls = collections.namedtuple(name, ("values", "indices"))
-    cls.__module__ = "framework.return_types"
-    cls.__repr__ = lambda self: f"framework.return_types.{name}(\nvalues={self.values!r},\nindices={self.indices!r})"
-    return cls
-
-
-_RETURN_TYPES = {"max": _return_type("max"), "min": _return_type("min")}
+_RETURN_TYPES = {"max": return_types.max, "min": return_types.min}
 
 
 def _int_dim(op, dim):

@@ -5,6 +5,7 @@ from . import reduction  # noqa: F401
 from . import indexing  # noqa: F401
 from . import nn  # noqa: F401
 from . import linear_cross_entropy  # noqa: F401
+from . import scan, search, sorting  # noqa: F401
 from .common import without_float_warnings
 
 

@@ -90,7 +90,7 @@ def _median_like(op, input, dim, keepdim):
         return run(op, (input,))
     axis = _single_axis(op, input, dim)
     _no_bool(op, input, "median_out")
-    _require_rows(op, input, axis)
+    _require_rows("median", input, axis)  # nanmedian's message names median() too
     values, indices = run(op + "_dim", (input,), (axis, keepdim))
     return getattr(return_types, op)(values, indices)
 

@@ -76,11 +76,12 @@ register("sort", "cpu", _sort_forward, _scatter_backward)
 
 
 def _topk_forward(ctx, x, k, axis, largest):
-    x1 = _as_1d(x)
+    if not x.ndim:  # PyTorch returns a 0-d input itself, for k = 0 too
+        _save_indices(ctx, x, np.zeros((), np.int64), axis)
+        return x.copy(), np.zeros((), np.int64)
+    x1 = x
     indices = np.take(stable_order(x1, axis, descending=largest), np.arange(k), axis=axis)
     values = np.take_along_axis(x1, indices, axis)
-    if not x.ndim:
-        values, indices = values.reshape(()), indices.reshape(())
     _save_indices(ctx, x, indices, axis)
     return values, indices
 
@@ -147,16 +148,16 @@ def _mode_forward(ctx, x, axis, keepdim):
     """The smallest of the most frequent values, at its last position in the row."""
     x1 = _as_1d(x)
     moved = np.moveaxis(x1, axis, -1)
-    keys = np.take_along_axis(sort_keys(moved), stable_order(moved, -1), -1)
-    n = keys.shape[-1]
+    ordered = upcast(np.take_along_axis(moved, stable_order(moved, -1), -1))
+    n = ordered.shape[-1]
     column = np.arange(n)
-    starts = np.ones(keys.shape, bool)
-    starts[..., 1:] = keys[..., 1:] != keys[..., :-1]
-    ends = np.ones(keys.shape, bool)
+    starts = np.ones(ordered.shape, bool)
+    starts[..., 1:] = ordered[..., 1:] != ordered[..., :-1]  # PyTorch's runs: NaN never equals NaN
+    ends = np.ones(ordered.shape, bool)
     ends[..., :-1] = starts[..., 1:]
     run_start = np.maximum.accumulate(np.where(starts, column, 0), axis=-1)
     lengths = np.where(ends, column - run_start + 1, 0)
-    best = np.argmax(lengths, axis=-1)[..., None] if n else np.zeros(keys.shape[:-1] + (1,), np.int64)
+    best = np.argmax(lengths, axis=-1)[..., None] if n else np.zeros(ordered.shape[:-1] + (1,), np.int64)
     return _select(ctx, x, axis, keepdim, np.moveaxis(best, -1, axis))
 
 
@@ -172,8 +173,9 @@ def _full_median(ignore_nan):
 
     def forward(ctx, x):
         flat = x.reshape(-1)
-        if flat.size == 0:
-            return np.full((), np.nan, dtype=x.dtype)
+        if flat.size == 0:  # NaN, or what casting NaN to an integer dtype gives (PyTorch's result)
+            with np.errstate(invalid="ignore"):
+                return np.asarray(np.array(np.nan).astype(x.dtype))
         nans = int(_nan_counts(flat, 0)[0])
         count = flat.size - nans if ignore_nan else flat.size
         position = max(count - 1, 0) // 2 if ignore_nan or nans == 0 else count - nans

@@ -56,10 +56,11 @@ def _running_min(v1, i1, v2, i2):
 
 @triton.jit
 def _log_add_exp(a, b):
-    top = tl.where(a > b, a, b)  # NaN in either gives NaN below
+    top = tl.where(a > b, a, b)
     bottom = tl.where(a > b, b, a)
     both = top + libdevice.log1p(tl.exp(bottom - top))
-    return tl.where(top == float("inf"), top, tl.where(top == -float("inf"), top, both))
+    both = tl.where(top == float("inf"), top, tl.where(top == -float("inf"), top, both))
+    return tl.where((a != a) | (b != b), a + b, both)  # NaN in either propagates
 
 
 @triton.jit
@@ -115,7 +116,8 @@ def _scan_kernel(
             cols = steps.to(tl.int64)
         mask = row_mask[:, None] & (steps[None, :] < n_cols)
         if OP == _CUMPROD:
-            x = tl.load(x_rows[:, None] + cols[None, :] * stride_xn, mask=mask, other=1).to(ACC_DTYPE)
+            # padding multiplies by 1 (`other=1` would be raw bits for bf16 under the interpreter)
+            x = tl.where(mask, tl.load(x_rows[:, None] + cols[None, :] * stride_xn, mask=mask, other=0).to(ACC_DTYPE), 1)
             running = tl.cumprod(x, axis=1) * carry[:, None]
         elif OP == _LOGCUMSUMEXP:
             x = tl.load(x_rows[:, None] + cols[None, :] * stride_xn, mask=mask, other=0).to(ACC_DTYPE)
@@ -171,9 +173,10 @@ def _cumprod_backward_kernel(
         scale, shift = tl.associative_scan((x_next, x_next * g_next), 1, _compose_affine)
         v = scale * carry[:, None] + shift
         has_previous = mask & (cols[None, :] > 0)
-        y_previous = tl.load(y_rows[:, None] + (cols[None, :] - 1) * stride_yn, mask=has_previous, other=1)
+        y_previous = tl.load(y_rows[:, None] + (cols[None, :] - 1) * stride_yn, mask=has_previous, other=0)
+        y_previous = tl.where(has_previous, y_previous.to(ACC_DTYPE), 1)  # y[-1] = 1: the empty product
         g = tl.load(g_rows[:, None] + cols[None, :] * stride_gn, mask=mask, other=0).to(ACC_DTYPE)
-        dx = y_previous.to(ACC_DTYPE) * (g + v)
+        dx = y_previous * (g + v)
         tl.store(dx_rows[:, None] + cols[None, :] * stride_dn, cast_for_store(dx, dx_ptr), mask=mask)
         carry = _last_lane(v, BLOCK_SIZE)
 

@@ -277,7 +277,7 @@ def _lexicographic_order(rows):
 def _unique_dim(consecutive):
     def forward(ctx, x, axis):
         moved = contiguous(np_moveaxis(x, axis))
-        rows = moved.reshape((moved.shape[0], -1))
+        rows = moved.reshape((moved.shape[0], int(np.prod(moved.shape[1:], dtype=np.int64))))
         n, width = rows.shape
         if consecutive or n == 0:
             order, ordered = None, rows

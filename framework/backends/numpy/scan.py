@@ -79,8 +79,8 @@ def _running_extreme(is_max):
     accumulate = np.maximum.accumulate if is_max else np.minimum.accumulate
 
     def forward(ctx, x, axis):
-        if x.ndim == 0:
-            values, indices = x.copy(), np.zeros((), np.int64)
+        if x.ndim == 0 or x.size == 0:
+            values, indices = x.copy(), np.zeros(x.shape, np.int64)
         else:
             wide = upcast(x)
             running = accumulate(wide, axis=axis)

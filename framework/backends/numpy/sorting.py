@@ -243,7 +243,7 @@ def _unique_dim_forward(ctx, x, axis, consecutive):
     """(distinct slices along `axis`, inverse (one per slice), counts): lexicographically sorted slices unless
     `consecutive`, which only merges runs of equal neighbours."""
     moved = np.moveaxis(x, axis, 0)
-    rows = moved.reshape(moved.shape[0], -1)
+    rows = moved.reshape(moved.shape[0], int(np.prod(moved.shape[1:], dtype=np.int64)))
     if consecutive:
         order = np.arange(rows.shape[0])
     else:

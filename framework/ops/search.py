@@ -6,6 +6,8 @@ max; bincount's length is max + 1): on `cuda` those numbers are read back to the
 import builtins
 import math
 
+import numpy as np
+
 from .. import dtypes
 from ..autograd.function import run
 from ..tensor import Tensor
@@ -81,13 +83,22 @@ def histc(input, bins=100, min=0, max=0):
     low, high = builtins.float(min), builtins.float(max)
     if low == high and input.numel() > 0:
         low, high = builtins.float(input.detach().min()), builtins.float(input.detach().max())
-    if low == high:  # PyTorch widens an empty range: by one, or by the next float when that is farther
-        low, high = low - 1, high + 1
+    if low == high:  # PyTorch widens an empty range: by one, or (float32/float64) to the next float when farther
+        low, high = _widened(low, high, input._dtype)
     if math.isinf(low) or math.isinf(high) or math.isnan(low) or math.isnan(high):
         raise RuntimeError(f"torch.histc: range of [{_cpp_float(low)}, {_cpp_float(high)}] is not finite")
     if not low < high:
         raise RuntimeError("torch.histc: max must be larger than min")
     return run("histc", (input.detach(),), (builtins.int(bins), low, high))
+
+
+def _widened(low, high, dtype):
+    if dtype in (dtypes.float32, dtypes.float64):
+        kind = dtype.np.type
+        below = builtins.float(np.nextafter(kind(low), kind(-np.inf))) if not math.isnan(low) else low
+        above = builtins.float(np.nextafter(kind(high), kind(np.inf))) if not math.isnan(high) else high
+        return builtins.min(below, low - 1), builtins.max(above, high + 1)
+    return low - 1, high + 1
 
 
 def _cpp_float(value):

@@ -21,8 +21,8 @@ import triton
 import triton.language as tl
 
 from .interpreter import libdevice
-from .reduction import (FLOAT_DTYPES, INTEGRAL_DTYPES, accumulator, cast_for_store, check_view, default_tile, quiet,
-                        row_starts)
+from .reduction import FLOAT_DTYPES, INTEGRAL_DTYPES, accumulator, cast_for_store, check_view, quiet, row_starts
+from .row_settings import MAX_TILE, tile_settings
 from .strided import dtype_name_of
 
 OPS = {"cumprod": 0, "cummax": 1, "cummin": 2, "logcumsumexp": 3}
@@ -179,6 +179,16 @@ def _cumprod_backward_kernel(
         dx = y_previous * (g + v)
         tl.store(dx_rows[:, None] + cols[None, :] * stride_dn, cast_for_store(dx, dx_ptr), mask=mask)
         carry = _last_lane(v, BLOCK_SIZE)
+
+
+def default_tile(n_rows, n_cols, dtype):
+    """(BLOCK_M, BLOCK_SIZE, num_warps): tile_settings at half the reductions' tile (a quarter for 64-bit
+    accumulators: float64, and integers, which scan in int64). AOT (sm_90, 8 warps): cummin of float64 over packed
+    rows of 128 x 16 took 128 registers and spilled 16 bytes; the scans' (value, index) pairs hold more live state
+    than a reduction's accumulator."""
+    wide = str(dtype) == "float64" or str(dtype) in INTEGRAL_DTYPES
+    max_tile = MAX_TILE // 4 if wide else MAX_TILE // 2
+    return tile_settings(n_rows, n_cols, max_block_size=max_tile, max_tile=max_tile)
 
 
 def _strides3(strides, name, what):

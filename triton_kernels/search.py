@@ -33,10 +33,12 @@ def _block():
 def _wide(x):
     """A loaded element in the type its comparisons are exact in: fp16/bf16 as fp32, integers as int64."""
     if x.dtype == tl.float16 or x.dtype == tl.bfloat16:
-        return x.to(tl.float32)
-    if x.dtype == tl.float32 or x.dtype == tl.float64:
-        return x
-    return x.to(tl.int64)
+        wide = x.to(tl.float32)
+    elif x.dtype == tl.float32 or x.dtype == tl.float64:
+        wide = x
+    else:
+        wide = x.to(tl.int64)
+    return wide
 
 
 @triton.jit
@@ -77,10 +79,12 @@ def _searchsorted_kernel(
 def _round_like(x, DTYPE: tl.constexpr):
     """fp32 `x` rounded to DTYPE and back (fp16/bf16 arithmetic emulated one step at a time)."""
     if DTYPE == tl.float16:
-        return x.to(tl.float16).to(tl.float32)
-    if DTYPE == tl.bfloat16:
-        return round_to_bfloat16(x).to(tl.float32)
-    return x
+        rounded = x.to(tl.float16).to(tl.float32)
+    elif DTYPE == tl.bfloat16:
+        rounded = round_to_bfloat16(x).to(tl.float32)
+    else:
+        rounded = x
+    return rounded
 
 
 @triton.jit(do_not_specialize=["low_bits", "high_bits"])
@@ -141,6 +145,8 @@ def _float_bits(value):
 
 
 def _check_contiguous(name, what, array):
+    if numel(array.shape) == 0:
+        return
     expected = 1
     for size, stride in zip(reversed(tuple(array.shape)), reversed(tuple(array.stride()))):
         if size != 1 and stride != expected:

@@ -6,6 +6,8 @@ boundary is not < value (`!(b >= v)` moves right), right the first whose boundar
 
 histc bins an element as PyTorch's linear-interpolation kernel does, in the input's dtype: bin =
 int((x - min) * bins / (max - min)), x == max in the last bin, elements outside [min, max] (and NaN) skipped.
+Counts are exact (PyTorch's CPU kernel counts in the input's dtype per thread, so its bfloat16 counts stall at
+256 and float16 ones at 2048; below those they agree).
 bincount adds the weights in input order, in float32 for float32 weights and float64 otherwise (PyTorch's result
 dtypes), so float32 sums round as PyTorch's do.
 """

@@ -117,7 +117,8 @@ def _scan_kernel(
         mask = row_mask[:, None] & (steps[None, :] < n_cols)
         if OP == _CUMPROD:
             # padding multiplies by 1 (`other=1` would be raw bits for bf16 under the interpreter)
-            x = tl.where(mask, tl.load(x_rows[:, None] + cols[None, :] * stride_xn, mask=mask, other=0).to(ACC_DTYPE), 1)
+            x = tl.load(x_rows[:, None] + cols[None, :] * stride_xn, mask=mask, other=0).to(ACC_DTYPE)
+            x = tl.where(mask, x, 1)
             running = tl.cumprod(x, axis=1) * carry[:, None]
         elif OP == _LOGCUMSUMEXP:
             x = tl.load(x_rows[:, None] + cols[None, :] * stride_xn, mask=mask, other=0).to(ACC_DTYPE)

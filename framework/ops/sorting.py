@@ -54,7 +54,7 @@ def msort(input):
     return sort(input, 0).values
 
 
-# ---- topk, kthvalue ---------------------------------------------------------------------------------------------------
+# ---- topk, kthvalue --------------------------------------------------------------------------------------------------
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The k largest (smallest unless `largest`) elements along `dim`, in order (also when sorted=False)."""

@@ -10,14 +10,19 @@ import numbers
 
 from .. import return_types
 from ..autograd.function import run
-from .reduction import _int_dim, _single_axis
+from .reduction import _single_axis
 
 
 def _bool_flag(op, name, value):
-    if not isinstance(value, (builtins.bool, numbers.Integral)) or isinstance(value, numbers.Integral) and \
-            not isinstance(value, builtins.bool) and value not in (0, 1):
+    if not isinstance(value, (builtins.bool, numbers.Integral)):
         raise TypeError(f"{op}(): argument '{name}' must be bool, not {type(value).__name__}")
     return builtins.bool(value)
+
+
+def _int_arg(op, name, value):
+    if isinstance(value, builtins.bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{op}(): argument '{name}' must be int, not {type(value).__name__}")
+    return builtins.int(value)
 
 
 def _no_bool(op, input, what):
@@ -58,7 +63,7 @@ def msort(input):
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The k largest (smallest unless `largest`) elements along `dim`, in order (also when sorted=False)."""
-    k = _int_dim("topk", k) if not isinstance(k, numbers.Integral) else builtins.int(k)
+    k = _int_arg("topk", "k", k)
     axis = _single_axis("topk", input, dim)
     if input._dtype.name == "bool":
         raise RuntimeError(f"topk does not support bool dtypes on {input.device.type.upper()}")
@@ -71,8 +76,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 
 def kthvalue(input, k, dim=-1, keepdim=False):
     """The k-th smallest element along `dim` (k from 1) and its index."""
-    k = builtins.int(k) if isinstance(k, numbers.Integral) and not isinstance(k, builtins.bool) else \
-        _int_dim("kthvalue", k)
+    k = _int_arg("kthvalue", "k", k)
     axis = _single_axis("kthvalue", input, dim)
     _no_bool("kthvalue", input, f"kthvalue_{input.device.type}")
     size = input.shape[axis] if input.ndim else 1

@@ -215,6 +215,42 @@ def _np_dim(axis):
     return axis[0] if isinstance(axis, tuple) else axis
 
 
+def _along(fn):
+    """A reference `fn(x, axis)` along one dim; a 0-d input is one element along its one implicit dim."""
+    def ref(x, axis, keepdim):
+        if x.ndim == 0:
+            out = fn(x.reshape(1), 0)
+            return tuple(o.reshape(()) for o in out) if isinstance(out, tuple) else out.reshape(())
+        return fn(x, _np_dim(axis))
+    return ref
+
+
+def _np_running(x, axis, is_max):
+    """(running max/min, index it came from): a NaN, or a value >= (<=) the running one after no NaN, takes over."""
+    moved = np.moveaxis(x, axis, -1)
+    values, indices = np.empty(moved.shape, x.dtype), np.zeros(moved.shape, np.int64)
+    for row in np.ndindex(moved.shape[:-1]):
+        best, where = None, 0
+        for j, v in enumerate(moved[row]):
+            if best is None or np.isnan(v) or (not np.isnan(best) and (v >= best if is_max else v <= best)):
+                best, where = v, j
+            values[row + (j,)], indices[row + (j,)] = best, where
+    return np.moveaxis(values, -1, axis), np.moveaxis(indices, -1, axis)
+
+
+def _np_sort(x, axis, descending):
+    """PyTorch's stable sort: NaN last (first descending), -0.0 equal to 0.0, ties in input order."""
+    nan = np.isnan(x) if x.dtype.kind == "f" else np.zeros(x.shape, bool)
+    value = np.where(nan, 0, x)
+    position = np.broadcast_to(np.arange(x.shape[axis]).reshape([-1 if d == axis % x.ndim else 1
+                                                                 for d in range(x.ndim)]), x.shape)
+    keys = (position, -value, ~nan) if descending else (position, value, nan)
+    order = np.lexsort([np.moveaxis(k, axis, -1) for k in keys], axis=-1) if x.size else np.zeros(
+        np.moveaxis(x, axis, -1).shape, np.int64)
+    order = np.moveaxis(order, -1, axis)
+    return np.take_along_axis(x, order, axis), order
+
+
 REDUCTIONS = [
     Reduction("sum", lambda lib, x, d, k: lib.sum(x, d, k) if d is not None else lib.sum(x),
               lambda x, a, k: _ref_reduce(np.sum)(_sum_dtype(x), a, k), dtypes=ALL, cancels=True),
@@ -266,6 +302,18 @@ REDUCTIONS = [
               dims="single"),
     Reduction("log_softmax", lambda lib, x, d, k: lib.log_softmax(x, d),
               lambda x, a, k: _np_softmax(x, _np_dim(a), k, log=True), dims="single", cancels=True),
+    # scans and sort along one dim (tests/test_scan.py, test_sorting.py have their gradients through ties and zeros)
+    Reduction("cumprod", lambda lib, x, d, k: lib.cumprod(x, d), _along(lambda x, a: np.cumprod(_sum_dtype(x), a)),
+              dims="single", dtypes=FLOATS + ("int32",)),
+    Reduction("cummax", lambda lib, x, d, k: tuple(lib.cummax(x, d)), _along(lambda x, a: _np_running(x, a, True)),
+              dims="single", dtypes=NUMERIC, grad=None),  # an index output; the gradient: test_scan.py
+    Reduction("cummin", lambda lib, x, d, k: tuple(lib.cummin(x, d)), _along(lambda x, a: _np_running(x, a, False)),
+              dims="single", dtypes=NUMERIC, grad=None),  # an index output; the gradient: test_scan.py
+    Reduction("logcumsumexp", lambda lib, x, d, k: lib.logcumsumexp(x, d),
+              _along(lambda x, a: np.logaddexp.accumulate(x, a)), dims="single"),
+    Reduction("sort", lambda lib, x, d, k: tuple(lib.sort(x, dim=d, descending=k, stable=True)),
+              lambda x, a, k: _along(lambda y, b: _np_sort(y, b, k))(x, a, k), dims="single", dtypes=NUMERIC,
+              grad=None),  # an index output; the gradient: test_sorting.py
 ]
 
 # Registry ops with no property case here, each with the reason and where it is tested instead.
@@ -287,6 +335,11 @@ EXCLUDED = {
     **{op: "nn/test_loss*.py, test_numerics.py" for op in (
         "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits")},
     "embedding": "nn/test_sparse.py",
+    # selections and counts from sorted rows: ties, NaN and data-dependent sizes are the property
+    **{op: "test_sorting.py" for op in ("topk", "kthvalue", "median", "median_dim", "nanmedian", "nanmedian_dim",
+                                        "mode")},
+    **{op: "test_unique.py" for op in ("unique", "unique_dim", "unique_consecutive", "unique_dim_consecutive")},
+    **{op: "test_search.py" for op in ("searchsorted", "histc", "bincount")},
     "linear_cross_entropy": "nn/test_linear_cross_entropy.py (class targets, a matmul: not elementwise)",
 }
 

@@ -14,7 +14,8 @@ GPU (integer adds are associative: exact). Same as PyTorch's CUDA kernels for th
 
 * scatter_add (forward);
 * the backward of gather, index (x[index_tensor]), index_select and embedding (a scatter-add of the gradient,
-  framework/backends/cuda/indexing.py).
+  framework/backends/cuda/indexing.py), and of cummax/cummin (the scatter_add kernel);
+* bincount with float weights (triton_kernels/search.py; its unweighted counts, and histc's, add integers: exact).
 
 Also unordered, without atomics: scatter, index_put / index_put_ (x[index] = v) with repeated indices, where
 one of the writes to a position wins, unspecified which (PyTorch's words too). The interpreter runs programs
@@ -128,7 +129,7 @@ def test_nondeterministic_cuda_kernels_are_the_listed_ones():
     kernels = os.path.join(ROOT, "triton_kernels")
     with_atomics = sorted(name for name in os.listdir(kernels) if name.endswith(".py") and name != "aot.py"
                           and re.search(r"\btl\.atomic_\w+\(", _read(os.path.join(kernels, name))))
-    assert with_atomics == ["indexing.py"], f"kernels with atomics: {with_atomics}; list their ops above"
+    assert with_atomics == ["indexing.py", "search.py"], f"kernels with atomics: {with_atomics}; list their ops above"
     backend = os.path.join(ROOT, "framework", "backends", "cuda")
     launchers = set()
     for name in sorted(n for n in os.listdir(backend) if n.endswith(".py")):

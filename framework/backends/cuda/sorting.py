@@ -185,8 +185,8 @@ def _full_median(ignore_nan):
                 return full((), np.array(np.nan).astype(x.dtype).item() if x.dtype.kind in "biu" else np.nan,
                             x.dtype)
         flat = x.reshape((-1,))
-        forward = _nanmedian_dim_forward if ignore_nan else _median_dim_forward
-        out = forward(_NO_GRAD_CTX, flat, 0, False)[0].reshape(())
+        along = _nanmedian_dim_forward if ignore_nan else _median_dim_forward
+        out = along(_NO_GRAD_CTX, flat, 0, False)[0].reshape(())
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, out)
         return out

@@ -2,7 +2,9 @@
 
 Without replacement, or for one sample, PyTorch draws one exponential E ~ Exp(1) per probability (memory order of
 the input's layout: -log(1 - u) for a 53-bit double uniform u, through the C library's log, rounded to the input's
-dtype) and returns the indices of the largest p / E per row (argmax; topk for several samples).
+dtype) and returns the indices of the largest p / E per row (argmax; topk for several samples). Where ratios tie
+(float16/bfloat16 rounding, or zero weights once the nonzero ones are used up) PyTorch's topk takes them in the
+order its C++ library's nth_element leaves them; here the lower index comes first.
 With replacement it walks the rows: the running sum of the row (in float32 for float32 and narrower dtypes,
 float64 for float64) divided by the total, the last entry set to 1, then per sample one double uniform u and the
 first position whose cumulative value is not below u. A row that is invalid raises when the walk reaches it, after

@@ -1,8 +1,13 @@
 """Graph nodes: what `tensor.grad_fn` holds.
 
-A node takes the gradients of its outputs (raw backend arrays) and returns one
-gradient per entry of `next_functions`, each an edge `(node, output_nr)` or
-None for inputs that need no gradient.
+A node's `_edges` hold one entry per input: an edge `(node, output_nr)`, `(None, 0)` for a tensor that
+needs no gradient, or None for an argument that is not a tensor (a Python scalar, an absent optional
+tensor). `apply` takes the gradients of its outputs as raw backend arrays and returns one gradient per
+edge (the first-order path); `apply_graph` takes and returns Tensors and records what it computes, for
+`create_graph=True` (it runs the op's formula from `derivatives`).
+
+`next_functions` is what PyTorch shows: the edges of the inputs its node has, `(None, 0)` for a tensor
+that needs no gradient.
 """
 import weakref
 
@@ -39,8 +44,11 @@ class KernelContext:
             self.saved_tensors = (a if keep_a else None, b if keep_b else None)
 
 
+NO_EDGE = (None, 0)  # the edge of a tensor input that needs no gradient, as PyTorch shows it
+
+
 class Node:
-    __slots__ = ("next_functions", "_hooks", "_retained", "__weakref__")
+    __slots__ = ("_edges", "_hooks", "_retained", "__weakref__")
 
     num_outputs = 1
 
@@ -50,6 +58,10 @@ class Node:
 
     def name(self):
         return type(self).__name__
+
+    @property
+    def next_functions(self):
+        return tuple(edge for edge in self._edges if edge is not None)
 
     def __repr__(self):
         return f"<{type(self).__name__} object at {hex(id(self))}>"
@@ -83,18 +95,33 @@ class _HookHandle:
 
 
 class KernelNode(Node):
-    """Node of a registered op: runs the op's backward kernel."""
+    """Node of a registered op: runs the op's backward kernel, or its differentiable formula.
 
-    __slots__ = ("_ctx", "_backward", "num_outputs", "_tuple_output")
+    `_op` and `_params` are the registry op and its plain-Python parameters; `_saved` is what the
+    op's formula captured at record time (derivatives.Derivative.capture), or None."""
 
-    def __init__(self, ctx, backward, next_functions, num_outputs, tuple_output=False):
+    __slots__ = ("_ctx", "_backward", "num_outputs", "_tuple_output", "_op", "_params", "_saved")
+
+    def __init__(self, ctx, backward, edges, num_outputs, tuple_output=False, op=None, params=(), saved=None):
         self._hooks = None
         self._retained = None
         self._ctx = ctx
         self._backward = backward
-        self.next_functions = next_functions
+        self._edges = edges
         self.num_outputs = num_outputs
         self._tuple_output = tuple_output  # the backward kernel takes a list of output gradients
+        self._op = op
+        self._params = params
+        self._saved = saved
+
+    @property
+    def next_functions(self):
+        from .derivatives import shown_inputs
+        shown = shown_inputs(self._op)
+        edges = self._edges
+        if shown is not None:
+            edges = [edges[i] for i in shown if i < len(edges)]
+        return tuple(edge for edge in edges if edge is not None)
 
     def apply(self, grads):
         ctx = self._ctx
@@ -105,9 +132,20 @@ class KernelNode(Node):
         result = self._backward(ctx, grads if self._tuple_output else grads[0])
         return result if type(result) is tuple else (result,)
 
+    def apply_graph(self, grads):
+        from .derivatives import apply_formula
+        if self._ctx.saved_tensors is _SAVED_FREED:
+            raise RuntimeError(FREED_MESSAGE)
+        if self._ctx._versions is not None:
+            _check_versions(self, self._ctx._versions)
+        result = apply_formula(self, grads if self._tuple_output else grads[0])
+        return result if type(result) is tuple else (result,)
+
     def release(self):
         if self._ctx.saved_tensors:
             self._ctx.saved_tensors = _SAVED_FREED
+        if self._saved is not None:
+            self._saved = _SAVED_FREED
 
 
 def _check_versions(node, versions):
@@ -142,7 +180,7 @@ class AccumulateGrad(Node):
         self._hooks = None
         self._retained = None
         self.variable = variable
-        self.next_functions = ()
+        self._edges = ()
 
     def accumulate(self, grad):
         variable = self.variable
@@ -152,3 +190,17 @@ class AccumulateGrad(Node):
             variable.grad = variable._wrap_like(grad.copy())
         else:
             existing.add_(variable._wrap_like(grad))
+
+    def accumulate_graph(self, grad):
+        """`.grad` as a differentiable function of `grad` (create_graph=True): a copy the first time,
+        then `.grad + grad`, out of place, as PyTorch does when grad mode is on."""
+        accumulate_graph(self.variable, grad)
+
+
+def accumulate_graph(variable, grad):
+    existing = variable.grad
+    if existing is None:
+        from ..creation import empty_like
+        variable.grad = empty_like(grad).copy_(grad)  # PyTorch's clone_obey_contract: a CopyBackwards node
+    else:
+        variable.grad = existing + grad

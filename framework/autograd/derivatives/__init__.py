@@ -1,0 +1,244 @@
+"""Differentiable backward formulas: one per differentiable registry op, run when a graph of the backward is
+asked for (`create_graph=True`).
+
+The registry (autograd/registry.py) pairs every op with raw-array kernels; those stay the first-order path.
+Here each op's derivative is written once more, in framework ops (Tensor operations, which record nodes of
+their own), so the gradients it returns can be differentiated again: Hessian-vector products, gradient
+penalties, `autograd.functional.hessian`. The formulas run on every device, because framework ops do.
+
+    @derivative("mul", save=(0, 1))
+    def _mul(ctx, g):
+        a, b = ctx.input(0), ctx.input(1)
+        return ctx.reduce(g * b, 0), ctx.reduce(g * a, 1)
+
+`derivative(op, ...)` declares what the formula reads, PyTorch's derivatives.yaml way: `save` the input
+positions whose values it needs (a position; `(position, users)`: saved only when an input at `users` needs
+a gradient, as the kernels save operands; REST, last: every later input), `output` whether it needs the op's
+output(s), `shapes` whether it needs every input's shape and dtype. `run` captures exactly that when it
+records a node (a reference to arrays the kernels usually keep anyway, plus the version counters that catch
+in-place changes), so the first-order path pays one dict lookup and a tuple. `inputs` lists the positions
+PyTorch's node shows in `next_functions` (its differentiable tensor arguments; default: every tensor).
+
+A formula gets a `SavedContext` and the output gradient (a list of them for multi-output ops, None where no
+gradient arrives) and returns one gradient (or None) per input. Saved values come back as Tensors attached to
+the graph where the originals were, so the formula's own gradient reaches the op's inputs.
+
+New ops plug in by adding one `@derivative` next to the others of their family (tests/autograd/test_derivatives
+fails for any differentiable registry op without one).
+"""
+from typing import Callable, NamedTuple
+
+from .. import function as _function
+from ..graph import _SAVED_FREED, FREED_MESSAGE, AccumulateGrad, _check_versions
+
+
+class Derivative(NamedTuple):
+    backward: Callable
+    save: tuple
+    output: bool
+    shapes: bool
+    inputs: tuple | None
+
+
+# op -> Derivative. Ops that are not in the registry appear too: "to_device" (backends/transfer.py).
+DERIVATIVES: dict[str, Derivative] = {}
+
+
+def derivative(op, *, save=(), output=False, shapes=False, keep=None, inputs=None):
+    """Register the decorated `backward(ctx, grad)` as `op`'s differentiable formula. `keep(inputs)`, instead of
+    `shapes`, captures something else small about the inputs (to_copy: the source dtype), read as `ctx.kept`."""
+    conditions = tuple(item[1] if isinstance(item, tuple) else None for item in save)
+    if REST in save and save[-1] is not REST:
+        raise ValueError("REST must come last in `save`")
+    positions = tuple(item[0] if isinstance(item, tuple) else item for item in save)
+
+    def register(backward):
+        DERIVATIVES[op] = Derivative(backward, positions, output, shapes, inputs)
+        capture = _capture(op, positions, conditions, output, keep or shapes)
+        if capture is not None:
+            _function.CAPTURES[op] = capture
+        return backward
+    return register
+
+
+def shown_inputs(op):
+    """The input positions PyTorch's node for `op` lists in `next_functions`, or None for every tensor."""
+    found = DERIVATIVES.get(op)
+    return None if found is None else found.inputs
+
+
+# ---- what `run` captures when it records a node -----------------------------------------------
+
+_NOT_SAVED = (None, None, None)
+REST = "rest"  # in `save`: every input after the listed positions (the index tensors of `index`, ...)
+
+
+def _keep(x):
+    """A saved input: (raw array, version counter, version) for a Tensor; (value, None, None) for the rest."""
+    if isinstance(x, _function.Tensor):
+        counter = x._version_counter
+        return (x._data, counter, counter[0])
+    return (x, None, None)
+
+
+def _keep_outputs(out):
+    if type(out) is not tuple:
+        counter = out._version_counter
+        return ((out._data, counter, counter[0]),)
+    return tuple((o._data, o._version_counter, o._version_counter[0]) for o in out)
+
+
+def _capture(op, save, conditions, output, shapes):
+    """The function `run` calls on (inputs, output) when it records a node: (saved inputs aligned by position,
+    saved outputs, input shapes), each None when not declared. It runs on every recorded op of the first-order
+    path, so it is straight-line code generated for the op's number of inputs (loops in Python would cost as
+    much as the op's other bookkeeping); a call with another number of inputs regenerates it."""
+    if not (save or output or shapes):
+        return None
+
+    def first(inputs, out):
+        generated = _generate(len(inputs), save, conditions, output, shapes, first)
+        _function.CAPTURES[op] = generated
+        return generated(inputs, out)
+    return first
+
+
+def _generate(arity, save, conditions, output, shapes, fallback):
+    names = [f"x{i}" for i in range(arity)]
+    wanted = dict(zip(save, conditions))
+    if REST in wanted:
+        listed = [i for i in save if i is not REST]
+        for i in range(listed[-1] + 1 if listed else 0, arity):
+            wanted[i] = None
+    kept = []
+    for i, name in enumerate(names):
+        if i not in wanted:
+            kept.append("NOT")
+            continue
+        item = (f"(({name}._data, {name}._version_counter, {name}._version_counter[0]) if isinstance({name}, T) "
+                f"else ({name}, None, None))")
+        users = wanted[i]
+        if users is not None:
+            need = " or ".join(f"(isinstance(x{j}, T) and x{j}._requires_grad)" for j in users if j < arity)
+            item = f"({item} if {need or 'False'} else NOT)"
+        kept.append(item)
+    lines = ["def generated(inputs, out):",
+             f"    if len(inputs) != {arity}:",
+             "        return fallback(inputs, out)"]
+    if arity:
+        lines.append(f"    {', '.join(names)}, = inputs")
+    kept_code = f"({', '.join(kept)},)" if save and arity else "None"
+    out_code = "keep_outputs(out)" if output else "None"
+    if callable(shapes):
+        meta_code = "extra(inputs)"
+    elif shapes and arity:
+        meta_code = "(" + ", ".join(f"({name}._data.shape if isinstance({name}, T) else None)"
+                                    for name in names) + ",)"
+    else:
+        meta_code = "None"
+    lines.append(f"    return ({kept_code}, {out_code}, {meta_code})")
+    scope = {"T": _function.Tensor, "NOT": _NOT_SAVED, "keep_outputs": _keep_outputs, "extra": shapes,
+             "fallback": fallback}
+    exec("\n".join(lines), scope)  # noqa: S102 - code built above from positions, never from input
+    return scope["generated"]
+
+
+# ---- what a formula reads ---------------------------------------------------------------------
+
+class SavedContext:
+    """A formula's view of its node: `params`, `needs_input_grad`, and the saved values as Tensors."""
+
+    __slots__ = ("node", "params", "needs_input_grad", "_derivative", "_cache")
+
+    def __init__(self, node, derivative):
+        self.node = node
+        self.params = node._params
+        self.needs_input_grad = node._ctx.needs_input_grad
+        self._derivative = derivative
+        self._cache = {}
+
+    def _saved(self):
+        saved = self.node._saved
+        if saved is _SAVED_FREED:
+            raise RuntimeError(FREED_MESSAGE)
+        return saved
+
+    def input(self, i):
+        """Input `i` (declared in `save`): a Tensor attached where the original was, or the Python value."""
+        key = ("in", i)
+        if key not in self._cache:
+            raw, counter, version = self._saved()[0][i]
+            if counter is None:
+                self._cache[key] = raw
+            else:
+                edge = self.node._edges[i]
+                tensor = reattach(raw, edge)
+                if counter[0] != version:
+                    output_of = edge[0].name() if edge[0] is not None and type(edge[0]) is not AccumulateGrad \
+                        else None
+                    _check_versions(self.node, [(counter, version, tensor.shape, tensor._dtype, output_of)])
+                self._cache[key] = tensor
+        return self._cache[key]
+
+    def output(self, k=0):
+        """Output `k` of the op (`output=True`): a Tensor whose grad_fn is this node."""
+        key = ("out", k)
+        if key not in self._cache:
+            raw, counter, version = self._saved()[1][k]
+            tensor = _function.Tensor._from_raw(raw)
+            if counter[0] != version:
+                _check_versions(self.node, [(counter, version, tensor.shape, tensor._dtype, self.node.name())])
+            if tensor._dtype.is_floating_point:
+                tensor.grad_fn, tensor._output_nr, tensor._requires_grad = self.node, k, True
+            self._cache[key] = tensor
+        return self._cache[key]
+
+    def shape(self, i):
+        """Input `i`'s shape (`shapes=True`), or None when it was not a tensor."""
+        return self._saved()[2][i]
+
+    @property
+    def kept(self):
+        """What the derivative's `keep(inputs)` captured."""
+        return self._saved()[2]
+
+    def reduce(self, grad, i):
+        """`grad` summed to input `i`'s shape (undoing broadcasting), or None when `i` needs no gradient."""
+        if not self.needs_input_grad[i] or grad is None:
+            return None
+        from .tools import sum_to
+        return sum_to(grad, self.shape(i))
+
+
+def reattach(raw, edge):
+    """A Tensor over `raw` that sits in the graph at `edge`: gradients flowing into it reach that edge."""
+    tensor = _function.Tensor._from_raw(raw)
+    if edge is None or edge[0] is None:
+        return tensor
+    node, nr = edge
+    tensor._requires_grad = True
+    if type(node) is AccumulateGrad:
+        tensor._accumulator = lambda: node  # a leaf: its gradient accumulates where the original's does
+    else:
+        tensor.grad_fn, tensor._output_nr = node, nr
+    return tensor
+
+
+def apply_formula(node, grads):
+    """Run `node`'s differentiable formula on `grads` (Tensors); one gradient per input, None where none is
+    needed."""
+    derivative = DERIVATIVES.get(node._op)
+    if derivative is None:
+        raise RuntimeError(f"the derivative of {node.name()} has no differentiable formula: create_graph=True "
+                           "(higher-order gradients) cannot go through it")
+    result = derivative.backward(SavedContext(node, derivative), grads)
+    if type(result) is not tuple:
+        result = (result,)
+    needs = node._ctx.needs_input_grad
+    result = tuple(g if need else None for g, need in zip(result, needs))
+    return result + (None,) * (len(node._edges) - len(result))
+
+
+def load():
+    """Register every family's formulas (framework/__init__ calls this once the ops exist)."""
+    from . import elementwise, indexing, nn, reduction, shape  # noqa: F401

@@ -1,0 +1,204 @@
+"""Differentiable formulas of the elementwise ops (framework/ops/elementwise.py), each PyTorch's
+derivatives.yaml entry written in framework ops. Ties and edge cases follow the first-order kernels
+(backends/numpy/elementwise.py), so a gradient is the same with or without `create_graph`."""
+import math
+
+from ...ops import elementwise as ew
+from . import derivative
+from .tools import zeros
+
+
+# ---- unary -----------------------------------------------------------------------------------
+
+@derivative("neg")
+def _neg(ctx, g):
+    return -g
+
+
+@derivative("exp", output=True)
+def _exp(ctx, g):
+    return g * ctx.output()
+
+
+@derivative("log", save=(0,))
+def _log(ctx, g):
+    return g / ctx.input(0)
+
+
+@derivative("log1p", save=(0,))
+def _log1p(ctx, g):
+    return g / (ctx.input(0) + 1)
+
+
+@derivative("expm1", output=True)
+def _expm1(ctx, g):
+    return g * (ctx.output() + 1)
+
+
+@derivative("sqrt", output=True)
+def _sqrt(ctx, g):
+    return g / (2 * ctx.output())
+
+
+@derivative("rsqrt", output=True)
+def _rsqrt(ctx, g):
+    return -0.5 * g * ctx.output().pow(3)
+
+
+@derivative("sin", save=(0,))
+def _sin(ctx, g):
+    return g * ctx.input(0).cos()
+
+
+@derivative("cos", save=(0,))
+def _cos(ctx, g):
+    return g * -ctx.input(0).sin()
+
+
+@derivative("tanh", output=True)
+def _tanh(ctx, g):
+    y = ctx.output()
+    return g * (1 - y * y)
+
+
+@derivative("sigmoid", output=True)
+def _sigmoid(ctx, g):
+    y = ctx.output()
+    return g * (1 - y) * y
+
+
+@derivative("relu", output=True)
+def _relu(ctx, g):
+    return ew.where(ctx.output() > 0, g, 0.0)  # PyTorch's threshold_backward: 0 where the output is not positive
+
+
+@derivative("abs", save=(0,))
+def _abs(ctx, g):
+    return g * ctx.input(0).sign()
+
+
+@derivative("reciprocal", output=True)
+def _reciprocal(ctx, g):
+    y = ctx.output()
+    return -g * (y * y)
+
+
+@derivative("square", save=(0,))
+def _square(ctx, g):
+    return g * (ctx.input(0) * 2)
+
+
+for _op in ("floor", "ceil", "round", "trunc", "sign"):
+    derivative(_op)(lambda ctx, g: zeros(g.shape, g))
+
+
+@derivative("pow_scalar", save=(0,))
+def _pow_scalar(ctx, g):
+    (exponent,) = ctx.params
+    if exponent == 0:
+        return zeros(g.shape, g)
+    return g * (exponent * ctx.input(0).pow(exponent - 1))
+
+
+@derivative("clamp", save=(0,))
+def _clamp(ctx, g):
+    x = ctx.input(0)
+    low, high = ctx.params
+    keep = None
+    if low is not None:
+        keep = x >= low
+    if high is not None:
+        keep = x <= high if keep is None else keep & (x <= high)
+    return ew.where(keep, g, 0.0)
+
+
+# ---- binary: `b` (and for pow `a`) may be a Python scalar ---------------------------------------
+
+@derivative("add", shapes=True)
+def _add(ctx, g):
+    return ctx.reduce(g, 0), ctx.reduce(g, 1)
+
+
+@derivative("sub", shapes=True)
+def _sub(ctx, g):
+    return ctx.reduce(g, 0), ctx.reduce(-g, 1) if ctx.needs_input_grad[1] else None
+
+
+@derivative("mul", save=((0, (1,)), (1, (0,))), shapes=True)
+def _mul(ctx, g):
+    need_a, need_b = ctx.needs_input_grad
+    return (ctx.reduce(g * ctx.input(1), 0) if need_a else None,
+            ctx.reduce(g * ctx.input(0), 1) if need_b else None)
+
+
+@derivative("div", save=((0, (1,)), 1), shapes=True)
+def _div(ctx, g):
+    need_a, need_b = ctx.needs_input_grad
+    b = ctx.input(1)
+    grad_a = ctx.reduce(g / b, 0) if need_a else None
+    grad_b = ctx.reduce(-g * ((ctx.input(0) / b) / b), 1) if need_b else None
+    return grad_a, grad_b
+
+
+@derivative("pow", save=(0, 1), output=True, shapes=True)
+def _pow(ctx, g):
+    need_a, need_b = ctx.needs_input_grad
+    a, b = ctx.input(0), ctx.input(1)
+    grad_a = grad_b = None
+    if need_a:  # PyTorch: 0 where the exponent is 0 (the kernels give nan for 0 ** 0 there)
+        grad_a = ctx.reduce(ew.where(b == 0, 0.0, g * (b * a.pow(b - 1))), 0)
+    if need_b:
+        out = ctx.output()
+        # PyTorch: no gradient to the exponent where the base is 0 and the exponent non-negative
+        if isinstance(a, (int, float)):  # scalar ** tensor (PowBackward2)
+            grad = g * out * (math.log(a) if a > 0 else -math.inf if a == 0 else math.nan)
+            grad = ew.where(b >= 0, 0.0, grad) if a == 0 else grad
+        else:
+            grad = ew.where((a == 0) & (b >= 0), 0.0, g * out * a.log())
+        grad_b = ctx.reduce(grad, 1)
+    return grad_a, grad_b
+
+
+def _tie_share(winner, tie, g):
+    """g where `winner`, half of it where tied (the first-order kernels' rule for maximum/minimum)."""
+    return g * (winner.to(g.dtype) + tie.to(g.dtype) * 0.5)
+
+
+@derivative("maximum", save=(0, 1), shapes=True)
+def _maximum(ctx, g):
+    a, b = ctx.input(0), ctx.input(1)
+    need_a, need_b = ctx.needs_input_grad
+    return (ctx.reduce(_tie_share(a > b, a == b, g), 0) if need_a else None,
+            ctx.reduce(_tie_share(b > a, a == b, g), 1) if need_b else None)
+
+
+@derivative("minimum", save=(0, 1), shapes=True)
+def _minimum(ctx, g):
+    a, b = ctx.input(0), ctx.input(1)
+    need_a, need_b = ctx.needs_input_grad
+    return (ctx.reduce(_tie_share(a < b, a == b, g), 0) if need_a else None,
+            ctx.reduce(_tie_share(b < a, a == b, g), 1) if need_b else None)
+
+
+@derivative("remainder", save=((0, (1,)), (1, (1,))), shapes=True)
+def _remainder(ctx, g):
+    need_a, need_b = ctx.needs_input_grad
+    grad_b = None
+    if need_b:
+        a, b = ctx.input(0), ctx.input(1)
+        grad_b = ctx.reduce(-g * ew.floor(a / b), 1)
+    return ctx.reduce(g, 0) if need_a else None, grad_b
+
+
+@derivative("floor_divide", shapes=True)
+def _floor_divide(ctx, g):
+    need_a, need_b = ctx.needs_input_grad
+    return (zeros(ctx.shape(0), g) if need_a else None), (zeros(ctx.shape(1), g) if need_b else None)
+
+
+@derivative("where", save=(0,), shapes=True, inputs=(1, 2))
+def _where(ctx, g):
+    _, need_a, need_b = ctx.needs_input_grad
+    condition = ctx.input(0)
+    return (None, ctx.reduce(ew.where(condition, g, 0.0), 1) if need_a else None,
+            ctx.reduce(ew.where(condition, 0.0, g), 2) if need_b else None)

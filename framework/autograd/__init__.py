@@ -7,7 +7,7 @@ from .graph import accumulate_graph
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["Function", "FunctionCtx", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
-           "is_grad_enabled", "inference_mode", "gradcheck"]
+           "is_grad_enabled", "inference_mode", "gradcheck", "gradgradcheck", "functional"]
 
 
 def _ones_like_raw(out):
@@ -111,5 +111,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return tuple(result)
 
 
-from .gradcheck import gradcheck  # noqa: E402
+from .gradcheck import gradcheck, gradgradcheck  # noqa: E402
 from . import derivatives  # noqa: E402,F401
+
+
+def __getattr__(name):
+    if name == "functional":  # loads on first use: it needs the ops, which load after this package
+        import importlib
+        return importlib.import_module(".functional", __name__)
+    raise AttributeError(f"module 'framework.autograd' has no attribute '{name}'")

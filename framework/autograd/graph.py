@@ -200,7 +200,7 @@ class AccumulateGrad(Node):
 def accumulate_graph(variable, grad):
     existing = variable.grad
     if existing is None:
-        from ..creation import empty_like
-        variable.grad = empty_like(grad).copy_(grad)  # PyTorch's clone_obey_contract: a CopyBackwards node
+        from ..creation import zeros_like
+        variable.grad = zeros_like(grad).copy_(grad)  # PyTorch's clone_obey_contract: a CopyBackwards node
     else:
         variable.grad = existing + grad

@@ -105,6 +105,8 @@ def copy_(self, src, non_blocking=False):
         src = shape.expand(src, self.shape)
     if src._dtype is not self._dtype:
         src = src.to(self._dtype)
+    if src._requires_grad and is_grad_enabled():
+        src = run("overwrite", (self, src), (), "CopyBackwards")  # PyTorch's node: self's old value and src
     return write_(self, src)
 
 

@@ -116,12 +116,8 @@ class KernelNode(Node):
 
     @property
     def next_functions(self):
-        from .derivatives import shown_inputs
-        shown = shown_inputs(self._op)
-        edges = self._edges
-        if shown is not None:
-            edges = [edges[i] for i in shown if i < len(edges)]
-        return tuple(edge for edge in edges if edge is not None)
+        from .derivatives import shown_edges
+        return shown_edges(self)
 
     def apply(self, grads):
         ctx = self._ctx

@@ -6,6 +6,7 @@ makes the result's graph node `x`'s `grad_fn`. PyTorch's rules for leaves
 and views that require grad are enforced first.
 """
 from .. import dtypes
+from ..autograd.composite import edge_of, rename_inplace
 from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.registry import kernels
@@ -111,17 +112,24 @@ def copy_(self, src, non_blocking=False):
 
 
 def zero_(self):
-    return fill_(self, 0)
+    return _fill(self, 0, "ZeroBackward0")
 
 
 def fill_(self, value):
+    return _fill(self, value, "FillBackward3" if isinstance(value, Tensor) else "FillBackward2")
+
+
+def _fill(self, value, node_name):
     from ..creation import full
+    shown = (edge_of(self),) + ((edge_of(value),) if isinstance(value, Tensor) else ())  # before the write
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
                                "dimensions.")
-        return write_(self, shape.expand(value.to(self._dtype), self.shape))
-    return write_(self, full((), value, dtype=self._dtype, device=self._device))
+        write_(self, shape.expand(value.to(self._dtype), self.shape))
+    else:
+        write_(self, full((), value, dtype=self._dtype, device=self._device))
+    return rename_inplace(self, node_name, shown)
 
 
 def _random_fill(self, name, *args, generator):

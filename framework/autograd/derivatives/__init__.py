@@ -29,7 +29,7 @@ fails for any differentiable registry op without one).
 from typing import Callable, NamedTuple
 
 from .. import function as _function
-from ..graph import _SAVED_FREED, FREED_MESSAGE, AccumulateGrad, _check_versions
+from ..graph import _SAVED_FREED, FREED_MESSAGE, NO_EDGE, AccumulateGrad, _check_versions
 
 
 class Derivative(NamedTuple):
@@ -38,22 +38,25 @@ class Derivative(NamedTuple):
     output: bool
     shapes: bool
     inputs: tuple | None
+    scalars: object
 
 
 # op -> Derivative. Ops that are not in the registry appear too: "to_device" (backends/transfer.py).
 DERIVATIVES: dict[str, Derivative] = {}
 
 
-def derivative(op, *, save=(), output=False, shapes=False, keep=None, inputs=None):
+def derivative(op, *, save=(), output=False, shapes=False, keep=None, inputs=None, scalars=False):
     """Register the decorated `backward(ctx, grad)` as `op`'s differentiable formula. `keep(inputs)`, instead of
-    `shapes`, captures something else small about the inputs (to_copy: the source dtype), read as `ctx.kept`."""
+    `shapes`, captures something else small about the inputs (to_copy: the source dtype), read as `ctx.kept`.
+    `scalars`: PyTorch wraps this op's Python-number operands in tensors, so its node shows them as (None, 0)
+    (x * 2, x / 2, where(c, x, 0.0)); a function of the node says it per node."""
     conditions = tuple(item[1] if isinstance(item, tuple) else None for item in save)
     if REST in save and save[-1] is not REST:
         raise ValueError("REST must come last in `save`")
     positions = tuple(item[0] if isinstance(item, tuple) else item for item in save)
 
     def register(backward):
-        DERIVATIVES[op] = Derivative(backward, positions, output, shapes, inputs)
+        DERIVATIVES[op] = Derivative(backward, positions, output, shapes, inputs, scalars)
         capture = _capture(op, positions, conditions, output, keep or shapes)
         if capture is not None:
             _function.CAPTURES[op] = capture
@@ -61,10 +64,19 @@ def derivative(op, *, save=(), output=False, shapes=False, keep=None, inputs=Non
     return register
 
 
-def shown_inputs(op):
-    """The input positions PyTorch's node for `op` lists in `next_functions`, or None for every tensor."""
-    found = DERIVATIVES.get(op)
-    return None if found is None else found.inputs
+def shown_edges(node):
+    """What PyTorch's node shows in `next_functions` for a KernelNode: the edges of its differentiable tensor
+    arguments, in PyTorch's order, with (None, 0) for those that need no gradient."""
+    found = DERIVATIVES.get(node._op)
+    edges = node._edges
+    if found is None:
+        return tuple(edge for edge in edges if edge is not None)
+    if found.inputs is not None:
+        edges = [edges[i] for i in found.inputs if i < len(edges)]
+    scalars = found.scalars(node) if callable(found.scalars) else found.scalars
+    if scalars:
+        return tuple(NO_EDGE if edge is None else edge for edge in edges)
+    return tuple(edge for edge in edges if edge is not None)
 
 
 # ---- what `run` captures when it records a node -----------------------------------------------

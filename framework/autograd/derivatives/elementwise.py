@@ -114,24 +114,24 @@ def _clamp(ctx, g):
 
 # ---- binary: `b` (and for pow `a`) may be a Python scalar ---------------------------------------
 
-@derivative("add", shapes=True)
+@derivative("add", shapes=True, scalars=True)
 def _add(ctx, g):
     return ctx.reduce(g, 0), ctx.reduce(g, 1)
 
 
-@derivative("sub", shapes=True)
+@derivative("sub", shapes=True, scalars=lambda node: node.name() != "RsubBackward1")
 def _sub(ctx, g):
     return ctx.reduce(g, 0), ctx.reduce(-g, 1) if ctx.needs_input_grad[1] else None
 
 
-@derivative("mul", save=((0, (1,)), (1, (0,))), shapes=True)
+@derivative("mul", save=((0, (1,)), (1, (0,))), shapes=True, scalars=True)
 def _mul(ctx, g):
     need_a, need_b = ctx.needs_input_grad
     return (ctx.reduce(g * ctx.input(1), 0) if need_a else None,
             ctx.reduce(g * ctx.input(0), 1) if need_b else None)
 
 
-@derivative("div", save=((0, (1,)), 1), shapes=True)
+@derivative("div", save=((0, (1,)), 1), shapes=True, scalars=True)
 def _div(ctx, g):
     need_a, need_b = ctx.needs_input_grad
     b = ctx.input(1)
@@ -190,13 +190,13 @@ def _remainder(ctx, g):
     return ctx.reduce(g, 0) if need_a else None, grad_b
 
 
-@derivative("floor_divide", shapes=True)
+@derivative("floor_divide", shapes=True, scalars=True)
 def _floor_divide(ctx, g):
     need_a, need_b = ctx.needs_input_grad
     return (zeros(ctx.shape(0), g) if need_a else None), (zeros(ctx.shape(1), g) if need_b else None)
 
 
-@derivative("where", save=(0,), shapes=True, inputs=(1, 2))
+@derivative("where", save=(0,), shapes=True, inputs=(1, 2), scalars=True)
 def _where(ctx, g):
     _, need_a, need_b = ctx.needs_input_grad
     condition = ctx.input(0)

@@ -34,7 +34,7 @@ def _masked_select(ctx, g):
     return transposed(ctx, g, (ctx.input(1),)), None
 
 
-@derivative("index_put", save=(2, REST), shapes=True, inputs=(0, 1))
+@derivative("index_put", save=(2, REST), shapes=True, inputs=(0, 1), scalars=True)
 def _index_put(ctx, g):
     """x[key] = value: x gets g with the written positions zeroed, value the gradient read back at them."""
     basic_key, dims = ctx.params

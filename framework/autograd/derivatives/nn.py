@@ -42,7 +42,7 @@ def linear_composition(x, weight, bias, activation):
     return z if activation is None else _ACTIVATIONS[activation](z)
 
 
-@derivative("linear", save=(0, 1, 2))
+@derivative("linear", save=(0, 1, 2), inputs=(2, 0, 1))  # addmm(bias, input, weight.t())
 def _linear(ctx, g):
     return recompute(ctx, g, linear_composition, (0, 1, 2))
 
@@ -138,7 +138,7 @@ def cross_entropy_composition(x, target, weight, ignore_index, label_smoothing, 
     return _reduce(loss, reduction, math.prod(loss.shape))
 
 
-@derivative("cross_entropy", save=(0, 1, 2), inputs=(0, 1))
+@derivative("cross_entropy", save=(0, 1, 2), inputs=(0,))
 def _cross_entropy(ctx, g):
     return recompute(ctx, g, cross_entropy_composition, (0, 1))
 

@@ -7,6 +7,8 @@ gradient is needed, records a node that will run the backward kernel.
 `Function` is PyTorch's contract for user-defined ops (`forward(ctx, ...)`,
 `backward(ctx, *grads)`, `Function.apply`), recorded in the same graph.
 """
+import weakref
+
 from .grad_mode import is_grad_enabled, no_grad
 from .graph import _SAVED_FREED, FREED_MESSAGE, NO_EDGE, KernelContext, Node, _check_versions, node_class
 from .registry import KERNELS, NODE_NAMES
@@ -128,7 +130,7 @@ class FunctionCtx:
             raise RuntimeError(FREED_MESSAGE)
         for t, expected in zip(self._saved, self._saved_versions):
             if t is not None and t._version_counter[0] != expected:
-                _check_versions(self._node, [(t._version_counter, expected, t.shape, t._dtype, None)])
+                _check_versions(self._node(), [(t._version_counter, expected, t.shape, t._dtype, None)])
         return self._saved
 
     def mark_non_differentiable(self, *tensors):
@@ -218,7 +220,7 @@ class Function(metaclass=_FunctionMeta):
         outputs = result if isinstance(result, tuple) else (result,)
         meta = tuple((o.shape, o._dtype, o._device) for o in outputs)
         node = FunctionNode(cls, ctx, _edges(args), meta)
-        ctx._node = node
+        ctx._node = weakref.ref(node)  # the node holds ctx: a strong reference back would make a cycle
         wrapped = []
         for nr, out in enumerate(outputs):
             if any(out is t for t in tensors):

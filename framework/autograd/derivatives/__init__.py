@@ -85,14 +85,6 @@ _NOT_SAVED = (None, None, None)
 REST = "rest"  # in `save`: every input after the listed positions (the index tensors of `index`, ...)
 
 
-def _keep(x):
-    """A saved input: (raw array, version counter, version) for a Tensor; (value, None, None) for the rest."""
-    if isinstance(x, _function.Tensor):
-        counter = x._version_counter
-        return (x._data, counter, counter[0])
-    return (x, None, None)
-
-
 def _keep_outputs(out):
     if type(out) is not tuple:
         counter = out._version_counter
@@ -104,15 +96,19 @@ def _capture(op, save, conditions, output, shapes):
     """The function `run` calls on (inputs, output) when it records a node: (saved inputs aligned by position,
     saved outputs, input shapes), each None when not declared. It runs on every recorded op of the first-order
     path, so it is straight-line code generated for the op's number of inputs (loops in Python would cost as
-    much as the op's other bookkeeping); a call with another number of inputs regenerates it."""
+    much as the op's other bookkeeping); a call with another number of inputs (cat, index) takes the code
+    generated for that number."""
     if not (save or output or shapes):
         return None
+    by_arity = {}
 
-    def first(inputs, out):
-        generated = _generate(len(inputs), save, conditions, output, shapes, first)
-        _function.CAPTURES[op] = generated
+    def other_arity(inputs, out):
+        generated = by_arity.get(len(inputs))
+        if generated is None:
+            generated = by_arity[len(inputs)] = _generate(len(inputs), save, conditions, output, shapes, other_arity)
+            _function.CAPTURES[op] = generated  # the latest arity goes first
         return generated(inputs, out)
-    return first
+    return other_arity
 
 
 def _generate(arity, save, conditions, output, shapes, fallback):

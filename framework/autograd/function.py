@@ -63,7 +63,8 @@ def run(op, inputs, params=(), node_name=None):
         out = Tensor._from_raw(result, device)
         if record and out._dtype.is_floating_point:
             capture = CAPTURES.get(op)
-            node = node_class(node_name or NODE_NAMES[op])(ctx, backward, _edges(inputs), 1, False, op, params,
+            edges = tuple((_edge(x) or NO_EDGE) if isinstance(x, Tensor) else None for x in inputs)  # _edges, inline
+            node = node_class(node_name or NODE_NAMES[op])(ctx, backward, edges, 1, False, op, params,
                                                            None if capture is None else capture(inputs, out))
             out.grad_fn = node
             out._requires_grad = True

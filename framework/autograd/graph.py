@@ -23,7 +23,7 @@ FREED_MESSAGE = (
 class KernelContext:
     """`ctx` of a kernel pair: what the forward kernel keeps for the backward kernel."""
 
-    __slots__ = ("saved_tensors", "needs_input_grad", "_versions", "__dict__")
+    __slots__ = ("saved_tensors", "needs_input_grad", "_versions", "operand_shapes", "__dict__")
 
     def __init__(self, needs_input_grad):
         self.needs_input_grad = needs_input_grad
@@ -36,7 +36,9 @@ class KernelContext:
     def save_operands(self, a, b, a_for, b_for):
         """Save the operands of a binary kernel that its backward reads: `a_for` / `b_for` say whether
         (grad_a, grad_b) read `a` / `b`; only the gradients that are needed count. Nothing saved when none is
-        read (add, sub): saved arrays cost memory and version checks."""
+        read (add, sub): saved arrays cost memory and version checks. The operands' shapes are kept too: the
+        differentiable formulas of binary ops (autograd/derivatives, `operands=True`) read both from here."""
+        self.operand_shapes = (getattr(a, "shape", None), getattr(b, "shape", None))
         need = self.needs_input_grad
         keep_a = (a_for[0] and need[0]) or (a_for[1] and need[1])
         keep_b = (b_for[0] and need[0]) or (b_for[1] and need[1])

@@ -36,6 +36,29 @@ def test_formulas_belong_to_differentiable_ops():
     assert not [op for op in DERIVATIVES if op in KERNELS and op not in _differentiable_ops()]
 
 
+# params for running each `kernel_saves` op on one positive float input
+_KERNEL_SAVES_PARAMS = {"pow_scalar": (2.5,), "clamp": (0.5, 1.5), "gelu": ("none",), "leaky_relu": (0.1,),
+                        "softplus": (1.0, 20.0), "softmax": (1,), "log_softmax": (1,)}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_kernel_saves_contract(device):
+    """Formulas declared `kernel_saves` read the array the kernels saved: on every device it must be exactly
+    the op's input (or output), so that it is the value the formula expects and its version is tracked."""
+    from framework.autograd.function import run
+    broken = []
+    for op, found in sorted(DERIVATIVES.items()):
+        if found.kernel_saves is None:
+            continue
+        x = fw.tensor([[0.6, 1.2, 1.7], [0.9, 1.1, 1.3]], device=device, requires_grad=True)
+        out = run(op, (x,), _KERNEL_SAVES_PARAMS.get(op, ()))
+        saved = out.grad_fn._ctx.saved_tensors
+        expected = x._data if found.kernel_saves == "input" else out._data
+        if len(saved) != 1 or saved[0] is not expected:
+            broken.append(f"{op} on {device}: saved {len(saved)} arrays, not exactly its {found.kernel_saves}")
+    assert not broken, "\n".join(broken)
+
+
 # ---- the case table ------------------------------------------------------------------------------------
 
 def _index(L, values, like):

@@ -39,24 +39,32 @@ class Derivative(NamedTuple):
     shapes: bool
     inputs: tuple | None
     scalars: object
+    operands: bool
+    kernel_saves: str | None
 
 
 # op -> Derivative. Ops that are not in the registry appear too: "to_device" (backends/transfer.py).
 DERIVATIVES: dict[str, Derivative] = {}
 
 
-def derivative(op, *, save=(), output=False, shapes=False, keep=None, inputs=None, scalars=False):
+def derivative(op, *, save=(), output=False, shapes=False, keep=None, inputs=None, scalars=False, operands=False,
+               kernel_saves=None):
     """Register the decorated `backward(ctx, grad)` as `op`'s differentiable formula. `keep(inputs)`, instead of
     `shapes`, captures something else small about the inputs (to_copy: the source dtype), read as `ctx.kept`.
     `scalars`: PyTorch wraps this op's Python-number operands in tensors, so its node shows them as (None, 0)
-    (x * 2, x / 2, where(c, x, 0.0)); a function of the node says it per node."""
+    (x * 2, x / 2, where(c, x, 0.0)); a function of the node says it per node.
+    `operands`: a binary op whose kernels keep their operands with KernelContext.save_operands (the same rule on
+    every device): the formula reads the operands and their shapes from there, and nothing is captured for
+    them (the most frequent ops record at no extra cost).
+    `kernel_saves`: "input" or "output": the op's kernels save exactly input 0 (or the output) as their one saved
+    array on every device (tests/autograd/test_derivatives checks it): the formula reads it from there."""
     conditions = tuple(item[1] if isinstance(item, tuple) else None for item in save)
     if REST in save and save[-1] is not REST:
         raise ValueError("REST must come last in `save`")
     positions = tuple(item[0] if isinstance(item, tuple) else item for item in save)
 
     def register(backward):
-        DERIVATIVES[op] = Derivative(backward, positions, output, shapes, inputs, scalars)
+        DERIVATIVES[op] = Derivative(backward, positions, output, shapes, inputs, scalars, operands, kernel_saves)
         capture = _capture(op, positions, conditions, output, keep or shapes)
         if capture is not None:
             _function.CAPTURES[op] = capture
@@ -174,6 +182,12 @@ class SavedContext:
     def input(self, i):
         """Input `i` (declared in `save`): a Tensor attached where the original was, or the Python value."""
         key = ("in", i)
+        if key not in self._cache and self._derivative.kernel_saves == "input":
+            self._cache[key] = reattach(self.node._ctx.saved_tensors[0], self.node._edges[0])
+        if key not in self._cache and self._derivative.operands:
+            raw = self.node._ctx.saved_tensors[i]  # its version was checked with the kernel's (apply_graph)
+            self._cache[key] = raw if raw is None or isinstance(raw, (bool, int, float)) else \
+                reattach(raw, self.node._edges[i])
         if key not in self._cache:
             raw, counter, version = self._saved()[0][i]
             if counter is None:
@@ -192,17 +206,22 @@ class SavedContext:
         """Output `k` of the op (`output=True`): a Tensor whose grad_fn is this node."""
         key = ("out", k)
         if key not in self._cache:
-            raw, counter, version = self._saved()[1][k]
-            tensor = _function.Tensor._from_raw(raw)
-            if counter[0] != version:
-                _check_versions(self.node, [(counter, version, tensor.shape, tensor._dtype, self.node.name())])
+            if self._derivative.kernel_saves == "output":  # its version was checked with the kernel's
+                tensor = _function.Tensor._from_raw(self.node._ctx.saved_tensors[0])
+            else:
+                raw, counter, version = self._saved()[1][k]
+                tensor = _function.Tensor._from_raw(raw)
+                if counter[0] != version:
+                    _check_versions(self.node, [(counter, version, tensor.shape, tensor._dtype, self.node.name())])
             if tensor._dtype.is_floating_point:
                 tensor.grad_fn, tensor._output_nr, tensor._requires_grad = self.node, k, True
             self._cache[key] = tensor
         return self._cache[key]
 
     def shape(self, i):
-        """Input `i`'s shape (`shapes=True`), or None when it was not a tensor."""
+        """Input `i`'s shape (`shapes=True`, or `operands=True`), or None when it was not a tensor."""
+        if self._derivative.operands:
+            return self.node._ctx.operand_shapes[i]
         return self._saved()[2][i]
 
     @property

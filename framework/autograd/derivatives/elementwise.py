@@ -1,6 +1,9 @@
 """Differentiable formulas of the elementwise ops (framework/ops/elementwise.py), each PyTorch's
 derivatives.yaml entry written in framework ops. Ties and edge cases follow the first-order kernels
-(backends/numpy/elementwise.py), so a gradient is the same with or without `create_graph`."""
+(backends/numpy/elementwise.py), so a gradient is the same with or without `create_graph`.
+
+The unary ops read the one array their kernels save (`kernel_saves`), the binary ones their kernels' operands
+(`operands`): recording them costs nothing beyond the kernels' own saves."""
 import math
 
 from ...ops import elementwise as ew
@@ -15,75 +18,75 @@ def _neg(ctx, g):
     return -g
 
 
-@derivative("exp", output=True)
+@derivative("exp", kernel_saves="output")
 def _exp(ctx, g):
     return g * ctx.output()
 
 
-@derivative("log", save=(0,))
+@derivative("log", kernel_saves="input")
 def _log(ctx, g):
     return g / ctx.input(0)
 
 
-@derivative("log1p", save=(0,))
+@derivative("log1p", kernel_saves="input")
 def _log1p(ctx, g):
     return g / (ctx.input(0) + 1)
 
 
-@derivative("expm1", output=True)
+@derivative("expm1", kernel_saves="output")
 def _expm1(ctx, g):
     return g * (ctx.output() + 1)
 
 
-@derivative("sqrt", output=True)
+@derivative("sqrt", kernel_saves="output")
 def _sqrt(ctx, g):
     return g / (2 * ctx.output())
 
 
-@derivative("rsqrt", output=True)
+@derivative("rsqrt", kernel_saves="output")
 def _rsqrt(ctx, g):
     return -0.5 * g * ctx.output().pow(3)
 
 
-@derivative("sin", save=(0,))
+@derivative("sin", kernel_saves="input")
 def _sin(ctx, g):
     return g * ctx.input(0).cos()
 
 
-@derivative("cos", save=(0,))
+@derivative("cos", kernel_saves="input")
 def _cos(ctx, g):
     return g * -ctx.input(0).sin()
 
 
-@derivative("tanh", output=True)
+@derivative("tanh", kernel_saves="output")
 def _tanh(ctx, g):
     y = ctx.output()
     return g * (1 - y * y)
 
 
-@derivative("sigmoid", output=True)
+@derivative("sigmoid", kernel_saves="output")
 def _sigmoid(ctx, g):
     y = ctx.output()
     return g * (1 - y) * y
 
 
-@derivative("relu", output=True)
+@derivative("relu", kernel_saves="output")
 def _relu(ctx, g):
     return ew.where(ctx.output() > 0, g, 0.0)  # PyTorch's threshold_backward: 0 where the output is not positive
 
 
-@derivative("abs", save=(0,))
+@derivative("abs", kernel_saves="input")
 def _abs(ctx, g):
     return g * ctx.input(0).sign()
 
 
-@derivative("reciprocal", output=True)
+@derivative("reciprocal", kernel_saves="output")
 def _reciprocal(ctx, g):
     y = ctx.output()
     return -g * (y * y)
 
 
-@derivative("square", save=(0,))
+@derivative("square", kernel_saves="input")
 def _square(ctx, g):
     return g * (ctx.input(0) * 2)
 
@@ -92,7 +95,7 @@ for _op in ("floor", "ceil", "round", "trunc", "sign"):
     derivative(_op)(lambda ctx, g: zeros(g.shape, g))
 
 
-@derivative("pow_scalar", save=(0,))
+@derivative("pow_scalar", kernel_saves="input")
 def _pow_scalar(ctx, g):
     (exponent,) = ctx.params
     if exponent == 0:
@@ -100,7 +103,7 @@ def _pow_scalar(ctx, g):
     return g * (exponent * ctx.input(0).pow(exponent - 1))
 
 
-@derivative("clamp", save=(0,))
+@derivative("clamp", kernel_saves="input")
 def _clamp(ctx, g):
     x = ctx.input(0)
     low, high = ctx.params
@@ -112,26 +115,27 @@ def _clamp(ctx, g):
     return ew.where(keep, g, 0.0)
 
 
-# ---- binary: `b` (and for pow `a`) may be a Python scalar ---------------------------------------
+# ---- binary: `b` (and for pow `a`) may be a Python scalar. Their kernels keep the operands a needed
+# gradient reads (KernelContext.save_operands): the formulas read those (operands=True) ------------------
 
-@derivative("add", shapes=True, scalars=True)
+@derivative("add", operands=True, scalars=True)
 def _add(ctx, g):
     return ctx.reduce(g, 0), ctx.reduce(g, 1)
 
 
-@derivative("sub", shapes=True, scalars=lambda node: node.name() != "RsubBackward1")
+@derivative("sub", operands=True, scalars=lambda node: node.name() != "RsubBackward1")
 def _sub(ctx, g):
     return ctx.reduce(g, 0), ctx.reduce(-g, 1) if ctx.needs_input_grad[1] else None
 
 
-@derivative("mul", save=((0, (1,)), (1, (0,))), shapes=True, scalars=True)
+@derivative("mul", operands=True, scalars=True)
 def _mul(ctx, g):
     need_a, need_b = ctx.needs_input_grad
     return (ctx.reduce(g * ctx.input(1), 0) if need_a else None,
             ctx.reduce(g * ctx.input(0), 1) if need_b else None)
 
 
-@derivative("div", save=((0, (1,)), 1), shapes=True, scalars=True)
+@derivative("div", operands=True, scalars=True)
 def _div(ctx, g):
     need_a, need_b = ctx.needs_input_grad
     b = ctx.input(1)
@@ -140,7 +144,7 @@ def _div(ctx, g):
     return grad_a, grad_b
 
 
-@derivative("pow", save=(0, 1), output=True, shapes=True)
+@derivative("pow", operands=True, output=True)
 def _pow(ctx, g):
     need_a, need_b = ctx.needs_input_grad
     a, b = ctx.input(0), ctx.input(1)
@@ -164,7 +168,7 @@ def _tie_share(winner, tie, g):
     return g * (winner.to(g.dtype) + tie.to(g.dtype) * 0.5)
 
 
-@derivative("maximum", save=(0, 1), shapes=True)
+@derivative("maximum", operands=True)
 def _maximum(ctx, g):
     a, b = ctx.input(0), ctx.input(1)
     need_a, need_b = ctx.needs_input_grad
@@ -172,7 +176,7 @@ def _maximum(ctx, g):
             ctx.reduce(_tie_share(b > a, a == b, g), 1) if need_b else None)
 
 
-@derivative("minimum", save=(0, 1), shapes=True)
+@derivative("minimum", operands=True)
 def _minimum(ctx, g):
     a, b = ctx.input(0), ctx.input(1)
     need_a, need_b = ctx.needs_input_grad
@@ -180,7 +184,7 @@ def _minimum(ctx, g):
             ctx.reduce(_tie_share(b < a, a == b, g), 1) if need_b else None)
 
 
-@derivative("remainder", save=((0, (1,)), (1, (1,))), shapes=True)
+@derivative("remainder", operands=True)
 def _remainder(ctx, g):
     need_a, need_b = ctx.needs_input_grad
     grad_b = None
@@ -190,7 +194,7 @@ def _remainder(ctx, g):
     return ctx.reduce(g, 0) if need_a else None, grad_b
 
 
-@derivative("floor_divide", shapes=True, scalars=True)
+@derivative("floor_divide", operands=True, scalars=True)
 def _floor_divide(ctx, g):
     need_a, need_b = ctx.needs_input_grad
     return (zeros(ctx.shape(0), g) if need_a else None), (zeros(ctx.shape(1), g) if need_b else None)

@@ -60,7 +60,7 @@ def _gelu_second(h, g, x, params):
     return h * g * density * (2 - x * x)
 
 
-@derivative("gelu", save=(0,))
+@derivative("gelu", kernel_saves="input")
 def _gelu(ctx, g):
     (approximate,) = ctx.params
     x = ctx.input(0)
@@ -72,20 +72,20 @@ def _gelu(ctx, g):
     return kernel_vjp("gelu", g, x, ctx.params, _gelu_second)
 
 
-@derivative("silu", save=(0,))
+@derivative("silu", kernel_saves="input")
 def _silu(ctx, g):
     x = ctx.input(0)
     s = x.sigmoid()
     return g * s * (1 + x * (1 - s))
 
 
-@derivative("leaky_relu", save=(0,))
+@derivative("leaky_relu", kernel_saves="input")
 def _leaky_relu(ctx, g):
     (slope,) = ctx.params
     return ew.where(ctx.input(0) > 0, g, g * slope)
 
 
-@derivative("softplus", save=(0,))
+@derivative("softplus", kernel_saves="input")
 def _softplus(ctx, g):
     beta, threshold = ctx.params
     z = ctx.input(0) * beta

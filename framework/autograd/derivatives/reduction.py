@@ -160,7 +160,7 @@ def _along_softmax_dim(t):
     return t if t.ndim else t.reshape(1)  # a 0-d input runs along its one implicit dim
 
 
-@derivative("softmax", output=True)
+@derivative("softmax", kernel_saves="output")
 def _softmax(ctx, g):
     (axis,) = ctx.params
     y = ctx.output()
@@ -168,7 +168,7 @@ def _softmax(ctx, g):
     return (y1 * (g1 - (g1 * y1).sum(axis, keepdim=True))).reshape(y.shape)
 
 
-@derivative("log_softmax", output=True)
+@derivative("log_softmax", kernel_saves="output")
 def _log_softmax(ctx, g):
     (axis,) = ctx.params
     y = ctx.output()

@@ -94,7 +94,15 @@ def _source(x):
 
 def _inplace(fn):
     def method(self, *args, **kwargs):
-        return write_(self, fn(_source(self), *args, **kwargs))
+        source = _source(self)
+        result = fn(source, *args, **kwargs)
+        if source is self or result.grad_fn is None or self._base is not None:  # a view's history is its base's
+            return write_(self, result)
+        # the op read a clone of self: PyTorch's node shows self's old history where ours shows the clone
+        clone = source.grad_fn
+        shown = tuple(clone.next_functions[0] if edge[0] is clone else edge for edge in result.grad_fn.next_functions)
+        name = result.grad_fn.name()
+        return rename_inplace(write_(self, result), name, shown)
     method.__name__ = fn.__name__ + "_"
     return method
 

@@ -76,17 +76,20 @@ CASES = {
     "clamp-max-tensor": lambda t: t.x.clamp(max=t.const),
     "maximum": lambda t: t.L.maximum(t.x, t.y), "minimum": lambda t: t.L.minimum(t.x, t.y),
     "max-other": lambda t: t.L.max(t.x, t.y), "where": lambda t: t.L.where(t.x > 0, t.x, t.y),
-    "where-scalar": lambda t: t.L.where(t.x > 0, t.x, 0.0), "where-scalar-first": lambda t: t.L.where(t.x > 0, 1.0, t.x),
+    "where-scalar": lambda t: t.L.where(t.x > 0, t.x, 0.0),
+    "where-scalar-first": lambda t: t.L.where(t.x > 0, 1.0, t.x),
     # shape
     "view": lambda t: t.x.view(12), "reshape-copy": lambda t: t.x.t().reshape(-1), "flatten": lambda t: t.x3.flatten(),
     "unsqueeze": lambda t: t.x.unsqueeze(0), "squeeze": lambda t: t.x.unsqueeze(0).squeeze(),
     "squeeze-dim": lambda t: t.x.unsqueeze(0).squeeze(0), "permute": lambda t: t.x3.permute(2, 0, 1),
     "transpose": lambda t: t.x.transpose(0, 1), "t": lambda t: t.x.t(), "mT": lambda t: t.x.mT, "T": lambda t: t.x.T,
-    "movedim": lambda t: t.x3.movedim(0, 2), "expand": lambda t: t.v.expand(4, 3), "expand-as": lambda t: t.v.expand_as(t.x),
+    "movedim": lambda t: t.x3.movedim(0, 2), "expand": lambda t: t.v.expand(4, 3),
+    "expand-as": lambda t: t.v.expand_as(t.x),
     "repeat": lambda t: t.x.repeat(2, 1), "contiguous": lambda t: t.x.t().contiguous(), "clone": lambda t: t.x.clone(),
     "to-double": lambda t: t.x.double(), "cat": lambda t: t.L.cat([t.x, t.y]), "stack": lambda t: t.L.stack([t.x, t.y]),
     "hstack": lambda t: t.L.hstack([t.x, t.y]), "vstack": lambda t: t.L.vstack([t.v, t.v]),
-    "split": lambda t: t.x.split(2)[1], "split-sizes": lambda t: t.x.split([1, 3])[1], "chunk": lambda t: t.x.chunk(2)[0],
+    "split": lambda t: t.x.split(2)[1], "split-sizes": lambda t: t.x.split([1, 3])[1],
+    "chunk": lambda t: t.x.chunk(2)[0],
     "unbind": lambda t: t.x.unbind(1)[2], "narrow": lambda t: t.x.narrow(1, 0, 2), "select": lambda t: t.x.select(1, 0),
     # indexing
     "index-int": lambda t: t.x[0], "index-slice": lambda t: t.x[1:], "index-column": lambda t: t.x[:, 1],
@@ -141,7 +144,8 @@ CASES = {
     "batch-norm-eval": lambda t: t.F.batch_norm(t.x, t.const[0] * 0, t.const[0].abs() + 1, t.v, None),
     "BatchNorm1d": lambda t: _module(t, "BatchNorm1d", 3),
     # nn.functional: losses
-    "mse-loss": lambda t: t.F.mse_loss(t.x, t.y), "mse-loss-none": lambda t: t.F.mse_loss(t.x, t.const, reduction="none"),
+    "mse-loss": lambda t: t.F.mse_loss(t.x, t.y),
+    "mse-loss-none": lambda t: t.F.mse_loss(t.x, t.const, reduction="none"),
     "mse-loss-weighted": lambda t: t.F.mse_loss(t.x, t.const, weight=t.const.abs()),  # DivBackward0
     "MSELoss": lambda t: _module(t, "MSELoss", inputs=("x", "const")),
     "l1-loss": lambda t: t.F.l1_loss(t.x, t.const), "l1-loss-sum": lambda t: t.F.l1_loss(t.x, t.const, reduction="sum"),

@@ -6,25 +6,29 @@ Here each op's derivative is written once more, in framework ops (Tensor operati
 their own), so the gradients it returns can be differentiated again: Hessian-vector products, gradient
 penalties, `autograd.functional.hessian`. The formulas run on every device, because framework ops do.
 
-    @derivative("mul", save=(0, 1))
-    def _mul(ctx, g):
-        a, b = ctx.input(0), ctx.input(1)
-        return ctx.reduce(g * b, 0), ctx.reduce(g * a, 1)
+    @derivative("exp", kernel_saves="output")
+    def _exp(ctx, g):
+        return g * ctx.output()
 
-`derivative(op, ...)` declares what the formula reads, PyTorch's derivatives.yaml way: `save` the input
-positions whose values it needs (a position; `(position, users)`: saved only when an input at `users` needs
-a gradient, as the kernels save operands; REST, last: every later input), `output` whether it needs the op's
-output(s), `shapes` whether it needs every input's shape and dtype. `run` captures exactly that when it
-records a node (a reference to arrays the kernels usually keep anyway, plus the version counters that catch
-in-place changes), so the first-order path pays one dict lookup and a tuple. `inputs` lists the positions
-PyTorch's node shows in `next_functions` (its differentiable tensor arguments; default: every tensor).
+`derivative(op, ...)` declares what the formula reads, PyTorch's derivatives.yaml way, so that recording a
+node keeps exactly that: `save` the input positions whose values it needs (a position; `(position, users)`:
+saved only when an input at `users` needs a gradient, as the kernels save operands; REST, last: every later
+input), `output` whether it needs the op's output(s), `shapes` whether it needs the inputs' shapes. `run`
+captures those when it records a node (references to arrays, their version counters for the in-place check,
+shapes). Most ops capture nothing more than their kernels already keep: `kernel_saves` ("input"/"output")
+reads the one array a unary kernel saves, `operands` the operands a binary kernel keeps with
+KernelContext.save_operands. `inputs` lists the positions PyTorch's node shows in `next_functions` (its
+differentiable tensor arguments, in its order; default: every tensor argument), `scalars` whether it shows
+Python-number operands as (None, 0).
 
 A formula gets a `SavedContext` and the output gradient (a list of them for multi-output ops, None where no
 gradient arrives) and returns one gradient (or None) per input. Saved values come back as Tensors attached to
 the graph where the originals were, so the formula's own gradient reaches the op's inputs.
 
-New ops plug in by adding one `@derivative` next to the others of their family (tests/autograd/test_derivatives
-fails for any differentiable registry op without one).
+New ops plug in by adding one `@derivative` next to the others of their family: tests/autograd/test_derivatives
+fails for any differentiable registry op without one, and for one that no case of its table reaches.
+`tools` has the shared pieces: sum_to/restore, `transposed` (ops linear in one input), `recompute` (fused ops:
+the gradient of the composition they fuse), `kernel_vjp` (a derivative only the kernels can compute).
 """
 from typing import Callable, NamedTuple
 

@@ -87,6 +87,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     grad_outputs = _as_tuple(grad_outputs) or (None,) * len(outputs)
     if retain_graph is None:
         retain_graph = create_graph
+    if is_grads_batched:
+        return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+                             materialize_grads)
     for i, t in enumerate(inputs):
         if not t._requires_grad:
             raise RuntimeError(f"One of the differentiated Tensors does not require grad")
@@ -108,6 +111,32 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             result.append(None)
         else:
             result.append(raw if create_graph else t._wrap_like(raw))
+    return tuple(result)
+
+
+def _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads):
+    """is_grads_batched: the first dim of every grad_output indexes independent backward passes (PyTorch vmaps
+    them); here they run one after another and the results are stacked."""
+    from ..ops.shape import stack
+    if any(g is None for g in grad_outputs):
+        raise RuntimeError("grad_outputs must be given (one batch of them per output) when is_grads_batched=True")
+    sizes = {g.shape[0] if g.ndim else None for g in grad_outputs}
+    if len(sizes) != 1 or None in sizes:
+        raise RuntimeError("is_grads_batched=True expects every grad_output to have the same batch size in its first "
+                           f"dimension, got shapes {[list(g.shape) for g in grad_outputs]}")
+    (batch,) = sizes
+    passes = [grad(outputs, inputs, [g[i] for g in grad_outputs], retain_graph=True if i < batch - 1 else retain_graph,
+                   create_graph=create_graph, allow_unused=allow_unused, materialize_grads=materialize_grads)
+              for i in range(batch)]
+    result = []
+    for j, t in enumerate(inputs):
+        found = [p[j] for p in passes]
+        if all(g is None for g in found):
+            result.append(None)
+            continue
+        from ..creation import zeros_like
+        result.append(stack([zeros_like(t) if g is None else g for g in found]) if batch else
+                      zeros_like(t).expand((0,) + tuple(t.shape)))
     return tuple(result)
 
 

@@ -219,3 +219,16 @@ def test_second_derivative_through_cross_entropy_on_every_device(device, rng):
     expected_h = 2 / 4 * p * (expected_g - (expected_g * p).sum(1, keepdims=True))
     assert_close(g, expected_g, "float32")
     assert_close(h, expected_h, "float32")
+
+
+@requires_torch
+def test_batched_grad_outputs_match_pytorch(rng):
+    x, tx = _pair(rng, (3,))
+    batch = rng.standard_normal((4, 3))
+    results = []
+    for lib, leaf in ((fw, x), (torch, tx)):
+        y = leaf.sin() * leaf
+        (grads,) = lib.autograd.grad(y, leaf, lib.tensor(batch), is_grads_batched=True, create_graph=True)
+        assert tuple(grads.shape) == (4, 3) and grads.requires_grad
+        results.append(grads)
+    assert_close(results[0], results[1], "float64")

@@ -21,7 +21,7 @@ import triton
 import triton.language as tl
 
 from .interpreter import libdevice
-from .reduction import FLOAT_DTYPES, INTEGRAL_DTYPES, accumulator, cast_for_store, check_view, quiet, row_starts
+from .reduction import FLOAT_DTYPES, INTEGRAL_DTYPES, accumulator, cast_for_store, check_view, row_starts
 from .row_settings import MAX_TILE, tile_settings
 from .strided import dtype_name_of
 
@@ -217,14 +217,13 @@ def scan_rows(op, x, out, n_rows, n_cols, x_strides, out_strides, *, index=None,
     if n_rows == 0 or n_cols == 0:
         return
     block_m, block_size, num_warps = tile or default_tile(n_rows, n_cols, x.dtype)
-    with quiet():
-        _scan_kernel[(triton.cdiv(n_rows, block_m),)](
-            x, out, index if extreme else out,
-            n_rows, n_cols, n_inner,
-            *x_strides, *out_strides, *(index_strides if extreme else out_strides),
-            OP=OPS[op], ACC_DTYPE=accumulator(dtype_name_of(x)), REVERSE=reverse, BLOCK_M=block_m,
-            BLOCK_SIZE=block_size, num_warps=num_warps,
-        )
+    _scan_kernel[(triton.cdiv(n_rows, block_m),)](
+        x, out, index if extreme else out,
+        n_rows, n_cols, n_inner,
+        *x_strides, *out_strides, *(index_strides if extreme else out_strides),
+        OP=OPS[op], ACC_DTYPE=accumulator(dtype_name_of(x)), REVERSE=reverse, BLOCK_M=block_m,
+        BLOCK_SIZE=block_size, num_warps=num_warps,
+    )
 
 
 def cumprod_backward_rows(x, y, g, dx, n_rows, n_cols, x_strides, y_strides, g_strides, dx_strides, *, n_inner=1,
@@ -238,8 +237,7 @@ def cumprod_backward_rows(x, y, g, dx, n_rows, n_cols, x_strides, y_strides, g_s
     if n_rows == 0 or n_cols == 0:
         return
     block_m, block_size, num_warps = tile or default_tile(n_rows, n_cols, x.dtype)
-    with quiet():
-        _cumprod_backward_kernel[(triton.cdiv(n_rows, block_m),)](
-            x, y, g, dx, n_rows, n_cols, n_inner, *sum(strides, ()),
-            ACC_DTYPE=accumulator(dtype_name_of(x)), BLOCK_M=block_m, BLOCK_SIZE=block_size, num_warps=num_warps,
-        )
+    _cumprod_backward_kernel[(triton.cdiv(n_rows, block_m),)](
+        x, y, g, dx, n_rows, n_cols, n_inner, *sum(strides, ()),
+        ACC_DTYPE=accumulator(dtype_name_of(x)), BLOCK_M=block_m, BLOCK_SIZE=block_size, num_warps=num_warps,
+    )

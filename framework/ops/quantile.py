@@ -1,6 +1,7 @@
 """quantile and nanquantile, composed as PyTorch composes them: sort, then each quantile read from the sorted
 values at rank q * (n - 1), interpolated between its neighbours. Gradients come through sort and gather; the
-result's node is PyTorch's (SqueezeBackward4). Ranks and weights are computed in the input's dtype, as PyTorch.
+nodes are PyTorch's (SqueezeBackward4 of LerpBackward1 of GatherBackward0 ...). Ranks and weights are computed in
+the input's dtype, as PyTorch.
 
     linear: below + (above - below) * frac   lower: below   higher: above   nearest: round half to even
     midpoint: (below + above) / 2
@@ -12,6 +13,7 @@ import builtins
 import numbers
 
 from .. import dtypes
+from ..autograd.composite import composite
 from ..creation import full_like, tensor
 from ..tensor import Tensor, _wrap_dim
 from . import elementwise, indexing, reduction, shape, sorting
@@ -46,22 +48,25 @@ def _check(input, q, interpolation):
 
 
 def _sorted_rows(input, dim, keepdim):
-    """The values to rank, sorted along the last dim; the leading dims are the output's (keepdim included)."""
+    """PyTorch's steps: the values sorted along the last dim (flattened without `dim`; the reduced dim moved last by
+    unsqueeze and transpose unless it is last), viewed as the output's dims (keepdim included) + that last dim."""
     if dim is None:
-        flat = input.reshape((1,) * input.ndim + (-1,) if keepdim else (-1,))
+        ordered = sorting.sort(shape.flatten(input)).values
+        out_dims = (1,) * input.ndim if keepdim else ()
     else:
         axis = _wrap_dim(dim, input.ndim)
-        if input.ndim == 0:
-            flat = input.reshape(1)
-        elif keepdim:
-            flat = shape.transpose(shape.unsqueeze(input, -1), axis, -1)
+        if axis == input.ndim - 1:
+            ordered = sorting.sort(input).values
         else:
-            flat = shape.movedim(input, axis, -1)
-    return sorting.sort(flat, -1).values
+            ordered = sorting.sort(shape.transpose(shape.unsqueeze(input, -1), axis, -1)).values
+        out_dims = input.shape[:axis] + ((1,) if keepdim else ()) + input.shape[axis + 1:] if input.ndim else ()
+    return shape.view(ordered, out_dims + (ordered.shape[-1],))
 
 
+@composite("LerpBackward1", inputs=("start", "end", "weight"))
 def _lerp(start, end, weight):
-    """PyTorch's lerp: start + weight * (end - start) below weight 0.5, end - (end - start) * (1 - weight) above."""
+    """PyTorch's lerp (one node, as its lerp_): start + weight * (end - start) below weight 0.5,
+    end - (end - start) * (1 - weight) from there."""
     span = end - start
     return elementwise.where(weight < 0.5, start + weight * span, end - span * (1 - weight))
 
@@ -89,8 +94,11 @@ def _quantile(input, q, dim, keepdim, interpolation, ignore_nan):
         weights = ranks - below_ranks.to(ranks._dtype) if interpolation == "linear" else full_like(ranks, 0.5)
         above = indexing.gather(ordered, -1, elementwise.ceil(ranks).to(dtypes.int64))
         values = _lerp(values, above, weights)
-    if not scalar_q:  # the quantiles move to the front: (..., nq) -> (nq, ..., 1)
-        values = shape.transpose(shape.unsqueeze(values, 0), 0, -1)
+    if not scalar_q:  # the quantiles move to the front, (..., nq) -> (nq, ..., 1), by PyTorch's in-place views
+        values = shape._view_op("unsqueeze", values, ((1,) + values.shape,), "UnsqueezeBackward1")
+        order = list(range(values.ndim))
+        order[0], order[-1] = order[-1], order[0]
+        values = shape._view_op("transpose", values, (tuple(order),), "TransposeBackward1")
     return shape._view_op("squeeze", values, (values.shape[:-1],), "SqueezeBackward4")
 
 

@@ -3,13 +3,14 @@ cumsum_/cumprod_ methods. PyTorch's signatures, dtypes, named results and errors
 from .. import return_types
 from ..autograd.function import run
 from . import inplace
-from .reduction import _cast, _single_axis, cumsum
+from .reduction import _cast, _cast_inside, _single_axis, cumsum
 
 
 def cumprod(input, dim, *, dtype=None):
-    """Running product along `dim`; integer and bool inputs accumulate in int64."""
-    input = _cast(input, dtype)
-    return run("cumprod", (input,), (_single_axis("cumprod", input, dim),))
+    """Running product along `dim`; integer and bool inputs accumulate in int64. `dtype` casts first (inside the
+    op, as PyTorch: its node lists the uncast input)."""
+    cast = _cast(input, dtype)
+    return _cast_inside(input, cast, run("cumprod", (cast,), (_single_axis("cumprod", cast, dim),)))
 
 
 def _running_extreme(op, input, dim):

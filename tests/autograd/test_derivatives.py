@@ -98,6 +98,10 @@ def _move(L, x):
     return x ** 2
 
 
+def _floats(L, values, like):
+    return L.tensor(values, dtype=L.float64, device=like.device)
+
+
 S = (3, 4)
 P = ("positive", S)  # values in [0.5, 2)
 # (id, fn(L, *inputs), input specs): L is framework or torch; a spec is a shape or (kind, shape)
@@ -204,6 +208,20 @@ CASES = [
     ("layer-norm", lambda L, x, w, b: L.nn.functional.layer_norm(x, (4,), w, b), [S, (4,), (4,)]),
     ("batch-norm", lambda L, x, w, b: L.nn.functional.batch_norm(x, None, None, w, b, training=True),
      [S, (4,), (4,)]),
+    # sorting, selection and scans (random values: no ties)
+    ("sort", lambda L, x: x.sort(1)[0] * x + x.sort(0, descending=True)[0] ** 2 + L.msort(x) ** 3, [S]),
+    ("topk", lambda L, x: x.topk(2, 1)[0] ** 2 + x.topk(1, 0, largest=False)[0].sum() ** 2, [S]),
+    ("kthvalue-median-dim", lambda L, x: x.kthvalue(2, 1)[0] ** 2 + x.median(0, keepdim=True)[0].sum() ** 2
+     + x.nanmedian(1)[0] ** 3, [S]),
+    ("median-nanmedian", lambda L, x: x.median() * x + x.nanmedian() ** 2, [S]),
+    ("mode", lambda L, x: x.repeat(1, 2).mode(1)[0] ** 2 + x.mode(0, keepdim=True)[0].sum() ** 2, [S]),
+    ("cumprod", lambda L, x: x.cumprod(1) + x.cumprod(0) ** 2, [S]),
+    ("cumprod-with-zeros", lambda L, x: (x * _index(L, [[1, 0, 1, 1], [1, 1, 1, 0], [0, 1, 0, 1]], x)).cumprod(1)
+     ** 2 + (x * (x > 0.5)).cumprod(0), [S]),
+    ("cummax-cummin", lambda L, x: x.cummax(1)[0] ** 2 + x.cummin(0)[0] ** 3, [S]),
+    ("logcumsumexp", lambda L, x: x.logcumsumexp(1) ** 2 + x.logcumsumexp(0), [S]),
+    ("quantile", lambda L, x: x.quantile(0.3, 1) ** 2 + x.nanquantile(_floats(L, [0.25, 0.9], x), 0).sum() ** 2
+     + x.quantile(0.5, interpolation="midpoint") ** 2, [S]),
 ]
 CASE_IDS = [case[0] for case in CASES]
 # cases PyTorch itself refuses: its scatter backward rejects a source larger than the index
@@ -272,10 +290,38 @@ def test_gradgradcheck(case, rng):
     assert fw.autograd.gradgradcheck(lambda *xs: fn(fw, *xs), inputs, eps=1e-6, atol=1e-5, rtol=1e-3)
 
 
+# ops whose derivative PyTorch does not implement: their outputs require grad, and differentiating through them
+# raises PyTorch's error, with create_graph=True too
+NOT_IMPLEMENTED = [
+    ("unique", lambda L, x: L.unique(x)),
+    ("unique-dim", lambda L, x: L.unique(x, dim=0)),
+    ("unique-consecutive", lambda L, x: L.unique_consecutive(x)),
+    ("unique-consecutive-dim", lambda L, x: L.unique_consecutive(x, dim=1)),
+    ("bincount", lambda L, x: L.bincount(_index(L, [0, 2, 2], x), x[0, :3])),
+]
+
+
+@requires_torch
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", NOT_IMPLEMENTED, ids=[case[0] for case in NOT_IMPLEMENTED])
+def test_derivatives_pytorch_does_not_implement(case, device, rng):
+    name, fn = case
+    array = rng.uniform(-2.0, 2.0, S)
+    errors = []
+    for L, kwargs in ((fw, {"device": device}), (torch, {})):
+        x = L.tensor(array, requires_grad=True, **kwargs)
+        out = fn(L, x)
+        assert out.requires_grad, name
+        with pytest.raises(Exception) as caught:
+            L.autograd.grad(out.sum(), x, create_graph=True)
+        errors.append((type(caught.value), str(caught.value)))
+    assert errors[0] == errors[1], name
+
+
 def test_the_case_table_reaches_every_formula(rng):
     """Every differentiable op appears in some case's forward graph, so every formula is compared above."""
     reached = set()
-    for name, fn, specs in CASES:
+    for name, fn, specs in CASES + [(name, fn, [S]) for name, fn in NOT_IMPLEMENTED]:
         inputs = [fw.tensor(a, dtype=fw.float64, requires_grad=True) for a in _arrays(rng, specs)]
         stack, seen = [fn(fw, *inputs).grad_fn], set()
         while stack:
@@ -294,7 +340,8 @@ def test_the_case_table_reaches_every_formula(rng):
 # ---- float32 on every device ---------------------------------------------------------------------------
 
 FLOAT32_CASES = ["softmax", "log-softmax", "cross-entropy", "layer-norm", "linear-gelu", "matmul", "sigmoid",
-                 "index", "prod"]
+                 "index", "prod",
+                 "sort", "cumprod", "logcumsumexp"]
 
 
 @requires_torch

@@ -165,6 +165,24 @@ CASES = {
     "CrossEntropyLoss": lambda t: _module(t, "CrossEntropyLoss", inputs=("x", "target")),
     "binary-cross-entropy": lambda t: t.F.binary_cross_entropy(t.x.sigmoid(), t.p),
     "binary-cross-entropy-with-logits": lambda t: t.F.binary_cross_entropy_with_logits(t.x, t.p),
+    # sorting, selection, scans, quantiles, unique, bincount
+    "sort": lambda t: t.x.sort(1).values, "sort-stable": lambda t: t.x.sort(dim=0, stable=True)[0],  # SortBackward1
+    "msort": lambda t: t.L.msort(t.x), "topk": lambda t: t.x.topk(2).values,
+    "kthvalue": lambda t: t.x.kthvalue(2, 0)[0], "median": lambda t: t.x.median(),
+    "median-dim": lambda t: t.x.median(1).values, "nanmedian": lambda t: t.x.nanmedian(),
+    "nanmedian-dim": lambda t: t.x.nanmedian(0, keepdim=True)[0], "mode": lambda t: t.x.mode(1).values,
+    "cumprod": lambda t: t.x.cumprod(1), "cumprod-dtype": lambda t: t.x.cumprod(0, dtype=t.L.float64),
+    "cumprod-inplace": lambda t: _inplace(t, "cumprod_", 1), "cumsum-inplace": lambda t: _inplace(t, "cumsum_", 0),
+    "cummax": lambda t: t.x.cummax(0).values, "cummin": lambda t: t.x.cummin(1)[0],
+    "logcumsumexp": lambda t: t.x.logcumsumexp(1),
+    "quantile": lambda t: t.x.quantile(0.3),  # SqueezeBackward4 of LerpBackward1
+    "quantile-tensor-q": lambda t: t.x.quantile(t.L.tensor([0.2, 0.7]), 1),  # of TransposeBackward1
+    "quantile-lower": lambda t: t.x.quantile(0.3, 0, interpolation="lower"),  # of GatherBackward0
+    "nanquantile": lambda t: t.x.nanquantile(0.6, 0, keepdim=True),
+    "unique": lambda t: t.x.unique(), "unique-dim": lambda t: t.x.unique(dim=0),
+    "unique-consecutive": lambda t: t.x.unique_consecutive(),
+    "unique-consecutive-dim": lambda t: t.x.unique_consecutive(dim=1),
+    "bincount": lambda t: t.L.bincount(t.target, t.x[:, 0]),  # NotImplemented, showing the weights alone
 }
 
 # cases whose graphs PyTorch builds from more nodes than ours (the names agree; the edges below do not):

@@ -67,11 +67,13 @@ _evenly("max")
 _evenly("min")
 
 
-def _along(op):
-    """max(dim)/min(dim): the gradient goes to the index returned (PyTorch's value_selecting_reduction_backward)."""
+def _along(op, axis_and_keepdim=lambda params: params):
+    """max(dim)/min(dim), and the selecting ops of derivatives/sorting.py: `op` returns (values, indices), and the
+    gradient goes to the indices returned (PyTorch's value_selecting_reduction_backward: a scatter into zeros,
+    linear in the gradient). `axis_and_keepdim(params)` reads the op's axis and keepdim flag."""
     def backward(ctx, grads):
         g = grads[0]
-        axis, keepdim = ctx.params
+        axis, keepdim = axis_and_keepdim(ctx.params)
         shape = ctx.shape(0)
         if not shape:  # a 0-d input is its own maximum
             return g

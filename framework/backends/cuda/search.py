@@ -4,8 +4,7 @@ import numpy as np
 
 from triton_kernels import search as kernels
 
-from ...autograd.registry import not_differentiable, register
-from ..numpy.sorting import no_derivative
+from ...autograd.registry import no_derivative, not_differentiable, register
 from .common import contiguous, empty, zeros
 
 _INT32 = np.dtype(np.int32)
@@ -42,4 +41,4 @@ def _bincount_forward(ctx, x, weights, length):
     return out
 
 
-register("bincount", "cuda", _bincount_forward, no_derivative("bincount"), "NotImplemented")
+register("bincount", "cuda", _bincount_forward, no_derivative("aten::bincount"), "NotImplemented")

@@ -15,8 +15,7 @@ from triton_kernels import search as search_kernels
 from triton_kernels import sort as sort_kernels
 
 from ...autograd.graph import KernelContext
-from ...autograd.registry import register
-from ..numpy.sorting import no_derivative
+from ...autograd.registry import no_derivative, register
 from .common import call, contiguous, copy_into, empty, full, scalar, zeros
 from .reduction import _along, _kept_shape, _reduce_backward
 

@@ -13,9 +13,8 @@ dtypes), so float32 sums round as PyTorch's do.
 """
 import numpy as np
 
-from ...autograd.registry import not_differentiable, register
+from ...autograd.registry import no_derivative, not_differentiable, register
 from .common import upcast
-from .sorting import no_derivative
 
 
 def _searchsorted_forward(ctx, boundaries, values, sorter, right, out_int32):
@@ -71,4 +70,4 @@ def _bincount_forward(ctx, x, weights, length):
     return out
 
 
-register("bincount", "cpu", _bincount_forward, no_derivative("bincount"), "NotImplemented")
+register("bincount", "cpu", _bincount_forward, no_derivative("aten::bincount"), "NotImplemented")

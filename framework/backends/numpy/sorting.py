@@ -12,7 +12,7 @@ equal to the result. unique and unique_consecutive have none (PyTorch's error at
 """
 import numpy as np
 
-from ...autograd.registry import register
+from ...autograd.registry import no_derivative, register
 from .common import upcast
 
 _INTEGRAL_KINDS = "biu"
@@ -200,13 +200,6 @@ register("nanmedian", "cpu", *_full_median(ignore_nan=True))
 
 
 # ---- unique, unique_consecutive -------------------------------------------------------------------------------------
-
-def no_derivative(name):
-    """The backward of an op PyTorch gives no derivative (its outputs still require grad): PyTorch's error."""
-    def backward(ctx, grads):
-        raise NotImplementedError(f"the derivative for '{name}' is not implemented.")
-    return backward
-
 
 def _groups(rows_equal_previous):
     """(starts, group ids) of runs of equal consecutive rows: a row starts a group unless it equals the one before."""

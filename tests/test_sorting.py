@@ -168,6 +168,29 @@ def test_topk_values_and_indices(rng, device, dtype):
                             _same(values, reference.values, "values vs torch")
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_topk_noncontiguous_and_long_rows(rng, device, monkeypatch):
+    """topk along the middle dim of strided inputs (two-level rows, outputs k wide). On cuda the blocks shrink to 8
+    pairs (a GPU's 1024, scaled for the interpreter), so rows of 21 are halved block by block (k up to 8) or
+    sorted whole (k above 8): the k taken are the first k of the stable sort either way."""
+    if device == "cuda":
+        from triton_kernels import sort as sort_kernels
+        monkeypatch.setattr(sort_kernels, "INTERPRETER_TILE", 8)
+        monkeypatch.setattr(sort_kernels, "MAX_BLOCK", {False: 8, True: 8})
+    x = _values(rng, (2, 21, 3), "float32")
+    for noncontiguous in (False, True):
+        t = make_tensor(x, noncontiguous=noncontiguous, device=device)
+        for k in (5, 9):
+            for largest in (True, False):
+                with case(noncontiguous=noncontiguous, k=k, largest=largest):
+                    values, indices = t.topk(k, 1, largest)
+                    first = _stable_order(x, 1, descending=largest)[:, :k]
+                    _same(indices, first, "indices")
+                    _same(values, np.take_along_axis(x, first, 1), "values")
+                    if torch is not None:
+                        _same(values, torch.topk(make_torch(x), k, 1, largest).values, "values vs torch")
+
+
 @pytest.mark.parametrize("dtype", FLOAT_NAMES)
 def test_topk_and_kthvalue_gradients(rng, dtype):
     x = rng.permutation(30).reshape(5, 6).astype(np.float64) - 10.5

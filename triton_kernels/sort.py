@@ -17,6 +17,12 @@ scratch buffer; each block is first sorted alone, in the direction the global bi
 each merge level k above the block the steps whose partners lie in other blocks run one launch each
 (`_bitonic_step_kernel`), and the steps within a block run in one launch (`_sort_block_kernel` again, merging).
 The last launch writes the outputs. No size limit besides int32 column indices.
+
+`topk_rows` writes the first k columns of that sort. Rows longer than one block, with k at most one block, are not
+sorted whole: after the first pass (blocks sorted in alternating directions) each pair of blocks, one run up and
+one down, is a bitonic sequence whose elementwise smaller pairs (a half-cleaner, `_halve_kernel`) are the block's
+worth of its smallest pairs, themselves bitonic; one in-block merge sorts them (alternating again). Halving until
+one block is left takes log2(n / block) rounds of O(n) work, where the whole sort takes log2(n)**2 / 2 steps.
 """
 import triton
 import triton.language as tl
@@ -106,8 +112,8 @@ def _bitonic(keys, idx, last_flip, MERGE_ONLY: tl.constexpr, LOG_M: tl.constexpr
 def _sort_block_kernel(
     # pointers
     x_ptr, values_ptr, indices_ptr, keys_ptr, idx_ptr,
-    # sizes
-    n_rows, n_cols, n_inner, n_padded,
+    # sizes: n_out, the columns written (topk's k; n_cols for a sort)
+    n_rows, n_cols, n_out, n_inner, n_padded,
     # strides
     stride_xm, stride_xi, stride_xn, stride_vm, stride_vi, stride_vn, stride_im, stride_ii, stride_in,
     # meta-parameters
@@ -146,12 +152,13 @@ def _sort_block_kernel(
         last_flip = ((start >> LOG_BLOCK) & 1).to(tl.int32)
     keys, idx = _bitonic(keys, idx, last_flip, MERGE, LOG_M, LOG_BLOCK)
     if TO_OUTPUT:
+        out_mask = row_mask[:, None] & (cols[None, :] < n_out)
         x_rows = x_ptr + row_starts(rows, n_inner, stride_xm, stride_xi)
-        values = tl.load(x_rows[:, None] + idx.to(tl.int64) * stride_xn, mask=mask)
+        values = tl.load(x_rows[:, None] + idx.to(tl.int64) * stride_xn, mask=out_mask)
         v_rows = values_ptr + row_starts(rows, n_inner, stride_vm, stride_vi)
         i_rows = indices_ptr + row_starts(rows, n_inner, stride_im, stride_ii)
-        tl.store(v_rows[:, None] + cols[None, :] * stride_vn, values, mask=mask)
-        tl.store(i_rows[:, None] + cols[None, :] * stride_in, idx.to(tl.int64), mask=mask)
+        tl.store(v_rows[:, None] + cols[None, :] * stride_vn, values, mask=out_mask)
+        tl.store(i_rows[:, None] + cols[None, :] * stride_in, idx.to(tl.int64), mask=out_mask)
     else:
         scratch = rows[:, None] * n_padded + cols[None, :]
         tl.store(keys_ptr + scratch, keys, mask=row_mask[:, None])
@@ -193,6 +200,34 @@ def _bitonic_step_kernel(
     tl.store(idx_ptr + hi, tl.where(swap, idx_lo, idx_hi), mask=mask)
 
 
+@triton.jit
+def _halve_kernel(
+    # pointers: scratch rows of 2 * n_half pairs in, of n_half out
+    keys_ptr, idx_ptr, half_keys_ptr, half_idx_ptr,
+    # sizes
+    n_half, log_block,
+    # meta-parameters
+    BLOCK_SIZE: tl.constexpr,
+):
+    # One program writes BLOCK_SIZE positions q of one output row: block i = q >> log_block of the output keeps,
+    # at each offset, the smaller pair of input blocks 2i (sorted up) and 2i + 1 (sorted down) at that offset.
+    programs_per_row = tl.cdiv(n_half, BLOCK_SIZE)
+    pid = tl.program_id(0).to(tl.int64)
+    row = pid // programs_per_row
+    q = (pid % programs_per_row) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    mask = q < n_half
+    offset = q & ((1 << log_block) - 1)
+    up = row * 2 * n_half + ((q - offset) << 1) + offset
+    down = up + (1 << log_block)
+    key_up = tl.load(keys_ptr + up, mask=mask)
+    key_down = tl.load(keys_ptr + down, mask=mask)
+    idx_up = tl.load(idx_ptr + up, mask=mask)
+    idx_down = tl.load(idx_ptr + down, mask=mask)
+    take_down = (key_down < key_up) | ((key_down == key_up) & (idx_down < idx_up))
+    tl.store(half_keys_ptr + row * n_half + q, tl.where(take_down, key_down, key_up), mask=mask)
+    tl.store(half_idx_ptr + row * n_half + q, tl.where(take_down, idx_down, idx_up), mask=mask)
+
+
 def _log2(n):
     return max(int(n) - 1, 0).bit_length()
 
@@ -208,6 +243,17 @@ def block_settings(n_rows, n_cols, dtype_name, max_block=None):
     return log_m, log_block, 8 if elements >= 1024 else 4
 
 
+def _check(name, x, values, indices, n_rows, n_cols, n_inner, strides, max_block):
+    check_view(name, x, n_rows, n_cols, n_inner, strides, FLOAT_DTYPES + INTEGRAL_DTYPES)
+    dtype_name = dtype_name_of(x)
+    if dtype_name_of(values) != dtype_name:
+        raise TypeError(f"{name}: values must have the input's dtype {dtype_name}, got {values.dtype}")
+    if dtype_name_of(indices) != "int64":
+        raise TypeError(f"{name}: indices must be int64, got {indices.dtype}")
+    if max_block is not None and (max_block < 2 or max_block & (max_block - 1)):
+        raise ValueError(f"{name}: max_block must be a power of two >= 2, got {max_block}")
+
+
 def sort_rows(x, values, indices, n_rows, n_cols, x_strides, values_strides, indices_strides, *, n_inner=1,
               descending=False, scratch=None, max_block=None):
     """Sort each row of the (n_rows, n_cols) view of `x` into the same-shaped views of `values` (x's dtype) and
@@ -217,28 +263,38 @@ def sort_rows(x, values, indices, n_rows, n_cols, x_strides, values_strides, ind
     Rows wider than one block need `scratch(shape, dtype)`, an allocator of contiguous device arrays (keys and
     indices of the padded rows). `max_block` caps the block (a power of two; tests use small ones to reach the
     multi-block path with small inputs)."""
-    name = "sort_rows"
-    check_view(name, x, n_rows, n_cols, n_inner, (*x_strides, *values_strides, *indices_strides),
-               FLOAT_DTYPES + INTEGRAL_DTYPES)
-    dtype_name = dtype_name_of(x)
-    if dtype_name_of(values) != dtype_name:
-        raise TypeError(f"{name}: values must have the input's dtype {dtype_name}, got {values.dtype}")
-    if dtype_name_of(indices) != "int64":
-        raise TypeError(f"{name}: indices must be int64, got {indices.dtype}")
-    if max_block is not None and (max_block < 2 or max_block & (max_block - 1)):
-        raise ValueError(f"{name}: max_block must be a power of two >= 2, got {max_block}")
+    strides = (*x_strides, *values_strides, *indices_strides)
+    _check("sort_rows", x, values, indices, n_rows, n_cols, n_inner, strides, max_block)
+    _launch("sort_rows", x, values, indices, n_rows, n_cols, n_cols, n_inner, strides, descending, scratch, max_block)
+
+
+def topk_rows(x, values, indices, n_rows, n_cols, k, x_strides, values_strides, indices_strides, *, n_inner=1,
+              largest=True, scratch=None, max_block=None):
+    """The first k columns of sort_rows (descending when `largest`) of each row of the (n_rows, n_cols) view of
+    `x`, into (n_rows, k) views of `values` and `indices`; strides, `scratch` and `max_block` as sort_rows's.
+    Rows longer than one block are halved block by block rather than sorted whole when k fits in one block."""
+    strides = (*x_strides, *values_strides, *indices_strides)
+    _check("topk_rows", x, values, indices, n_rows, n_cols, n_inner, strides, max_block)
+    if not 0 <= k <= n_cols:
+        raise ValueError(f"topk_rows: k must be in [0, {n_cols}], got {k}")
+    if k:
+        _launch("topk_rows", x, values, indices, n_rows, n_cols, k, n_inner, strides, largest, scratch, max_block)
+
+
+def _launch(name, x, values, indices, n_rows, n_cols, n_out, n_inner, strides, descending, scratch, max_block):
+    """The first n_out columns of each sorted row into values and indices (checked arguments)."""
     if n_rows == 0 or n_cols == 0:
         return
+    dtype_name = dtype_name_of(x)
     wide = key_is_wide(dtype_name)
     key_dtype = tl.int64 if wide else tl.int32
     log_m, log_block, num_warps = block_settings(n_rows, n_cols, dtype_name, max_block)
     block = 1 << log_block
     outputs = (x, values, indices, values, indices)  # the scratch slots unused on one block
-    strides = (*x_strides, *values_strides, *indices_strides)
     flags = dict(DESCENDING=bool(descending), KEY_DTYPE=key_dtype, LOG_BLOCK=log_block, num_warps=num_warps)
     if n_cols <= block:
         _sort_block_kernel[(triton.cdiv(n_rows, 1 << log_m),)](
-            *outputs, n_rows, n_cols, n_inner, block, *strides, 0,
+            *outputs, n_rows, n_cols, n_out, n_inner, block, *strides, 0,
             MERGE=False, FROM_X=True, TO_OUTPUT=True, LOG_M=log_m, **flags)
         return
     if scratch is None:
@@ -247,15 +303,27 @@ def sort_rows(x, values, indices, n_rows, n_cols, x_strides, values_strides, ind
     n_padded = 1 << log_n
     keys = scratch((n_rows, n_padded), "int64" if wide else "int32")
     idx = scratch((n_rows, n_padded), "int32")
-    blocks = n_rows * (n_padded // block)
-    _sort_block_kernel[(blocks,)](
-        x, values, indices, keys, idx, n_rows, n_cols, n_inner, n_padded, *strides, 0,
+    _sort_block_kernel[(n_rows * (n_padded // block),)](
+        x, values, indices, keys, idx, n_rows, n_cols, n_out, n_inner, n_padded, *strides, 0,
         MERGE=False, FROM_X=True, TO_OUTPUT=False, LOG_M=0, **flags)
     step_block = min(STEP_BLOCK, n_padded // 2)
+    if n_out <= block:  # halve to one block of the smallest pairs
+        while n_padded > block:
+            n_padded //= 2
+            half_keys, half_idx = scratch((n_rows, n_padded), "int64" if wide else "int32"), \
+                scratch((n_rows, n_padded), "int32")
+            _halve_kernel[(n_rows * triton.cdiv(n_padded, step_block),)](
+                keys, idx, half_keys, half_idx, n_padded, log_block, BLOCK_SIZE=step_block, num_warps=4)
+            keys, idx = half_keys, half_idx
+            _sort_block_kernel[(n_rows * (n_padded // block),)](  # level log_block: blocks alternate directions
+                x, values, indices, keys, idx, n_rows, n_cols, n_out, n_inner, n_padded, *strides, log_block,
+                MERGE=True, FROM_X=False, TO_OUTPUT=n_padded == block, LOG_M=0, **flags)
+        return
+    blocks = n_rows * (n_padded // block)
     for level in range(log_block + 1, log_n + 1):
         for distance in range(level - 1, log_block - 1, -1):
             _bitonic_step_kernel[(n_rows * triton.cdiv(n_padded // 2, step_block),)](
                 keys, idx, n_padded, distance, level, BLOCK_SIZE=step_block, num_warps=4)
         _sort_block_kernel[(blocks,)](
-            x, values, indices, keys, idx, n_rows, n_cols, n_inner, n_padded, *strides, level,
+            x, values, indices, keys, idx, n_rows, n_cols, n_out, n_inner, n_padded, *strides, level,
             MERGE=True, FROM_X=False, TO_OUTPUT=level == log_n, LOG_M=0, **flags)

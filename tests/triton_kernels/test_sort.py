@@ -76,6 +76,40 @@ def test_rows_longer_than_one_block(dtype, max_block):
             check(x, descending, max_block=max_block)
 
 
+def run_topk(x, k, largest, max_block=None):
+    """topk_rows over the last axis of the 2-D `x` into (rows, k) outputs; returns (values, indices)."""
+    n_rows, n_cols = x.shape
+    values, indices = np.full((n_rows, k), 7, x.dtype), np.full((n_rows, k), -7, np.int64)
+    (sxm, sxn), (svm, svn), (sim, sin) = (HostTensor(a).stride() for a in (x, values, indices))
+    S.topk_rows(HostTensor(x), HostTensor(values), HostTensor(indices), n_rows, n_cols, k, (sxm, 0, sxn),
+                (svm, 0, svn), (sim, 0, sin), largest=largest, max_block=max_block,
+                scratch=lambda shape, dtype: HostTensor(np.zeros(shape, dtype)))
+    return values, indices
+
+
+# k up to one block halves pairs of blocks; a larger k sorts whole rows (the columns past k stay unwritten). The
+# interpreter pays per program: small rows, blocks of 4 pairs
+@pytest.mark.parametrize("dtype", ["float32", "int64", "bfloat16", "int8"])
+def test_topk_is_the_first_columns_of_the_sort(dtype):
+    rng = np.random.default_rng(abs(hash(("topk", dtype))) % (1 << 32))
+    max_block = 4
+    for shape, ks in [((2, 19), (0, 1, 4, 5)), ((3, 16), (2, 16)), ((4, 4), (3,))]:
+        x = _make(rng, shape, dtype)
+        for k in ks:
+            for largest in (False, True):
+                values, indices = run_topk(x, k, largest, max_block)
+                expected = reference(x, largest)[:, :k]
+                np.testing.assert_array_equal(indices, expected, err_msg=f"{shape} k={k} largest={largest}")
+                np.testing.assert_array_equal(values.view(np.uint8),
+                                              np.take_along_axis(x, expected, 1).view(np.uint8))
+
+
+def test_topk_rows_rejects_a_k_outside_the_row():
+    x = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"k must be in \[0, 3\], got 4"):
+        run_topk(x, 4, True)
+
+
 def test_strided_two_level_rows():
     """Sorting dim 1 of a (2, 5, 3) array in place: rows (2, 3) of stride (15, 1), columns of stride 3."""
     rng = np.random.default_rng(3)
@@ -120,8 +154,9 @@ def _sort_job(dt, settings, merge, arch):
     log_m, log_block, num_warps = settings
     wide = S.key_is_wide(_POINTER[dt])
     signature = dict(x_ptr=f"*{dt}", values_ptr=f"*{dt}", indices_ptr="*i64", keys_ptr="*i64" if wide else "*i32",
-                     idx_ptr="*i32", n_rows="i32", n_cols="i32", n_inner="i32", n_padded="i32", stride_xm="i32",
-                     stride_xi="i32", stride_xn="constexpr", stride_vm="i32", stride_vi="i32", stride_vn="constexpr",
+                     idx_ptr="*i32", n_rows="i32", n_cols="i32", n_out="i32", n_inner="i32", n_padded="i32",
+                     stride_xm="i32", stride_xi="i32", stride_xn="constexpr", stride_vm="i32", stride_vi="i32",
+                     stride_vn="constexpr",
                      stride_im="i32", stride_ii="i32", stride_in="constexpr", level="i32", DESCENDING="constexpr",
                      MERGE="constexpr", FROM_X="constexpr", TO_OUTPUT="constexpr", KEY_DTYPE="constexpr",
                      LOG_M="constexpr", LOG_BLOCK="constexpr")
@@ -136,13 +171,20 @@ def _step_job(arch):
     return aot.job(S._bitonic_step_kernel, signature, dict(BLOCK_SIZE=S.STEP_BLOCK), arch, num_warps=4)
 
 
+def _halve_job(arch):
+    signature = dict(keys_ptr="*i64", idx_ptr="*i32", half_keys_ptr="*i64", half_idx_ptr="*i32", n_half="i32",
+                     log_block="i32", BLOCK_SIZE="constexpr")
+    return aot.job(S._halve_kernel, signature, dict(BLOCK_SIZE=S.STEP_BLOCK), arch, num_warps=4)
+
+
 def aot_jobs():
     jobs = [(f"sort {dt} block={list(settings)} merge={merge}", _sort_job(dt, settings, merge, arch))
             for arch in aot.ARCHITECTURES for dt, settings, merge in _AOT_CASES]
-    return jobs + [("bitonic step i64", _step_job(arch)) for arch in aot.ARCHITECTURES]
+    return jobs + [(name, job(arch)) for arch in aot.ARCHITECTURES
+                   for name, job in (("bitonic step i64", _step_job), ("topk halving i64", _halve_job))]
 
 
 def test_aot_no_spills(aot_results):
     """Every shipped block compiles for sm_80 and sm_90 (a child process, the interpreter off) without spills."""
-    assert len(aot_results) == 2 * (len(_AOT_CASES) + 1)
+    assert len(aot_results) == 2 * (len(_AOT_CASES) + 2)
     aot.assert_no_spills(aot_results)

@@ -1,8 +1,9 @@
 """Differentiable formulas of sorting and selection (framework/ops/sorting.py), and of the ops whose derivative
 PyTorch does not implement (unique, weighted bincount).
 
-sort, topk, kthvalue, median(dim), nanmedian(dim) and mode put the gradient at the indices they return, as
-max(dim) does (reduction._along: PyTorch's value_selecting_reduction_backward). median() and nanmedian() share it evenly among the elements equal to the result, as max() does.
+sort, topk, kthvalue, median(dim), nanmedian(dim) and mode put the gradient at the indices they return, as max(dim)
+does (reduction._along: PyTorch's value_selecting_reduction_backward). median() and nanmedian() share it evenly
+among the elements equal to the result, as max() does.
 """
 from ..registry import KERNELS
 from . import derivative

@@ -1,12 +1,13 @@
 """cuda kernels for sorting and selection: the cpu kernels' signatures and results (backends/numpy/sorting.py), built
 on triton_kernels.sort's stable row sort.
 
-sort and topk are the sort (topk keeps the first k columns); kthvalue, median, nanmedian and mode read one sorted
-position per row, chosen on the device (no host round trip): kthvalue k - 1; median (n - 1) // 2, or the first
-NaN's place when the row holds NaN; nanmedian the middle of the non-NaN values; mode the end of the longest run
-of equal sorted values (the first such run, i.e. the smallest value). unique sorts the flattened input (slices:
-one stable sort per column, last column first), marks where the sorted values change and compacts; the number
-of distinct values is read back to the host (one sync), as PyTorch does.
+sort is the row sort, topk its first k columns (triton_kernels.sort.topk_rows: long rows are not sorted whole);
+kthvalue, median, nanmedian and mode read one sorted position per row, chosen on the device (no host round trip):
+kthvalue k - 1; median (n - 1) // 2, or the first NaN's place when the row holds NaN; nanmedian the middle of the
+non-NaN values; mode the end of the longest run of equal sorted values (the first such run, i.e. the smallest
+value). unique sorts the flattened input (slices: one stable sort per column, last column first), marks where the
+sorted values change and compacts; the number of distinct values is read back to the host (one sync), as PyTorch
+does.
 """
 import numpy as np
 
@@ -80,9 +81,11 @@ def _topk_forward(ctx, x, k, axis, largest):
     if not x.ndim:  # PyTorch returns a 0-d input itself, for k = 0 too
         values, indices = x.copy(), zeros((), _INT64)
     else:
-        values, indices = sort_along(x, axis, descending=largest)
-        first = tuple(slice(0, k) if d == axis else slice(None) for d in range(values.ndim))
-        values, indices = values[first].copy(), indices[first].copy()
+        shape = x.shape[:axis] + (k,) + x.shape[axis + 1:]
+        values, indices = empty(shape, x.dtype), empty(shape, _INT64)
+        source, _, rows = _along(x, values, axis, indices)  # rows of x's length; the outputs' columns stop at k
+        sort_kernels.topk_rows(source, values, indices, rows.n_rows, rows.n_cols, k, rows.of(0), rows.of(1),
+                               rows.of(2), n_inner=rows.n_inner, largest=largest, scratch=_scratch)
     _save_indices(ctx, x, indices, axis)
     return values, indices
 

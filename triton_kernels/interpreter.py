@@ -10,10 +10,15 @@
   (bf16 9.18e-41 widens to 0.0, -2.76e-40 to -5.88e-39), so pow(x, bf16 subnormal) on `cuda` gave 1. The two
   formats share sign and exponent: widening is the bits shifted left by 16, exact, as a GPU's cvt does;
   narrowing keeps the interpreter's truncation (kernels that must round do it themselves, in integer ops).
+* `one_element_indices()`: Triton 3.6's interpreter holds a scalar argument as a 1-element array and makes it an
+  index (`range(0, n, BLOCK)`) with `int(array)`, which NumPy 2.4 refuses ("only 0-dimensional arrays can be
+  converted to Python scalars"); Triton 3.7 squeezes the array first. Do as 3.7 does.
 """
 import math
+import re
 
 import numpy as np
+import triton
 import triton.language as tl
 
 from .strided import interpreting
@@ -95,9 +100,26 @@ def exact_bfloat16_casts():
     interpreter._convert_float = convert
 
 
+def one_element_indices():
+    """Make a scalar argument usable as an index in Triton 3.6's interpreter (see the module's docstring)."""
+    from triton.runtime import interpreter
+    original = interpreter._patch_lang_tensor
+    if getattr(original, "_framework_squeezed_index", False):
+        return
+
+    def patch(tensor, scope):
+        original(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.squeeze()))
+
+    patch._framework_squeezed_index = True
+    interpreter._patch_lang_tensor = patch
+
+
 if interpreting():
     libdevice = HostLibdevice()
     skip_repatching_device_calls()
     exact_bfloat16_casts()
+    if tuple(int(part) for part in re.findall(r"\d+", triton.__version__)[:2]) < (3, 7):
+        one_element_indices()
 else:
     from triton.language.extra.cuda import libdevice  # noqa: F401

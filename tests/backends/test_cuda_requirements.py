@@ -160,8 +160,8 @@ def test_bindings_the_driver_runs_pass(monkeypatch):
 def test_missing_cuda_core_beside_the_bindings(monkeypatch):
     FakeGPU().install(monkeypatch)
     monkeypatch.setitem(sys.modules, "cuda.core", None)
-    with pytest.raises(RuntimeError, match=r"a CUDA GPU is present, and cuda-core could not be imported .*"
-                                           r"needs cuda-core >= 0\.4 with cuda-bindings: pip install 'cuda-core\[cu12\]'"):
+    with pytest.raises(RuntimeError, match=r"a CUDA GPU is present, and cuda-core could not be imported .*needs "
+                                           r"cuda-core >= 0\.4 with cuda-bindings: pip install 'cuda-core\[cu12\]'"):
         requirements.check_gpu_stack()
 
 

@@ -171,8 +171,8 @@ class FakeGPU:
         def cuGetErrorString(error):
             return (CUresult.CUDA_SUCCESS, _ERROR_STRINGS[CUresult(error)])
 
-        for function in (cuInit, cuDeviceGetCount, cuDriverGetVersion, cuDeviceTotalMem, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync,
-                         cuMemcpyDtoDAsync, cuMemPoolTrimTo, cuGetErrorName, cuGetErrorString):
+        for function in (cuInit, cuDeviceGetCount, cuDriverGetVersion, cuDeviceTotalMem, cuMemcpyHtoDAsync,
+                         cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemPoolTrimTo, cuGetErrorName, cuGetErrorString):
             setattr(driver, function.__name__, function)
         return driver
 

@@ -13,6 +13,10 @@
 * `one_element_indices()`: Triton 3.6's interpreter holds a scalar argument as a 1-element array and makes it an
   index (`range(0, n, BLOCK)`) with `int(array)`, which NumPy 2.4 refuses ("only 0-dimensional arrays can be
   converted to Python scalars"); Triton 3.7 squeezes the array first. Do as 3.7 does.
+* `quiet_float_warnings()`: a kernel computes in IEEE arithmetic, where x / 0 is inf and inf - inf is nan by
+  design (a GPU raises nothing); the interpreter runs it as numpy, which warns at each such op ("overflow
+  encountered in divide", ...), by the hundred in a test run. Every interpreted launch runs with numpy's
+  floating-point warnings off, as the CPU backend's kernels do (framework/backends/numpy/common.py).
 """
 import math
 import re
@@ -115,11 +119,31 @@ def one_element_indices():
     interpreter._patch_lang_tensor = patch
 
 
+def quiet_float_warnings():
+    """Run every interpreted launch (`kernel[grid](...)` -> `InterpretedFunction.run`) under
+    np.errstate(all="ignore"): inf and nan are values there, not errors."""
+    import functools
+
+    from triton.runtime import interpreter
+    original_run = interpreter.InterpretedFunction.run
+    if getattr(original_run, "_framework_quiet", False):
+        return
+
+    @functools.wraps(original_run)
+    def run(self, *args, **kwargs):
+        with np.errstate(all="ignore"):
+            return original_run(self, *args, **kwargs)
+
+    run._framework_quiet = True
+    interpreter.InterpretedFunction.run = run
+
+
 if interpreting():
     libdevice = HostLibdevice()
     skip_repatching_device_calls()
     exact_bfloat16_casts()
     if tuple(int(part) for part in re.findall(r"\d+", triton.__version__)[:2]) < (3, 7):
         one_element_indices()
+    quiet_float_warnings()
 else:
     from triton.language.extra.cuda import libdevice  # noqa: F401

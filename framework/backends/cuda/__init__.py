@@ -10,7 +10,7 @@ check_triton()  # before anything below imports Triton: an unsupported one fails
 
 from ...tensor import RAW_DEVICES  # noqa: E402
 from ...device import device as _device  # noqa: E402
-from . import array, memory, runtime  # noqa: F401,E402
+from . import array, device_errors, memory, runtime  # noqa: F401,E402
 from . import shape  # noqa: F401,E402
 from . import reduction  # noqa: F401,E402
 from . import indexing  # noqa: F401,E402

@@ -171,11 +171,21 @@ def _remainder(a, b):
 # ---- the ops ------------------------------------------------------------------------------------------
 
 @triton.jit
+def _negate(x):
+    # -x with IEEE signs (-(+0.0) = -0.0): Triton < 3.8 compiles a float's `-x` as `0 - x`, which gives +0.0.
+    if x.dtype.is_floating():
+        y = x * -1.0
+    else:
+        y = -x
+    return y
+
+
+@triton.jit
 def _unary(x, p0, p1, OP: tl.constexpr, HAS_P0: tl.constexpr, HAS_P1: tl.constexpr):
     if OP == "identity":
         y = x
     elif OP == "neg":
-        y = -x
+        y = _negate(x)
     elif OP == "exp":
         y = libdevice.exp(x)
     elif OP == "log":
@@ -359,7 +369,7 @@ def _ternary(x, a, b, OP: tl.constexpr):
         y = tl.where(x, a, b)
     # ---- gradients of binary ops: x = upstream gradient g ----
     elif OP == "div_backward_b":
-        y = _div(-x * a, b * b)
+        y = _div(_negate(x) * a, b * b)
     elif OP == "pow_backward_a":
         y = x * b * libdevice.pow(a, b - 1.0)
     elif OP == "pow_backward_b":  # PyTorch: 0 where the base is 0 and the exponent >= 0

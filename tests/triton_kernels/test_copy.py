@@ -72,6 +72,9 @@ def test_fill_writes_only_the_view(rng):
     halves = np.zeros(3, ml_dtypes.bfloat16)
     C.fill(HostTensor(halves), 1.5)
     assert (halves.astype(np.float32) == 1.5).all()
+    for value in (1.1, -3.3e-39, 1e39, float("nan")):  # rounded to nearest (truncation gives 1.09375 for 1.1)
+        C.fill(HostTensor(halves), value)
+        np.testing.assert_array_equal(halves.view(np.uint16), np.full(3, value, ml_dtypes.bfloat16).view(np.uint16))
 
 
 def test_empty_copy_launches_nothing_and_shape_mismatch_is_an_error():

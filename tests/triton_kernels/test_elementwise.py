@@ -515,6 +515,9 @@ _AOT_CASES = [
     ("pow", 2, "i32", "i32", "i64", 1, False, dict(Y_SCALAR=True)),
     ("pow_backward_b", 3, "fp32", "fp32", "fp32", 6, True, {}),
     ("where", 3, "fp16", "fp16", "fp32", 3, False, dict(Z_SCALAR=True)),
+    # _negate's two paths (Triton < 3.8 compiles a float's -x as 0 - x, so floats multiply by -1 instead)
+    ("neg", 1, "fp32", "fp32", "fp32", 1, False, {}),
+    ("neg", 1, "i64", "i64", "i64", 1, False, {}),
 ]
 
 

@@ -4,17 +4,21 @@ Loaded on the first use of a `cuda` tensor (never by `import framework`): it imp
 GPU cuda-core. Under TRITON_INTERPRET=1 the same kernels run in Triton's interpreter on host memory
 (runtime.py).
 """
-from ...tensor import RAW_DEVICES
-from ...device import device as _device
-from . import array, device_errors, memory, runtime  # noqa: F401
-from . import shape  # noqa: F401
-from . import reduction  # noqa: F401
-from . import indexing  # noqa: F401
-from . import elementwise  # noqa: F401
-from . import linalg  # noqa: F401
-from . import nn  # noqa: F401
-from . import linear_cross_entropy  # noqa: F401
-from . import scan, search, sorting  # noqa: F401
+from ..cuda_requirements import check_triton
+
+check_triton()  # before anything below imports Triton: an unsupported one fails here, saying which is needed
+
+from ...tensor import RAW_DEVICES  # noqa: E402
+from ...device import device as _device  # noqa: E402
+from . import array, device_errors, memory, runtime  # noqa: F401,E402
+from . import shape  # noqa: F401,E402
+from . import reduction  # noqa: F401,E402
+from . import indexing  # noqa: F401,E402
+from . import elementwise  # noqa: F401,E402
+from . import linalg  # noqa: F401,E402
+from . import nn  # noqa: F401,E402
+from . import linear_cross_entropy  # noqa: F401,E402
+from . import scan, search, sorting  # noqa: F401,E402
 
 RAW_DEVICES[array.CudaArray] = _device("cuda", 0)
 

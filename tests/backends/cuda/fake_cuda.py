@@ -29,10 +29,12 @@ class CUresult(enum.IntEnum):
     CUDA_SUCCESS = 0
     CUDA_ERROR_INVALID_VALUE = 1
     CUDA_ERROR_OUT_OF_MEMORY = 2
+    CUDA_ERROR_NO_DEVICE = 100
 
 
 _ERROR_STRINGS = {CUresult.CUDA_ERROR_INVALID_VALUE: b"invalid argument",
-                  CUresult.CUDA_ERROR_OUT_OF_MEMORY: b"out of memory"}
+                  CUresult.CUDA_ERROR_OUT_OF_MEMORY: b"out of memory",
+                  CUresult.CUDA_ERROR_NO_DEVICE: b"no CUDA-capable device is detected"}
 
 
 class _Handle:
@@ -85,6 +87,9 @@ class FakeGPU:
     """One device of `total_memory` bytes, of which the pool can hand out `pool_capacity`; host-backed."""
 
     def __init__(self, total_memory=1 << 30, pool_capacity=256 << 20, pinned_capacity=1 << 30):
+        self.device_count = 1  # 0: a driver without a GPU (cuInit answers CUDA_ERROR_NO_DEVICE)
+        self.driver_version = 12090  # the CUDA version the driver supports (cuDriverGetVersion)
+        self.bindings_version = "12.9.0"  # cuda-bindings' version; its major is the CUDA it was built for
         self.total_memory = total_memory
         self.pool_capacity = pool_capacity
         self.pinned_capacity = pinned_capacity
@@ -125,11 +130,17 @@ class FakeGPU:
         driver.CUresult, driver.CUstream, driver.CUdeviceptr, driver.CUmemoryPool = (
             CUresult, CUstream, CUdeviceptr, CUmemoryPool)
 
-        def cuInit(flags):
-            return (CUresult.CUDA_SUCCESS,)
+        major, minor = (int(part) for part in self.bindings_version.split(".")[:2])
+        driver.CUDA_VERSION = major * 1000 + minor * 10  # e.g. 12090: the CUDA these bindings were built for
+
+        def cuInit(Flags):
+            return (CUresult.CUDA_SUCCESS if self.device_count else CUresult.CUDA_ERROR_NO_DEVICE,)
 
         def cuDeviceGetCount():
-            return (CUresult.CUDA_SUCCESS, 1)
+            return (CUresult.CUDA_SUCCESS, self.device_count)
+
+        def cuDriverGetVersion():
+            return (CUresult.CUDA_SUCCESS, self.driver_version)
 
         def cuDeviceTotalMem(dev):
             operator.index(dev)
@@ -161,8 +172,8 @@ class FakeGPU:
         def cuGetErrorString(error):
             return (CUresult.CUDA_SUCCESS, _ERROR_STRINGS[CUresult(error)])
 
-        for function in (cuInit, cuDeviceGetCount, cuDeviceTotalMem, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync,
-                         cuMemcpyDtoDAsync, cuMemPoolTrimTo, cuGetErrorName, cuGetErrorString):
+        for function in (cuInit, cuDeviceGetCount, cuDriverGetVersion, cuDeviceTotalMem, cuMemcpyHtoDAsync,
+                         cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemPoolTrimTo, cuGetErrorName, cuGetErrorString):
             setattr(driver, function.__name__, function)
         return driver
 
@@ -341,7 +352,7 @@ class FakeGPU:
         core.__path__ = []
         bindings = types.ModuleType("cuda.bindings")
         bindings.__path__ = []
-        bindings.__version__ = "12.9.0"
+        bindings.__version__ = self.bindings_version
         bindings.driver = self.driver_module()
         cuda.core, cuda.bindings = core, bindings
         modules = {"cuda": cuda, "cuda.core": core, "cuda.bindings": bindings, "cuda.bindings.driver": bindings.driver}

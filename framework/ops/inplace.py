@@ -152,7 +152,9 @@ _UNARY = ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh",
           "sign", "reciprocal", "neg", "square", "clamp", "clamp_min", "clamp_max", "floor", "ceil", "round", "trunc",
           "logical_not", "bitwise_not")
 
-INPLACE_METHODS = {name + "_": _inplace(getattr(elementwise, name)) for name in _BINARY + _UNARY}
+_SPECIAL = ("erf", "erfc", "erfinv", "nan_to_num", "lerp")
+
+INPLACE_METHODS = {name + "_": _inplace(getattr(elementwise, name)) for name in _BINARY + _UNARY + _SPECIAL}
 INPLACE_METHODS.update({"clip_": INPLACE_METHODS["clamp_"], "negative_": INPLACE_METHODS["neg_"],
                         "true_divide_": INPLACE_METHODS["div_"], "copy_": copy_, "zero_": zero_, "fill_": fill_,
                         "uniform_": uniform_, "normal_": normal_})

@@ -14,6 +14,8 @@ from . import elementwise  # noqa: F401
 from . import linalg  # noqa: F401
 from . import nn  # noqa: F401
 from . import linear_cross_entropy  # noqa: F401
+from . import rearrange  # noqa: F401
+from . import matrix  # noqa: F401
 
 RAW_DEVICES[array.CudaArray] = _device("cuda", 0)
 

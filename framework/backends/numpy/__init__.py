@@ -5,6 +5,8 @@ from . import reduction  # noqa: F401
 from . import indexing  # noqa: F401
 from . import nn  # noqa: F401
 from . import linear_cross_entropy  # noqa: F401
+from . import rearrange  # noqa: F401
+from . import matrix  # noqa: F401
 from .common import without_float_warnings
 
 

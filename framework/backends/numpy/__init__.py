@@ -7,6 +7,7 @@ from . import nn  # noqa: F401
 from . import linear_cross_entropy  # noqa: F401
 from . import rearrange  # noqa: F401
 from . import matrix  # noqa: F401
+from . import products  # noqa: F401
 from ..composed import register_composed
 from .common import without_float_warnings
 

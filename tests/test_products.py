@@ -22,6 +22,14 @@ def test_tensordot(dtype, rng):
             assert out.grad_fn.name() == "ViewBackward0"
 
 
+def test_tensordot_broadcasts_size_one_dims(rng):
+    """A contracted dim of size 1 on one side: the other side's is summed first (PyTorch's rule; numpy refuses)."""
+    a, b = random_array(rng, (2, 1, 4), "float64"), random_array(rng, (3, 4, 5), "float64")
+    check_op(lambda x, y: fw.tensordot(x, y, ([1, 2], [0, 1])),
+             lambda x, y: np.tensordot(x, y.sum(0, keepdims=True), ([1, 2], [0, 1])),
+             lambda x, y: torch.tensordot(x, y, ([1, 2], [0, 1])), a, b, dtype="float64", rng=rng)
+
+
 def test_tensordot_integers_and_tensor_dims(rng):
     a, b = random_array(rng, (2, 3), "int64", low=-5, high=5), random_array(rng, (3, 2), "int64", low=-5, high=5)
     check_op(lambda x, y: fw.tensordot(x, y, 1), lambda x, y: np.tensordot(x, y, 1),

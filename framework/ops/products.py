@@ -7,7 +7,7 @@ import warnings
 from .. import dtypes
 from ..autograd.function import run
 from ..tensor import Tensor, _wrap_dim
-from . import elementwise, linalg, shape
+from . import elementwise, linalg, reduction, shape
 
 
 def _tensordot_dims(a, b, dims):
@@ -29,24 +29,31 @@ def _tensordot_dims(a, b, dims):
 
 
 def tensordot(a, b, dims=2, out=None):
-    """Sum of a * b over the paired dims: one matmul of a (free, contracted) by b (contracted, free)."""
+    """Sum of a * b over the paired dims: one matmul of a (free, contracted) by b (contracted, free). A paired dim
+    of size 1 on one side broadcasts: the other side's is summed first, as PyTorch does."""
     dims_a, dims_b = _tensordot_dims(a, b, dims)
     if a._dtype is not b._dtype:
         raise RuntimeError("both inputs should have same dtype")
+    left, right = a, b
+    k = 1
     for da, db in zip(dims_a, dims_b):
         size_a, size_b = a._data.shape[da], b._data.shape[db]
-        if size_a != size_b:
+        if size_b == 1:
+            left = reduction.sum(left, da, keepdim=True)
+        elif size_a == 1:
+            right = reduction.sum(right, db, keepdim=True)
+        elif size_a != size_b:
             raise RuntimeError(f"contracted dimensions need to match, but first has size {size_a} in dim {da} and "
                                f"second has size {size_b} in dim {db}")
+        else:
+            k *= size_a
     free_a = [d for d in range(a.ndim) if d not in dims_a]
     free_b = [d for d in range(b.ndim) if d not in dims_b]
-    k = math.prod(a._data.shape[d] for d in dims_a)
-    left = shape.reshape(shape.permute(a, free_a + dims_a), -1 if k else math.prod(a._data.shape[d] for d in free_a),
-                         k)
-    right = shape.reshape(shape.permute(b, dims_b + free_b), k, -1 if k else
-                          math.prod(b._data.shape[d] for d in free_b))
-    product = linalg.mm(left, right)
-    return shape.reshape(product, [a._data.shape[d] for d in free_a] + [b._data.shape[d] for d in free_b])
+    sizes_a = [left._data.shape[d] for d in free_a]
+    sizes_b = [right._data.shape[d] for d in free_b]
+    left = shape.reshape(shape.permute(left, free_a + dims_a), math.prod(sizes_a), k)
+    right = shape.reshape(shape.permute(right, dims_b + free_b), k, math.prod(sizes_b))
+    return shape.reshape(linalg.mm(left, right), sizes_a + sizes_b)
 
 
 def kron(input, other):

@@ -114,7 +114,8 @@ STACKS = {
 @pytest.mark.parametrize("name", STACKS)
 def test_stacks(name, dtype, rng):
     fn, reference = STACKS[name]
-    groups = {"hstack": [((3,), (2,)), ((2, 3), (2, 1)), ((), ())], "vstack": [((3,), (3,)), ((2, 3), (1, 3)), ((), ())],
+    groups = {"hstack": [((3,), (2,)), ((2, 3), (2, 1)), ((), ())],
+              "vstack": [((3,), (3,)), ((2, 3), (1, 3)), ((), ())],
               "dstack": [((3,), (3,)), ((2, 3), (2, 3)), ((), ()), ((2, 3, 1), (2, 3, 2))],
               "column_stack": [((3,), (3,), (3, 2)), ((), ()), ((0,), (0, 2))]}
     groups["row_stack"] = groups["vstack"]

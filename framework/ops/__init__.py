@@ -4,9 +4,10 @@ Each module owns one family and lists the names that are also Tensor methods
 in `TENSOR_METHODS`, so `x.exp()` and `framework.exp(x)` are one function.
 """
 from ..tensor import Tensor
-from . import combine, elementwise, indexing, inplace, linalg, matrix, products, rearrange, reduction, shape
+from . import (combine, elementwise, factories, indexing, inplace, linalg, matrix, products, rearrange, reduction,
+               shape)
 
-_FAMILIES = (elementwise, shape, linalg, reduction, indexing, rearrange, matrix, combine, products)
+_FAMILIES = (elementwise, shape, linalg, reduction, indexing, rearrange, matrix, combine, products, factories)
 
 
 def bind_tensor_methods():

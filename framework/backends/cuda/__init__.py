@@ -17,6 +17,7 @@ from . import linear_cross_entropy  # noqa: F401
 from . import rearrange  # noqa: F401
 from . import matrix  # noqa: F401
 from . import products  # noqa: F401
+from . import distance  # noqa: F401
 from ..composed import register_composed
 
 register_composed("cuda")

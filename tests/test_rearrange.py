@@ -87,3 +87,61 @@ def test_errors_match_torch(call):
         call(torch, torch.zeros(2, 3, 4))
     except Exception as error:  # noqa: BLE001 - comparing messages
         assert message == str(error).replace("torch.", "framework.")
+
+
+# ---- repeat_interleave ----------------------------------------------------------------------------------
+
+REPEAT_INTERLEAVE = [  # (shape, repeats, dim, output_size)
+    ((2, 3), 2, None, None), ((2, 3), 2, 1, None), ((2, 3), 3, -2, None), ((2, 3), 0, 1, None), ((4,), 1, 0, 4),
+    ((2, 3), [1, 0, 2], 1, None), ((2, 3), [1, 0, 2], 1, 3), ((3, 2), [2], 0, None), ((2, 3), 2.0, 1, None),
+    ((2, 3), [2, 1, 0, 1, 3, 0], None, None), ((0, 3), 2, 0, None), ((3,), [0, 0, 0], 0, None),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+@pytest.mark.parametrize("shape,repeats,dim,output_size", REPEAT_INTERLEAVE, ids=str)
+def test_repeat_interleave(shape, repeats, dim, output_size, dtype, rng):
+    def call(module):
+        def fn(x):
+            count = module.tensor(repeats, device=x.device) if isinstance(repeats, list) else \
+                module.tensor(int(repeats), device=x.device) if isinstance(repeats, float) else repeats
+            return module.repeat_interleave(x, count, dim, output_size=output_size)
+        return fn
+
+    def reference(x):
+        counts = np.array(repeats, dtype=np.int64) if isinstance(repeats, list) else int(repeats)
+        return np.repeat(x, counts, axis=dim)
+    out = check_op(call(fw), reference, call(torch) if torch is not None else None, random_array(rng, shape, "float64"),
+                   dtype=dtype, rng=rng)
+    tensor_form = isinstance(repeats, (list, float))
+    assert out.grad_fn.name() == ("IndexSelectBackward0" if tensor_form else "ViewBackward0")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["int64", "int32"])
+def test_repeat_interleave_indices(dtype, device):
+    counts = fw.tensor([1, 2, 0, 3], dtype=getattr(fw, dtype), device=device)
+    out = fw.repeat_interleave(counts)
+    assert out.dtype is counts.dtype and out.device.type == device and out.tolist() == [0, 1, 1, 3, 3, 3]
+    assert fw.repeat_interleave(counts, output_size=6).tolist() == [0, 1, 1, 3, 3, 3]
+    assert fw.repeat_interleave(fw.tensor([], dtype=fw.int64, device=device)).tolist() == []
+    x = fw.arange(4, device=device)
+    assert x.repeat_interleave(counts.long()).tolist() == [0, 1, 1, 3, 3, 3]
+
+
+@requires_torch
+@pytest.mark.parametrize("call", [
+    lambda m, x: x.repeat_interleave(-1), lambda m, x: x.repeat_interleave(m.tensor([1, 0, 2]), dim=1, output_size=4),
+    lambda m, x: x.repeat_interleave(m.tensor([1, 0, 2]), dim=1, output_size=2),
+    lambda m, x: x.repeat_interleave(m.tensor([2, 1])), lambda m, x: x.repeat_interleave(m.tensor([1, -1, 2]), dim=1),
+    lambda m, x: x.repeat_interleave(m.tensor([[1, 1, 2]]), dim=1),
+    lambda m, x: x.repeat_interleave(m.tensor([1.0, 1, 2]), dim=1), lambda m, x: m.repeat_interleave(m.tensor(3)),
+    lambda m, x: m.repeat_interleave(m.tensor([3.0]), 2, output_size=3), lambda m, x: x.repeat_interleave(2, dim=3),
+])
+def test_repeat_interleave_errors_match_torch(call):
+    message = raises_like_torch(lambda: call(fw, fw.arange(6.0).reshape(2, 3)),
+                                lambda: call(torch, torch.arange(6.0).reshape(2, 3)))
+    try:
+        call(torch, torch.arange(6.0).reshape(2, 3))
+    except Exception as error:  # noqa: BLE001 - comparing messages
+        assert message == str(error)

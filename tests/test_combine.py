@@ -183,3 +183,15 @@ def test_errors_match_torch(call):
         theirs = str(error).replace("torch.", "framework.")
         if "but got:" not in theirs:  # meshgrid prints the offending tensor in C++'s layout
             assert message == theirs
+
+
+def test_broadcast_shapes():
+    assert fw.broadcast_shapes((2, 1), (3,), [1, 1, 1]) == (1, 2, 3)
+    assert repr(fw.broadcast_shapes(5, (2, 1))) == "framework.Size([2, 5])" and fw.broadcast_shapes() == ()
+    for shapes in [((2, 1), (3, 2)), ((2,), (-1,)), ((2.0,),)]:
+        message = raises_like_torch(lambda: fw.broadcast_shapes(*shapes), lambda: torch.broadcast_shapes(*shapes))
+        if torch is not None:
+            try:
+                torch.broadcast_shapes(*shapes)
+            except Exception as error:  # noqa: BLE001 - comparing messages
+                assert message == str(error).replace("torch.", "framework.")

@@ -6,7 +6,7 @@ import numbers
 import warnings
 
 from .. import dtypes
-from ..tensor import Tensor, _wrap_dim
+from ..tensor import Size, Tensor, _wrap_dim
 from . import shape
 from .elementwise import broadcast_shapes
 
@@ -61,6 +61,32 @@ def cartesian_prod(*tensors):
         return tensors[0]
     grids = meshgrid(*tensors, indexing="ij")
     return shape.stack([shape.flatten(g) for g in grids], 1)
+
+
+def broadcast_shapes(*shapes):
+    """The shape that tensors of `shapes` (ints, tuples or lists) broadcast to, as a Size (PyTorch's public
+    variadic form; framework.ops.elementwise.broadcast_shapes is the cached two-shape one the ops use)."""
+    as_tuples = []
+    for shape in shapes:
+        if isinstance(shape, numbers.Integral):
+            shape = (shape,)
+        if not isinstance(shape, (tuple, list)):
+            raise RuntimeError(f"Input shapes should be of type ints, a tuple of ints, or a list of ints, got {shape}")
+        for size in shape:
+            if isinstance(size, builtins.bool) or not isinstance(size, numbers.Integral):
+                raise TypeError(f"framework.Size() takes an iterable of 'int' (item 0 is '{type(size).__name__}')")
+        as_tuples.append(tuple(builtins.int(size) for size in shape))
+    result = [1] * builtins.max([len(shape) for shape in as_tuples] + [0])
+    for k, shape in enumerate(as_tuples):
+        for i in range(-1, -1 - len(shape), -1):
+            if shape[i] == 1 or shape[i] == result[i]:
+                continue
+            if result[i] != 1 or shape[i] < 0:
+                raise RuntimeError(f"Attempting to broadcast a dimension of length {shape[i]} at {i}! Mismatching "
+                                   f"argument at index {k} had {shape}; but expected shape should be broadcastable to "
+                                   f"{result}")
+            result[i] = shape[i]
+    return Size(result)
 
 
 def broadcast_tensors(*tensors):
@@ -173,5 +199,5 @@ def tensor_split(input, indices_or_sections, dim=0):
 
 
 TENSOR_METHODS = ("tensor_split",)
-__all__ = ["meshgrid", "cartesian_prod", "broadcast_tensors", "atleast_1d", "atleast_2d", "atleast_3d", "hstack",
+__all__ = ["meshgrid", "cartesian_prod", "broadcast_shapes", "broadcast_tensors", "atleast_1d", "atleast_2d", "atleast_3d", "hstack",
            "vstack", "row_stack", "dstack", "column_stack", "tensor_split"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import framework as fw
-from helpers import DEVICES, case, check_op, random_array, raises_like_torch, requires_torch, torch
+from helpers import DEVICES, check_op, random_array, raises_like_torch, requires_torch, torch
 
 # equation -> (operand shapes, PyTorch's node name of the result)
 EQUATIONS = {

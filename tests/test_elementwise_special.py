@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import framework as fw
-from helpers import (FLOAT_NAMES, INT_NAMES, assert_close, case, check_op, make_tensor, random_array,
-                     raises_like_torch, requires_torch, torch, with_derivative, DEVICES)
+from helpers import (DEVICES, FLOAT_NAMES, INT_NAMES, assert_close, case, check_op, random_array, raises_like_torch,
+                     requires_torch, torch, with_derivative)
 
 SHAPES = [(), (3,), (4, 5), (2, 3, 5), (1, 7), (0, 3)]
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import framework as fw
-from helpers import (DEVICES, DTYPE_NAMES, FLOAT_NAMES, INT_NAMES, assert_close, case, check_op, make_tensor,
+from helpers import (DEVICES, FLOAT_NAMES, INT_NAMES, assert_close, case, check_op, make_tensor,
                      random_array, raises_like_torch, requires_torch, torch)
 
 

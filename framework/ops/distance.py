@@ -6,7 +6,7 @@ import math
 from .. import dtypes
 from ..autograd.function import run
 from ..autograd.grad_mode import no_grad
-from ..tensor import Tensor, _wrap_dim
+from ..tensor import _wrap_dim
 from . import elementwise, reduction, shape
 
 _COMPUTE_MODES = {"use_mm_for_euclid_dist_if_necessary": 0, "use_mm_for_euclid_dist": 1,

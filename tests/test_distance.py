@@ -97,7 +97,8 @@ def test_cdist_zero_distance_gradients(device):
 @pytest.mark.parametrize("call", [
     lambda m: m.cdist(m.zeros(3), m.zeros(2, 3)), lambda m: m.cdist(m.zeros(2, 3), m.zeros(2, 4)),
     lambda m: m.cdist(m.ones(2, 3, dtype=m.int64), m.ones(2, 3, dtype=m.int64)),
-    lambda m: m.cdist(m.zeros(2, 3), m.zeros(2, 3), p=-1), lambda m: m.cdist(m.zeros(2, 3), m.zeros(2, 3), compute_mode="x"),
+    lambda m: m.cdist(m.zeros(2, 3), m.zeros(2, 3), p=-1),
+    lambda m: m.cdist(m.zeros(2, 3), m.zeros(2, 3), compute_mode="x"),
     lambda m: m.cdist(m.zeros(2, 3), m.zeros(2, 3, dtype=m.float64)),
     lambda m: m.cdist(m.zeros(2, 3, dtype=m.float16), m.zeros(2, 3, dtype=m.float16)),
     lambda m: m.cdist(m.zeros(2, 3, 4), m.zeros(3, 5, 4)),

@@ -182,10 +182,25 @@ def make_torch_like(array):
 @requires_torch
 def test_isclose_errors():
     raises_like_torch(lambda: fw.isclose(fw.tensor([1, 2]), fw.tensor([1.0, 3.0])),
-                      lambda: torch.isclose(torch.tensor([1, 2]), torch.tensor([1.0, 3.0])), match="Long did not match Float")
+                      lambda: torch.isclose(torch.tensor([1, 2]), torch.tensor([1.0, 3.0])),
+                      match="Long did not match Float")
     for kwargs, text in ((dict(rtol=-1), "rtol must be greater than or equal to zero, but got -1"),
                          (dict(atol=-0.5), "atol must be greater than or equal to zero, but got -0.5")):
         message = raises_like_torch(lambda: fw.isclose(fw.ones(2), fw.ones(2), **kwargs),
                                     lambda: torch.isclose(torch.ones(2), torch.ones(2), **kwargs))
         assert message == text
     raises_like_torch(lambda: fw.allclose(fw.ones(2), fw.ones(3)), lambda: torch.allclose(torch.ones(2), torch.ones(3)))
+
+
+@requires_torch
+@pytest.mark.parametrize("device", DEVICES)
+def test_isclose_compares_integers_in_the_default_float_dtype(device):
+    """No wrap-around (int8 100 vs -100 are 200 apart) and float32 rounding (2**24 + 1 is 2**24), as PyTorch."""
+    for a, b, dtype, kwargs in (([100], [-100], "int8", dict(rtol=0, atol=60)), ([0, 4], [1, 5], "uint8", {}),
+                                ([0, 4], [1, 5], "uint8", dict(rtol=0.0, atol=1.0)),
+                                ([16777217], [16777216], "int64", dict(rtol=0.0, atol=0.5))):
+        ours = fw.isclose(fw.tensor(a, dtype=getattr(fw, dtype), device=device),
+                          fw.tensor(b, dtype=getattr(fw, dtype), device=device), **kwargs)
+        theirs = torch.isclose(torch.tensor(a, dtype=getattr(torch, dtype)),
+                               torch.tensor(b, dtype=getattr(torch, dtype)), **kwargs)
+        assert ours.tolist() == theirs.tolist(), (a, b, dtype, kwargs)

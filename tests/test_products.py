@@ -95,8 +95,10 @@ def test_cross_noncontiguous_integers_and_default_dim(rng):
     lambda m: m.tensordot(m.zeros(2, 3), m.zeros(3, 2, dtype=m.float64), ([1], [0])),
     lambda m: m.tensordot(m.zeros(2, 3), m.zeros(3, 2), -1), lambda m: m.tensordot(m.zeros(2, 3), m.zeros(3, 2), 3),
     lambda m: m.tensordot(m.zeros(2, 3), m.zeros(3, 2), ([1], [0, 1])),
-    lambda m: m.cross(m.zeros(4, 2), m.zeros(4, 2), dim=1), lambda m: m.cross(m.zeros(4, 3), m.zeros(4, 3, dtype=m.float64), dim=1),
-    lambda m: m.cross(m.zeros(3), m.zeros(2, 3), dim=-1), lambda m: m.cross(m.zeros(3, dtype=m.bool), m.zeros(3, dtype=m.bool), dim=0),
+    lambda m: m.cross(m.zeros(4, 2), m.zeros(4, 2), dim=1),
+    lambda m: m.cross(m.zeros(4, 3), m.zeros(4, 3, dtype=m.float64), dim=1),
+    lambda m: m.cross(m.zeros(3), m.zeros(2, 3), dim=-1),
+    lambda m: m.cross(m.zeros(3, dtype=m.bool), m.zeros(3, dtype=m.bool), dim=0),
     lambda m: m.cross(m.zeros(2, 3), m.zeros(4, 3), dim=1), lambda m: m.cross(m.zeros(2, 3), m.zeros(2, 3), dim=2),
     lambda m: m.outer(m.zeros(2, 3), m.zeros(2)),
 ])

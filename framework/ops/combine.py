@@ -8,7 +8,7 @@ import warnings
 from .. import dtypes
 from ..tensor import Size, Tensor, _wrap_dim
 from . import shape
-from .elementwise import broadcast_shapes
+from .elementwise import broadcast_shapes as _broadcast_pair
 
 
 def _tensor_list(tensors):
@@ -94,7 +94,7 @@ def broadcast_tensors(*tensors):
     tensors = _tensor_list(tensors)
     target = ()
     for t in tensors:
-        target = broadcast_shapes(target, t._data.shape)
+        target = _broadcast_pair(target, t._data.shape)
     return tuple(t if t._data.shape == target else shape.expand(t, target) for t in tensors)
 
 
@@ -199,5 +199,5 @@ def tensor_split(input, indices_or_sections, dim=0):
 
 
 TENSOR_METHODS = ("tensor_split",)
-__all__ = ["meshgrid", "cartesian_prod", "broadcast_shapes", "broadcast_tensors", "atleast_1d", "atleast_2d", "atleast_3d", "hstack",
-           "vstack", "row_stack", "dstack", "column_stack", "tensor_split"]
+__all__ = ["meshgrid", "cartesian_prod", "broadcast_shapes", "broadcast_tensors", "atleast_1d", "atleast_2d",
+           "atleast_3d", "hstack", "vstack", "row_stack", "dstack", "column_stack", "tensor_split"]

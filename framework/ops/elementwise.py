@@ -393,7 +393,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         close = close | (isnan(input) & isnan(other))
     if rtol == 0 and atol == 0:
         return close
-    if input._dtype is dtypes.bool:
+    if not input._dtype.is_floating_point:  # PyTorch compares integers (and bools) in the default float dtype
         input, other = input.to(dtypes.get_default_dtype()), other.to(dtypes.get_default_dtype())
     actual = abs(sub(input, other))
     return close | (isfinite(actual) & le(actual, add(abs(mul(other, rtol)), atol)))

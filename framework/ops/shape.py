@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from .. import dtypes
+from ..autograd.composite import composite
 from ..autograd.function import run
 from ..device import device as _device
 from ..tensor import Size, Tensor, _wrap_dim
@@ -387,6 +388,7 @@ def chunk(x, chunks, dim=0):
     return split(x, -(-size // chunks), dim)
 
 
+@composite("UnbindBackward0", inputs=("x",))
 def unbind(x, dim=0):
     dim = _wrap_dim(dim, x.ndim)
     return tuple(select(x, dim, i) for i in range(x._data.shape[dim]))

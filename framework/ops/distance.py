@@ -56,8 +56,9 @@ def _euclidean(x1, x2, batch):
 
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
-    """||x1 - x2 + eps||_p over the last dim of the broadcast inputs (PyTorch's norm node, NormBackward1)."""
-    difference = elementwise.add(elementwise.sub(x1, x2), eps)
+    """||x1 - x2 + eps||_p over the last dim of the broadcast inputs (PyTorch's nodes: NormBackward1 of
+    AddBackward1)."""
+    difference = elementwise._binary("add", elementwise.sub(x1, x2), eps, node_name="AddBackward1")  # add.Scalar
     ndim = builtins.max(x1.ndim, x2.ndim)
     axes = (_wrap_dim(ndim - 1, ndim),) if ndim else ()
     p = builtins.float(p)

@@ -65,7 +65,7 @@ def trapezoid(y, x=None, *, dx=None, dim=-1):
         return _by_scalar("div", total, 2.0, "DivBackward1")
     dx = 1 if dx is None else dx
     _check_scalar_spacing("trapezoid", y, dx)
-    ends = ew.mul(ew.add(shape.select(y, dim, 0), shape.select(y, dim, -1)), 0.5)
+    ends = _by_scalar("mul", ew.add(shape.select(y, dim, 0), shape.select(y, dim, -1)), 0.5, "MulBackward1")
     inner = ew.sub(reduction.sum(y, dim), ends)
     return _by_scalar("mul", inner, dx, "MulBackward1")
 
@@ -87,7 +87,7 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     dx = 1 if dx is None else dx
     _check_scalar_spacing("cumulative_trapezoid", y, dx)
     left, right = _slices(y, dim)
-    return reduction.cumsum(ew.mul(builtins.float(dx) / 2.0, ew.add(left, right)), dim)
+    return reduction.cumsum(_by_scalar("mul", ew.add(left, right), builtins.float(dx) / 2.0, "MulBackward1"), dim)
 
 
 __all__ = ["trapezoid", "trapz", "cumulative_trapezoid"]

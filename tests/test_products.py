@@ -7,7 +7,9 @@ import framework as fw
 from helpers import (DEVICES, FLOAT_NAMES, case, check_op, random_array, raises_like_torch, requires_torch, torch)
 
 TENSORDOT = [((2, 3), (3, 4), 1), ((3,), (2,), 0), ((2, 3), (3, 2), ([1, 0], [0, 1])), ((4, 2, 3), (2, 3, 5), 2),
-             ((2, 3, 4), (4, 5, 3), ([2, 1], [0, 2])), ((0, 3), (3, 2), 1), ((2, 3), (3, 4), ([-1], [-2]))]
+             ((2, 3, 4), (4, 5, 3), ([2, 1], [0, 2])), ((0, 3), (3, 2), 1), ((2, 3), (3, 4), ([-1], [-2])),
+             # one number (PyTorch: a dot product of the flattened operands)
+             ((3, 4), (3, 4), 2), ((5,), (5,), 1), ((1, 3), (3, 1), 1), ((), (), 0)]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
@@ -34,6 +36,8 @@ def test_tensordot_integers_and_tensor_dims(rng):
     a, b = random_array(rng, (2, 3), "int64", low=-5, high=5), random_array(rng, (3, 2), "int64", low=-5, high=5)
     check_op(lambda x, y: fw.tensordot(x, y, 1), lambda x, y: np.tensordot(x, y, 1),
              lambda x, y: torch.tensordot(x, y, 1), a, b, grad=False, out_dtype=fw.int64, rng=rng)
+    check_op(lambda x, y: fw.tensordot(x, y, 2), lambda x, y: np.tensordot(x, y, 2),
+             lambda x, y: torch.tensordot(x, y, 2), a, b.T.copy(), grad=False, out_dtype=fw.int64, rng=rng)
     x, y = fw.tensor(a.astype(np.float32)), fw.tensor(b.astype(np.float32))
     assert fw.tensordot(x, y, fw.tensor([[1], [0]])).tolist() == np.tensordot(a, b, ([1], [0])).tolist()
 

@@ -51,9 +51,13 @@ def tensordot(a, b, dims=2, out=None):
     free_b = [d for d in range(b.ndim) if d not in dims_b]
     sizes_a = [left._data.shape[d] for d in free_a]
     sizes_b = [right._data.shape[d] for d in free_b]
-    left = shape.reshape(shape.permute(left, free_a + dims_a), math.prod(sizes_a), k)
-    right = shape.reshape(shape.permute(right, dims_b + free_b), k, math.prod(sizes_b))
-    return shape.reshape(linalg.mm(left, right), sizes_a + sizes_b)
+    left, right = shape.permute(left, free_a + dims_a), shape.permute(right, dims_b + free_b)
+    size_a, size_b = math.prod(sizes_a), math.prod(sizes_b)
+    if size_a == 1 and size_b == 1:  # one number: PyTorch takes the dot product of the flattened operands
+        product = linalg.dot(shape.flatten(left), shape.flatten(right))
+    else:
+        product = linalg.mm(shape.reshape(left, size_a, k), shape.reshape(right, k, size_b))
+    return shape.reshape(product, sizes_a + sizes_b)
 
 
 def kron(input, other):

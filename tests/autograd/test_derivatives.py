@@ -185,6 +185,25 @@ CASES = [
      + L.cdist(x, y, p=0.5) ** 2 + L.cdist(x, y, p=float("inf")) ** 2 + L.cdist(x, y, p=0), [(2, 3, 4), (5, 4)]),
     ("cdist-matmul", lambda L, x, y: L.cdist(x, y, compute_mode="use_mm_for_euclid_dist") ** 2
      + L.cdist(x[0], y, compute_mode="use_mm_for_euclid_dist") ** 3, [(2, 3, 4), (5, 4)]),
+    ("fliplr-flipud-repeat-interleave", lambda L, x: (x.fliplr() * x).sum() + (x.flipud() ** 3).sum()
+     + (x.repeat_interleave(2, 1) ** 2).sum() + (x.repeat_interleave(_index(L, [1, 0, 2], x), dim=0) ** 3).sum()
+     + (x.repeat_interleave(2) ** 2).sum(), [S]),
+    ("combine", lambda L, x, y: sum((t ** 2).sum() for t in L.meshgrid(x[0], y, indexing="ij")
+                                    + L.meshgrid(x[1], y, indexing="xy") + L.broadcast_tensors(x, y)
+                                    + L.tensor_split(x, 3, 1)) + (L.cartesian_prod(x[0], y) ** 3).sum()
+     + (L.atleast_3d(y) * L.dstack([y, y])).sum() + (L.column_stack([y, x[1]]) ** 2).sum()
+     + (L.row_stack([x, y]) ** 3).sum() + (L.hstack([x, x]) ** 2).sum(), [S, (4,)]),
+    ("tensordot-kron", lambda L, x, y: (L.tensordot(x, y, dims=([1], [0])) ** 2).sum()
+     + (L.tensordot(x, x, dims=2) ** 2) + (L.kron(x, y[:2]) ** 3).sum(), [S, (4, 2)]),
+    ("einsum", lambda L, x, y: (L.einsum("ij,jk->ik", x, y) ** 2).sum() + L.einsum("ij,ij->", x, x) ** 2
+     + (L.einsum("ij->j", x) ** 3).sum() + (L.einsum("bij,jk->bki", x.reshape(1, 3, 4), y) ** 2).sum()
+     + L.einsum("ii", x[:, :3]) ** 2, [S, (4, 2)]),
+    ("trapezoid", lambda L, y, x: (L.trapezoid(y) ** 2).sum() + (L.trapezoid(y, x) ** 2).sum()
+     + (L.trapz(y, dx=0.5, dim=0) ** 3).sum() + (L.cumulative_trapezoid(y, x) ** 2).sum()
+     + (L.cumulative_trapezoid(y, dx=2.0, dim=0) ** 2).sum(), [S, (4,)]),
+    ("pairwise-distance-cosine-similarity", lambda L, x, y: L.nn.functional.pairwise_distance(x, y) ** 2
+     + L.nn.functional.pairwise_distance(x, y, p=1.5, keepdim=True).sum(1) ** 2
+     + L.nn.functional.cosine_similarity(x, y) ** 2 + L.cosine_similarity(x, y[:1], dim=1) * x[:, 0], [S, S]),
     ("matmul", lambda L, x, y: (x @ y) ** 2, [S, (4, 2)]),
     ("matmul-batched", lambda L, x, y: (x @ y) ** 2, [(2, 3, 4), (4, 5)]),
     ("matmul-vectors", lambda L, x, y, z: (x @ y) ** 2 + (z @ z) ** 2 + (z @ x.t()).sum() ** 2, [S, (4,), (4,)]),

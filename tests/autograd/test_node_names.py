@@ -94,6 +94,7 @@ CASES = {
     "repeat": lambda t: t.x.repeat(2, 1), "contiguous": lambda t: t.x.t().contiguous(), "clone": lambda t: t.x.clone(),
     "to-double": lambda t: t.x.double(), "cat": lambda t: t.L.cat([t.x, t.y]), "stack": lambda t: t.L.stack([t.x, t.y]),
     "hstack": lambda t: t.L.hstack([t.x, t.y]), "vstack": lambda t: t.L.vstack([t.v, t.v]),
+    "row-stack": lambda t: t.L.row_stack([t.x, t.y]), "atleast-1d": lambda t: t.L.atleast_1d(t.s),
     "dstack": lambda t: t.L.dstack([t.x, t.y]), "column-stack": lambda t: t.L.column_stack([t.v, t.v]),
     "atleast-3d": lambda t: t.L.atleast_3d(t.x), "tensor-split": lambda t: t.x.tensor_split(3)[1],
     "broadcast-tensors": lambda t: t.L.broadcast_tensors(t.x, t.v)[1], "meshgrid": lambda t: t.L.meshgrid(
@@ -102,7 +103,7 @@ CASES = {
         t.target[:3] + 1, dim=1),
     "split": lambda t: t.x.split(2)[1], "split-sizes": lambda t: t.x.split([1, 3])[1],
     "chunk": lambda t: t.x.chunk(2)[0],
-    "flip": lambda t: t.x.flip(0), "fliplr": lambda t: t.x.fliplr(), "roll": lambda t: t.x.roll(1, 0),
+    "flip": lambda t: t.x.flip(0), "fliplr": lambda t: t.x.fliplr(), "flipud": lambda t: t.x.flipud(), "roll": lambda t: t.x.roll(1, 0),
     "roll-flat": lambda t: t.x.roll(2), "rot90": lambda t: t.x.rot90(), "rot90-twice": lambda t: t.x.rot90(2),
     "tril": lambda t: t.x.tril(), "triu": lambda t: t.x.triu(1), "tril-inplace": lambda t: _inplace(t, "tril_"),
     "diagonal": lambda t: t.x.diagonal(), "diag": lambda t: t.x.diag(1),  # DiagonalBackward0_copy
@@ -149,6 +150,10 @@ CASES = {
     "einsum": lambda t: t.L.einsum("bij,kj->bik", t.x3, t.w), "einsum-trace": lambda t: t.L.einsum("ii", t.x[:3]),
     "trapezoid": lambda t: t.L.trapezoid(t.x), "trapz-dx": lambda t: t.L.trapz(t.x, dx=0.5),
     "cumulative-trapezoid": lambda t: t.L.cumulative_trapezoid(t.x, dim=0),
+    "trapezoid-x": lambda t: t.L.trapezoid(t.x, t.v), "cumulative-trapezoid-x": lambda t: t.L.cumulative_trapezoid(
+        t.x, t.v), "cumulative-trapezoid-dx": lambda t: t.L.cumulative_trapezoid(t.x, dx=2.0),
+    "einsum-sum": lambda t: t.L.einsum("ij->j", t.x), "tensordot-int": lambda t: t.L.tensordot(t.x, t.y, dims=2),
+    "tensordot-vectors": lambda t: t.L.tensordot(t.v, t.x[:1].t(), dims=([0], [0])),
     "linear": lambda t: t.F.linear(t.x, t.w, t.b), "linear-no-bias": lambda t: t.F.linear(t.x, t.w),
     "linear-3d": lambda t: t.F.linear(t.x3, t.w, t.b), "linear-3d-no-bias": lambda t: t.F.linear(t.x3, t.w),
     "linear-1d": lambda t: t.F.linear(t.v, t.w, t.b), "linear-1d-no-bias": lambda t: t.F.linear(t.v, t.w),
@@ -161,6 +166,7 @@ CASES = {
     "silu": lambda t: t.F.silu(t.x), "leaky-relu": lambda t: t.F.leaky_relu(t.x, 0.1),
     "softplus": lambda t: t.F.softplus(t.x), "logsigmoid": lambda t: t.F.logsigmoid(t.x),
     "softmin": lambda t: t.F.softmin(t.x, 1), "normalize": lambda t: t.F.normalize(t.x),
+    "pairwise-distance-p1": lambda t: t.F.pairwise_distance(t.x, t.const, 1.0),
     "pairwise-distance": lambda t: t.F.pairwise_distance(t.x, t.y), "cosine-similarity": lambda t: t.F.cosine_similarity(
         t.x, t.y), "cosine-similarity-dim0": lambda t: t.L.cosine_similarity(t.x, t.const, 0),
     "dropout": lambda t: t.F.dropout(t.x, 0.5), "embedding": lambda t: t.F.embedding(t.target, t.w),

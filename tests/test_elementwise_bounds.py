@@ -133,8 +133,19 @@ def test_clamp_mixing_a_tensor_and_a_number_is_a_type_error():
     message = raises_like_torch(lambda: fw.clamp(fw.tensor([1.0, 5.0]), fw.tensor([2.0]), 3.0),
                                 lambda: torch.clamp(torch.tensor([1.0, 5.0]), torch.tensor([2.0]), 3.0))
     assert message.startswith("clamp() received an invalid combination of arguments - got (Tensor, Tensor, float)")
+    message = raises_like_torch(lambda: fw.clip(fw.tensor([1.0]), fw.tensor([2.0]), 3),
+                                lambda: torch.clip(torch.tensor([1.0]), torch.tensor([2.0]), 3))
+    assert message.startswith("clip() received an invalid combination of arguments - got (Tensor, Tensor, int)")
     raises_like_torch(lambda: fw.clamp(fw.ones(2, 3), fw.ones(4, 3)), lambda: torch.clamp(torch.ones(2, 3),
                                                                                            torch.ones(4, 3)))
+    # by keyword, as a method, in place and as clip: a tensor bound with a number bound is PyTorch's TypeError
+    for call in (lambda m, x, t: m.clamp(x, min=t, max=1.0), lambda m, x, t: x.clamp(min=0.0, max=t),
+                 lambda m, x, t: x.clamp_(min=t, max=1.0), lambda m, x, t: m.clip(x, t, 2),
+                 lambda m, x, t: x.clip(0, max=t)):
+        # (the "got (...)" part lists the arguments as given positionally: PyTorch shows keywords as `max=float`)
+        for device in DEVICES:
+            raises_like_torch(lambda: call(fw, fw.ones(2, 3, device=device), fw.zeros(3, device=device)),
+                              lambda: call(torch, torch.ones(2, 3), torch.zeros(3)))
 
 
 # ---- where with scalars ---------------------------------------------------------------------------

@@ -326,10 +326,19 @@ def isfinite(input):
 
 
 def clamp(input, min=None, max=None):
+    return _clamp(input, min, max, "clamp")
+
+
+def clip(input, min=None, max=None):
+    return _clamp(input, min, max, "clip")
+
+
+def _clamp(input, min, max, name):
+    """clamp (clip, the same op under the name its errors show): tensor bounds, or number bounds."""
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None".replace("torch", "framework"))
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        return _clamp_tensor(input, min, max, "ClampBackward0")
+        return _clamp_tensor(input, min, max, "ClampBackward0", name)
     return _clamp_scalar(input, min, max, "ClampBackward1")
 
 
@@ -340,12 +349,12 @@ def _clamp_scalar(input, min, max, node_name):
     return run("clamp", (_as_operand(input, dtype),), (low, high), node_name)
 
 
-def _clamp_tensor(input, min, max, node_name):
+def _clamp_tensor(input, min, max, node_name, name="clamp"):
     """clamp with tensor bounds: min(max(input, min), max), nan from any operand; where min > max the
     result is max. Each of input, min and max gets the gradient where it is the result (PyTorch's rules)."""
     if any(bound is not None and not isinstance(bound, Tensor) for bound in (min, max)):
         got = ", ".join(type(a).__name__ if not isinstance(a, Tensor) else "Tensor" for a in (input, min, max))
-        raise TypeError(f"clamp() received an invalid combination of arguments - got ({got}), but expected one of:\n"
+        raise TypeError(f"{name}() received an invalid combination of arguments - got ({got}), but expected one of:\n"
                         " * (Tensor input, Tensor min = None, Tensor max = None, *, Tensor out = None)\n"
                         " * (Tensor input, Number min = None, Number max = None, *, Tensor out = None)\n")
     bounds = [b for b in (min, max) if b is not None]
@@ -356,9 +365,6 @@ def _clamp_tensor(input, min, max, node_name):
         raise NotImplementedError("\"clamp_cpu\" not implemented for 'Bool'")
     operands = tuple(None if x is None else _as_operand(x, dtype) for x in (input, min, max))
     return run("clamp_tensor", operands, (), node_name)
-
-
-clip = clamp
 
 
 def clamp_min(input, min):

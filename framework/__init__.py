@@ -23,6 +23,13 @@ from .ops.scan import *  # noqa: F401,F403
 from .ops.search import *  # noqa: F401,F403
 from .ops.quantile import *  # noqa: F401,F403
 from .ops.sampling import *  # noqa: F401,F403
+from .ops.rearrange import *  # noqa: F401,F403
+from .ops.matrix import *  # noqa: F401,F403
+from .ops.integration import *  # noqa: F401,F403
+from .ops.combine import *  # noqa: F401,F403
+from .ops.products import *  # noqa: F401,F403
+from .ops.einsum import einsum  # noqa: F401
+from .ops.distance import *  # noqa: F401,F403
 from .creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like, linspace,
                        normal, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm,
                        tensor, zeros, zeros_like)

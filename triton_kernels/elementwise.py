@@ -36,7 +36,8 @@ from .strided import collapse, dtype_name_of, interpreting, numel, padded, strid
 # is the forward's input x or output o, as the numpy backend saves it.
 UNARY_FLOAT_OPS = frozenset((
     "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "reciprocal",
-    "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu"))
+    "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu",
+    "erf", "erfc", "erfinv"))
 UNARY_OPS = UNARY_FLOAT_OPS | frozenset((
     "identity", "neg", "relu", "abs", "square", "floor", "ceil", "round", "trunc", "sign", "pow_scalar",
     "clamp", "logical_not", "bitwise_not", "isnan", "isinf", "isfinite"))
@@ -44,17 +45,23 @@ BINARY_BACKWARD_OPS = frozenset((
     "log1p_backward", "expm1_backward", "sqrt_backward", "rsqrt_backward", "sin_backward", "cos_backward",
     "tanh_backward", "sigmoid_backward", "relu_backward", "abs_backward", "reciprocal_backward",
     "square_backward", "pow_scalar_backward", "clamp_backward", "gelu_backward", "gelu_tanh_backward",
-    "silu_backward", "softplus_backward", "leaky_relu_backward"))
+    "silu_backward", "softplus_backward", "leaky_relu_backward",
+    "erf_backward", "erfc_backward", "erfinv_backward", "nan_to_num_backward", "lerp_backward_self"))
 COMPARISONS = frozenset(("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"))
 BITWISE_OPS = frozenset(("bitwise_and", "bitwise_or", "bitwise_xor"))
+# nan_to_num(a = x, b = the value for -inf; p0 = the value for nan, p1 = for +inf); lerp_scalar(a = input,
+# b = end; p0 = weight)
 BINARY_OPS = BINARY_BACKWARD_OPS | COMPARISONS | BITWISE_OPS | frozenset((
-    "add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "maximum", "minimum"))
+    "add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "maximum", "minimum",
+    "nan_to_num", "lerp_scalar"))
 # (grad, a, b) -> gradient of the binary op; maximum/minimum_backward give a's (swap a and b for b's)
 TERNARY_BACKWARD_OPS = frozenset((
     "div_backward_b", "pow_backward_a", "pow_backward_b", "maximum_backward", "minimum_backward",
-    "remainder_backward_b"))
-TERNARY_OPS = TERNARY_BACKWARD_OPS | frozenset(("where",))
-FLOAT_OPS = UNARY_FLOAT_OPS | BINARY_BACKWARD_OPS | TERNARY_BACKWARD_OPS | frozenset(("div",))
+    "remainder_backward_b", "lerp_backward_weight"))
+# lerp(input, end, weight); clamp_tensor(input, min, max)
+TERNARY_OPS = TERNARY_BACKWARD_OPS | frozenset(("where", "lerp", "clamp_tensor"))
+FLOAT_OPS = UNARY_FLOAT_OPS | BINARY_BACKWARD_OPS | TERNARY_BACKWARD_OPS | frozenset((
+    "div", "nan_to_num", "lerp_scalar", "lerp"))
 INTEGER_OPS = BITWISE_OPS | frozenset(("bitwise_not",))
 
 SUPPORTED_DTYPES = ("float16", "bfloat16", "float32", "float64", "bool", "uint8", "int8", "int16", "int32",
@@ -71,6 +78,8 @@ _SQRT_HALF = tl.constexpr(math.sqrt(0.5))
 _SQRT_2_OVER_PI = tl.constexpr(math.sqrt(2.0 / math.pi))
 _INV_SQRT_2PI = tl.constexpr(1.0 / math.sqrt(2.0 * math.pi))
 _KAPPA = tl.constexpr(0.044715)
+_TWO_OVER_SQRT_PI = tl.constexpr(2.0 / math.sqrt(math.pi))
+_SQRT_PI_OVER_TWO = tl.constexpr(math.sqrt(math.pi) / 2.0)
 
 
 # ---- exact building blocks ---------------------------------------------------------------------------
@@ -168,6 +177,54 @@ def _remainder(a, b):
         return tl.where(b == 0, 0, rest)
 
 
+@triton.jit
+def _giles(central, c_central, c_tail):
+    return tl.where(central, c_central, c_tail)
+
+
+@triton.jit
+def _erfinv(y):
+    """The numpy backend's erfinv (framework/backends/numpy/special.py): M. Giles' single-precision start, then
+    Newton steps on erf(x) - |y| (|y| <= 0.5) or on log(erfc(x)) - log(1 - |y|) (beyond: no cancellation, and
+    the Gaussian tail is nearly quadratic in the logarithm). fp32 needs two steps; fp64 four (Giles' start is
+    12% off at 1 - 1e-16, far outside its fp32 range)."""
+    a = tl.abs(y)
+    inside = a < 1.0
+    a_in = tl.where(inside, a, 0.5)
+    w = -libdevice.log((1.0 - a_in) * (1.0 + a_in))
+    central = w < 5.0
+    t = tl.where(central, w - 2.5, _sqrt(w) - 3.0)
+    p = _giles(central, 2.81022636e-08, -0.000200214257)
+    p = p * t + _giles(central, 3.43273939e-07, 0.000100950558)
+    p = p * t + _giles(central, -3.5233877e-06, 0.00134934322)
+    p = p * t + _giles(central, -4.39150654e-06, -0.00367342844)
+    p = p * t + _giles(central, 0.00021858087, 0.00573950773)
+    p = p * t + _giles(central, -0.00125372503, -0.0076224613)
+    p = p * t + _giles(central, -0.00417768164, 0.00943887047)
+    p = p * t + _giles(central, 0.246640727, 1.00167406)
+    p = p * t + _giles(central, 1.50140941, 2.83297682)
+    x = p * a_in
+    tail = a_in > 0.5
+    log_rest = libdevice.log(1.0 - a_in)  # 1 - |y| is exact for |y| in [0.5, 1]
+    if y.dtype == tl.float64:
+        STEPS: tl.constexpr = 4
+    else:
+        STEPS: tl.constexpr = 2
+    for _ in tl.static_range(STEPS):
+        slope = _TWO_OVER_SQRT_PI * libdevice.exp(-x * x)
+        complement = libdevice.erfc(x)
+        x = tl.where(tail, x + _div((libdevice.log(complement) - log_rest) * complement, slope),
+                     x - _div(libdevice.erf(x) - a_in, slope))
+    x = tl.where(inside, x, tl.where(a == 1.0, float("inf"), float("nan")))
+    return tl.where(y == 0, y, libdevice.copysign(x, y))  # erfinv(-0.0) is -0.0
+
+
+@triton.jit
+def _lerp(a, b, w):
+    """a + w * (b - a) from whichever end is nearer (PyTorch's formula: exact at w = 0 and w = 1)."""
+    return tl.where(tl.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1.0 - w))
+
+
 # ---- the ops ------------------------------------------------------------------------------------------
 
 @triton.jit
@@ -259,6 +316,12 @@ def _unary(x, p0, p1, OP: tl.constexpr, HAS_P0: tl.constexpr, HAS_P1: tl.constex
         y = tl.where(z > p1, x, _div(libdevice.log1p(libdevice.exp(_minimum(z, p1))), p0))
     elif OP == "leaky_relu":  # p0 = negative slope
         y = tl.where(x > 0, x, x * p0)
+    elif OP == "erf":
+        y = libdevice.erf(x)
+    elif OP == "erfc":
+        y = libdevice.erfc(x)
+    elif OP == "erfinv":
+        y = _erfinv(x)
     else:
         tl.static_assert(False, "unknown unary op")
     return y
@@ -358,6 +421,20 @@ def _binary(a, b, p0, p1, OP: tl.constexpr, HAS_P0: tl.constexpr, HAS_P1: tl.con
         y = tl.where(z > p1, a, _div(a * e, e + 1.0))
     elif OP == "leaky_relu_backward":  # p0 = negative slope
         y = tl.where(b > 0, a, a * p0)
+    elif OP == "nan_to_num":  # b = the value for -inf, p0 = for nan, p1 = for +inf
+        y = tl.where(a != a, p0, tl.where(a == float("inf"), p1, tl.where(a == float("-inf"), b, a)))
+    elif OP == "lerp_scalar":  # p0 = weight
+        y = _lerp(a, b, p0)
+    elif OP == "erf_backward":
+        y = a * _TWO_OVER_SQRT_PI * libdevice.exp(-b * b)
+    elif OP == "erfc_backward":
+        y = -a * _TWO_OVER_SQRT_PI * libdevice.exp(-b * b)
+    elif OP == "erfinv_backward":  # b = the output
+        y = a * _SQRT_PI_OVER_TWO * libdevice.exp(b * b)
+    elif OP == "nan_to_num_backward":
+        y = a * (tl.abs(b) < float("inf")).to(a.dtype)
+    elif OP == "lerp_backward_self":  # b = weight
+        y = a * (1.0 - b)
     else:
         tl.static_assert(False, "unknown binary op")
     return y
@@ -380,6 +457,12 @@ def _ternary(x, a, b, OP: tl.constexpr):
         y = x * ((a < b).to(x.dtype) + 0.5 * (a == b).to(x.dtype))
     elif OP == "remainder_backward_b":
         y = -x * tl.floor(_div(a, b))
+    elif OP == "lerp":  # x = input, a = end, b = weight
+        y = _lerp(x, a, b)
+    elif OP == "clamp_tensor":  # x = input, a = min, b = max: as clamp, nan from any of them
+        y = _minimum(b, _maximum(a, x))
+    elif OP == "lerp_backward_weight":  # x = grad, a = input, b = end
+        y = x * (b - a)
     else:
         tl.static_assert(False, "unknown ternary op")
     return y

@@ -31,12 +31,15 @@ from .strided import interpreting
 class HostLibdevice:
     """The libdevice functions these kernels call, in numpy, for Triton's interpreter. The interpreter runs
     kernels as Python on tensors that wrap host numpy arrays, so each function unwraps its arguments, applies
-    numpy (float64 math.erfc for erfc) and wraps the result in the type of its block argument."""
+    numpy (float64 math.erf and math.erfc for erf and erfc) and wraps the result in the type of its block
+    argument."""
 
     def __init__(self):
+        erf = np.vectorize(math.erf, otypes=[np.float64])
         erfc = np.vectorize(math.erfc, otypes=[np.float64])
         for name, fn in (("exp", np.exp), ("log", np.log), ("log1p", np.log1p), ("expm1", np.expm1),
-                         ("sin", np.sin), ("cos", np.cos), ("tanh", np.tanh), ("erfc", erfc), ("pow", np.power),
+                         ("sin", np.sin), ("cos", np.cos), ("tanh", np.tanh), ("erf", erf), ("erfc", erfc),
+                         ("pow", np.power),
                          ("rint", np.rint), ("trunc", np.trunc), ("fmod", np.fmod), ("copysign", np.copysign)):
             setattr(self, name, self._wrap(fn))
 

@@ -2,7 +2,8 @@
 
 An *array argument* is any object with `data_ptr()` (the address of its first element), `dtype`
 (a numpy dtype; bfloat16 is ml_dtypes'), `shape` (a tuple) and `stride()` (strides in elements,
-possibly 0 for broadcast dims or negative never). The framework's device arrays, the tests'
+possibly 0 for broadcast dims; negative only for the source of a copy, which indexes in 64 bits: a flip is a
+copy from a view with negated strides). The framework's device arrays, the tests'
 `HostTensor` and PyTorch-like tensors with numpy dtypes all qualify. Under TRITON_INTERPRET=1 the
 object must also offer the few methods Triton's interpreter calls (see host_tensor.py).
 

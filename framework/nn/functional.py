@@ -18,6 +18,7 @@ from ..ops import reduction as _red
 from ..ops.nn import binary_cross_entropy_with_logits as _bce_with_logits
 from ..ops.nn import gelu, softplus  # noqa: F401  (re-exported as they are)
 from ..ops.nn import silu as _silu
+from ..ops.distance import cosine_similarity, pairwise_distance  # noqa: F401  (as PyTorch re-exports them)
 from ..tensor import Tensor
 
 # ---- reductions of losses ---------------------------------------------------

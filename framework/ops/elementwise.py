@@ -242,6 +242,41 @@ def _float_unary(op):
 exp, log, log1p, expm1, sqrt, rsqrt, sin, cos, tanh, sigmoid, reciprocal = (
     _float_unary(n) for n in ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh",
                               "sigmoid", "reciprocal"))
+erf, erfc, erfinv = (_float_unary(n) for n in ("erf", "erfc", "erfinv"))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """nan -> `nan`, +inf -> `posinf`, -inf -> `neginf` (by default the dtype's largest and lowest finite
+    values); integer and bool tensors come back as copies."""
+    if not input._dtype.is_floating_point:
+        return input.clone()
+    info = np.finfo(input._dtype.np)
+    posinf = builtins.float(info.max) if posinf is None else builtins.float(posinf)
+    neginf = builtins.float(info.min) if neginf is None else builtins.float(neginf)
+    return run("nan_to_num", (input,), (builtins.float(nan), posinf, neginf))
+
+
+def lerp(input, end, weight):
+    """input + weight * (end - input); input, end and a dimensioned weight share one floating dtype (a
+    0-dim weight of another dtype is converted, as PyTorch's scalar weights are)."""
+    for name, x in (("input", input), ("end", end)):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"lerp(): argument '{name}' must be Tensor, not {type(x).__name__}")
+    if end._dtype is not input._dtype:
+        raise RuntimeError(f"expected dtype {input._dtype.cpp_name} for `end` but got dtype {end._dtype.cpp_name}")
+    if isinstance(weight, Tensor) and weight.ndim and weight._dtype is not input._dtype:
+        raise RuntimeError(f"expected dtype {input._dtype.cpp_name} for `weight` but got dtype "
+                           f"{weight._dtype.cpp_name}")
+    if not input._dtype.is_floating_point:
+        kind = "tensor" if isinstance(weight, Tensor) else "scalar"
+        raise NotImplementedError(f"\"lerp_kernel_{kind}\" not implemented for '{input._dtype.scalar_name}'")
+    shape = broadcast_shapes(input._data.shape, end._data.shape)
+    if isinstance(weight, Tensor):
+        broadcast_shapes(shape, weight._data.shape)
+        return run("lerp_tensor", (input, end, weight if weight._dtype is input._dtype else weight.to(input._dtype)))
+    if not isinstance(weight, numbers.Number):
+        raise TypeError(f"lerp(): argument 'weight' must be Number or Tensor, not {type(weight).__name__}")
+    return run("lerp", (input, end), (builtins.float(weight),))
 
 
 def _rounding(op):
@@ -291,35 +326,57 @@ def isfinite(input):
 
 
 def clamp(input, min=None, max=None):
+    return _clamp(input, min, max, "clamp")
+
+
+def clip(input, min=None, max=None):
+    return _clamp(input, min, max, "clip")
+
+
+def _clamp(input, min, max, name):
+    """clamp (clip, the same op under the name its errors show): tensor bounds, or number bounds."""
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None".replace("torch", "framework"))
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        return _clamp_by_tensors(input, min, max)
+        return _clamp_tensor(input, min, max, "ClampBackward0", name)
+    return _clamp_scalar(input, min, max, "ClampBackward1")
+
+
+def _clamp_scalar(input, min, max, node_name):
     dtype = dtypes.result_type(input, *(v for v in (min, max) if v is not None))
     low = None if min is None else _as_operand(min, dtype)
     high = None if max is None else _as_operand(max, dtype)
-    return run("clamp", (_as_operand(input, dtype),), (low, high))
+    return run("clamp", (_as_operand(input, dtype),), (low, high), node_name)
 
 
-clip = clamp
-
-
-@composite("ClampBackward0", inputs=("input", "min", "max"))
-def _clamp_by_tensors(input, min, max):
-    out = input
-    if min is not None:
-        out = maximum(out, min if isinstance(min, Tensor) else min)
-    if max is not None:
-        out = minimum(out, max if isinstance(max, Tensor) else max)
-    return out
+def _clamp_tensor(input, min, max, node_name, name="clamp"):
+    """clamp with tensor bounds: min(max(input, min), max), nan from any operand; where min > max the
+    result is max. Each of input, min and max gets the gradient where it is the result (PyTorch's rules)."""
+    if any(bound is not None and not isinstance(bound, Tensor) for bound in (min, max)):
+        got = ", ".join(type(a).__name__ if not isinstance(a, Tensor) else "Tensor" for a in (input, min, max))
+        raise TypeError(f"{name}() received an invalid combination of arguments - got ({got}), but expected one of:\n"
+                        " * (Tensor input, Tensor min = None, Tensor max = None, *, Tensor out = None)\n"
+                        " * (Tensor input, Number min = None, Number max = None, *, Tensor out = None)\n")
+    bounds = [b for b in (min, max) if b is not None]
+    for bound in bounds:
+        broadcast_shapes(input._data.shape, bound._data.shape)
+    dtype = dtypes.result_type(input, *bounds)
+    if dtype is dtypes.bool and len(bounds) == 2:
+        raise NotImplementedError("\"clamp_cpu\" not implemented for 'Bool'")
+    operands = tuple(None if x is None else _as_operand(x, dtype) for x in (input, min, max))
+    return run("clamp_tensor", operands, (), node_name)
 
 
 def clamp_min(input, min):
-    return clamp(input, min=min)
+    if isinstance(min, Tensor):
+        return _clamp_tensor(input, min, None, "ClampMinBackward1")
+    return _clamp_scalar(input, min, None, "ClampMinBackward0")
 
 
 def clamp_max(input, max):
-    return clamp(input, max=max)
+    if isinstance(max, Tensor):
+        return _clamp_tensor(input, None, max, "ClampMaxBackward1")
+    return _clamp_scalar(input, None, max, "ClampMaxBackward0")
 
 
 def where(condition, input=None, other=None):
@@ -335,6 +392,9 @@ def where(condition, input=None, other=None):
         if isinstance(x, Tensor):
             shape = broadcast_shapes(shape, x._data.shape)
     dtype = dtypes.result_type(input, other)
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):  # two scalars: the kernels need an array
+        from ..creation import full
+        input = full((), input, dtype=dtype, device=condition._device)
     return run("where", (condition, _as_operand(input, dtype), _as_operand(other, dtype)))
 
 
@@ -344,11 +404,22 @@ def equal(input, other):
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    """|input - other| <= atol + rtol * |other|, elementwise (infinities close only to themselves)."""
-    close = le(abs(sub(input, other)), add(mul(abs(other), rtol), atol)) | eq(input, other)
-    if equal_nan:
+    """|input - other| <= atol + |rtol * other|, elementwise, on tensors of one dtype (PyTorch's rules:
+    equal values are close, infinities only to themselves, nan only with `equal_nan`)."""
+    if input._dtype is not other._dtype:
+        raise RuntimeError(f"{input._dtype.scalar_name} did not match {other._dtype.scalar_name}")
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if value < 0:
+            raise RuntimeError(f"{name} must be greater than or equal to zero, but got {value:g}")
+    close = eq(input, other)
+    if equal_nan and input._dtype.is_floating_point:
         close = close | (isnan(input) & isnan(other))
-    return close
+    if rtol == 0 and atol == 0:
+        return close
+    if not input._dtype.is_floating_point:  # PyTorch compares integers (and bools) in the default float dtype
+        input, other = input.to(dtypes.get_default_dtype()), other.to(dtypes.get_default_dtype())
+    actual = abs(sub(input, other))
+    return close | (isfinite(actual) & le(actual, add(abs(mul(other, rtol)), atol)))
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
@@ -362,6 +433,7 @@ TENSOR_METHODS = (
     "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "exp", "log", "log1p", "expm1", "sqrt",
     "rsqrt", "sin", "cos", "tanh", "sigmoid", "reciprocal", "floor", "ceil", "round", "trunc", "fix", "neg", "negative", "abs", "sign", "relu",
     "isnan", "isinf", "isfinite", "clamp", "clip", "clamp_min", "clamp_max", "equal", "isclose", "allclose",
+    "erf", "erfc", "erfinv", "nan_to_num", "lerp",
 )
 
 __all__ = list(TENSOR_METHODS) + ["broadcast_shapes", "rsub", "fix", "negative", "true_divide", "where"]

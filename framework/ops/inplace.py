@@ -11,7 +11,7 @@ from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.registry import kernels
 from ..tensor import Tensor
-from . import elementwise, shape
+from . import elementwise, matrix, shape
 
 
 def _check_inplace_allowed(x, result_requires_grad):
@@ -170,7 +170,10 @@ _UNARY = ("exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh",
           "sign", "reciprocal", "neg", "square", "clamp", "clamp_min", "clamp_max", "floor", "ceil", "round", "trunc",
           "logical_not", "bitwise_not")
 
-INPLACE_METHODS = {name + "_": _inplace(getattr(elementwise, name)) for name in _BINARY + _UNARY}
+_SPECIAL = ("erf", "erfc", "erfinv", "nan_to_num", "lerp")
+
+INPLACE_METHODS = {name + "_": _inplace(getattr(elementwise, name)) for name in _BINARY + _UNARY + _SPECIAL}
+INPLACE_METHODS.update({name + "_": _inplace(getattr(matrix, name)) for name in ("tril", "triu")})
 INPLACE_METHODS.update({"clip_": INPLACE_METHODS["clamp_"], "negative_": INPLACE_METHODS["neg_"],
                         "true_divide_": INPLACE_METHODS["div_"], "copy_": copy_, "zero_": zero_, "fill_": fill_,
                         "uniform_": uniform_, "normal_": normal_})

@@ -178,7 +178,8 @@ def _spread(op, input, dim, unbiased, keepdim, correction):
         raise TypeError(f"{op}() received an invalid combination of arguments: give either 'unbiased' or "
                         "'correction', not both")
     if not input._dtype.is_floating_point:
-        raise RuntimeError("std and var only support floating point and complex dtypes")
+        raise RuntimeError(f"{op} only support floating point and complex dtypes" if op.endswith("_mean") else
+                           "std and var only support floating point and complex dtypes")
     correction = (1 if unbiased is None or unbiased else 0) if correction is None else correction
     axes = _reduced_axes(op, input, dim)
     if _count_over(input, axes) - correction <= 0:
@@ -197,6 +198,16 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return _spread("std", input, dim, unbiased, keepdim, correction)
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(var, mean) over `dim` in one op (one graph node, VarMeanBackward0)."""
+    return _spread("var_mean", input, dim, unbiased, keepdim, correction)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(std, mean) over `dim` in one op (one graph node, StdMeanBackward0)."""
+    return _spread("std_mean", input, dim, unbiased, keepdim, correction)
 
 
 def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
@@ -276,4 +287,4 @@ TENSOR_METHODS = (
     "logsumexp", "all", "any", "count_nonzero", "cumsum", "softmax", "log_softmax",
 )
 
-__all__ = list(TENSOR_METHODS)
+__all__ = list(TENSOR_METHODS) + ["var_mean", "std_mean"]

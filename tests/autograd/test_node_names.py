@@ -78,6 +78,12 @@ CASES = {
     "max-other": lambda t: t.L.max(t.x, t.y), "where": lambda t: t.L.where(t.x > 0, t.x, t.y),
     "where-scalar": lambda t: t.L.where(t.x > 0, t.x, 0.0),
     "where-scalar-first": lambda t: t.L.where(t.x > 0, 1.0, t.x),
+    "clamp-min-tensor": lambda t: t.L.clamp_min(t.x, t.const),  # ClampMinBackward1
+    "clamp-max-tensor-fn": lambda t: t.L.clamp_max(t.x, t.y),  # ClampMaxBackward1
+    "erf": lambda t: t.x.erf(), "erfc": lambda t: t.x.erfc(), "erfinv": lambda t: (t.p - 0.5).erfinv(),
+    "nan-to-num": lambda t: t.L.nan_to_num(t.x), "lerp": lambda t: t.L.lerp(t.x, t.const, 0.3),
+    "lerp-tensor": lambda t: t.L.lerp(t.x, t.y, t.const),  # LerpBackward1
+    "erf-inplace": lambda t: _inplace(t, "erf_"), "lerp-inplace": lambda t: _inplace(t, "lerp_", t.y, 0.5),
     # shape
     "view": lambda t: t.x.view(12), "reshape-copy": lambda t: t.x.t().reshape(-1), "flatten": lambda t: t.x3.flatten(),
     "unsqueeze": lambda t: t.x.unsqueeze(0), "squeeze": lambda t: t.x.unsqueeze(0).squeeze(),
@@ -88,8 +94,21 @@ CASES = {
     "repeat": lambda t: t.x.repeat(2, 1), "contiguous": lambda t: t.x.t().contiguous(), "clone": lambda t: t.x.clone(),
     "to-double": lambda t: t.x.double(), "cat": lambda t: t.L.cat([t.x, t.y]), "stack": lambda t: t.L.stack([t.x, t.y]),
     "hstack": lambda t: t.L.hstack([t.x, t.y]), "vstack": lambda t: t.L.vstack([t.v, t.v]),
+    "row-stack": lambda t: t.L.row_stack([t.x, t.y]), "atleast-1d": lambda t: t.L.atleast_1d(t.s),
+    "dstack": lambda t: t.L.dstack([t.x, t.y]), "column-stack": lambda t: t.L.column_stack([t.v, t.v]),
+    "atleast-3d": lambda t: t.L.atleast_3d(t.x), "tensor-split": lambda t: t.x.tensor_split(3)[1],
+    "broadcast-tensors": lambda t: t.L.broadcast_tensors(t.x, t.v)[1], "meshgrid": lambda t: t.L.meshgrid(
+        t.v, t.b, indexing="ij")[0], "cartesian-prod": lambda t: t.L.cartesian_prod(t.v, t.b),
+    "repeat-interleave": lambda t: t.x.repeat_interleave(2, 1), "repeat-interleave-tensor": lambda t: t.x.repeat_interleave(
+        t.target[:3] + 1, dim=1),
     "split": lambda t: t.x.split(2)[1], "split-sizes": lambda t: t.x.split([1, 3])[1],
     "chunk": lambda t: t.x.chunk(2)[0],
+    "flip": lambda t: t.x.flip(0), "fliplr": lambda t: t.x.fliplr(), "flipud": lambda t: t.x.flipud(), "roll": lambda t: t.x.roll(1, 0),
+    "roll-flat": lambda t: t.x.roll(2), "rot90": lambda t: t.x.rot90(), "rot90-twice": lambda t: t.x.rot90(2),
+    "tril": lambda t: t.x.tril(), "triu": lambda t: t.x.triu(1), "tril-inplace": lambda t: _inplace(t, "tril_"),
+    "diagonal": lambda t: t.x.diagonal(), "diag": lambda t: t.x.diag(1),  # DiagonalBackward0_copy
+    "diag-1d": lambda t: t.v.diag(), "diag-embed": lambda t: t.x.diag_embed(), "trace": lambda t: t.x.trace(),
+    "block-diag": lambda t: t.L.block_diag(t.x, t.const, t.y),
     "unbind": lambda t: t.x.unbind(1)[2], "narrow": lambda t: t.x.narrow(1, 0, 2), "select": lambda t: t.x.select(1, 0),
     # indexing
     "index-int": lambda t: t.x[0], "index-slice": lambda t: t.x[1:], "index-column": lambda t: t.x[:, 1],
@@ -119,10 +138,22 @@ CASES = {
     "norm": lambda t: t.x.norm(), "norm-dim": lambda t: t.x.norm(1, dim=1), "logsumexp": lambda t: t.x.logsumexp(1),
     "cumsum": lambda t: t.x.cumsum(0), "softmax": lambda t: t.x.softmax(1), "log-softmax": lambda t: t.x.log_softmax(0),
     "softmax-dtype": lambda t: t.x.softmax(1, dtype=t.L.float64),
+    "var-mean": lambda t: t.L.var_mean(t.x, 1)[0], "std-mean": lambda t: t.L.std_mean(t.x)[1],
     # linear algebra
     "matmul": lambda t: t.x @ t.w.t(), "mm": lambda t: t.L.mm(t.x, t.w.t()), "mv": lambda t: t.x @ t.v,
     "dot": lambda t: t.v @ t.v, "vecmat": lambda t: t.v @ t.w.t(), "bmm": lambda t: t.L.bmm(t.x3, t.x3.transpose(1, 2)),
     "matmul-batched": lambda t: t.x3 @ t.w.t(), "outer": lambda t: t.L.outer(t.v, t.v),
+    "cross": lambda t: t.L.cross(t.x, t.const, dim=1),
+    "cdist": lambda t: t.L.cdist(t.x, t.w), "cdist-p1": lambda t: t.L.cdist(t.x, t.const, p=1),
+    "cdist-matmul": lambda t: t.L.cdist(t.x, t.w, compute_mode="use_mm_for_euclid_dist"),  # ViewBackward0
+    "tensordot": lambda t: t.L.tensordot(t.x3, t.x, dims=([1, 2], [0, 1])), "kron": lambda t: t.L.kron(t.x, t.v),
+    "einsum": lambda t: t.L.einsum("bij,kj->bik", t.x3, t.w), "einsum-trace": lambda t: t.L.einsum("ii", t.x[:3]),
+    "trapezoid": lambda t: t.L.trapezoid(t.x), "trapz-dx": lambda t: t.L.trapz(t.x, dx=0.5),
+    "cumulative-trapezoid": lambda t: t.L.cumulative_trapezoid(t.x, dim=0),
+    "trapezoid-x": lambda t: t.L.trapezoid(t.x, t.v), "cumulative-trapezoid-x": lambda t: t.L.cumulative_trapezoid(
+        t.x, t.v), "cumulative-trapezoid-dx": lambda t: t.L.cumulative_trapezoid(t.x, dx=2.0),
+    "einsum-sum": lambda t: t.L.einsum("ij->j", t.x), "tensordot-int": lambda t: t.L.tensordot(t.x, t.y, dims=2),
+    "tensordot-vectors": lambda t: t.L.tensordot(t.v, t.x[:1].t(), dims=([0], [0])),
     "linear": lambda t: t.F.linear(t.x, t.w, t.b), "linear-no-bias": lambda t: t.F.linear(t.x, t.w),
     "linear-3d": lambda t: t.F.linear(t.x3, t.w, t.b), "linear-3d-no-bias": lambda t: t.F.linear(t.x3, t.w),
     "linear-1d": lambda t: t.F.linear(t.v, t.w, t.b), "linear-1d-no-bias": lambda t: t.F.linear(t.v, t.w),
@@ -135,6 +166,9 @@ CASES = {
     "silu": lambda t: t.F.silu(t.x), "leaky-relu": lambda t: t.F.leaky_relu(t.x, 0.1),
     "softplus": lambda t: t.F.softplus(t.x), "logsigmoid": lambda t: t.F.logsigmoid(t.x),
     "softmin": lambda t: t.F.softmin(t.x, 1), "normalize": lambda t: t.F.normalize(t.x),
+    "pairwise-distance-p1": lambda t: t.F.pairwise_distance(t.x, t.const, 1.0),
+    "pairwise-distance": lambda t: t.F.pairwise_distance(t.x, t.y), "cosine-similarity": lambda t: t.F.cosine_similarity(
+        t.x, t.y), "cosine-similarity-dim0": lambda t: t.L.cosine_similarity(t.x, t.const, 0),
     "dropout": lambda t: t.F.dropout(t.x, 0.5), "embedding": lambda t: t.F.embedding(t.target, t.w),
     # nn.functional: normalization
     "layer-norm": lambda t: t.F.layer_norm(t.x, (3,), t.v, t.v * 2),  # NativeLayerNormBackward0

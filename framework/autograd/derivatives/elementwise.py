@@ -115,27 +115,92 @@ def _clamp(ctx, g):
     return ew.where(keep, g, 0.0)
 
 
+@derivative("clamp_tensor", save=(0, 1, 2), shapes=True, scalars=lambda node: node.name() == "ClampBackward0")
+def _clamp_tensor(ctx, g):
+    """PyTorch's clamp_backward_min_max: each of x, min and max gets g where it is the result (ties go to x;
+    where min > max, to max). ClampBackward0 shows an absent bound as (None, 0); ClampMin/MaxBackward1 do not."""
+    x, low, high = ctx.input(0), ctx.input(1), ctx.input(2)
+    keep_x = keep_low = keep_high = None
+    if low is not None:
+        keep_x = x >= low
+        keep_low = x < low if high is None else (x < low) & (low < high)
+    if high is not None:
+        keep_x = x <= high if keep_x is None else keep_x & (x <= high)
+        keep_high = x > high if low is None else (x > high) | (high < low)
+    return tuple(ctx.reduce(ew.where(keep, g, 0.0), i) if keep is not None else None
+                 for i, keep in enumerate((keep_x, keep_low, keep_high)))
+
+
+# ---- special functions ------------------------------------------------------------------------
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+@derivative("erf", kernel_saves="input")
+def _erf(ctx, g):
+    x = ctx.input(0)
+    return g * ((x * x).neg().exp() * _TWO_OVER_SQRT_PI)
+
+
+@derivative("erfc", kernel_saves="input")
+def _erfc(ctx, g):
+    x = ctx.input(0)
+    return g * ((x * x).neg().exp() * -_TWO_OVER_SQRT_PI)
+
+
+@derivative("erfinv", kernel_saves="output")
+def _erfinv(ctx, g):
+    y = ctx.output()
+    return g * ((y * y).exp() * (math.sqrt(math.pi) / 2))
+
+
+@derivative("nan_to_num", kernel_saves="input")
+def _nan_to_num(ctx, g):
+    return ew.where(ctx.input(0).isfinite(), g, 0.0)  # replaced values are constants
+
+
+@derivative("lerp", shapes=True)
+def _lerp(ctx, g):
+    (weight,) = ctx.params
+    return ctx.reduce(g * (1 - weight), 0), ctx.reduce(g * weight, 1)
+
+
+@derivative("lerp_tensor", save=((0, (2,)), (1, (2,)), (2, (0, 1))), shapes=True)
+def _lerp_tensor(ctx, g):
+    need_a, need_b, need_w = ctx.needs_input_grad
+    w = ctx.input(2) if need_a or need_b else None
+    return (ctx.reduce(g * (1 - w), 0) if need_a else None, ctx.reduce(g * w, 1) if need_b else None,
+            ctx.reduce(g * (ctx.input(1) - ctx.input(0)), 2) if need_w else None)
+
+
 # ---- binary: `b` (and for pow `a`) may be a Python scalar. Their kernels keep the operands a needed
 # gradient reads (KernelContext.save_operands): the formulas read those (operands=True) ------------------
 
-@derivative("add", operands=True, scalars=True)
+def _shows_scalar(node):
+    """PyTorch wraps a Python number operand in a tensor (AddBackward0 shows it as (None, 0)); its Scalar
+    overloads, which its composite ops call (AddBackward1, MulBackward1, RsubBackward1, ...), show only the
+    tensor."""
+    return not node.name().endswith("Backward1")
+
+
+@derivative("add", operands=True, scalars=_shows_scalar)
 def _add(ctx, g):
     return ctx.reduce(g, 0), ctx.reduce(g, 1)
 
 
-@derivative("sub", operands=True, scalars=lambda node: node.name() != "RsubBackward1")
+@derivative("sub", operands=True, scalars=_shows_scalar)
 def _sub(ctx, g):
     return ctx.reduce(g, 0), ctx.reduce(-g, 1) if ctx.needs_input_grad[1] else None
 
 
-@derivative("mul", operands=True, scalars=True)
+@derivative("mul", operands=True, scalars=_shows_scalar)
 def _mul(ctx, g):
     need_a, need_b = ctx.needs_input_grad
     return (ctx.reduce(g * ctx.input(1), 0) if need_a else None,
             ctx.reduce(g * ctx.input(0), 1) if need_b else None)
 
 
-@derivative("div", operands=True, scalars=True)
+@derivative("div", operands=True, scalars=_shows_scalar)
 def _div(ctx, g):
     need_a, need_b = ctx.needs_input_grad
     b = ctx.input(1)

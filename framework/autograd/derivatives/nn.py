@@ -10,7 +10,7 @@ from ...ops import nn as ops_nn
 from ...ops import reduction as red
 from ...ops.elementwise import broadcast_shapes
 from . import derivative
-from .tools import kernel_vjp, recompute, sum_to, zeros
+from .tools import recompute, sum_to, zeros
 
 # ---- matmul and linear ------------------------------------------------------------------------
 
@@ -54,12 +54,6 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _KAPPA = 0.044715
 
 
-def _gelu_second(h, g, x, params):
-    """h * g * gelu''(x) for the exact GELU: phi(x) * (2 - x^2), phi the standard normal density."""
-    density = (x * x * -0.5).exp() * _INV_SQRT_2PI
-    return h * g * density * (2 - x * x)
-
-
 @derivative("gelu", kernel_saves="input")
 def _gelu(ctx, g):
     (approximate,) = ctx.params
@@ -68,8 +62,10 @@ def _gelu(ctx, g):
         inner = ((x + _KAPPA * x * x * x) * _SQRT_2_OVER_PI).tanh()
         slope = x * 0.5 * (1 - inner * inner) * _SQRT_2_OVER_PI * (1 + 3 * _KAPPA * x * x)
         return g * (0.5 * (1 + inner) + slope)
-    # Phi(x) needs erf, which has no framework op: the derivative by GELU's kernels, the next one by formula
-    return kernel_vjp("gelu", g, x, ctx.params, _gelu_second)
+    # Phi(x) + x phi(x): the normal distribution function and density
+    cdf = ((x * math.sqrt(0.5)).erf() + 1) * 0.5
+    density = (x * x * -0.5).exp() * _INV_SQRT_2PI
+    return g * (cdf + x * density)
 
 
 @derivative("silu", kernel_saves="input")

@@ -115,12 +115,42 @@ def _var(ctx, g):
     return _var_backward(g, ctx.input(0), axes, correction, keepdim)
 
 
+def _as_var_gradient(g, std):
+    """std's gradient g as var's: g / (2 std), 0 where std is 0 (PyTorch's std_backward)."""
+    return ew.where(std == 0, 0.0, g / (2 * std))
+
+
 @derivative("std", save=(0,), output=True)
 def _std(ctx, g):
-    """var's gradient of g / (2 std), with 0 where std is 0 (PyTorch's std_backward)."""
     axes, correction, keepdim = ctx.params
-    std = ctx.output()
-    return _var_backward(ew.where(std == 0, 0.0, g / (2 * std)), ctx.input(0), axes, correction, keepdim)
+    return _var_backward(_as_var_gradient(g, ctx.output()), ctx.input(0), axes, correction, keepdim)
+
+
+def _with_mean(ctx, grads, spread_is_std):
+    """var_mean/std_mean (one node, two outputs): the spread's gradient plus the mean's, for whichever of the
+    two outputs gets one."""
+    axes, correction, keepdim = ctx.params
+    x = ctx.input(0)
+    grad_spread, grad_mean = grads
+    total = None
+    if grad_spread is not None:
+        if spread_is_std:
+            grad_spread = _as_var_gradient(grad_spread, ctx.output(0))
+        total = _var_backward(grad_spread, x, axes, correction, keepdim)
+    if grad_mean is not None:
+        part = restore(grad_mean, axes, keepdim, x.shape) / _count(x.shape, axes)
+        total = part if total is None else total + part
+    return total
+
+
+@derivative("var_mean", save=(0,))
+def _var_mean(ctx, grads):
+    return _with_mean(ctx, grads, spread_is_std=False)
+
+
+@derivative("std_mean", save=(0,), output=True)
+def _std_mean(ctx, grads):
+    return _with_mean(ctx, grads, spread_is_std=True)
 
 
 @derivative("norm", save=(0,), output=True)

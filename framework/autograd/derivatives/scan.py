@@ -3,9 +3,9 @@ logcumsumexp, PyTorch's backward formulas in framework ops, so that their own de
 derivatives.
 
 Reversals along a dim are index_selects of the reversed positions (there is no flip op)."""
-import ml_dtypes
 
 from ...creation import arange
+from ...dtypes import lowest_float
 from ...ops import elementwise as ew
 from . import derivative
 from .tools import zeros
@@ -59,7 +59,7 @@ def _logcumsumexp(ctx, g):
     if g.ndim == 0 or g.numel() == 0:
         return g
     x, out = ctx.input(0), ctx.output()
-    lowest = float(ml_dtypes.finfo(g._dtype.np).min)
+    lowest = lowest_float(g._dtype.np)
     log_magnitude = g.abs().log()
 
     def part(chosen):

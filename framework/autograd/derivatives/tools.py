@@ -7,7 +7,8 @@ spell directly, each recorded so that it can be differentiated again:
   gradient is the op's own backward kernel applied to `g` (the first-order values exactly), and the gradient of
   that is the op itself, run on the incoming gradient: linear maps differentiate to their transpose.
 - `kernel_vjp(...)`: the input gradient of an elementwise op by its registered kernels, with a second-derivative
-  formula in framework ops (GELU: its derivative needs erf, which has no framework op).
+  formula in framework ops, for a derivative that framework ops cannot spell (no op uses it at present: the
+  exact GELU, its first user, now differentiates through erf).
 - `recompute(ctx, grads, compose, positions)`: for a fused op, the gradient of the unfused composition it stands
   for, recomputed from the saved inputs and differentiated with `create_graph=True`.
 """

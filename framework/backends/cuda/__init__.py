@@ -19,6 +19,13 @@ from . import linalg  # noqa: F401,E402
 from . import nn  # noqa: F401,E402
 from . import linear_cross_entropy  # noqa: F401,E402
 from . import scan, search, sorting  # noqa: F401,E402
+from . import rearrange  # noqa: F401,E402
+from . import matrix  # noqa: F401,E402
+from . import products  # noqa: F401,E402
+from . import distance  # noqa: F401,E402
+from ..composed import register_composed  # noqa: E402
+
+register_composed("cuda")
 
 RAW_DEVICES[array.CudaArray] = _device("cuda", 0)
 

@@ -6,12 +6,12 @@ cummax/cummin's adds each gradient at the index its value came from (the scatter
 logcumsumexp's is PyTorch's stable form: exp(x + reversed logcumsumexp(log|g| - out)) for the positive and the
 negative parts of the gradient apart.
 """
-import ml_dtypes
 import numpy as np
 
 from triton_kernels import scan as kernels
 
 from ...autograd.registry import register
+from ...dtypes import lowest_float
 from .common import call, empty, zeros
 from .reduction import _along
 
@@ -95,7 +95,7 @@ def _logcumsumexp_backward(ctx, g):
     if g.ndim == 0 or g.size == 0:
         return g.astype(x.dtype)
     log_magnitude = call("log", call("abs", g))
-    lowest = float(ml_dtypes.finfo(g.dtype).min)  # PyTorch's stand-in for log(0)
+    lowest = lowest_float(g.dtype)  # PyTorch's stand-in for log(0)
 
     def part(mask):  # exp(x + reversed logcumsumexp(log|g| - out)) over the elements of `mask`
         logs = call("sub", call("where", mask, log_magnitude, lowest), out)

@@ -6,6 +6,11 @@ from . import indexing  # noqa: F401
 from . import nn  # noqa: F401
 from . import linear_cross_entropy  # noqa: F401
 from . import scan, search, sorting  # noqa: F401
+from . import rearrange  # noqa: F401
+from . import matrix  # noqa: F401
+from . import products  # noqa: F401
+from . import distance  # noqa: F401
+from ..composed import register_composed
 from .common import without_float_warnings
 
 
@@ -19,4 +24,5 @@ def _quiet_all_kernels():
             pairs["cpu"] = KernelPair(without_float_warnings(pair.forward), backward)
 
 
+register_composed("cpu")
 _quiet_all_kernels()

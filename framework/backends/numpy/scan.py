@@ -9,10 +9,10 @@ integer and bool cumprod accumulate in int64 (PyTorch's result dtype). Gradients
     logcumsumexp:  exp(x) * reversed cumsum of (grad * exp(-out)), computed in logs, the positive and the
                    negative parts of the gradient apart (TensorFlow's and PyTorch's stable form).
 """
-import ml_dtypes
 import numpy as np
 
 from ...autograd.registry import register
+from ...dtypes import lowest_float
 from .common import LOW_PRECISION, upcast
 
 _INTEGRAL_KINDS = "biu"
@@ -140,7 +140,7 @@ def _logcumsumexp_backward(ctx, g):
     axis = ctx.axis
     x32, out32, g32 = upcast(x), upcast(out), upcast(g)
     log_magnitude = np.log(np.abs(g32))
-    lowest = float(ml_dtypes.finfo(g.dtype).min)  # PyTorch's stand-in for log(0)
+    lowest = lowest_float(g.dtype)  # PyTorch's stand-in for log(0)
 
     def part(mask):  # exp(x + reversed logcumsumexp(log|g| - out)) over the elements of `mask`
         logs = np.where(mask, log_magnitude, lowest) - out32

@@ -8,7 +8,7 @@ from .backends import numpy as _numpy_backend  # noqa: F401  (registers the CPU 
 from .dtypes import (bfloat16, bool, double, float, float16, float32, float64, get_default_dtype, half, int,  # noqa: A004
                      int8, int16, int32, int64, long, promote_types, set_default_dtype, short, uint8)
 from .dtypes import dtype, result_type as _result_type
-from .device import device
+from .device import device, get_default_device, set_default_device
 from .tensor import Size, Tensor, typename
 from . import ops
 from .ops.elementwise import *  # noqa: F401,F403

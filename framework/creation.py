@@ -7,12 +7,18 @@ import numpy as np
 
 from . import dtypes
 from . import random as _random
-from .device import CPU, device as _device
+from .device import CPU, default_device, device as _device
 from .tensor import Tensor
 
 
+def _target(device):
+    """`device`, or when None the default device (set_default_device, `with framework.device(...)`), or None."""
+    return device if device is not None else default_device()
+
+
 def _finish(data, dtype, device, requires_grad):
-    """Wrap a host numpy array, move it to `device`, set requires_grad."""
+    """Wrap a host numpy array, move it to `device` (None: the default device), set requires_grad."""
+    device = _target(device)
     if dtype is not None and data.dtype != dtype.np:
         data = data.astype(dtype.np)
     out = Tensor._from_raw(data, CPU)
@@ -75,7 +81,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
         source = data.detach()._host()
         array = np.array(source, copy=True)
         dtype = dtype or data._dtype
-        return _finish(array, dtype, device if device is not None else data._device, requires_grad)
+        return _finish(array, dtype, _target(device) or data._device, requires_grad)
     if isinstance(data, np.ndarray):
         array = np.array(data, copy=True)
         if dtype is None:
@@ -125,6 +131,7 @@ def _to_float_tree(data):
 
 
 def as_tensor(data, dtype=None, device=None):
+    device = _target(device)
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype) if (dtype or device) else data
     if isinstance(data, np.ndarray) and (dtype is None or dtypes.from_numpy_dtype(data.dtype) is dtype) and \
@@ -152,6 +159,7 @@ def from_numpy(array):
 def _filled(size, value, dtype, device, requires_grad):
     shape = _size_args(size)
     dtype = dtype or dtypes.get_default_dtype()
+    device = _target(device)
     if device is not None and _device(device).type == "cuda":
         from . import cuda
         cuda._require_available()
@@ -254,6 +262,7 @@ def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
 def _sampled(device, generator, requires_grad, sampler, *args):
     """A tensor from `sampler` of the device's random stream: PyTorch's CPU stream, or Philox on cuda (drawn
     there, never on the host)."""
+    device = _target(device)
     target = None if device is None else _device(device)
     if target is not None and target.type == "cuda":
         from . import cuda

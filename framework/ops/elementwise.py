@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.function import run
+from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
 
 _INT_LIMITS = {name: (int(np.iinfo(name).min), int(np.iinfo(name).max))
@@ -30,9 +31,25 @@ def broadcast_shapes(shape_a, shape_b):
     return tuple(result)
 
 
-def _as_operand(x, dtype):
-    """`x` cast to `dtype`: Tensors through the differentiable cast, scalars as Python numbers."""
+def _common_device(*operands):
+    """The device an elementwise op runs on: that of its tensors, where a 0-dim CPU tensor joins a tensor on any
+    other device (PyTorch's CPU scalars); None when every tensor is a 0-dim CPU one, or there is none."""
+    for x in operands:
+        if isinstance(x, Tensor) and (x._device.type != "cpu" or x._data.ndim != 0):
+            return x._device
+    return None
+
+
+def _as_operand(x, dtype, device=None):
+    """`x` cast to `dtype`: Tensors through the differentiable cast, scalars as Python numbers. A 0-dim CPU tensor
+    with an operand on another `device` is read on the host as a Python number (a numpy read: the device is not
+    waited for), or, when its gradient is wanted, copied there by the differentiable `to`."""
     if isinstance(x, Tensor):
+        if device is not None and x._device is not device and x._data.ndim == 0 and x._device.type == "cpu":
+            if x._requires_grad and is_grad_enabled():
+                return x.to(device, dtype)
+            x = x._data.astype(dtype.np).item() if dtype is not dtypes.bfloat16 else builtins.float(x._data)
+            return _as_operand(x, dtype)
         return x if x._dtype is dtype else x.to(dtype)
     if isinstance(x, builtins.bool) or dtype is dtypes.bool:
         return builtins.bool(x) if dtype is dtypes.bool else builtins.int(x)
@@ -59,7 +76,8 @@ def _binary(op, a, b, compute_dtype=None):
         dtype = dtypes.result_type(a, b)
     if compute_dtype is not None:
         dtype = compute_dtype(dtype)
-    return run(op, (_as_operand(a, dtype), _as_operand(b, dtype)))
+    device = _common_device(a, b)
+    return run(op, (_as_operand(a, dtype, device), _as_operand(b, dtype, device)))
 
 
 def _scalar_first(op, scalar, tensor, node_name):
@@ -67,7 +85,8 @@ def _scalar_first(op, scalar, tensor, node_name):
     if op == "sub" and (_is_bool(scalar) or _is_bool(tensor)):
         return sub(scalar, tensor)
     dtype = dtypes.result_type(scalar, tensor)
-    return run(op, (_as_operand(scalar, dtype), _as_operand(tensor, dtype)), (), node_name)
+    device = _common_device(scalar, tensor)
+    return run(op, (_as_operand(scalar, dtype, device), _as_operand(tensor, dtype, device)), (), node_name)
 
 
 def _to_float(dtype):
@@ -313,7 +332,10 @@ def where(condition, input=None, other=None):
         if isinstance(x, Tensor):
             shape = broadcast_shapes(shape, x._data.shape)
     dtype = dtypes.result_type(input, other)
-    return run("where", (condition, _as_operand(input, dtype), _as_operand(other, dtype)))
+    device = _common_device(condition, input, other)
+    if device is not None and condition._device is not device and condition._data.ndim == 0:
+        condition = condition.to(device)  # a 0-dim CPU mask: copied to the device (no wait for it)
+    return run("where", (condition, _as_operand(input, dtype, device), _as_operand(other, dtype, device)))
 
 
 def equal(input, other):

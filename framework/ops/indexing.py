@@ -370,7 +370,7 @@ def masked_fill(input, mask, value):
         if value.ndim != 0:
             raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                                f"{value.ndim} dimension(s).")
-        value = value if value._dtype is input._dtype else value.to(input._dtype)
+        value = elementwise._as_operand(value, input._dtype, input._device)  # a CPU value may fill any device
         return run("masked_fill", (input, mask, value), (), "MaskedFillBackward1")
     if not isinstance(value, numbers.Number):
         raise TypeError(f"masked_fill() received an invalid combination of arguments - got (Tensor, Tensor, "

@@ -6,6 +6,7 @@ Python recursion.
 """
 from .grad_mode import set_grad_enabled
 from .graph import AccumulateGrad
+from .hooks import checked_result
 
 
 def _collect(roots):
@@ -119,7 +120,8 @@ def _run_hooks(node, grads):
             for hook in list(hooks):
                 if grads[nr] is None:
                     continue
-                replaced = hook(_as_tensor(node, nr, grads[nr]))
+                grad = _as_tensor(node, nr, grads[nr])
+                replaced = checked_result(hook, grad, hook(grad))
                 if replaced is not None:
                     grads[nr] = replaced._data
     if node._retained:

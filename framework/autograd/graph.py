@@ -136,13 +136,14 @@ def node_class(name):
 class AccumulateGrad(Node):
     """The node of a leaf that requires grad: adds incoming gradients into `.grad`."""
 
-    __slots__ = ("variable",)
+    __slots__ = ("variable", "post_hooks")
 
     def __init__(self, variable):
         self._hooks = None
         self._retained = None
         self.variable = variable
         self.next_functions = ()
+        self.post_hooks = None  # register_post_accumulate_grad_hook's, run after each accumulation
 
     def accumulate(self, grad):
         variable = self.variable
@@ -152,3 +153,6 @@ class AccumulateGrad(Node):
             variable.grad = variable._wrap_like(grad.copy())
         else:
             existing.add_(variable._wrap_like(grad))
+        if self.post_hooks:
+            from .hooks import run_post_accumulate_hooks
+            run_post_accumulate_hooks(self.post_hooks, variable)

@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-from .. import dtypes
+from .. import dtypes, scalars
 from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
@@ -58,6 +58,8 @@ def _as_operand(x, dtype, device=None):
     if dtype.is_floating_point:
         return builtins.float(x)
     value = builtins.int(x)
+    if not -(1 << 63) <= value < (1 << 64):
+        raise OverflowError("int too big to convert")  # PyTorch's Scalar holds at most a uint64
     limits = _INT_LIMITS[dtype.name]
     if not limits[0] <= value <= limits[1]:  # PyTorch wraps out-of-range integer scalars to the dtype
         return np.array(value).astype(dtype.np)[()]
@@ -125,11 +127,26 @@ def div(input, other, *, rounding_mode=None):
         return floor_divide(input, other)
     if rounding_mode == "trunc":
         dtype = dtypes.result_type(input, other)
-        result = trunc(div(input, other))
-        return result if dtype.is_floating_point else result.to(dtype)
+        if dtype.is_floating_point:
+            return trunc(div(input, other))
+        # integers: exact (a float quotient rounds large int64s), and a zero divisor raises as floor_divide does
+        quotient = floor_divide(input, other)
+        inexact = ne(remainder(input, other), 0)
+        if dtype is dtypes.uint8 or dtype is dtypes.bool:
+            return quotient
+        negative = logical_xor(lt(_tensor_of(input, quotient), 0), lt(_tensor_of(other, quotient), 0))
+        return add(quotient, logical_and(inexact, negative).to(dtype))
     if rounding_mode is not None:
         raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
     return _binary("div", input, other, _to_float)
+
+
+def _tensor_of(x, like):
+    """A Python number as a 0-dim tensor on `like`'s device (logical_xor takes tensors only)."""
+    if isinstance(x, Tensor):
+        return x
+    from ..creation import tensor
+    return tensor(x, device=like._device)
 
 
 def true_divide(input, other):
@@ -152,6 +169,8 @@ def pow(input, exponent):
         base = _as_operand(input, dtype)
         if exponent == 2:
             return run("square", (base,))
+        if dtype not in (dtypes.float32, dtypes.float64):  # PyTorch reads the exponent as a dtype element there
+            scalars.checked(exponent, dtype)
         return run("pow_scalar", (base,), (_as_operand(exponent, dtype),))
     return _binary("pow", input, exponent)
 
@@ -303,8 +322,8 @@ def clamp(input, min=None, max=None):
             out = minimum(out, max if isinstance(max, Tensor) else max)
         return out
     dtype = dtypes.result_type(input, *(v for v in (min, max) if v is not None))
-    low = None if min is None else _as_operand(min, dtype)
-    high = None if max is None else _as_operand(max, dtype)
+    low = None if min is None else scalars.checked(min, dtype)  # bounds are elements of the dtype: checked
+    high = None if max is None else scalars.checked(max, dtype)
     return run("clamp", (_as_operand(input, dtype),), (low, high))
 
 
@@ -332,6 +351,8 @@ def where(condition, input=None, other=None):
         if isinstance(x, Tensor):
             shape = broadcast_shapes(shape, x._data.shape)
     dtype = dtypes.result_type(input, other)
+    input, other = (scalars.checked(x, dtype, low_precision=False) if isinstance(x, numbers.Number) else x
+                    for x in (input, other))
     device = _common_device(condition, input, other)
     if device is not None and condition._device is not device and condition._data.ndim == 0:
         condition = condition.to(device)  # a 0-dim CPU mask: copied to the device (no wait for it)

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from .. import dtypes
+from .. import dtypes, scalars
 from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.registry import kernels
@@ -207,9 +207,12 @@ def getitem(x, key):
     return out
 
 
-def _python_scalar(value, dtype):
-    """`value` as the Python number the tensor's dtype holds (2.7 -> 2 for an integer tensor)."""
-    return np.asarray(value).astype(dtype.np).item()
+def _setitem_scalar(value, dtype):
+    """A Python number stored by `x[key] = value`: PyTorch unpacks an int as a long long, then checks it against the
+    dtype (float16/bfloat16 unchecked: an overflowing float becomes inf there, as in PyTorch)."""
+    if isinstance(value, numbers.Integral) and not scalars.INT64_MIN <= value <= scalars.INT64_MAX:
+        raise scalars.unpack_long_error()
+    return scalars.checked(value, dtype, low_precision=False)
 
 
 def _broadcastable(source, target):
@@ -237,7 +240,7 @@ def setitem(x, key, value):
         if value_shape != tuple(value.shape):
             value = value.reshape(value_shape)
     elif isinstance(value, numbers.Number):
-        value = _python_scalar(value, x._dtype)
+        value = _setitem_scalar(value, x._dtype)
     else:
         kind = type(value)
         kind = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
@@ -328,7 +331,8 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
         dim = _check_scatter_gather("scatter", input, dim, index, src)
         return _run_1d("scatter", input, (index, src), (dim,))
     dim = _check_scatter_gather("scatter", input, dim, index)
-    return _run_1d("scatter", input, (index, _python_scalar(src, input._dtype)), (dim,), "ScatterBackward1")
+    return _run_1d("scatter", input, (index, scalars.checked(src, input._dtype)), (dim,),
+                    "ScatterBackward1")
 
 
 def scatter_add(input, dim, index, src):
@@ -370,12 +374,14 @@ def masked_fill(input, mask, value):
         if value.ndim != 0:
             raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                                f"{value.ndim} dimension(s).")
+        if value._device.type == "cpu":
+            scalars.checked(value, input._dtype)  # PyTorch reads the value as a Scalar (a host read here)
         value = elementwise._as_operand(value, input._dtype, input._device)  # a CPU value may fill any device
         return run("masked_fill", (input, mask, value), (), "MaskedFillBackward1")
     if not isinstance(value, numbers.Number):
         raise TypeError(f"masked_fill() received an invalid combination of arguments - got (Tensor, Tensor, "
                         f"{type(value).__name__})")
-    return run("masked_fill", (input, mask, _python_scalar(value, input._dtype)))
+    return run("masked_fill", (input, mask, scalars.checked(value, input._dtype)))
 
 
 def masked_fill_(input, mask, value):

@@ -220,6 +220,10 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
         if empty is not None:
             raise RuntimeError(f"linalg.vector_norm cannot compute the {p:g} norm on the dimension {empty}because "
                                "this dimension is empty and the operation does not have an identity")
+    if out is not None:
+        from .inplace import check_out, store_out
+        check_out("norm", out, (input,))
+        return store_out(out, run("norm", (input,), (p, axes, keepdim)))
     return run("norm", (input,), (p, axes, keepdim))
 
 

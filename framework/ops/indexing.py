@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from .. import dtypes, scalars
-from ..autograd.function import run
+from ..autograd.function import _mixed_devices_message, run
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.registry import kernels
 from ..tensor import Tensor, _wrap_dim
@@ -34,27 +34,52 @@ _MASK_DTYPES = (dtypes.bool, dtypes.uint8)
 
 # ---- parsing a key -------------------------------------------------------------
 
+_SEQUENCES = (list, tuple, range, np.ndarray)
+
+
 def _items(key):
-    """The key as a tuple of per-dim items; a short list holding slices, None, ... or sequences is a tuple too."""
+    """The key as a tuple of per-dim items. A short list (under 32 items) holding a tensor, a sequence, a slice,
+    None or `...` is read as a tuple too (PyTorch's deprecated numpy heuristic); any other list is one index."""
     if isinstance(key, tuple):
         return key
     if isinstance(key, list) and len(key) < 32 and any(
-            isinstance(k, (Tensor, list, tuple, slice, np.ndarray)) or k is None or k is Ellipsis for k in key):
-        warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated; use x[tuple(seq)] "
-                      "instead of x[seq]", UserWarning, stacklevel=4)
+            isinstance(k, (Tensor, slice, str) + _SEQUENCES) or k is None or k is Ellipsis for k in key):
+        warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed in "
+                      "pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted as "
+                      "tensor index, x[torch.tensor(seq)], which will result either in an error or a different result",
+                      UserWarning, stacklevel=4)
         return tuple(key)
     return (key,)
 
 
 def _index_tensor(obj, device):
+    """An index tensor on `device`. A tensor on another device may only come from the CPU (PyTorch's rule);
+    Python data (lists, ranges, numpy arrays) becomes a bool or uint8 mask when that is its type, else int64, as
+    PyTorch reads indices (floats truncated, checked; numpy's int8 and int16 widened)."""
+    from ..creation import tensor
     if isinstance(obj, Tensor):
-        return obj if obj._device is device else obj.to(device)
-    array = np.asarray(obj)
-    if isinstance(obj, (list, tuple)) and array.dtype != np.bool_:
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"new(): invalid data type '{type(obj[0]).__name__ if len(obj) else 'list'}'")
-        array = array.astype(np.int64)  # PyTorch reads a list of numbers as longs
-    return Tensor._from_raw(array).to(device)
+        if obj._device is device:
+            return obj
+        if obj._device.type != "cpu":
+            raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed tensor "
+                               f"({device})")
+        return obj.to(device)
+    if isinstance(obj, range):
+        obj = np.arange(obj.start, obj.stop, obj.step, dtype=np.int64)
+    if isinstance(obj, np.ndarray):
+        mask = obj.dtype == np.bool_ or obj.dtype == np.uint8
+    else:
+        kinds = {type(v) for v in _flat_items(obj)}
+        mask = bool(kinds) and kinds <= {builtins.bool, np.bool_}
+    return tensor(obj, dtype=None if mask else dtypes.int64, device=device)
+
+
+def _flat_items(data):
+    for item in data:
+        if isinstance(item, (list, tuple)):
+            yield from _flat_items(item)
+        else:
+            yield item
 
 
 def _classify(item, device):
@@ -67,23 +92,32 @@ def _classify(item, device):
         return "slice", item
     if isinstance(item, (builtins.bool, np.bool_)):
         return "mask", _index_tensor(np.asarray(builtins.bool(item)), device)
-    if isinstance(item, str):
+    if isinstance(item, (str, bytes)):
         raise TypeError(f"new(): invalid data type '{type(item).__name__}'")
-    if isinstance(item, (Tensor, list, tuple, np.ndarray)):
+    if isinstance(item, Tensor) and item.ndim == 0 and item._dtype not in _MASK_DTYPES:
+        if item._dtype.is_floating_point:
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        return "int", builtins.int(item.item())  # a 0-dim integer tensor selects, on any device (PyTorch's item())
+    if isinstance(item, Tensor) and item.ndim == 0:
+        item = item.cpu()  # a 0-dim mask is read on the host, whatever its device (PyTorch's item())
+    if isinstance(item, (Tensor,) + _SEQUENCES):
         t = _index_tensor(item, device)
         if t._dtype is dtypes.uint8:
             warnings.warn("indexing with dtype framework.uint8 is now deprecated, please use a dtype framework.bool "
                           "instead.", UserWarning, stacklevel=4)
         if t._dtype in _MASK_DTYPES:
             return "mask", t.to(dtypes.bool)
-        if t._dtype.is_floating_point or t._dtype not in _INDEX_DTYPES and t.ndim:
+        if t._dtype.is_floating_point or t._dtype not in _INDEX_DTYPES:
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
         return ("int", builtins.int(t.item())) if t.ndim == 0 else ("tensor", t)
     try:
-        return "int", operator.index(item)
+        value = operator.index(item)
     except TypeError:
         raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid "
                          f"indices (got {type(item).__name__})") from None
+    if not scalars.INT64_MIN <= value <= scalars.INT64_MAX:
+        raise scalars.unpack_long_error()
+    return "int", value
 
 
 def _out_of_bounds(index, size, allow_negative=True):
@@ -107,7 +141,9 @@ def _parse(x, key):
     """
     sizes = x._data.shape
     ndim = len(sizes)
-    items = [_classify(item, x._device) for item in _items(key)]
+    items = []
+    for item in _items(key):  # a loop, not a comprehension: _classify's warnings point at the caller's line
+        items.append(_classify(item, x._device))
     consumed = builtins.sum(1 if kind in ("int", "slice", "tensor") else value.ndim if kind == "mask" else 0
                             for kind, value in items)
     if consumed > ndim:
@@ -236,6 +272,8 @@ def setitem(x, key, value):
                                    f"indexing result of shape {list(target)}")
             with no_grad():
                 shape.expand(value.reshape(value_shape), target)  # raises expand's error
+        if advanced and value._device is not x._device and value.ndim:
+            raise RuntimeError(_mixed_devices_message(x._device, value._device))  # index_put_ moves 0-dim values only
         value = value.to(x._device, x._dtype)  # differentiable cast; a no-op when both already match
         if value_shape != tuple(value.shape):
             value = value.reshape(value_shape)

@@ -17,6 +17,7 @@ from .ops.shape import *  # noqa: F401,F403
 from .ops.linalg import *  # noqa: F401,F403
 from .ops.reduction import *  # noqa: F401,F403,A004
 from .ops.indexing import *  # noqa: F401,F403
+from .ops.index_ops import *  # noqa: F401,F403
 from .creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like, linspace,
                        normal, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm,
                        tensor, zeros, zeros_like)

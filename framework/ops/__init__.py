@@ -4,9 +4,9 @@ Each module owns one family and lists the names that are also Tensor methods
 in `TENSOR_METHODS`, so `x.exp()` and `framework.exp(x)` are one function.
 """
 from ..tensor import Tensor
-from . import elementwise, indexing, inplace, linalg, reduction, shape
+from . import elementwise, index_ops, indexing, inplace, linalg, reduction, shape
 
-_FAMILIES = (elementwise, shape, linalg, reduction, indexing)
+_FAMILIES = (elementwise, shape, linalg, reduction, indexing, index_ops)
 
 
 def bind_tensor_methods():

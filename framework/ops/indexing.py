@@ -256,44 +256,57 @@ def _broadcastable(source, target):
         s == 1 or s == t for s, t in zip(reversed(source), reversed(target)))
 
 
+def _value_for(x, value, view_shape, advanced):
+    """A value tensor for x[key] = value, checked against the indexing result's shape (PyTorch drops its leading
+    size-1 dims) and cast to x's dtype and device (differentiably)."""
+    target = _advanced_shape(view_shape, advanced) if advanced else view_shape
+    value_shape = tuple(value.shape)
+    while value_shape and value_shape[0] == 1:
+        value_shape = value_shape[1:]
+    if not _broadcastable(value_shape, target):
+        if advanced:
+            raise RuntimeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast to "
+                               f"indexing result of shape {list(target)}")
+        with no_grad():
+            shape.expand(value.reshape(value_shape), target)  # raises expand's error
+    if advanced and value._device is not x._device and value.ndim:
+        raise RuntimeError(_mixed_devices_message(x._device, value._device))  # index_put_ moves 0-dim values only
+    value = value.to(x._device, x._dtype)  # differentiable cast; a no-op when both already match
+    return value.reshape(value_shape) if value_shape != tuple(value.shape) else value
+
+
 def setitem(x, key, value):
     basic, name, advanced, view_shape = _parse(x, key)
-    through_view = name is not None  # PyTorch writes into a view of x (CopySlices), else into x itself
-    indices = tuple(index for _, index in advanced)
-    dims = tuple(d for d, _ in advanced)
     if isinstance(value, Tensor):
-        target = _advanced_shape(view_shape, advanced) if advanced else view_shape
-        value_shape = tuple(value.shape)
-        while value_shape and value_shape[0] == 1:  # PyTorch drops leading size-1 dims of the value
-            value_shape = value_shape[1:]
-        if not _broadcastable(value_shape, target):
-            if advanced:
-                raise RuntimeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast to "
-                                   f"indexing result of shape {list(target)}")
-            with no_grad():
-                shape.expand(value.reshape(value_shape), target)  # raises expand's error
-        if advanced and value._device is not x._device and value.ndim:
-            raise RuntimeError(_mixed_devices_message(x._device, value._device))  # index_put_ moves 0-dim values only
-        value = value.to(x._device, x._dtype)  # differentiable cast; a no-op when both already match
-        if value_shape != tuple(value.shape):
-            value = value.reshape(value_shape)
+        value = _value_for(x, value, view_shape, advanced)
     elif isinstance(value, numbers.Number):
         value = _setitem_scalar(value, x._dtype)
     else:
         kind = type(value)
         kind = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
         raise TypeError(f"can't assign a {kind} to a {x.type()}")
+    store(x, basic, name, advanced, value)
+
+
+def store(x, basic, name, advanced, value, accumulate=False):
+    """Write `value` (a tensor of x's dtype and device, or a Python number) at the parsed key in x: straight into
+    storage when autograd is not involved, else through the out-of-place index_put, whose result `write_` stores
+    with its history. With `accumulate` (index_put_'s), values at repeated positions add up."""
+    through_view = name is not None  # PyTorch writes into a view of x (CopySlices), else into x itself
+    indices = tuple(index for _, index in advanced)
+    params = (basic, tuple(d for d, _ in advanced)) + ((True,) if accumulate else ())
     value_requires_grad = isinstance(value, Tensor) and value._requires_grad
     if is_grad_enabled() and (x._requires_grad or value_requires_grad):
         if through_view and x._requires_grad and x.grad_fn is None and x._base is None:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
-        result = run("index_put", (x, value) + indices, (basic, dims),
+        result = run("index_put", (x, value) + indices, params,
                      "CopySlices" if through_view else "IndexPutBackward0" if advanced else "CopyBackwards")
         inplace.write_(x, result)
-        return
+        return x
     value = value._data if isinstance(value, Tensor) else value
-    kernels("index_put_", x._device.type).forward(None, x._data, value, *(i._data for i in indices), basic, dims)
+    kernels("index_put_", x._device.type).forward(None, x._data, value, *(i._data for i in indices), *params)
     x._version_counter[0] += 1
+    return x
 
 
 # ---- functions ---------------------------------------------------------------------
@@ -359,12 +372,16 @@ def gather(input, dim, index, *, sparse_grad=False):
 
 
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
-    if reduce is not None:
-        if reduce != "add":
-            raise NotImplementedError(f"scatter(reduce='{reduce}') is not supported; use scatter_add")
-        return scatter_add(input, dim, index, src)
     if src is None:
         src = value
+    if reduce is not None:  # PyTorch's legacy form: its node has no derivative
+        if reduce not in ("add", "multiply"):
+            raise RuntimeError("reduce argument must be either add or multiply.")
+        if not isinstance(src, Tensor):
+            from ..creation import full
+            src = full(tuple(index.shape), scalars.checked(src, input._dtype), dtype=input._dtype, device=input._device)
+        dim = _check_scatter_gather("scatter", input, dim, index, src)
+        return _run_1d("scatter_legacy_reduce", input, (index, src), (dim, "sum" if reduce == "add" else "prod", True))
     if isinstance(src, Tensor):
         dim = _check_scatter_gather("scatter", input, dim, index, src)
         return _run_1d("scatter", input, (index, src), (dim,))

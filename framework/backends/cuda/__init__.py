@@ -10,6 +10,8 @@ from . import array, device_errors, memory, runtime  # noqa: F401
 from . import shape  # noqa: F401
 from . import reduction  # noqa: F401
 from . import indexing  # noqa: F401
+from . import masks  # noqa: F401
+from . import scatter_reduce  # noqa: F401
 from . import elementwise  # noqa: F401
 from . import linalg  # noqa: F401
 from . import nn  # noqa: F401

@@ -13,8 +13,9 @@ import builtins
 import numbers
 
 from .. import dtypes, scalars
+from ..autograd.composite import record
 from ..autograd.function import run
-from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..tensor import Tensor, _wrap_dim
 from . import elementwise, inplace, shape
 from .indexing import _check_scatter_gather, _out_of_bounds, _parse, _require_tensor, _run_1d, _value_for, store
@@ -62,11 +63,18 @@ def index_add(input, dim, index, source, *, alpha=1):
     bad = _out_of_bounds(index, size, allow_negative=False)
     if bad is not None:
         raise RuntimeError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
-    if alpha != 1:
-        source = elementwise.mul(source, scalars.checked(alpha, input._dtype))
-    x, src = _one_d(input), _one_d(source)
+    scaled = source if alpha == 1 else elementwise.mul(source, scalars.checked(alpha, input._dtype))
+    x, src = _one_d(input), _one_d(scaled)
     out = run("scatter_add", (x, _along(_one_d(index), dim, src.shape), src), (dim,), "IndexAddBackward0")
-    return out.reshape(()) if input.ndim == 0 else out
+    return _one_node(out, input, "IndexAddBackward0", (input, source), scaled is not source)
+
+
+def _one_node(out, input, name, shown, composed=False):
+    """`out` with input's shape back (0-d inputs ran as 1-d), recorded as PyTorch's one node `name` showing
+    `shown` where more than one node computed it (the reshape, index_add's alpha)."""
+    if input.ndim == 0:
+        out = out.reshape(())
+    return record(name, shown, out) if composed or input.ndim == 0 else out
 
 
 def _check_slices(input, source, dim, message):
@@ -109,7 +117,7 @@ def index_copy(input, dim, index, source):
         raise IndexError(f"index_copy_(): index {bad} is out of bounds for dimension {dim} with size {size}")
     x, src = _one_d(input), _one_d(source)
     out = run("scatter", (x, _along(_one_d(index), dim, src.shape), src), (dim, "index_copy"), "IndexCopyBackward0")
-    return out.reshape(()) if input.ndim == 0 else out
+    return _one_node(out, input, "IndexCopyBackward0", (input, source))
 
 
 def index_fill(input, dim, index, value):
@@ -136,12 +144,11 @@ def index_fill(input, dim, index, value):
         from ..creation import zeros
         filled = run("scatter", (zeros(x.shape, dtype=dtypes.bool, device=x._device), spread, True),
                      (dim, "index_fill"))
-        value = elementwise._as_operand(value, input._dtype, input._device)
-        out = run("masked_fill", (x, filled, value), (), "IndexFillBackward1")
-    else:
-        out = run("scatter", (x, spread, scalars.checked(value, input._dtype)), (dim, "index_fill"),
-                  "IndexFillBackward0")
-    return out.reshape(()) if input.ndim == 0 else out
+        operand = elementwise._as_operand(value, input._dtype, input._device)
+        out = run("masked_fill", (x, filled, operand), (), "IndexFillBackward1")
+        return _one_node(out, input, "IndexFillBackward1", (input, value), operand is not value)
+    out = run("scatter", (x, spread, scalars.checked(value, input._dtype)), (dim, "index_fill"), "IndexFillBackward0")
+    return _one_node(out, input, "IndexFillBackward0", (input,))
 
 
 # ---- scatter_reduce -----------------------------------------------------------------------------------------
@@ -191,7 +198,7 @@ def masked_scatter_(input, mask, source):
     if mask.shape != input.shape:
         with no_grad():
             shape.expand(mask, input.shape)  # sizes that clash: expand's error
-    return inplace.write_(input, masked_scatter(inplace._source(input), mask, source))
+    return _in_place(masked_scatter)(input, mask, source)
 
 
 # ---- index_put ------------------------------------------------------------------------------------------------
@@ -230,10 +237,18 @@ def index_put(input, indices, values, accumulate=False):
 # ---- in-place forms -----------------------------------------------------------------------------------------
 
 def _in_place(fn):
-    def method(input, *args, **kwargs):
-        return inplace.write_(input, fn(inplace._source(input), *args, **kwargs))
-    method.__name__ = fn.__name__ + "_"
-    return method
+    """fn's in-place form: PyTorch's node (inplace._inplace). scatter_reduce may save self's value for the
+    gradient of src: when src needs one and self has no history, it reads a copy of self, which the write
+    would otherwise overwrite under the saved value."""
+    method = inplace._inplace(fn)
+
+    def in_place(input, *args, **kwargs):
+        if input.grad_fn is None and is_grad_enabled() and any(
+                isinstance(a, Tensor) and a._requires_grad for a in args + tuple(kwargs.values())):
+            return inplace.write_(input, fn(input.detach().clone(), *args, **kwargs))
+        return method(input, *args, **kwargs)
+    in_place.__name__ = method.__name__
+    return in_place
 
 
 index_add_, index_copy_, index_fill_, scatter_reduce_ = (

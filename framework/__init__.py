@@ -21,6 +21,7 @@ from .ops.index_ops import *  # noqa: F401,F403
 from .creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like, linspace,
                        normal, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm,
                        tensor, zeros, zeros_like)
+from . import new_tensors  # noqa: F401  (Tensor.new_tensor, new_full, new_zeros, new_ones, new_empty)
 from . import random as _random
 from .random import Generator, default_generator, initial_seed, manual_seed, seed
 from .autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled

@@ -7,7 +7,7 @@ import pytest
 
 import framework as fw
 from helpers import (DEVICES, FLOAT_NAMES, INT_NAMES, assert_close, check_op, gradcheck, random_array,
-                     raises_like_torch, requires_cuda, torch)
+                     raises_like_torch, requires_cuda, requires_torch, torch)
 
 A = np.array
 
@@ -352,6 +352,26 @@ def test_in_place_forms(rng, device):
         y = leaf * 1
         call(y, device).sum().backward()  # the in-place op on a tensor with history: its gradient flows
         assert leaf.grad is not None and leaf.grad.shape == leaf.shape
+
+
+@requires_torch
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reduce", ["prod", "amax", "mean"])
+def test_in_place_scatter_reduce_into_a_tensor_without_history(rng, reduce, device):
+    """Only src needs a gradient: the op saves self's value for src's gradient, so it must read a copy of self,
+    not self, which the write then overwrites (a silently wrong gradient otherwise)."""
+    values, source = random_array(rng, (2, 3), away_from_zero=0.5), random_array(rng, (2, 2), away_from_zero=0.5)
+    results = []
+    for L, where in ((fw, device), (torch, "cpu")):
+        x = L.tensor(values, device=where)
+        s = L.tensor(source, device=where, requires_grad=True)
+        x.scatter_reduce_(1, L.tensor([[0, 0], [2, 0]], device=where), s, reduce)
+        (x * x).sum().backward()
+        results.append((x.detach().cpu().numpy(), s.grad.cpu().numpy(), x.grad_fn.name()))
+    (ours, ours_grad, name), (theirs, theirs_grad, _) = results
+    assert_close(ours, theirs, fw.float64)
+    assert_close(ours_grad, theirs_grad, fw.float64)
+    assert name == "ScatterReduceBackward0"
 
 
 def test_node_names_as_pytorch(rng):

@@ -8,7 +8,7 @@ from .backends import numpy as _numpy_backend  # noqa: F401  (registers the CPU 
 from .dtypes import (bfloat16, bool, double, float, float16, float32, float64, get_default_dtype, half, int,  # noqa: A004
                      int8, int16, int32, int64, long, promote_types, set_default_dtype, short, uint8)
 from .dtypes import dtype, result_type as _result_type
-from .device import device
+from .device import device, get_default_device, set_default_device
 from .tensor import Size, Tensor, typename
 from . import ops
 from .ops.elementwise import *  # noqa: F401,F403
@@ -30,6 +30,7 @@ from .ops.combine import *  # noqa: F401,F403
 from .ops.products import *  # noqa: F401,F403
 from .ops.einsum import einsum  # noqa: F401
 from .ops.distance import *  # noqa: F401,F403
+from .ops.index_ops import *  # noqa: F401,F403
 from .creation import (arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like, linspace,
                        normal, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm,
                        tensor, zeros, zeros_like)

@@ -208,6 +208,20 @@ class Tensor:
         self._accumulator = lambda: node
         return node.register_hook(0, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """`hook(tensor)` runs after a backward pass accumulates into this leaf's .grad; it returns None."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        from .autograd.graph import _HookHandle
+        node = self._grad_accumulator()
+        self._accumulator = lambda: node  # as register_hook: the hook outlives the graph that holds the node
+        if node.post_hooks is None:
+            node.post_hooks = []
+        node.post_hooks.append(hook)
+        return _HookHandle(node.post_hooks, hook)
+
     def _refresh_view_history(self):
         from .ops.shape import refresh_view_history
         refresh_view_history(self)
@@ -329,7 +343,8 @@ class Tensor:
 
     def type(self, dtype=None):
         if dtype is None:
-            return f"framework.{self._dtype.scalar_name}Tensor"
+            cuda = "cuda." if self._device.type == "cuda" else ""
+            return f"framework.{cuda}{self._dtype.scalar_name}Tensor"
         return self.to(dtype)
 
     def detach(self):

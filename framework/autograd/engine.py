@@ -13,6 +13,7 @@ import warnings
 
 from .grad_mode import set_grad_enabled
 from .graph import AccumulateGrad
+from .hooks import checked_result
 
 _CYCLE_WARNING = (
     "Using backward() with create_graph=True will create a reference cycle between the parameter and its gradient "
@@ -147,7 +148,7 @@ def _run_hooks(node, grads, create_graph):
                 if grads[nr] is None:
                     continue
                 grad = grads[nr] if create_graph else _as_tensor(grads[nr])
-                replaced = hook(grad)
+                replaced = checked_result(hook, grad, hook(grad))
                 if replaced is not None:
                     grads[nr] = replaced if create_graph else replaced._data
     if node._retained:

@@ -172,13 +172,14 @@ def node_class(name):
 class AccumulateGrad(Node):
     """The node of a leaf that requires grad: adds incoming gradients into `.grad`."""
 
-    __slots__ = ("variable",)
+    __slots__ = ("variable", "post_hooks")
 
     def __init__(self, variable):
         self._hooks = None
         self._retained = None
         self.variable = variable
         self._edges = ()
+        self.post_hooks = None  # register_post_accumulate_grad_hook's, run after each accumulation
 
     def accumulate(self, grad):
         variable = self.variable
@@ -188,11 +189,18 @@ class AccumulateGrad(Node):
             variable.grad = variable._wrap_like(grad.copy())
         else:
             existing.add_(variable._wrap_like(grad))
+        self._run_post_hooks()
 
     def accumulate_graph(self, grad):
         """`.grad` as a differentiable function of `grad` (create_graph=True): a copy the first time,
         then `.grad + grad`, out of place, as PyTorch does when grad mode is on."""
         accumulate_graph(self.variable, grad)
+        self._run_post_hooks()
+
+    def _run_post_hooks(self):
+        if self.post_hooks:
+            from .hooks import run_post_accumulate_hooks
+            run_post_accumulate_hooks(self.post_hooks, self.variable)
 
 
 def accumulate_graph(variable, grad):

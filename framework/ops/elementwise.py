@@ -5,9 +5,10 @@ import numbers
 
 import numpy as np
 
-from .. import dtypes
+from .. import dtypes, scalars
 from ..autograd.composite import composite
 from ..autograd.function import run
+from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
 
 _INT_LIMITS = {name: (int(np.iinfo(name).min), int(np.iinfo(name).max))
@@ -31,9 +32,25 @@ def broadcast_shapes(shape_a, shape_b):
     return tuple(result)
 
 
-def _as_operand(x, dtype):
-    """`x` cast to `dtype`: Tensors through the differentiable cast, scalars as Python numbers."""
+def _common_device(*operands):
+    """The device an elementwise op runs on: that of its tensors, where a 0-dim CPU tensor joins a tensor on any
+    other device (PyTorch's CPU scalars); None when every tensor is a 0-dim CPU one, or there is none."""
+    for x in operands:
+        if isinstance(x, Tensor) and (x._device.type != "cpu" or x._data.ndim != 0):
+            return x._device
+    return None
+
+
+def _as_operand(x, dtype, device=None):
+    """`x` cast to `dtype`: Tensors through the differentiable cast, scalars as Python numbers. A 0-dim CPU tensor
+    with an operand on another `device` is read on the host as a Python number (a numpy read: the device is not
+    waited for), or, when its gradient is wanted, copied there by the differentiable `to`."""
     if isinstance(x, Tensor):
+        if device is not None and x._device is not device and x._data.ndim == 0 and x._device.type == "cpu":
+            if x._requires_grad and is_grad_enabled():
+                return x.to(device, dtype)
+            x = x._data.astype(dtype.np).item() if dtype is not dtypes.bfloat16 else builtins.float(x._data)
+            return _as_operand(x, dtype)
         return x if x._dtype is dtype else x.to(dtype)
     if isinstance(x, builtins.bool) or dtype is dtypes.bool:
         return builtins.bool(x) if dtype is dtypes.bool else builtins.int(x)
@@ -42,6 +59,8 @@ def _as_operand(x, dtype):
     if dtype.is_floating_point:
         return builtins.float(x)
     value = builtins.int(x)
+    if not -(1 << 63) <= value < (1 << 64):
+        raise OverflowError("int too big to convert")  # PyTorch's Scalar holds at most a uint64
     limits = _INT_LIMITS[dtype.name]
     if not limits[0] <= value <= limits[1]:  # PyTorch wraps out-of-range integer scalars to the dtype
         return np.array(value).astype(dtype.np)[()]
@@ -60,7 +79,8 @@ def _binary(op, a, b, compute_dtype=None, node_name=None):
         dtype = dtypes.result_type(a, b)
     if compute_dtype is not None:
         dtype = compute_dtype(dtype)
-    return run(op, (_as_operand(a, dtype), _as_operand(b, dtype)), (), node_name)
+    device = _common_device(a, b)
+    return run(op, (_as_operand(a, dtype, device), _as_operand(b, dtype, device)), (), node_name)
 
 
 def _scalar_first(op, scalar, tensor, node_name):
@@ -68,7 +88,8 @@ def _scalar_first(op, scalar, tensor, node_name):
     if op == "sub" and (_is_bool(scalar) or _is_bool(tensor)):
         return sub(scalar, tensor)
     dtype = dtypes.result_type(scalar, tensor)
-    return run(op, (_as_operand(scalar, dtype), _as_operand(tensor, dtype)), (), node_name)
+    device = _common_device(scalar, tensor)
+    return run(op, (_as_operand(scalar, dtype, device), _as_operand(tensor, dtype, device)), (), node_name)
 
 
 def _to_float(dtype):
@@ -125,8 +146,23 @@ def div(input, other, *, rounding_mode=None):
 @composite("DivBackward2", inputs=("input", "other"))
 def _div_trunc(input, other):
     dtype = dtypes.result_type(input, other)
-    result = trunc(div(input, other))
-    return result if dtype.is_floating_point else result.to(dtype)
+    if dtype.is_floating_point:
+        return trunc(div(input, other))
+    # integers: exact (a float quotient rounds large int64s), and a zero divisor raises as floor_divide does
+    quotient = floor_divide(input, other)
+    inexact = ne(remainder(input, other), 0)
+    if dtype is dtypes.uint8 or dtype is dtypes.bool:
+        return quotient
+    negative = logical_xor(lt(_tensor_of(input, quotient), 0), lt(_tensor_of(other, quotient), 0))
+    return add(quotient, logical_and(inexact, negative).to(dtype))
+
+
+def _tensor_of(x, like):
+    """A Python number as a 0-dim tensor on `like`'s device (logical_xor takes tensors only)."""
+    if isinstance(x, Tensor):
+        return x
+    from ..creation import tensor
+    return tensor(x, device=like._device)
 
 
 def true_divide(input, other):
@@ -150,6 +186,8 @@ def pow(input, exponent):
         base = _as_operand(input, dtype)
         if exponent == 2:
             return run("square", (base,))
+        if dtype not in (dtypes.float32, dtypes.float64):  # PyTorch reads the exponent as a dtype element there
+            scalars.checked(exponent, dtype)
         return run("pow_scalar", (base,), (_as_operand(exponent, dtype),))
     return _binary("pow", input, exponent)
 
@@ -344,8 +382,8 @@ def _clamp(input, min, max, name):
 
 def _clamp_scalar(input, min, max, node_name):
     dtype = dtypes.result_type(input, *(v for v in (min, max) if v is not None))
-    low = None if min is None else _as_operand(min, dtype)
-    high = None if max is None else _as_operand(max, dtype)
+    low = None if min is None else scalars.checked(min, dtype)  # bounds are elements of the dtype: checked
+    high = None if max is None else scalars.checked(max, dtype)
     return run("clamp", (_as_operand(input, dtype),), (low, high), node_name)
 
 
@@ -392,10 +430,15 @@ def where(condition, input=None, other=None):
         if isinstance(x, Tensor):
             shape = broadcast_shapes(shape, x._data.shape)
     dtype = dtypes.result_type(input, other)
+    input, other = (scalars.checked(x, dtype, low_precision=False) if isinstance(x, numbers.Number) else x
+                    for x in (input, other))
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):  # two scalars: the kernels need an array
         from ..creation import full
         input = full((), input, dtype=dtype, device=condition._device)
-    return run("where", (condition, _as_operand(input, dtype), _as_operand(other, dtype)))
+    device = _common_device(condition, input, other)
+    if device is not None and condition._device is not device and condition._data.ndim == 0:
+        condition = condition.to(device)  # a 0-dim CPU mask: copied to the device (no wait for it)
+    return run("where", (condition, _as_operand(input, dtype, device), _as_operand(other, dtype, device)))
 
 
 def equal(input, other):

@@ -5,7 +5,7 @@ version counter shared by `x` and its views (so saved tensors notice), and
 makes the result's graph node `x`'s `grad_fn`. PyTorch's rules for leaves
 and views that require grad are enforced first.
 """
-from .. import dtypes
+from .. import dtypes, scalars
 from ..autograd.composite import edge_of, rename_inplace
 from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled
@@ -77,6 +77,30 @@ def _write_through_view(x, result):
     return x
 
 
+def check_out(name, out, inputs=()):
+    """PyTorch's refusal of `out=` where a gradient would be needed: out itself or an input requires grad."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if is_grad_enabled() and any(isinstance(t, Tensor) and t._requires_grad for t in (out,) + tuple(inputs)):
+        raise RuntimeError(f"aten::{name}(): functions with out=... arguments don't support automatic "
+                           "differentiation, but one of the arguments requires grad.")
+
+
+def store_out(out, result):
+    """`out=`: the result written into `out`'s memory (a view's base sees it), or, when the shapes differ, `out`
+    resized to hold it (PyTorch resizes out tensors); version bumped; returns `out`."""
+    if result._device is not out._device:
+        result = result.to(out._device)
+    if result._dtype is not out._dtype:
+        result = result.to(out._dtype)
+    if result._data.shape == out._data.shape:
+        kernels("copy_", out._device.type).forward(None, out._data, result._data)
+    else:
+        out._data = result._data  # a fresh result: out now holds it (PyTorch's resize of out)
+    out._version_counter[0] += 1
+    return out
+
+
 def _can_cast(source, target):
     """PyTorch's canCast: no float to integral, no non-bool to bool."""
     if source.is_floating_point and not target.is_floating_point:
@@ -111,6 +135,10 @@ def copy_(self, src, non_blocking=False):
     if not isinstance(src, Tensor):
         raise TypeError(f"copy_(): argument 'src' (position 1) must be Tensor, not {type(src).__name__}")
     if src._data.shape != self._data.shape:
+        target = elementwise.broadcast_shapes(self._data.shape, src._data.shape)  # PyTorch's error when they clash
+        if target != self._data.shape:
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(target)}")
         src = shape.expand(src, self.shape)
     if src._dtype is not self._dtype:
         src = src.to(self._dtype)
@@ -136,6 +164,7 @@ def _fill(self, value, node_name):
                                "dimensions.")
         write_(self, shape.expand(value.to(self._dtype), self.shape))
     else:
+        value = scalars.checked_fill(value, self._dtype, self.numel(), self._device.type)
         write_(self, full((), value, dtype=self._dtype, device=self._device))
     return rename_inplace(self, node_name, shown)
 

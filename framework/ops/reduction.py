@@ -232,7 +232,11 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
         if empty is not None:
             raise RuntimeError(f"linalg.vector_norm cannot compute the {p:g} norm on the dimension {empty}because "
                                "this dimension is empty and the operation does not have an identity")
-    return _cast_inside(original, input, run("norm", (input,), (p, axes, keepdim)))
+    if out is not None:
+        from .inplace import check_out, store_out
+        check_out("norm", out, (original,))
+    result = _cast_inside(original, input, run("norm", (input,), (p, axes, keepdim)))
+    return result if out is None else store_out(out, result)
 
 
 def logsumexp(input, dim, keepdim=False):

@@ -18,6 +18,7 @@ from helpers import DEVICES, assert_close, requires_torch, torch
 # ops the case table cannot reach through a forward graph, and why
 NOT_IN_FORWARD_GRAPHS = {
     "alias": "runs only inside formulas (recompute gives each input a node of its own with it)",
+    "scatter_legacy_reduce": "scatter(reduce=...) has no derivative (PyTorch's error: tests/test_index_ops.py)",
 }
 
 
@@ -103,6 +104,7 @@ def _floats(L, values, like):
 
 
 S = (3, 4)
+_SCATTERED = [[0, 0], [2, 1], [1, 3]]  # scatter_reduce's index: two values into one position
 P = ("positive", S)  # values in [0.5, 2)
 # (id, fn(L, *inputs), input specs): L is framework or torch; a spec is a shape or (kind, shape)
 CASES = [
@@ -175,6 +177,21 @@ CASES = [
     ("scatter-from-a-larger-source", lambda L, x, y: x.scatter(1, _index(L, [[0], [2], [1]], x), y) ** 2
      + x.scatter_add(0, _index(L, [[0, 2, 1]], x), y.t()) ** 2, [S, (3, 2)]),
     ("scatter-add", lambda L, x, y: x.scatter_add(1, _index(L, [[0, 0], [2, 1], [1, 3]], x), y) ** 2, [S, (3, 2)]),
+    ("index-add-copy-fill", lambda L, x, y, v: x.index_add(1, _index(L, [3, 0, 3], x), y, alpha=1.5) ** 2
+     + x.index_copy(1, _index(L, [2], x), y[:, :1]) ** 2 + x.index_fill(1, _index(L, [1, 3], x), v) ** 2,
+     [S, (3, 3), ()]),
+    ("index-put-accumulate", lambda L, x, v: x.index_put((_index(L, [0, 2, 0], x),), v, accumulate=True) ** 2,
+     [S, (4,)]),
+    ("take", lambda L, x: x.take(_index(L, [[0, 5], [5, -1]], x)) ** 2, [S]),
+    ("masked-scatter", lambda L, x, y: x.masked_scatter(_index(L, [True, False, True, True], x), y) ** 2,
+     [S, (2, 6)]),
+    ("scatter-reduce-sum-mean", lambda L, x, y: x.scatter_reduce(1, _index(L, _SCATTERED, x), y, "sum") ** 2
+     + x.scatter_reduce(1, _index(L, _SCATTERED, x), y, "mean", include_self=False) ** 2
+     + x.scatter_reduce(1, _index(L, _SCATTERED, x), y, "mean") ** 2, [S, (3, 2)]),
+    ("scatter-reduce-prod", lambda L, x, y: x.scatter_reduce(1, _index(L, _SCATTERED, x), y, "prod") ** 2
+     + x.scatter_reduce(1, _index(L, _SCATTERED, x), y, "prod", include_self=False) ** 2, [S, (3, 2)]),
+    ("scatter-reduce-amax-amin", lambda L, x, y: x.scatter_reduce(1, _index(L, _SCATTERED, x), y, "amax") ** 2
+     + x.scatter_reduce(1, _index(L, _SCATTERED, x), y, "amin", include_self=False) ** 2, [S, (3, 2)]),
     ("setitem", lambda L, x, y: _setitem(x, (slice(None), 1), y) ** 2 + _setitem(x, _index(L, [0, 2], x), y[:2, None])
      ** 2, [S, (3,)]),
     ("fill", lambda L, x: _fill(x, 2.0) ** 2, [S]),

@@ -124,6 +124,24 @@ CASES = {
         1, t.target[:, None], 2.0), "scatter-add": lambda t: t.x.scatter_add(1, t.target[:, None], t.y),
     "masked-fill": lambda t: t.x.masked_fill(t.x > 0, 0.0), "masked-fill-tensor": lambda t: t.x.masked_fill(
         t.x > 0, t.s), "masked-select": lambda t: t.x.masked_select(t.x > 0),
+    # index functions that write
+    "index-add": lambda t: t.x.index_add(0, t.target, t.y), "index-add-alpha": lambda t: t.L.index_add(
+        t.x, 1, t.target[:3], t.y, alpha=2), "index-copy": lambda t: t.x.index_copy(0, t.target[1:3], t.y[:2]),
+    "index-fill": lambda t: t.x.index_fill(1, t.target[:2], 2.0),
+    "index-fill-tensor": lambda t: t.x.index_fill(1, t.target[:2], t.s),  # IndexFillBackward1
+    "index-put": lambda t: t.x.index_put((t.target,), t.v),
+    "index-put-accumulate": lambda t: t.L.index_put(t.x, (t.target, t.target), t.v[0], accumulate=True),
+    "take": lambda t: t.x.take(t.target), "masked-scatter": lambda t: t.x.masked_scatter(t.x > 0, t.y),
+    "scatter-reduce": lambda t: t.x.scatter_reduce(1, t.target[:, None], t.y[:, :1], "amax"),
+    "scatter-reduce-mean": lambda t: t.L.scatter_reduce(t.x, 0, t.target[:, None], t.y, "mean",
+                                                        include_self=False),
+    "scatter-legacy-reduce": lambda t: t.x.scatter(1, t.target[:, None], t.y, reduce="multiply"),
+    "index-add-inplace": lambda t: _inplace(t, "index_add_", 0, t.target, t.y),
+    "index-copy-inplace": lambda t: _inplace(t, "index_copy_", 1, t.target[:1], t.y[:, :1]),
+    "index-fill-inplace": lambda t: _inplace(t, "index_fill_", 0, t.target, -1.0),
+    "index-put-inplace": lambda t: _inplace(t, "index_put_", (t.target,), t.v, True),
+    "scatter-reduce-inplace": lambda t: _inplace(t, "scatter_reduce_", 1, t.target[:, None], t.y[:, :1], "prod"),
+    "masked-scatter-inplace": lambda t: _inplace(t, "masked_scatter_", t.x > 0, t.y),
     # in place
     "fill": lambda t: _inplace(t, "fill_", 2.0), "fill-tensor": lambda t: _inplace(t, "fill_", t.s),
     "zero": lambda t: _inplace(t, "zero_"), "copy": lambda t: _inplace(t, "copy_", t.y),

@@ -37,10 +37,13 @@ def _masked_select(ctx, g):
 @derivative("index_put", save=(2, REST), shapes=True, inputs=(0, 1), scalars=True)
 def _index_put(ctx, g):
     """x[key] = value: x gets g with the written positions zeroed, value the gradient read back at them."""
-    basic_key, dims = ctx.params
+    basic_key, dims = ctx.params[:2]
+    accumulate = len(ctx.params) > 2 and ctx.params[2]  # index_put(accumulate=True): the values were added to x
     need_x, need_value = ctx.needs_input_grad[:2]
     indices = tuple(ctx.input(i) for i in range(2, len(ctx.node._edges)))
-    grad_x = run("index_put", (g, 0.0) + indices, ctx.params) if need_x else None
+    grad_x = None
+    if need_x:
+        grad_x = g if accumulate else run("index_put", (g, 0.0) + indices, (basic_key, dims))
     grad_value = None
     if need_value:
         grad_value = run("basic_index", (g,), (basic_key,))
@@ -61,17 +64,17 @@ def _source_gradient(g, index, dim, src_shape):
 
 @derivative("scatter", save=(1,), shapes=True, inputs=(0, 2))
 def _scatter(ctx, g):
-    (dim,) = ctx.params
+    dim = ctx.params[0]  # then, for index_copy and index_fill, which op's bounds error cuda's kernels raise
     need_x, _, need_src = ctx.needs_input_grad
     index = ctx.input(1)
-    grad_x = run("scatter", (g, index, 0.0), (dim,)) if need_x else None
+    grad_x = run("scatter", (g, index, 0.0), ctx.params) if need_x else None
     grad_src = _source_gradient(g, index, dim, ctx.shape(2)) if need_src else None
     return grad_x, None, grad_src
 
 
 @derivative("scatter_add", save=(1,), shapes=True, inputs=(0, 2))
 def _scatter_add(ctx, g):
-    (dim,) = ctx.params
+    dim = ctx.params[0]
     need_x, _, need_src = ctx.needs_input_grad
     grad_src = _source_gradient(g, ctx.input(1), dim, ctx.shape(2)) if need_src else None
     return (g if need_x else None), None, grad_src

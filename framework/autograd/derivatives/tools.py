@@ -55,7 +55,8 @@ def _named(base, name, cache={}):
 # ---- linear ops: the backward kernel, and the op as its own double backward -------------------
 
 _TRANSPOSE_NAMES = {"index": "IndexPutBackward0", "gather": "ScatterAddBackward0",
-                    "index_select": "IndexAddBackward0", "masked_select": "MaskedScatterBackward0"}
+                    "index_select": "IndexAddBackward0", "masked_select": "MaskedScatterBackward0",
+                    "take": "PutBackward0"}
 
 
 class _Transposed(Function):

@@ -14,6 +14,8 @@ from . import array, device_errors, memory, runtime  # noqa: F401,E402
 from . import shape  # noqa: F401,E402
 from . import reduction  # noqa: F401,E402
 from . import indexing  # noqa: F401,E402
+from . import masks  # noqa: F401,E402
+from . import scatter_reduce  # noqa: F401,E402
 from . import elementwise  # noqa: F401,E402
 from . import linalg  # noqa: F401,E402
 from . import nn  # noqa: F401,E402

@@ -3,6 +3,7 @@ from ...autograd.registry import KERNELS, KernelPair, not_differentiable
 from . import elementwise, linalg, shape  # noqa: F401
 from . import reduction  # noqa: F401
 from . import indexing  # noqa: F401
+from . import scatter_reduce  # noqa: F401
 from . import nn  # noqa: F401
 from . import linear_cross_entropy  # noqa: F401
 from . import scan, search, sorting  # noqa: F401

@@ -36,7 +36,8 @@ from .strided import collapse, dtype_name_of, interpreting, numel, padded, strid
 # is the forward's input x or output o, as the numpy backend saves it.
 UNARY_FLOAT_OPS = frozenset((
     "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "reciprocal",
-    "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu"))
+    "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu", "elu", "celu", "hardswish", "hardsigmoid", "mish",
+    "logsigmoid", "threshold"))
 UNARY_OPS = UNARY_FLOAT_OPS | frozenset((
     "identity", "neg", "relu", "abs", "square", "floor", "ceil", "round", "trunc", "sign", "pow_scalar",
     "clamp", "logical_not", "bitwise_not", "isnan", "isinf", "isfinite"))
@@ -44,7 +45,9 @@ BINARY_BACKWARD_OPS = frozenset((
     "log1p_backward", "expm1_backward", "sqrt_backward", "rsqrt_backward", "sin_backward", "cos_backward",
     "tanh_backward", "sigmoid_backward", "relu_backward", "abs_backward", "reciprocal_backward",
     "square_backward", "pow_scalar_backward", "clamp_backward", "gelu_backward", "gelu_tanh_backward",
-    "silu_backward", "softplus_backward", "leaky_relu_backward"))
+    "silu_backward", "softplus_backward", "leaky_relu_backward", "elu_backward", "celu_backward",
+    "hardtanh_backward", "hardswish_backward", "hardsigmoid_backward", "mish_backward", "logsigmoid_backward",
+    "threshold_backward"))
 COMPARISONS = frozenset(("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"))
 BITWISE_OPS = frozenset(("bitwise_and", "bitwise_or", "bitwise_xor"))
 BINARY_OPS = BINARY_BACKWARD_OPS | COMPARISONS | BITWISE_OPS | frozenset((
@@ -109,6 +112,19 @@ def _sigmoid(x):
     # the numpy backend's stable form: exp of a non-positive number only
     e = libdevice.exp(-tl.abs(x))
     return tl.where(x >= 0, _div(1.0, 1.0 + e), _div(e, 1.0 + e))
+
+
+@triton.jit
+def _like(x, value):
+    # `value` as a block like x, for _div (which reads its divisor's dtype)
+    return tl.zeros_like(x) + value
+
+
+@triton.jit
+def _relu6(x):
+    # min(max(x, 0), 6) as PyTorch's std::min/std::max: nan stays nan
+    y = tl.where(x < 0, 0.0, x)
+    return tl.where(y > 6.0, 6.0, y)
 
 
 @triton.jit
@@ -249,6 +265,20 @@ def _unary(x, p0, p1, OP: tl.constexpr, HAS_P0: tl.constexpr, HAS_P1: tl.constex
         y = tl.where(z > p1, x, _div(libdevice.log1p(libdevice.exp(_minimum(z, p1))), p0))
     elif OP == "leaky_relu":  # p0 = negative slope
         y = tl.where(x > 0, x, x * p0)
+    elif OP == "elu":  # p0 = alpha, p1 = scale (selu: PyTorch's constants); x <= 0 (and nan) takes the exp side
+        y = tl.where(x > 0, p1 * x, p1 * p0 * libdevice.expm1(x))
+    elif OP == "celu":  # p0 = alpha
+        y = tl.where(x > 0, x, p0 * libdevice.expm1(_div(x, p0)))
+    elif OP == "hardswish":
+        y = _div(x * _relu6(x + 3.0), _like(x, 6.0))
+    elif OP == "hardsigmoid":
+        y = _div(_relu6(x + 3.0), _like(x, 6.0))
+    elif OP == "mish":  # x tanh(softplus(x)); exp overflowing to inf still gives x
+        y = x * libdevice.tanh(libdevice.log1p(libdevice.exp(x)))
+    elif OP == "logsigmoid":  # min(x, 0) - log1p(exp(-|x|)): exp of a non-positive number only
+        y = tl.where(x < 0, x, 0.0) - libdevice.log1p(libdevice.exp(-tl.abs(x)))
+    elif OP == "threshold":  # p0 = threshold, p1 = value
+        y = tl.where(x <= p0, p1, x)
     else:
         tl.static_assert(False, "unknown unary op")
     return y
@@ -348,6 +378,25 @@ def _binary(a, b, p0, p1, OP: tl.constexpr, HAS_P0: tl.constexpr, HAS_P1: tl.con
         y = tl.where(z > p1, a, _div(a * e, e + 1.0))
     elif OP == "leaky_relu_backward":  # p0 = negative slope
         y = tl.where(b > 0, a, a * p0)
+    elif OP == "elu_backward":  # p0 = alpha, p1 = scale; PyTorch takes x = 0 on the exp side
+        y = tl.where(b > 0, a * p1, a * p1 * p0 * libdevice.exp(b))
+    elif OP == "celu_backward":  # p0 = alpha
+        y = tl.where(b > 0, a, a * libdevice.exp(_div(b, p0)))
+    elif OP == "hardtanh_backward":  # p0 = min, p1 = max: no gradient at the bounds (clamp passes it there)
+        y = tl.where((b <= p0) | (b >= p1), 0.0, a)
+    elif OP == "hardswish_backward":
+        y = tl.where(b < -3.0, 0.0, tl.where(b <= 3.0, a * (_div(b, _like(b, 3.0)) + 0.5), a))
+    elif OP == "hardsigmoid_backward":
+        y = tl.where((b > -3.0) & (b < 3.0), _div(a, _like(a, 6.0)), 0.0)
+    elif OP == "mish_backward":
+        t = libdevice.tanh(libdevice.log1p(libdevice.exp(b)))
+        y = a * (t + b * _sigmoid(b) * (1.0 - t * t))
+    elif OP == "logsigmoid_backward":
+        z = libdevice.exp(-tl.abs(b))
+        side = _div(z, 1.0 + z)
+        y = a * tl.where(b < 0, 1.0 - side, side)
+    elif OP == "threshold_backward":  # p0 = threshold
+        y = tl.where(b <= p0, 0.0, a)
     else:
         tl.static_assert(False, "unknown binary op")
     return y
@@ -488,7 +537,9 @@ def _elementwise_kernel(
 # ---- launchers ----------------------------------------------------------------------------------------
 
 # the ops whose parameters are required (clamp's bounds are optional)
-_PARAMETERS = {"pow_scalar": ("exponent",), "leaky_relu": ("negative slope",), "softplus": ("beta", "threshold")}
+_PARAMETERS = {"pow_scalar": ("exponent",), "leaky_relu": ("negative slope",), "softplus": ("beta", "threshold"),
+               "elu": ("alpha", "scale"), "celu": ("alpha",), "hardtanh": ("min", "max"),
+               "threshold": ("threshold", "value")}
 
 
 def compute_dtype(*dtype_names):
@@ -611,7 +662,8 @@ def _launch(op, n_inputs, inputs, out, p0=None, p1=None, zero_division_flag=None
 
 def unary(op, x, out, p0=None, p1=None):
     """out[...] = op(x), x broadcast to out's shape. Parameters: pow_scalar(p0 = exponent), clamp(p0 = min or
-    None, p1 = max or None), softplus(p0 = beta, p1 = threshold), leaky_relu(p0 = negative slope).
+    None, p1 = max or None), softplus(p0 = beta, p1 = threshold), leaky_relu(p0 = negative slope), elu(p0 = alpha,
+    p1 = scale), celu(p0 = alpha), threshold(p0 = threshold, p1 = value). (Hardtanh's forward is clamp.)
 
     Ops that are the identity on some dtypes (floor/ceil/round/trunc on integers, relu/abs/sign on bool,
     bitwise_not on bool = logical_not) are mapped here, so the kernel sees only meaningful pairs."""
@@ -628,7 +680,9 @@ def binary(op, a, b, out, p0=None, p1=None, zero_division_flag=None):
     """out[...] = op(a, b), broadcast to out's shape; `a` or `b` may be a Python scalar. Comparisons and
     logical ops give bools (store them in a bool `out`). `*_backward` ops take (grad, saved) and the
     forward's parameters: pow_scalar_backward(p0 = exponent), clamp_backward(p0 = min or None, p1 = max or
-    None), softplus_backward(p0 = beta, p1 = threshold), leaky_relu_backward(p0 = slope).
+    None), softplus_backward(p0 = beta, p1 = threshold), leaky_relu_backward(p0 = slope), elu_backward and
+    celu_backward (as their forwards), hardtanh_backward(p0 = min, p1 = max), threshold_backward(p0 = threshold,
+    p1 = value).
 
     `zero_division_flag`: an int32 array of one element, zeroed by the caller; integer floor_divide and
     remainder set it to 1 when a divisor is 0 (and give 0 there)."""

@@ -1,5 +1,7 @@
 """The layers of `framework.nn`, one family per file."""
-from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softmin, Softplus, Tanh
+from .activation import (CELU, ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax,
+                         Mish, PReLU, ReLU, ReLU6, SiLU, Sigmoid, Softmax, Softmin, Softplus, Softsign, Tanh,
+                         Tanhshrink, Threshold)
 from .batchnorm import BatchNorm1d
 from .container import ModuleDict, ModuleList, Sequential
 from .dropout import Dropout
@@ -13,5 +15,6 @@ from .sparse import Embedding
 
 __all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "Linear", "Flatten", "Unflatten",
            "Dropout", "Embedding", "LayerNorm", "BatchNorm1d", "ReLU", "LeakyReLU", "GELU", "SiLU", "Sigmoid",
-           "Tanh", "Softplus", "Softmax", "LogSoftmax", "Softmin", "MSELoss", "L1Loss", "HuberLoss",
+           "Tanh", "Softplus", "Softmax", "LogSoftmax", "Softmin", "ELU", "CELU", "SELU", "Hardtanh", "ReLU6", "Hardswish",
+           "Hardsigmoid", "Mish", "LogSigmoid", "Softsign", "Tanhshrink", "Threshold", "PReLU", "MSELoss", "L1Loss", "HuberLoss",
            "SmoothL1Loss", "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss"]

@@ -8,6 +8,7 @@ composed from framework ops, so every device that runs those runs these.
 import warnings
 
 from .. import dtypes, random
+from ..autograd.composite import composite
 from ..autograd.grad_mode import no_grad
 from ..creation import arange, from_numpy, zeros
 from ..ops import elementwise as _ew
@@ -320,6 +321,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     _check_size(input, target)
     reduction = _reduction(size_average, reduce, reduction)
+    if weight is None:  # PyTorch's one node; with a weight, its composition
+        return composite("MseLossBackward0", lambda x, y: _reduce((x - y) ** 2, reduction), input, target)
     return _weighted((input - target) ** 2, weight, input, reduction)
 
 
@@ -341,15 +344,26 @@ def _huber(diff, delta, scale_quadratic):
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     _check_size(input, target)
     _nn.check_reduction(reduction)
-    return _weighted(_huber(input - target, delta, False), weight, input, reduction, mean_over_weight=False)
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    if weight is None:  # PyTorch's one node; with a weight, its composition (the weighted 'none' loss, reduced)
+        return composite("HuberLossBackward0", lambda x, y: _reduce(_huber(x - y, delta, False), reduction),
+                         input, target)
+    if weight.shape != input.shape:
+        raise ValueError("Weights and input must have the same size.")
+    loss = composite("HuberLossBackward0", lambda x, y: _huber(x - y, delta, False), input, target)
+    return _reduce(loss * weight, reduction)
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     _check_size(input, target)
     reduction = _reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     if beta == 0.0:
-        return _reduce((input - target).abs(), reduction)
-    return _reduce(_huber(input - target, beta, True), reduction)
+        return _reduce((input - target).abs(), reduction)  # l1_loss, composed by PyTorch too
+    return composite("SmoothL1LossBackward0", lambda x, y: _reduce(_huber(x - y, beta, True), reduction),
+                     input, target)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
@@ -385,3 +399,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                                      pos_weight=None):
     return _bce_with_logits(input, target, weight, _reduction(size_average, reduce, reduction), pos_weight)
 
+
+from ._loss_functions import (cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss,  # noqa: E402,F401
+                              kl_div, margin_ranking_loss, multilabel_soft_margin_loss, poisson_nll_loss,
+                              soft_margin_loss, triplet_margin_loss)

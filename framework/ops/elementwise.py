@@ -283,21 +283,29 @@ def clamp(input, min=None, max=None):
         if max is not None:
             out = minimum(out, max if isinstance(max, Tensor) else max)
         return out
+    return _clamp_scalars(input, min, max)
+
+
+def _clamp_scalars(input, min, max, node_name=None):
     dtype = dtypes.result_type(input, *(v for v in (min, max) if v is not None))
     low = None if min is None else _as_operand(min, dtype)
     high = None if max is None else _as_operand(max, dtype)
-    return run("clamp", (_as_operand(input, dtype),), (low, high))
+    return run("clamp", (_as_operand(input, dtype),), (low, high), node_name)
 
 
 clip = clamp
 
 
 def clamp_min(input, min):
-    return clamp(input, min=min)
+    if isinstance(min, Tensor):
+        return clamp(input, min=min)
+    return _clamp_scalars(input, min, None, "ClampMinBackward0")  # PyTorch's node for clamp_min(x, number)
 
 
 def clamp_max(input, max):
-    return clamp(input, max=max)
+    if isinstance(max, Tensor):
+        return clamp(input, max=max)
+    return _clamp_scalars(input, None, max, "ClampMaxBackward0")
 
 
 def where(condition, input=None, other=None):

@@ -12,9 +12,10 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropy
                    MultiLabelSoftMarginLoss, NLLLoss, PoissonNLLLoss, SmoothL1Loss, SoftMarginLoss, TripletMarginLoss)
 from .module import Module
 from .normalization import LayerNorm
+from .parameter_container import ParameterDict, ParameterList
 from .sparse import Embedding
 
-__all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "Identity", "Linear", "Flatten", "Unflatten",
+__all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Linear", "Flatten", "Unflatten",
            "Dropout", "Embedding", "LayerNorm", "BatchNorm1d", "ReLU", "LeakyReLU", "GELU", "SiLU", "Sigmoid",
            "Tanh", "Softplus", "Softmax", "LogSoftmax", "Softmin", "ELU", "CELU", "SELU", "Hardtanh", "ReLU6", "Hardswish",
            "Hardsigmoid", "Mish", "LogSigmoid", "Softsign", "Tanhshrink", "Threshold", "PReLU", "MSELoss", "L1Loss", "HuberLoss",

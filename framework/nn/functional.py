@@ -73,6 +73,41 @@ def linear(input, weight, bias=None):
     return _linalg.linear(input, weight, bias)
 
 
+def bilinear(input1, input2, weight, bias=None):
+    """y = x1^T A x2 + b per output feature: `weight` (out, in1, in2), inputs (*, in1) and (*, in2) with the same
+    leading dims. Composed as one matmul of x1 with the weight laid out (in1, out * in2), a product with x2 and a
+    sum, viewed back to (*, out) (PyTorch's `ViewBackward0`), plus the bias (`AddBackward0`)."""
+    if input1.ndim != input2.ndim:
+        raise RuntimeError(f"bilinear(): input dimensions do not match: got {input1.ndim} and {input2.ndim}")
+    for i in range(input1.ndim - 1):
+        if input1.shape[i] != input2.shape[i]:
+            raise RuntimeError(f"bilinear(): input batch dimensions do not match at dim {i}: got {input1.shape[i]} "
+                               f"and {input2.shape[i]}")
+    if weight.ndim < 3:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-weight.ndim}, {weight.ndim - 1}], "
+                         f"but got 2)")
+    out_features, in1, in2 = weight.shape[0], weight.shape[1], weight.shape[2]
+    if input1.shape[-1] != in1:
+        raise RuntimeError(f"bilinear(): input1 size does not match weight size: got {input1.shape[-1]} but "
+                           f"expected {in1}")
+    if input2.shape[-1] != in2:
+        raise RuntimeError(f"bilinear(): input2 size does not match weight size: got {input2.shape[-1]} but "
+                           f"expected {in2}")
+    if bias is not None and bias.shape[0] != out_features:
+        raise RuntimeError(f"bilinear(): bias size does not match weight size: got {bias.shape[0]} but expected "
+                           f"{out_features}")
+    named = [("input1", input1), ("input2", input2), ("weight", weight)] + ([("bias", bias)] if bias is not None
+                                                                            else [])
+    if len({t.dtype for _, t in named}) > 1:
+        raise RuntimeError("All tensors must have the same dtype, got " +
+                           ", ".join(f"{name}: {t.dtype.cpp_name}" for name, t in named))
+    lead = tuple(input1.shape[:-1])
+    rows1, rows2 = input1.reshape(-1, in1), input2.reshape(-1, in2)
+    mixed = _linalg.matmul(rows1, weight.permute(1, 0, 2).reshape(in1, out_features * in2))
+    out = (mixed.reshape(-1, out_features, in2) * rows2.unsqueeze(1)).sum(-1).view(lead + (out_features,))
+    return out if bias is None else out + bias
+
+
 def relu(input, inplace=False):
     return input.relu_() if inplace else _ew.relu(input)
 

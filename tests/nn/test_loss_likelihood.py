@@ -81,7 +81,8 @@ def test_kl_div(rng, dtype, log_target):
             t = np.log(t)
         with case(shape=shape, reduction=reduction):
             out = check_op(quiet(fw_fn), lambda a, b: np_kl_div(a, b, reduction, log_target),
-                           torch_fn and quiet(torch_fn), x, np.asarray(t), dtype=dtype, rng=rng, devices=devices, **tolerance(dtype))
+                           torch_fn and quiet(torch_fn), x, np.asarray(t), dtype=dtype, rng=rng, devices=devices,
+                           **tolerance(dtype))
             if torch is not None:
                 expected = quiet(torch_fn)(torch.tensor(x.astype(np.float64), requires_grad=True),
                                            torch.tensor(t)).grad_fn.name()

@@ -148,7 +148,8 @@ def clear_triplet(rng, shape, dtype, margin, p, swap):
     while True:
         arrays = [random_array(rng, shape, dtype) for _ in range(3)]
         a, pos, neg = (x.astype(np.float64) for x in arrays)
-        d_pos, d_neg, d_swap = np_distance(a, pos, p, 1e-6), np_distance(a, neg, p, 1e-6), np_distance(pos, neg, p, 1e-6)
+        d_pos, d_neg = np_distance(a, pos, p, 1e-6), np_distance(a, neg, p, 1e-6)
+        d_swap = np_distance(pos, neg, p, 1e-6)
         if swap:
             if np.any(np.abs(d_swap - d_neg) < 0.1):
                 continue

@@ -13,6 +13,7 @@ from . import indexing  # noqa: F401
 from . import elementwise  # noqa: F401
 from . import linalg  # noqa: F401
 from . import nn  # noqa: F401
+from . import normalization  # noqa: F401
 from . import linear_cross_entropy  # noqa: F401
 
 RAW_DEVICES[array.CudaArray] = _device("cuda", 0)

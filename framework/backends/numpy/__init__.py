@@ -5,6 +5,7 @@ from . import reduction  # noqa: F401
 from . import indexing  # noqa: F401
 from . import nn  # noqa: F401
 from . import activation  # noqa: F401
+from . import normalization  # noqa: F401
 from . import linear_cross_entropy  # noqa: F401
 from .common import without_float_warnings
 

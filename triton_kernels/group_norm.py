@@ -220,7 +220,7 @@ def _check(name, x, groups, like_x=(), per_channel=()):
         if tuple(array.shape) != shape or dtype_name_of(array) != dtype_name_of(x):
             raise ValueError(f"{name}: {what} of shape {tuple(array.shape)} and dtype {dtype_name_of(array)}, "
                              f"expected {shape} of {dtype_name_of(x)}")
-        if not is_contiguous(array.shape, array.stride()):
+        if numel(array.shape) > 1 and not is_contiguous(array.shape, array.stride()):
             raise ValueError(f"{name}: {what} must be contiguous, got strides {tuple(array.stride())}")
 
 

@@ -1,9 +1,12 @@
 """`framework.nn.functional`: every layer and loss as a function, as `torch.nn.functional` spells them.
 
-Ops that PyTorch keeps whole (the fused losses, GELU, SiLU, LeakyReLU,
-Softplus, embedding) run registered kernel pairs from `framework.ops.nn`;
-the rest (MSE, L1, Huber, LayerNorm, BatchNorm, dropout, one_hot) are
-composed from framework ops, so every device that runs those runs these.
+Ops that PyTorch keeps whole (the fused losses, the elementwise activations,
+embedding, group_norm) run registered kernel pairs from `framework.ops`; the
+rest (MSE, L1, Huber, LayerNorm, BatchNorm, dropout, one_hot, bilinear, the
+losses of `_loss_functions`) are composed from framework ops, so every device
+that runs those runs these. A composed op that PyTorch records as one node
+(mse_loss, huber_loss, prelu, ...) runs through `autograd.composite` and
+shows that node's name. More activations live in `_activation_functions`.
 """
 import warnings
 
@@ -137,85 +140,6 @@ def tanh(input):
 
 def logsigmoid(input):
     return _nn.logsigmoid(input)
-
-
-def _maybe_inplace(input, out, inplace):
-    return input.copy_(out) if inplace else out
-
-
-def elu(input, alpha=1.0, inplace=False):
-    return _maybe_inplace(input, _nn.elu(input, alpha), inplace)
-
-
-def elu_(input, alpha=1.0):
-    return elu(input, alpha, inplace=True)
-
-
-_SELU_ALPHA = 1.6732632423543772848170429916717
-_SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def selu(input, inplace=False):
-    return _maybe_inplace(input, _nn.elu(input, _SELU_ALPHA, _SELU_SCALE), inplace)
-
-
-def selu_(input):
-    return selu(input, inplace=True)
-
-
-def celu(input, alpha=1.0, inplace=False):
-    return _maybe_inplace(input, _nn.celu(input, alpha), inplace)
-
-
-def celu_(input, alpha=1.0):
-    return celu(input, alpha, inplace=True)
-
-
-def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    if min_val > max_val:
-        raise ValueError("min_val cannot be greater than max_val")
-    return _maybe_inplace(input, _nn.hardtanh(input, min_val, max_val), inplace)
-
-
-def hardtanh_(input, min_val=-1.0, max_val=1.0):
-    return hardtanh(input, min_val, max_val, inplace=True)
-
-
-def relu6(input, inplace=False):
-    return hardtanh(input, 0.0, 6.0, inplace)
-
-
-def hardswish(input, inplace=False):
-    return _maybe_inplace(input, _nn.hardswish(input), inplace)
-
-
-def hardsigmoid(input, inplace=False):
-    return _maybe_inplace(input, _nn.hardsigmoid(input), inplace)
-
-
-def mish(input, inplace=False):
-    return _maybe_inplace(input, _nn.mish(input), inplace)
-
-
-def threshold(input, threshold, value, inplace=False):
-    return _maybe_inplace(input, _nn.threshold(input, threshold, value), inplace)
-
-
-def threshold_(input, threshold, value):
-    return input.copy_(_nn.threshold(input, threshold, value))
-
-
-def softsign(input):
-    return input / (input.abs() + 1)
-
-
-def tanhshrink(input):
-    return input - input.tanh()
-
-
-def prelu(input, weight):
-    """x where x > 0, else weight * x; a weight of C > 1 values applies per channel (dim 1)."""
-    return _nn.prelu(input, weight)
 
 
 def _get_softmax_dim(name, ndim, stacklevel):
@@ -456,3 +380,6 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 from ._loss_functions import (cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss,  # noqa: E402,F401
                               kl_div, margin_ranking_loss, multilabel_soft_margin_loss, poisson_nll_loss,
                               soft_margin_loss, triplet_margin_loss)
+from ._activation_functions import (celu, celu_, elu, elu_, hardsigmoid, hardswish, hardtanh,  # noqa: E402,F401
+                                    hardtanh_, mish, prelu, relu6, selu, selu_, softsign, tanhshrink, threshold,
+                                    threshold_)

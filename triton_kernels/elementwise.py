@@ -265,10 +265,10 @@ def _unary(x, p0, p1, OP: tl.constexpr, HAS_P0: tl.constexpr, HAS_P1: tl.constex
         y = tl.where(z > p1, x, _div(libdevice.log1p(libdevice.exp(_minimum(z, p1))), p0))
     elif OP == "leaky_relu":  # p0 = negative slope
         y = tl.where(x > 0, x, x * p0)
-    elif OP == "elu":  # p0 = alpha, p1 = scale (selu: PyTorch's constants); x <= 0 (and nan) takes the exp side
-        y = tl.where(x > 0, p1 * x, p1 * p0 * libdevice.expm1(x))
+    elif OP == "elu":  # p0 = alpha, p1 = scale (selu: PyTorch's constants); PyTorch's test, x <= 0 (nan: not)
+        y = tl.where(x <= 0, p1 * p0 * libdevice.expm1(x), p1 * x)
     elif OP == "celu":  # p0 = alpha
-        y = tl.where(x > 0, x, p0 * libdevice.expm1(_div(x, p0)))
+        y = tl.where(x <= 0, p0 * libdevice.expm1(_div(x, p0)), x)
     elif OP == "hardswish":
         y = _div(x * _relu6(x + 3.0), _like(x, 6.0))
     elif OP == "hardsigmoid":
@@ -378,14 +378,14 @@ def _binary(a, b, p0, p1, OP: tl.constexpr, HAS_P0: tl.constexpr, HAS_P1: tl.con
         y = tl.where(z > p1, a, _div(a * e, e + 1.0))
     elif OP == "leaky_relu_backward":  # p0 = negative slope
         y = tl.where(b > 0, a, a * p0)
-    elif OP == "elu_backward":  # p0 = alpha, p1 = scale; PyTorch takes x = 0 on the exp side
-        y = tl.where(b > 0, a * p1, a * p1 * p0 * libdevice.exp(b))
+    elif OP == "elu_backward":  # p0 = alpha, p1 = scale; PyTorch's x <= 0: x = 0 on the exp side, nan on the other
+        y = tl.where(b <= 0, a * p1 * p0 * libdevice.exp(b), a * p1)
     elif OP == "celu_backward":  # p0 = alpha
-        y = tl.where(b > 0, a, a * libdevice.exp(_div(b, p0)))
+        y = tl.where(b <= 0, a * libdevice.exp(_div(b, p0)), a)
     elif OP == "hardtanh_backward":  # p0 = min, p1 = max: no gradient at the bounds (clamp passes it there)
         y = tl.where((b <= p0) | (b >= p1), 0.0, a)
     elif OP == "hardswish_backward":
-        y = tl.where(b < -3.0, 0.0, tl.where(b <= 3.0, a * (_div(b, _like(b, 3.0)) + 0.5), a))
+        y = tl.where(b <= -3.0, 0.0, tl.where(b < 3.0, a * (_div(b, _like(b, 3.0)) + 0.5), a))  # PyTorch's bounds
     elif OP == "hardsigmoid_backward":
         y = tl.where((b > -3.0) & (b < 3.0), _div(a, _like(a, 6.0)), 0.0)
     elif OP == "mish_backward":

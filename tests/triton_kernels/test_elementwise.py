@@ -349,7 +349,7 @@ UNARY_BACKWARD = {
                      (1.7, 1.05)),
     "celu_backward": (lambda x: x, lambda x, s, alpha: np.where(x > 0, 1.0, np.exp(x / alpha)), "wide", (0.6,)),
     "hardtanh_backward": (lambda x: x, lambda x, s, lo, hi: ((x > lo) & (x < hi)) * 1.0, None, (-0.5, 0.75)),
-    "hardswish_backward": (lambda x: x, lambda x, s: np.where(x < -3, 0.0, np.where(x <= 3, x / 3 + 0.5, 1.0)),
+    "hardswish_backward": (lambda x: x, lambda x, s: np.where(x <= -3, 0.0, np.where(x < 3, x / 3 + 0.5, 1.0)),
                            "wide", ()),
     "hardsigmoid_backward": (lambda x: x, lambda x, s: ((x > -3) & (x < 3)) / 6, "wide", ()),
     "mish_backward": (lambda x: x, lambda x, s: np.tanh(np.logaddexp(0, x)) + x * sigmoid64(x) *

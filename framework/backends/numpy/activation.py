@@ -1,6 +1,7 @@
 """CPU kernels of the elementwise activations added to nn.py's four: elu (and selu), celu, hardtanh, hardswish,
-hardsigmoid, mish, logsigmoid and threshold, with PyTorch's CPU formulas (its branch at the kinks included:
-elu's gradient at 0 is the exp side's, hardtanh passes none at its bounds). The cuda twins are the ops of the
+hardsigmoid, mish, logsigmoid and threshold, with PyTorch's CPU formulas (its branch at the kinks, and for nan, included:
+its tests are `x <= 0` for elu and celu, so 0 takes the exp side and nan the other; hardtanh passes no
+gradient at its bounds). The cuda twins are the ops of the
 same names in triton_kernels/elementwise.py.
 """
 import numpy as np
@@ -9,19 +10,19 @@ from .nn import _activation, _sigmoid
 
 
 def _elu(x, alpha, scale):
-    return np.where(x > 0, scale * x, scale * alpha * np.expm1(x)).astype(x.dtype, copy=False)
+    return np.where(x <= 0, scale * alpha * np.expm1(x), scale * x).astype(x.dtype, copy=False)
 
 
 def _elu_grad(g, x, alpha, scale):
-    return np.where(x > 0, g * scale, g * (scale * alpha) * np.exp(x)).astype(x.dtype, copy=False)
+    return np.where(x <= 0, g * (scale * alpha) * np.exp(x), g * scale).astype(x.dtype, copy=False)
 
 
 def _celu(x, alpha):
-    return np.where(x > 0, x, alpha * np.expm1(x / alpha)).astype(x.dtype, copy=False)
+    return np.where(x <= 0, alpha * np.expm1(x / alpha), x).astype(x.dtype, copy=False)
 
 
 def _celu_grad(g, x, alpha):
-    return np.where(x > 0, g, g * np.exp(x / alpha)).astype(x.dtype, copy=False)
+    return np.where(x <= 0, g * np.exp(x / alpha), g).astype(x.dtype, copy=False)
 
 
 def _hardtanh(x, low, high):
@@ -37,7 +38,7 @@ def _relu6(x):
 
 
 def _hardswish_grad(g, x):
-    return np.where(x < -3, 0, np.where(x <= 3, g * (x / 3 + 0.5), g)).astype(g.dtype, copy=False)
+    return np.where(x <= -3, 0, np.where(x < 3, g * (x / 3 + 0.5), g)).astype(g.dtype, copy=False)
 
 
 def _hardsigmoid_grad(g, x):

@@ -74,6 +74,23 @@ def _gelu(x, approximate):
     return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
 
 
+_SELU = (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)
+
+
+def _elu_call(lib, x, kind, alpha):
+    return lib.nn.functional.selu(x) if kind == "selu" else lib.nn.functional.elu(x, alpha)
+
+
+def _elu(x, kind, alpha):
+    alpha, scale = _SELU if kind == "selu" else (alpha, 1.0)
+    return np.where(x <= 0, scale * alpha * np.expm1(x), scale * x)
+
+
+def _mish(x):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return x * np.tanh(np.log1p(np.exp(x)))
+
+
 def _softplus(x, beta, threshold):
     with np.errstate(over="ignore"):
         return np.where(x * beta > threshold, x, np.log1p(np.exp(beta * x)) / beta)
@@ -130,6 +147,25 @@ UNARY = [
           lambda x, s: np.where(x > 0, x, x * s), params=st.tuples(st.sampled_from([0.01, 0.2, 1.5])), grad=AWAY0),
     Unary("softplus", lambda lib, x, b, t: lib.nn.functional.softplus(x, b, t), _softplus,
           params=st.tuples(st.sampled_from([1.0, 2.0, 0.5]), st.sampled_from([20.0, 1.0]))),
+    # elu's op also serves selu (PyTorch's constants as alpha and scale); a kink at 0 unless alpha is 1
+    Unary("elu", _elu_call, _elu, params=st.tuples(st.sampled_from(["elu", "selu"]), st.sampled_from([1.0, 0.4])),
+          grad=AWAY0),
+    Unary("celu", lambda lib, x, a: lib.nn.functional.celu(x, a),
+          lambda x, a: np.where(x <= 0, a * np.expm1(x / a), x), params=st.tuples(st.sampled_from([1.0, 0.5, 2.0])),
+          grad=AWAY0),
+    Unary("hardtanh", lambda lib, x, lo, hi: lib.nn.functional.hardtanh(x, lo, hi),
+          lambda x, lo, hi: np.minimum(hi, np.maximum(lo, x)),
+          params=st.sampled_from([(-1.0, 1.0), (0.0, 6.0), (-2.0, 3.0)]), grad=NONINT),  # integer bounds
+    Unary("threshold", lambda lib, x, t, v: lib.nn.functional.threshold(x, t, v),
+          lambda x, t, v: np.where(x <= t, v, x), params=st.tuples(st.sampled_from([0.0, 1.0, -2.0]),
+                                                                    st.sampled_from([0.5, -3.0])), grad=NONINT),
+    Unary("hardswish", lambda lib, x: lib.nn.functional.hardswish(x), lambda x: x * np.clip(x + 3, 0, 6) / 6,
+          grad=NONINT),  # kinks at -3 and 3
+    Unary("hardsigmoid", lambda lib, x: lib.nn.functional.hardsigmoid(x), lambda x: np.clip(x + 3, 0, 6) / 6,
+          grad=NONINT),
+    Unary("mish", lambda lib, x: lib.nn.functional.mish(x), _mish),
+    Unary("log_sigmoid", lambda lib, x: lib.nn.functional.logsigmoid(x),
+          lambda x: np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))),
 ]
 
 
@@ -287,6 +323,7 @@ EXCLUDED = {
     **{op: "nn/test_loss*.py, test_numerics.py" for op in (
         "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits")},
     "embedding": "nn/test_sparse.py",
+    "group_norm": "nn/test_group_norm.py (per-group statistics: not elementwise)",
     "linear_cross_entropy": "nn/test_linear_cross_entropy.py (class targets, a matmul: not elementwise)",
 }
 

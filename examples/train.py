@@ -6,12 +6,17 @@
     python examples/train.py --device cuda
     python examples/train.py --save-weights PATH  # also the model's state dict alone
 
-Prints held-out accuracy after each epoch and saves a checkpoint (model and
-optimizer state, safetensors) after each epoch. framework.models ships weights
-trained by this script (its builders' docstrings give the commands).
+Prints held-out accuracy after each epoch: one plain line per epoch, and on a
+terminal a progress bar below them (--quiet: no bar). Saves a checkpoint (model
+and optimizer state, safetensors) after each epoch, by default in the user's
+cache ($XDG_CACHE_HOME or ~/.cache, then framework/examples/), never in the
+working folder. framework.models ships weights trained by this script (its
+builders' docstrings give the commands).
 """
 import argparse
+import os
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -43,6 +48,11 @@ def accuracy(model, features, labels):
     return (predicted == labels).float().mean().item()
 
 
+def default_checkpoint():
+    cache = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(cache) / "framework" / "examples" / "digits_mlp.safetensors"
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
@@ -51,11 +61,12 @@ def parse_args(argv=None):
     parser.add_argument("--hidden", type=int, nargs="+", default=[30, 20])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--checkpoint", type=pathlib.Path, default=pathlib.Path("checkpoints/digits_mlp.safetensors"))
+    parser.add_argument("--checkpoint", type=pathlib.Path, default=default_checkpoint(),
+                        help="where to save (and --resume from) the checkpoint (default: %(default)s)")
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     parser.add_argument("--save-weights", type=pathlib.Path, metavar="PATH",
                         help="after training, write the model's state dict alone (safetensors) to PATH")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar on a terminal")
     return parser.parse_args(argv)
 
 
@@ -77,23 +88,33 @@ def main(argv=None):
         optimizer.load_state_dict(state["optimizer"])
         first_epoch = state["epoch"]
         framework.set_rng_state(state["rng_state"])  # the shuffle order continues as if never stopped
-        print(f"resumed from {args.checkpoint} after epoch {first_epoch}")
+        print(f"resumed from {args.checkpoint} after epoch {first_epoch}", flush=True)
 
+    # On a terminal: one bar for the whole run, drawn on stdout so the epoch lines print above it (tqdm.write);
+    # to a pipe or a file: no bar, the epoch lines alone, each flushed as it is done.
+    bar = tqdm(total=(args.epochs - first_epoch) * len(loader), unit="batch", file=sys.stdout, leave=False,
+               dynamic_ncols=True, disable=args.quiet or not sys.stdout.isatty())
     started = time.perf_counter()
     test_accuracy = accuracy(model, test_x, test_y)
     for epoch in range(first_epoch, args.epochs):
-        batches = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=args.quiet, leave=False)
-        for features, labels in batches:
+        bar.set_description(f"epoch {epoch + 1}/{args.epochs}", refresh=False)
+        for features, labels in loader:
             loss = F.cross_entropy(model(features), labels)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            batches.set_postfix(loss=f"{loss.item():.4f}")
+            bar.update()  # no loss.item() here: it would wait for the device every step
         test_accuracy = accuracy(model, test_x, test_y)
-        print(f"epoch {epoch + 1:3d}  loss {loss.item():.4f}  held-out accuracy {test_accuracy:.4f}")
+        line = f"epoch {epoch + 1:3d}  loss {loss.item():.4f}  held-out accuracy {test_accuracy:.4f}"
+        if bar.disable:
+            print(line, flush=True)
+        else:
+            bar.write(line, file=sys.stdout)
+            bar.set_postfix(loss=f"{loss.item():.4f}", accuracy=f"{test_accuracy:.4f}")
         args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         framework.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                         "rng_state": framework.get_rng_state()}, args.checkpoint)
+    bar.close()
     if args.save_weights is not None:
         args.save_weights.parent.mkdir(parents=True, exist_ok=True)
         framework.save(model.state_dict(), args.save_weights)

@@ -1,4 +1,4 @@
-"""The PyTorch tutorial (shared/seed/000_64360f6de0e254ab.txt), cell by cell, written against framework.
+"""A PyTorch introduction notebook (tensors, autograd, an MLP), cell by cell, written against framework.
 
 Each cell prints what the notebook shows: `print(...)` output, and the repr of a
 cell's last expression. tests/test_tutorial.py checks the output line for line.

@@ -80,7 +80,10 @@ def get_device_name(device=None):
 
 
 def synchronize(device=None):
+    """Wait for every queued kernel and copy; raises an error a kernel found on the device (an index out of
+    bounds, ...), as PyTorch's device-side asserts surface at the next synchronisation."""
     _require_available().synchronize()
+    _backend().device_errors.check()
 
 
 def memory_allocated(device=None):
@@ -145,7 +148,7 @@ class Event:
         self._mark = _require_available().record_time()
 
     def synchronize(self):
-        _require_available().synchronize()
+        synchronize()
 
     def query(self):
         return True if self._mark is None else (self.synchronize() or True)

@@ -2,10 +2,14 @@
 
 Each dtype is a singleton (`framework.float32 is framework.float32`), so the
 hot path compares dtypes with `is`.
+
+numpy's bfloat16 comes from ml_dtypes, whose import costs ~0.7 s (0.7.0), more than
+the rest of `import framework`: it is imported when a bfloat16 array is first needed
+(`framework.bfloat16.np`, or a bfloat16 numpy array handed in), never before.
 """
 import builtins
+import sys
 
-import ml_dtypes
 import numpy as np
 
 _BOOL, _INT, _FLOAT = 0, 1, 2  # promotion categories, lowest first
@@ -17,15 +21,22 @@ class dtype:
 
     __slots__ = ("name", "itemsize", "is_floating_point", "is_signed", "np", "_category", "scalar_name", "cpp_name")
 
-    def __init__(self, name, np_dtype, category, is_signed, scalar_name, cpp_name):
+    def __init__(self, name, np_dtype, category, is_signed, scalar_name, cpp_name, itemsize=None):
         self.name = name
         self.scalar_name = scalar_name
         self.cpp_name = cpp_name
-        self.np = np.dtype(np_dtype)
-        self.itemsize = self.np.itemsize
+        if np_dtype is not None:  # None: numpy's dtype loads on first use (__getattr__)
+            self.np = np.dtype(np_dtype)
+        self.itemsize = itemsize or self.np.itemsize
         self.is_floating_point = category == _FLOAT
         self.is_signed = is_signed
         self._category = category
+
+    def __getattr__(self, attribute):
+        # called only for a slot never set: bfloat16's `np` until ml_dtypes is loaded
+        if attribute == "np" and self is bfloat16:
+            return _load_bfloat16()
+        raise AttributeError(f"'framework.dtype' object has no attribute '{attribute}'")
 
     def __repr__(self):
         return f"framework.{self.name}"
@@ -52,7 +63,7 @@ int16 = dtype("int16", np.int16, _INT, True, "Short", "short int")
 int32 = dtype("int32", np.int32, _INT, True, "Int", "int")
 int64 = dtype("int64", np.int64, _INT, True, "Long", "long int")
 float16 = dtype("float16", np.float16, _FLOAT, True, "Half", "c10::Half")
-bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, _FLOAT, True, "BFloat16", "c10::BFloat16")
+bfloat16 = dtype("bfloat16", None, _FLOAT, True, "BFloat16", "c10::BFloat16", itemsize=2)  # numpy's: ml_dtypes
 float32 = dtype("float32", np.float32, _FLOAT, True, "Float", "float")
 float64 = dtype("float64", np.float64, _FLOAT, True, "Double", "double")
 
@@ -61,12 +72,31 @@ FLOATING = (float16, bfloat16, float32, float64)
 _BY_NAME = {d.name: d for d in ALL}
 # PyTorch's aliases: torch.half, torch.float, torch.double, torch.short, torch.int, torch.long
 half, float, double, short, int, long = float16, float32, float64, int16, int32, int64
-_BY_NUMPY = {d.np: d for d in ALL}
+_BY_NUMPY = {d.np: d for d in ALL if d is not bfloat16}  # bfloat16 joins when ml_dtypes loads
+# The numpy dtypes that CPU kernels compute in float32 (as PyTorch's do): float16, and bfloat16 once loaded
+# (no bfloat16 array exists before). A set: membership by hash is 5x faster than comparing dtypes one by one.
+LOW_PRECISION_NUMPY = {np.dtype(np.float16)}
+
+
+def _load_bfloat16():
+    """Import ml_dtypes and register numpy's bfloat16 dtype everywhere it is looked up; returns it."""
+    import ml_dtypes
+    np_bfloat16 = np.dtype(ml_dtypes.bfloat16)
+    bfloat16.np = np_bfloat16
+    _BY_NUMPY[np_bfloat16] = bfloat16
+    LOW_PRECISION_NUMPY.add(np_bfloat16)
+    return np_bfloat16
+
+
+if "ml_dtypes" in sys.modules:  # imported already (by the user, say): registering it now costs nothing
+    _load_bfloat16()
 
 
 def from_numpy_dtype(np_dtype):
     """The framework dtype holding numpy's `np_dtype`, or TypeError."""
     found = _BY_NUMPY.get(np.dtype(np_dtype))
+    if found is None and np.dtype(np_dtype).name == "bfloat16" and np.dtype(np_dtype) == bfloat16.np:
+        found = bfloat16  # an array made with ml_dtypes before framework needed it
     if found is None:
         raise TypeError(
             f"can't convert np.ndarray of type numpy.{np.dtype(np_dtype).name}. The only supported types are: "

@@ -15,14 +15,27 @@ import math
 import os
 import sys
 
-import ml_dtypes
 import numpy as np
 
 _FRESH_GENERATOR_SEED = 67280421310721  # torch.Generator().initial_seed()
 _MT_WORDS = 624
-_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
-_REDUCED_FLOATS = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
-_FLOATS = (_FLOAT32, _FLOAT64) + _REDUCED_FLOATS
+_FLOAT16, _FLOAT32, _FLOAT64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _is_reduced(dtype):
+    """float16 or bfloat16 (ml_dtypes', known by its name: asking must not import ml_dtypes)."""
+    return dtype == _FLOAT16 or dtype.name == "bfloat16"
+
+
+def _is_float(dtype):
+    return dtype == _FLOAT32 or dtype == _FLOAT64 or _is_reduced(dtype)
+
+
+def _finite_max(dtype):
+    if dtype.kind == "f":  # numpy's own floats
+        return float(np.finfo(dtype).max)
+    import ml_dtypes  # bfloat16: loaded already, as the array exists
+    return float(ml_dtypes.finfo(dtype).max)
 
 # The bytes of torch.get_rng_state() (CPUGeneratorImplState): states move both ways.
 _STATE_LAYOUT = np.dtype([
@@ -144,7 +157,7 @@ def _unit53(words64):  # double uniforms in [0, 1): the low 53 bits of a 64-bit 
 
 def _cast(values, dtype):
     """C++ static_cast: float16/bfloat16 are built from float, so a double rounds twice."""
-    return np.asarray(values, np.float32 if dtype in _REDUCED_FLOATS else None).astype(dtype)
+    return np.asarray(values, np.float32 if _is_reduced(dtype) else None).astype(dtype)
 
 
 def _fill_in_memory_order(array, values):
@@ -198,9 +211,9 @@ def _fma32(a, b, c):
 def uniform_(array, low=0.0, high=1.0, generator=None):
     """tensor.uniform_(low, high) on a float numpy array, in place."""
     gen, dtype = generator or default_generator, array.dtype
-    if dtype not in _FLOATS:
+    if not _is_float(dtype):
         raise TypeError(f"uniform_ expects a floating array, got {dtype}")
-    finite_max = float(ml_dtypes.finfo(dtype).max)
+    finite_max = _finite_max(dtype)
     if not (-finite_max <= float(low) <= float(high) <= finite_max and float(high) - float(low) <= finite_max):
         raise RuntimeError(f"uniform_ expects low <= high, both and high - low within {dtype}: [{low}, {high})")
     if dtype == _FLOAT64:
@@ -309,7 +322,7 @@ def _normal_serial(gen, count, mean, std):
 def normal_(array, mean=0.0, std=1.0, generator=None):
     """tensor.normal_(mean, std) on a float numpy array, in place."""
     gen, dtype, count = generator or default_generator, array.dtype, array.size
-    if dtype not in _FLOATS:
+    if not _is_float(dtype):
         raise TypeError(f"normal_ expects a floating array, got {dtype}")
     if not std >= 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")

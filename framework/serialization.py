@@ -33,7 +33,6 @@ import os
 import uuid
 import zlib
 
-import ml_dtypes
 import numpy as np
 
 from . import dtypes
@@ -43,8 +42,9 @@ from .tensor import Tensor
 
 _STRUCTURE, _CRC = "framework.structure", "framework.crc32"
 _TAGS = ("__tensor__", "__dict__", "__tuple__", "__dtype__", "__device__")
-_NUMPY_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": ml_dtypes.bfloat16,
-                 "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+_DTYPES = {"F64": dtypes.float64, "F32": dtypes.float32, "F16": dtypes.float16, "BF16": dtypes.bfloat16,
+           "I64": dtypes.int64, "I32": dtypes.int32, "I16": dtypes.int16, "I8": dtypes.int8, "U8": dtypes.uint8,
+           "BOOL": dtypes.bool}
 
 
 def save(obj, f):
@@ -178,10 +178,10 @@ def _metadata(data):
 
 
 def _to_array(name, key, spec):
-    if spec["dtype"] not in _NUMPY_DTYPES:
+    if spec["dtype"] not in _DTYPES:
         raise RuntimeError(f"framework.load: {name}: tensor {key!r} has dtype {spec['dtype']}, which framework "
                            "does not support")
-    array = np.frombuffer(spec["data"], dtype=_NUMPY_DTYPES[spec["dtype"]]).reshape(spec["shape"])
+    array = np.frombuffer(spec["data"], dtype=_DTYPES[spec["dtype"]].np).reshape(spec["shape"])
     if not array.flags.writeable:  # safetensors hands out bytearrays (writable); copy if that changes
         array = array.copy()
     return array

@@ -21,7 +21,7 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `python perf/x.py` puts perf/ first on the path, not the repo root
+if str(ROOT) not in sys.path:  # `python perf/report.py` puts perf/ first on the path, not the repo root
     sys.path.insert(0, str(ROOT))
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

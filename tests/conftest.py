@@ -1,15 +1,21 @@
 """Shared pytest set-up: the random seed of the run, markers, and state reset between tests.
 
-Inputs are random and fresh each run (DESIGN.md, "Numbers"). The run's seed is
-printed in the header and next to every failure; set FW_TEST_SEED to replay it.
+Inputs are random and fresh each run. The run's seed is printed in the header and next to
+every failure; set FW_TEST_SEED to replay it.
 """
 import os
 import sys
 import zlib
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, settings
+# Hypothesis keeps its example database and caches in .hypothesis/ under the working directory unless told
+# otherwise: here they go to the user's cache, so a test run leaves the checkout as it was (set
+# HYPOTHESIS_STORAGE_DIRECTORY to choose another place). Before hypothesis is imported: it reads this once.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "framework", "hypothesis"))
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS_DIR)

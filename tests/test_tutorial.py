@@ -1,4 +1,4 @@
-"""The tutorial (shared/seed/000_64360f6de0e254ab.txt) prints, cell for cell, what PyTorch printed.
+"""The tutorial (examples/tutorial.py) prints, cell for cell, what PyTorch printed in the notebook.
 
 tests/data/tutorial_expected.txt is the notebook's output with `framework.` for
 `torch.`, less the first two cells, which print the installed version and whether

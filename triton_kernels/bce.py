@@ -21,11 +21,14 @@ Numbers: fp32 math for float32/float16/bfloat16, fp64 for float64 (COMPUTE); par
 dtype of the `partials` buffer (`partials_dtype`); 'mean' divides by an integer count in-kernel.
 
 Launchers take raw buffers (objects with `data_ptr()` and `dtype`) and sizes; the caller
-allocates every buffer (the partial-sum scratch included: `n_partials(n_rows, n_cols)` floats).
+allocates every buffer (the partial-sum scratch included: `n_partials(n_rows, n_cols)` floats). The forward on
+probabilities checks that inputs and targets lie in [0, 1] on the device and reports a violation in the caller's
+error record (device_errors.py).
 """
 import triton
 import triton.language as tl
 
+from .device_errors import check_record, record_error
 from .strided import dtype_name_of
 
 BLOCK_SIZE = 2048  # elements per program (8 per thread): a starting point, unmeasured on a GPU; sweep on an H100.
@@ -35,8 +38,10 @@ NUM_WARPS = 8
 REDUCE_BLOCK_SIZE = 1024
 REDUCTIONS = ("none", "mean", "sum")
 _FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
-LOG_CLAMP = -100.0  # PyTorch clamps log(p) and log(1 - p) at -100 in binary_cross_entropy
-BACKWARD_EPS = 1e-12  # PyTorch's floor on p (1 - p) in binary_cross_entropy's backward
+# tl.constexpr: a compiled kernel may read no other module global (only the interpreter allowed plain floats,
+# so the probability form did not compile for a GPU until its AOT configs were added).
+LOG_CLAMP = tl.constexpr(-100.0)  # PyTorch clamps log(p) and log(1 - p) at -100 in binary_cross_entropy
+BACKWARD_EPS = tl.constexpr(1e-12)  # PyTorch's floor on p (1 - p) in binary_cross_entropy's backward
 
 
 @triton.jit
@@ -70,19 +75,21 @@ def _softplus_neg(x):
     return _log1p(tl.exp(-tl.abs(x))) + tl.maximum(-x, 0.0)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["error_code"])
 def _bce_forward_kernel(
     # pointers
-    x_ptr, y_ptr, weight_ptr, pos_weight_ptr, loss_ptr, partial_ptr,
+    x_ptr, y_ptr, weight_ptr, pos_weight_ptr, loss_ptr, partial_ptr, error_ptr,
     # sizes
     n_rows, n_cols,
     # strides
     weight_row_stride, weight_col_stride,
     # meta-parameters
-    FROM_LOGITS: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_POS_WEIGHT: tl.constexpr, REDUCE: tl.constexpr,
+    error_code, FROM_LOGITS: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_POS_WEIGHT: tl.constexpr, REDUCE: tl.constexpr,
     BLOCK_SIZE: tl.constexpr,
 ):
     # One program computes the loss of BLOCK_SIZE consecutive elements: stored as is, or summed into one partial.
+    # On probabilities it also checks that inputs, then targets, lie in [0, 1] (nan does not), and reports the
+    # first operand that does not with `error_code` (device_errors.py; arg0: 0 input, 1 target).
     COMPUTE: tl.constexpr = tl.float64 if x_ptr.dtype.element_ty == tl.float64 else tl.float32
     pid = tl.program_id(0).to(tl.int64)
     offs = pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
@@ -96,6 +103,11 @@ def _bce_forward_kernel(
         else:
             loss = (1.0 - y) * x + softplus_neg
     else:
+        if error_code != 0:
+            bad_x = tl.max((mask & ~((x >= 0.0) & (x <= 1.0))).to(tl.int32), axis=0)
+            bad_y = tl.max((mask & ~((y >= 0.0) & (y <= 1.0))).to(tl.int32), axis=0)
+            if (bad_x | bad_y) != 0:
+                record_error(error_ptr, error_code, 0, tl.where(bad_x != 0, 0, 1), 0)
         log_p = tl.maximum(tl.log(x), LOG_CLAMP)
         log_1mp = tl.maximum(_log1p(-x), LOG_CLAMP)
         loss = -(y * log_p + (1.0 - y) * log_1mp)
@@ -190,14 +202,18 @@ def _check(name, x, y, weight, pos_weight, n_rows, n_cols, reduction, from_logit
 
 
 def bce_forward(x, y, weight, pos_weight, loss, partials, n_rows, n_cols, *, from_logits=True, reduction="mean",
-                weight_row_stride=None, weight_col_stride=1, out=None, block_size=BLOCK_SIZE, num_warps=NUM_WARPS):
+                weight_row_stride=None, weight_col_stride=1, out=None, errors=None, error_code=0, block_size=BLOCK_SIZE,
+                num_warps=NUM_WARPS):
     """Binary cross-entropy of `x` (logits if `from_logits`, else probabilities) against targets `y`, both
     n_rows x n_cols contiguous. reduction='none' writes `loss` (n_rows x n_cols, its own dtype); 'mean'/'sum'
     write per-block sums to `partials` (`n_partials(...)` elements of `partials_dtype`) and the result to `out`
     (1 element). `weight` (strides weight_row_stride, default n_cols, and weight_col_stride; 0 to broadcast)
-    and `pos_weight` (n_cols values, logits only) may be None.
+    and `pos_weight` (n_cols values, logits only) may be None. On probabilities, an input or target outside
+    [0, 1] is reported in the `errors` record, when one is given with an `error_code` (device_errors.py): the
+    loss is then whatever the formula gives, never a read out of bounds.
     """
     _check("bce_forward", x, y, weight, pos_weight, n_rows, n_cols, reduction, from_logits)
+    check_record("bce_forward", errors)
     reduce = reduction != "none"
     if reduce and (out is None or partials is None):
         raise ValueError("bce_forward: reduction 'mean'/'sum' needs `partials` and `out` buffers")
@@ -209,9 +225,10 @@ def bce_forward(x, y, weight, pos_weight, loss, partials, n_rows, n_cols, *, fro
         _bce_forward_kernel[(n_programs,)](
             x, y, weight if weight is not None else x, pos_weight if pos_weight is not None else x,
             loss if loss is not None else partials, partials if partials is not None else loss,
+            errors if errors is not None else x,
             n_rows, n_cols,
             n_cols if weight_row_stride is None else weight_row_stride, weight_col_stride,
-            FROM_LOGITS=from_logits, HAS_WEIGHT=weight is not None, HAS_POS_WEIGHT=pos_weight is not None,
+            error_code if errors is not None and not from_logits else 0, FROM_LOGITS=from_logits, HAS_WEIGHT=weight is not None, HAS_POS_WEIGHT=pos_weight is not None,
             REDUCE=reduce, BLOCK_SIZE=block_size,
             num_warps=num_warps,
         )

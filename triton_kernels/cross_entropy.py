@@ -20,13 +20,15 @@ Numbers: fp32 math for float32/float16/bfloat16 logits, fp64 for float64 (COMPUT
 (`lse`, target weights) are in that compute dtype (`compute_dtype`).
 
 Launchers take raw buffers (objects with `data_ptr()` and `dtype`), sizes and strides; the caller
-allocates every buffer and checks that class indices lie in [0, C) (or equal `ignore_index`).
-Ignored rows never read the logits with their target.
+allocates every buffer. Class indices are checked on the device: a row whose index is outside [0, C) (and
+not `ignore_index`) is treated as ignored, never read with, and reported in the caller's error record
+(device_errors.py) when one is given.
 """
 import numpy as np
 import triton
 import triton.language as tl
 
+from .device_errors import check_record, record_error
 from .row_settings import row_settings
 from .strided import dtype_name_of
 
@@ -51,29 +53,43 @@ def _smoothed_probs(probs_row_ptr, weight_ptr, offs, mask, n_cols, label_smoothi
 
 
 @triton.jit
+def _skipped_row(target_ptr, row, n_cols, ignore_index, error_ptr, error_code, PROBS: tl.constexpr):
+    """(target, skip) of a row: its class index (0 for PROBS), and whether it contributes nothing: its target is
+    ignore_index, or outside [0, C), which is never read with and is reported (device_errors.py)."""
+    if PROBS:
+        target = 0
+        skip = False
+    else:
+        target = tl.load(target_ptr + row).to(tl.int64)
+        out_of_bounds = (target != ignore_index) & ((target < 0) | (target >= n_cols))
+        if out_of_bounds & (error_code != 0):
+            record_error(error_ptr, error_code, target, 0, 0)
+        skip = (target == ignore_index) | out_of_bounds
+    return target, skip
+
+
+@triton.jit(do_not_specialize=["error_code"])
 def _cross_entropy_forward_kernel(
     # pointers
-    x_ptr, target_ptr, weight_ptr, loss_ptr, lse_ptr, target_weight_ptr,
+    x_ptr, target_ptr, weight_ptr, loss_ptr, lse_ptr, target_weight_ptr, error_ptr,
     # sizes
     n_rows, n_cols,
     # strides
     x_row_stride, target_row_stride,
     # meta-parameters
-    ignore_index, label_smoothing, label_smoothing_lo,
+    ignore_index, label_smoothing, label_smoothing_lo, error_code,
     HAS_WEIGHT: tl.constexpr, HAS_SMOOTHING: tl.constexpr, PROBS: tl.constexpr, BLOCK_SIZE: tl.constexpr,
 ):
     # One program computes one row: its loss, its log-sum-exp and its target's weight, in one pass.
     # PROBS: the target is a row of class probabilities (target_row_stride apart) and the "target weight"
-    # written is 1 (the mean divides by the number of rows).
+    # written is 1 (the mean divides by the number of rows). A row whose class index is out of bounds counts as
+    # ignored, and is reported with `error_code`.
     COMPUTE: tl.constexpr = tl.float64 if x_ptr.dtype.element_ty == tl.float64 else tl.float32
     label_smoothing = tl.cast(label_smoothing, COMPUTE) + tl.cast(label_smoothing_lo, COMPUTE)  # fp32 args: rejoin
     row = tl.program_id(0).to(tl.int64)
     x_row_ptr = x_ptr + row * x_row_stride
-    if PROBS:
-        target = 0
-    else:
-        target = tl.load(target_ptr + row).to(tl.int64)
-    if target == ignore_index:
+    target, skip = _skipped_row(target_ptr, row, n_cols, ignore_index, error_ptr, error_code, PROBS)
+    if skip:
         tl.store(loss_ptr + row, tl.full((), 0.0, loss_ptr.dtype.element_ty))
         tl.store(lse_ptr + row, 0.0)
         tl.store(target_weight_ptr + row, 0.0)
@@ -155,16 +171,16 @@ def loss_reduce_kernel(
     tl.store(out_ptr, total.to(out_ptr.dtype.element_ty))
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["error_code"])
 def _cross_entropy_backward_kernel(
     # pointers
-    x_ptr, target_ptr, weight_ptr, lse_ptr, grad_loss_ptr, total_weight_ptr, grad_x_ptr, grad_target_ptr,
+    x_ptr, target_ptr, weight_ptr, lse_ptr, grad_loss_ptr, total_weight_ptr, grad_x_ptr, grad_target_ptr, error_ptr,
     # sizes
     n_rows, n_cols,
     # strides
     x_row_stride, target_row_stride, grad_x_row_stride, grad_target_row_stride, grad_loss_stride,
     # meta-parameters
-    ignore_index, label_smoothing, label_smoothing_lo,
+    ignore_index, label_smoothing, label_smoothing_lo, error_code,
     HAS_WEIGHT: tl.constexpr, HAS_SMOOTHING: tl.constexpr, PROBS: tl.constexpr, MEAN: tl.constexpr,
     GRAD_TARGET: tl.constexpr, BLOCK_SIZE: tl.constexpr,
 ):
@@ -178,11 +194,8 @@ def _cross_entropy_backward_kernel(
     row = tl.program_id(0).to(tl.int64)
     x_row_ptr = x_ptr + row * x_row_stride
     grad_x_row_ptr = grad_x_ptr + row * grad_x_row_stride
-    if PROBS:
-        target = 0
-    else:
-        target = tl.load(target_ptr + row).to(tl.int64)
-    if target == ignore_index:
+    target, skip = _skipped_row(target_ptr, row, n_cols, ignore_index, error_ptr, error_code, PROBS)
+    if skip:
         for start in range(0, n_cols, BLOCK_SIZE):
             offs = start + tl.arange(0, BLOCK_SIZE)
             mask = offs < n_cols
@@ -300,7 +313,7 @@ def _settings(n_cols, block_size, num_warps, dtype_name, probs):
 
 def cross_entropy_forward(logits, target, weight, loss, lse, target_weight, n_rows, n_cols, logits_row_stride, *,
                           ignore_index=-100, label_smoothing=0.0, reduction="mean", out=None, total_weight=None,
-                          target_row_stride=None, block_size=None, num_warps=None):
+                          target_row_stride=None, errors=None, error_code=0, block_size=None, num_warps=None):
     """Cross-entropy of `logits` (n_rows x n_cols, unit column stride) against `target`: class indices (n_rows
     integers) or class probabilities (n_rows x n_cols floats, unit column stride, rows `target_row_stride` apart,
     default n_cols).
@@ -309,9 +322,11 @@ def cross_entropy_forward(logits, target, weight, loss, lse, target_weight, n_ro
     `lse` (n_rows, compute_dtype, saved for the backward) and `target_weight` (n_rows, compute_dtype: w[target],
     0 where ignored; 1 for probabilities). For 'mean'/'sum' also writes the reduced loss to `out` (1 element),
     and for 'mean' the sum of target weights to `total_weight` (1 element, compute_dtype: the backward's
-    divisor). `weight` (n_cols) or None.
+    divisor). `weight` (n_cols) or None. A class index outside [0, n_cols) (other than ignore_index) counts as
+    ignored and, given an `errors` record and an `error_code`, is reported there (device_errors.py).
     """
     target_row_stride = n_cols if target_row_stride is None else target_row_stride
+    check_record("cross_entropy_forward", errors)
     probs = _check_common("cross_entropy_forward", logits, target, weight, n_rows, n_cols, logits_row_stride,
                           reduction, label_smoothing, target_row_stride)
     if reduction != "none":
@@ -324,9 +339,10 @@ def cross_entropy_forward(logits, target, weight, loss, lse, target_weight, n_ro
     if n_rows > 0:
         _cross_entropy_forward_kernel[(n_rows,)](
             logits, target, weight if weight is not None else lse, loss, lse, target_weight,
+            errors if errors is not None else target_weight,
             n_rows, n_cols,
             logits_row_stride, target_row_stride,
-            ignore_index, *float64_parts(label_smoothing),
+            ignore_index, *float64_parts(label_smoothing), error_code if errors is not None else 0,
             HAS_WEIGHT=weight is not None, HAS_SMOOTHING=label_smoothing > 0.0, PROBS=probs, BLOCK_SIZE=block_size,
             num_warps=num_warps,
         )
@@ -343,16 +359,19 @@ def cross_entropy_forward(logits, target, weight, loss, lse, target_weight, n_ro
 def cross_entropy_backward(logits, target, weight, lse, grad_loss, grad_logits, n_rows, n_cols, logits_row_stride,
                            grad_logits_row_stride=None, *, ignore_index=-100, label_smoothing=0.0, reduction="mean",
                            grad_loss_stride=None, total_weight=None, in_place=False, target_row_stride=None,
-                           grad_target=None, grad_target_row_stride=None, block_size=None, num_warps=None):
+                           grad_target=None, grad_target_row_stride=None, errors=None, error_code=0, block_size=None,
+                           num_warps=None):
     """d loss / d logits into `grad_logits` (n_rows x n_cols, its own dtype), or into `logits` itself when
     `in_place` (the logits are dead after the backward; pass grad_logits=None).
 
     `grad_loss` is the upstream gradient: n_rows values (stride `grad_loss_stride`, default 1) for
     reduction='none', one value otherwise. 'mean' also needs `total_weight` from the forward. For probability
     targets, `grad_target` (n_rows x n_cols, rows `grad_target_row_stride` apart, default n_cols) receives
-    d loss / d target when given.
+    d loss / d target when given. Out-of-bounds class indices get a zero gradient and are reported as in the
+    forward.
     """
     target_row_stride = n_cols if target_row_stride is None else target_row_stride
+    check_record("cross_entropy_backward", errors)
     probs = _check_common("cross_entropy_backward", logits, target, weight, n_rows, n_cols, logits_row_stride,
                           reduction, label_smoothing, target_row_stride)
     if grad_target is not None and not probs:
@@ -384,10 +403,10 @@ def cross_entropy_backward(logits, target, weight, lse, grad_loss, grad_logits, 
     _cross_entropy_backward_kernel[(n_rows,)](
         logits, target, weight if weight is not None else lse, lse, grad_loss,
         total_weight if total_weight is not None else lse, grad_logits,
-        grad_target if grad_target is not None else grad_logits,
+        grad_target if grad_target is not None else grad_logits, errors if errors is not None else lse,
         n_rows, n_cols,
         logits_row_stride, target_row_stride, grad_logits_row_stride, grad_target_row_stride, grad_loss_stride,
-        ignore_index, *float64_parts(label_smoothing),
+        ignore_index, *float64_parts(label_smoothing), error_code if errors is not None else 0,
         HAS_WEIGHT=weight is not None, HAS_SMOOTHING=label_smoothing > 0.0, PROBS=probs, MEAN=reduction == "mean",
         GRAD_TARGET=grad_target is not None, BLOCK_SIZE=block_size,
         num_warps=num_warps,

@@ -1,4 +1,4 @@
-"""Indexing kernels: gather / scatter / scatter-add along a dim, an index range check, stream compaction
+"""Indexing kernels: gather / scatter / scatter-add along a dim (checking every index), stream compaction
 (nonzero, masked_select) and masked fill, all over strided operands (see strided.py).
 
 Gather and scatter share one kernel. It walks the positions `c` of the index tensor (its shape is the
@@ -15,9 +15,10 @@ the table's stride there is zeroed before `collapse`, and the launch merges dims
 x[i0, i1, ...] is one gather too: `linear_offsets` (a fourth mode of the same kernel) sums each index's
 element offset into one int64 tensor, which then addresses the table with stride 1.
 
-Indices are not checked by the data kernels: the caller runs `index_range` first (min and max of an index
-tensor, two small kernels and no host copy of the index) and raises before any kernel reads with a bad one.
-With `wrap_negative` a negative index i addresses i + size (PyTorch's advanced indexing).
+Indices are checked by the kernel that reads them, on the device: one outside the indexed dim touches nothing
+(a gather writes 0 for it) and is reported in the caller's error record (device_errors.py), which the caller reads
+when it next synchronises; the host never waits for a check. With `wrap_negative` a negative index i addresses
+i + size (PyTorch's advanced indexing).
 
 Stream compaction (nonzero, masked_select) runs in three launches: per-block counts of the nonzero flags,
 one program's exclusive prefix sum over the blocks (in place; it also writes the total, which the caller
@@ -28,6 +29,7 @@ the block (a cumsum), i.e. in C order, as PyTorch does. The same offsets run the
 import triton
 import triton.language as tl
 
+from .device_errors import check_record, report_bad_lanes
 from .strided import MAX_DIMS, collapse, dtype_name_of, interpreting, numel, padded, strided_offsets
 
 # GPU launch: 1024 elements x 8 warps per program. Timings UNMEASURED (no GPU run yet); the warps are from AOT
@@ -65,10 +67,10 @@ def _block_flags(flag_ptr, n_elements, size1, size2, size3, size4, size5,
     return pid, offs, (x != 0) & mask
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["error_code", "error_dim"])
 def _index_kernel(
     # pointers
-    table_ptr, index_ptr, dense_ptr,
+    table_ptr, index_ptr, dense_ptr, error_ptr,
     # sizes (of the iteration shape = the index's, after merging; size0 implied by n_elements)
     n_elements, size1, size2, size3, size4, size5, dim_size,
     # strides, in elements: the table's (indexed dim zeroed), the index's, the dense operand's; the indexed dim's
@@ -76,12 +78,16 @@ def _index_kernel(
     stride_i0, stride_i1, stride_i2, stride_i3, stride_i4, stride_i5,
     stride_d0, stride_d1, stride_d2, stride_d3, stride_d4, stride_d5,
     stride_dim,
+    # error reporting (device_errors.py): the record's code for an index outside the dim, and the dim it names
+    error_code, error_dim,
     # meta-parameters
     MODE: tl.constexpr, WRAP_NEGATIVE: tl.constexpr, NDIM: tl.constexpr, BLOCK_SIZE: tl.constexpr,
 ):
     # One program moves BLOCK_SIZE elements between dense[c] and table[c ; dim <- index[c]]: MODE 0 gathers,
     # 1 scatters, 2 scatter-adds (atomically, in the table's dtype); MODE 3 reads no table: it adds the index's
     # element offset, index[c] * stride_dim, to dense[c] (int64; several index tensors into one linear offset).
+    # An index outside [0, dim_size) (after wrapping) touches no table element and adds no offset; a gather
+    # writes 0 for it. It is reported with its own value, the dim `error_dim` and its size.
     offs = tl.program_id(0).to(tl.int64) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
     mask = offs < n_elements
     index_offs = strided_offsets(offs, size1, size2, size3, size4, size5,
@@ -90,58 +96,24 @@ def _index_kernel(
                                  stride_t0, stride_t1, stride_t2, stride_t3, stride_t4, stride_t5, NDIM)
     dense_offs = strided_offsets(offs, size1, size2, size3, size4, size5,
                                  stride_d0, stride_d1, stride_d2, stride_d3, stride_d4, stride_d5, NDIM)
-    index = tl.load(index_ptr + index_offs, mask=mask, other=0).to(tl.int64)
+    given = tl.load(index_ptr + index_offs, mask=mask, other=0).to(tl.int64)
+    index = given
     if WRAP_NEGATIVE:
         index = tl.where(index < 0, index + dim_size, index)
+    in_range = (index >= 0) & (index < dim_size)
+    report_bad_lanes(error_ptr, error_code, mask & ~in_range, given, error_dim, dim_size, BLOCK_SIZE)
+    valid = mask & in_range
     table = table_ptr + table_offs + index * stride_dim
     dense = dense_ptr + dense_offs
     if MODE == 0:
-        tl.store(dense, tl.load(table, mask=mask).to(dense_ptr.dtype.element_ty), mask=mask)
+        tl.store(dense, tl.load(table, mask=valid, other=0).to(dense_ptr.dtype.element_ty), mask=mask)
     elif MODE == 1:
-        tl.store(table, tl.load(dense, mask=mask).to(table_ptr.dtype.element_ty), mask=mask)
+        tl.store(table, tl.load(dense, mask=valid).to(table_ptr.dtype.element_ty), mask=valid)
     elif MODE == 3:
-        tl.store(dense, tl.load(dense, mask=mask) + index * stride_dim, mask=mask)
+        tl.store(dense, tl.load(dense, mask=mask) + tl.where(valid, index * stride_dim, 0), mask=mask)
     else:
         # .to upcasts a float16/bfloat16 (or small int) source into a wider accumulator; a no-op otherwise
-        tl.atomic_add(table, tl.load(dense, mask=mask).to(table_ptr.dtype.element_ty), mask=mask, sem="relaxed")
-
-
-@triton.jit
-def _index_range_kernel(
-    # pointers
-    index_ptr, out_ptr,
-    # sizes
-    n_elements, size1, size2, size3, size4, size5,
-    # strides
-    stride_i0, stride_i1, stride_i2, stride_i3, stride_i4, stride_i5,
-    # meta-parameters
-    NDIM: tl.constexpr, BLOCK_SIZE: tl.constexpr,
-):
-    # One program writes the min and max of its block of indices to out[2 + 2 * pid] and out[3 + 2 * pid].
-    pid = tl.program_id(0).to(tl.int64)
-    offs = pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
-    mask = offs < n_elements
-    index_offs = strided_offsets(offs, size1, size2, size3, size4, size5,
-                                 stride_i0, stride_i1, stride_i2, stride_i3, stride_i4, stride_i5, NDIM)
-    index = tl.load(index_ptr + index_offs, mask=mask, other=0).to(tl.int64)
-    first = tl.load(index_ptr).to(tl.int64)  # position 0 (offset 0 in any strides): a real element
-    index = tl.where(mask, index, first)  # masked lanes take a real value, so they move neither the min nor the max
-    tl.store(out_ptr + 2 + 2 * pid, tl.min(index, axis=0))
-    tl.store(out_ptr + 3 + 2 * pid, tl.max(index, axis=0))
-
-
-@triton.jit
-def _index_range_reduce_kernel(out_ptr, n_blocks, BLOCK_SIZE: tl.constexpr):
-    # One program reduces the per-block (min, max) pairs at out[2:] into out[0] (min) and out[1] (max).
-    lo = tl.load(out_ptr + 2)
-    hi = tl.load(out_ptr + 3)
-    for start in range(0, n_blocks, BLOCK_SIZE):
-        offs = start + tl.arange(0, BLOCK_SIZE)
-        mask = offs < n_blocks
-        lo = tl.minimum(lo, tl.min(tl.load(out_ptr + 2 + 2 * offs, mask=mask, other=lo), axis=0))
-        hi = tl.maximum(hi, tl.max(tl.load(out_ptr + 3 + 2 * offs, mask=mask, other=hi), axis=0))
-    tl.store(out_ptr, lo)
-    tl.store(out_ptr + 1, hi)
+        tl.atomic_add(table, tl.load(dense, mask=valid).to(table_ptr.dtype.element_ty), mask=valid, sem="relaxed")
 
 
 @triton.jit
@@ -240,26 +212,29 @@ def _check_dim(fn, dim, ndim):
         raise ValueError(f"{fn}: dim must be in [0, {ndim}), got {dim}")
 
 
-def _launch_index(mode, table, table_strides, stride_dim, dim_size, index, dense, wrap_negative):
+def _launch_index(mode, table, table_strides, stride_dim, dim_size, index, dense, wrap_negative, errors, error_code,
+                  error_dim):
     """One _index_kernel launch over index's positions; `table_strides` has the indexed dim's stride zeroed."""
+    check_record("indexing", errors)
     n_elements, ndim, sizes, (table_strides, index_strides, dense_strides) = _geometry(
         tuple(index.shape), table_strides, index.stride(), dense.stride())
     if n_elements == 0:
         return
     block = block_size(n_elements)
     _index_kernel[(triton.cdiv(n_elements, block),)](
-        table, index, dense,
+        table, index, dense, errors if errors is not None else index,
         n_elements, *sizes, dim_size,
         *table_strides, *index_strides, *dense_strides, stride_dim,
+        error_code if errors is not None else 0, error_dim,
         MODE=mode, WRAP_NEGATIVE=wrap_negative, NDIM=ndim, BLOCK_SIZE=block,
         num_warps=NUM_WARPS,
     )
 
 
-def _launch_along(mode, table, index, dense, dim, wrap_negative):
+def _launch_along(mode, table, index, dense, dim, wrap_negative, errors, error_code, error_dim):
     strides = tuple(table.stride())
     _launch_index(mode, table, strides[:dim] + (0,) + strides[dim + 1:], strides[dim], table.shape[dim], index, dense,
-                  wrap_negative)
+                  wrap_negative, errors, error_code, dim if error_dim is None else error_dim)
 
 
 def _check_index_shapes(fn, table, index, dense, dim):
@@ -276,64 +251,56 @@ def _check_index_shapes(fn, table, index, dense, dim):
                              f"and than table {tuple(table.shape)} apart from dim {dim}")
 
 
-def gather(x, index, out, dim, *, wrap_negative=False):
+def gather(x, index, out, dim, *, wrap_negative=False, errors=None, error_code=0, error_dim=None):
     """out[c] = x[c with dim c[dim] replaced by index[c]] for every position c of `index` (out.shape ==
     index.shape). Every operand may be strided, `index` broadcast (stride 0): index_select is a gather whose
-    index has stride 0 off `dim`. Indices must lie in [0, x.shape[dim]) ([-size, size) with wrap_negative)."""
+    index has stride 0 off `dim`. Indices lie in [0, x.shape[dim]) ([-size, size) with wrap_negative); one
+    outside gathers 0 and, given an `errors` record and an `error_code`, is reported there with `error_dim`
+    (default `dim`) and the dim's size (device_errors.py)."""
     _check_index_shapes("gather", x, index, out, dim)
     if tuple(out.shape) != tuple(index.shape):
         raise ValueError(f"gather: out {tuple(out.shape)} must have the index's shape {tuple(index.shape)}")
     if dtype_name_of(out) != dtype_name_of(x):
         raise TypeError(f"gather: out must have x's dtype {x.dtype}, got {out.dtype}")
-    _launch_along(GATHER, x, index, out, dim, wrap_negative)
+    _launch_along(GATHER, x, index, out, dim, wrap_negative, errors, error_code, error_dim)
 
 
-def scatter(out, index, src, dim, *, accumulate=False, wrap_negative=False):
+def scatter(out, index, src, dim, *, accumulate=False, wrap_negative=False, errors=None, error_code=0, error_dim=None):
     """out[c with dim replaced by index[c]] = src[c] (or += with `accumulate`) for every position c of `index`,
     in place. `src` may be larger than `index` (its leading corner is read) or broadcast (a scalar value is a
     one-element buffer viewed with stride 0). Without `accumulate`, one of several writes to a position wins.
     With it the add is atomic in out's dtype (one of ATOMIC_ADD_DTYPES; accumulate float16/bfloat16 into a
-    float32 copy and cast back), `src` is converted to it."""
+    float32 copy and cast back), `src` is converted to it. An index outside the dim writes nothing and is
+    reported as gather's are."""
     _check_index_shapes("scatter", out, index, src, dim)
     if accumulate and dtype_name_of(out) not in ATOMIC_ADD_DTYPES:
         raise TypeError(f"scatter: accumulate needs out in {ATOMIC_ADD_DTYPES} (accumulate into a wider copy), "
                         f"got {out.dtype}")
     if not accumulate and dtype_name_of(out) != dtype_name_of(src):
         raise TypeError(f"scatter: src must have out's dtype {out.dtype}, got {src.dtype}")
-    _launch_along(SCATTER_ADD if accumulate else SCATTER, out, index, src, dim, wrap_negative)
+    _launch_along(SCATTER_ADD if accumulate else SCATTER, out, index, src, dim, wrap_negative, errors, error_code,
+                  error_dim)
 
 
-def linear_offsets(offsets, index, size, stride):
+def linear_offsets(offsets, index, size, stride, *, errors=None, error_code=0, error_dim=0):
     """offsets[c] += index[c] * stride (negative indices wrapped by `size`) for every position c: run once per
     index tensor (each viewed at the broadcast shape) to turn x[i0, i1, ...] into one gather of element offsets.
-    `offsets` is int64 of index's shape."""
+    `offsets` is int64 of index's shape. An index outside [-size, size) adds nothing and is reported as gather's
+    are, naming `error_dim`; the offsets then stay within `offsets_span` of the indexed dims."""
     _check_index("linear_offsets", index)
     if dtype_name_of(offsets) != "int64" or tuple(offsets.shape) != tuple(index.shape):
         raise ValueError(f"linear_offsets: offsets must be int64 of the index's shape {tuple(index.shape)}, got "
                          f"{offsets.dtype} {tuple(offsets.shape)}")
-    _launch_index(LINEAR_OFFSETS, offsets, (0,) * len(index.shape), stride, size, index, offsets, True)
+    _launch_index(LINEAR_OFFSETS, offsets, (0,) * len(index.shape), stride, size, index, offsets, True, errors,
+                  error_code, error_dim)
 
 
-def index_range_scratch_size(n_elements):
-    """int64 elements of the buffer `index_range` needs: (min, max) then one pair per block."""
-    return 2 + 2 * triton.cdiv(max(n_elements, 1), block_size(n_elements))
-
-
-def index_range(index, out):
-    """Writes min(index) to out[0] and max(index) to out[1] (int64; out has index_range_scratch_size elements,
-    the rest is scratch). `index` is strided, non-empty. The caller compares with the indexed size."""
-    _check_index("index_range", index)
-    n_elements, ndim, sizes, (strides,) = _geometry(tuple(index.shape), index.stride())
-    if n_elements == 0:
-        raise ValueError("index_range: the index is empty (it has no min or max)")
-    if dtype_name_of(out) != "int64" or numel(out.shape) < index_range_scratch_size(n_elements):
-        raise ValueError(f"index_range: out must be int64 with {index_range_scratch_size(n_elements)} elements, "
-                         f"got {out.dtype} {tuple(out.shape)}")
-    block = block_size(n_elements)
-    n_blocks = triton.cdiv(n_elements, block)
-    _index_range_kernel[(n_blocks,)](index, out, n_elements, *sizes, *strides, NDIM=ndim, BLOCK_SIZE=block,
-                                     num_warps=NUM_WARPS)
-    _index_range_reduce_kernel[(1,)](out, n_blocks, BLOCK_SIZE=SCAN_BLOCK_SIZE, num_warps=NUM_WARPS)
+def offsets_span(sizes, strides):
+    """1 + the largest element offset `linear_offsets` can build over dims of these sizes and (non-negative)
+    strides: the `size` of the dim that a gather with the offsets (stride 1) addresses; 0 when a dim is empty."""
+    if 0 in tuple(sizes):
+        return 0
+    return 1 + sum((size - 1) * stride for size, stride in zip(sizes, strides))
 
 
 def compaction_blocks(n_elements):

@@ -10,6 +10,10 @@
   (bf16 9.18e-41 widens to 0.0, -2.76e-40 to -5.88e-39), so pow(x, bf16 subnormal) on `cuda` gave 1. The two
   formats share sign and exponent: widening is the bits shifted left by 16, exact, as a GPU's cvt does;
   narrowing keeps the interpreter's truncation (kernels that must round do it themselves, in integer ops).
+* `quiet_float_warnings()`: a kernel computes in IEEE arithmetic, where x / 0 is inf and inf - inf is nan by
+  design (a GPU raises nothing); the interpreter runs it as numpy, which warns at each such op ("overflow
+  encountered in divide", ...), by the hundred in a test run. Every interpreted launch runs with numpy's
+  floating-point warnings off, as the CPU backend's kernels do (framework/backends/numpy/common.py).
 """
 import math
 
@@ -95,9 +99,29 @@ def exact_bfloat16_casts():
     interpreter._convert_float = convert
 
 
+def quiet_float_warnings():
+    """Run every interpreted launch (`kernel[grid](...)` -> `InterpretedFunction.run`) under
+    np.errstate(all="ignore"): inf and nan are values there, not errors."""
+    import functools
+
+    from triton.runtime import interpreter
+    original_run = interpreter.InterpretedFunction.run
+    if getattr(original_run, "_framework_quiet", False):
+        return
+
+    @functools.wraps(original_run)
+    def run(self, *args, **kwargs):
+        with np.errstate(all="ignore"):
+            return original_run(self, *args, **kwargs)
+
+    run._framework_quiet = True
+    interpreter.InterpretedFunction.run = run
+
+
 if interpreting():
     libdevice = HostLibdevice()
     skip_repatching_device_calls()
     exact_bfloat16_casts()
+    quiet_float_warnings()
 else:
     from triton.language.extra.cuda import libdevice  # noqa: F401

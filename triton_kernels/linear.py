@@ -1,6 +1,6 @@
 """Fused linear: `y = act(x @ W.T + b)` forward, and its backward kernels.
 
-Layers (STYLE.md, Kernels): the `@triton.jit` kernels, then host launchers that take raw
+Three layers, as for every GPU op: the `@triton.jit` kernels, then host launchers that take raw
 buffers (objects with `data_ptr()` and `dtype`), explicit sizes and strides, check them, pick
 a tile config and the grid, and launch. The autograd Function lives in `framework` and calls
 the launchers; nothing here imports `framework` or torch.

@@ -1,6 +1,6 @@
 """Batched strided matmul: `C[b] = A[b] @ B[b]` for every float and integer dtype.
 
-Layers (STYLE.md, Kernels): one `@triton.jit` kernel, then a host launcher that takes array
+Three layers, as for every GPU op: one `@triton.jit` kernel, then a host launcher that takes array
 arguments (triton_kernels/strided.py: `data_ptr()`, `dtype`, `shape`, `stride()` in elements),
 checks them, picks a tile config for the GPU's architecture and launches. The caller allocates
 `out`; nothing here imports `framework` or torch.

@@ -15,13 +15,15 @@ atomics: cross_entropy.loss_reduce_kernel). Backward: one program per (predictio
 
 Numbers: fp32 math for float32/float16/bfloat16 inputs, fp64 for float64 (`COMPUTE`, from the input's
 dtype); partial sums in the dtype of the `partials` buffer the caller allocates (`partials_dtype`).
-The caller checks class indices (in [0, C) or equal to ignore_index) before launching; the kernels also
-never read with an index outside [0, C) (such a prediction counts as ignored).
+Class indices are checked on the device: the kernels never read with an index outside [0, C) (such a
+prediction counts as ignored) and report one that is not ignore_index in the caller's error record
+(device_errors.py) when one is given.
 """
 import triton
 import triton.language as tl
 
 from .cross_entropy import REDUCE_BLOCK_SIZE, REDUCTIONS, loss_reduce_kernel
+from .device_errors import check_record, report_bad_lanes
 from .strided import dtype_name_of, interpreting
 
 BLOCK_SIZE = 1024  # predictions per forward program: unmeasured starting point (a gather, bandwidth-bound)
@@ -34,26 +36,29 @@ _INDEX_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
 
 
 @triton.jit
-def _predictions(target_ptr, offs, mask, n_inner, n_classes, stride_tn, stride_td, ignore_index):
+def _predictions(target_ptr, offs, mask, n_inner, n_classes, stride_tn, stride_td, ignore_index, error_ptr,
+                 error_code, BLOCK: tl.constexpr):
     """(n, d, target, valid) of the predictions `offs`: valid where in range and not ignored, with a class in
-    [0, C), so that nothing is ever read with an out-of-range index."""
+    [0, C), so that nothing is ever read with an out-of-range index; a class outside it is reported."""
     n = offs // n_inner
     d = offs % n_inner
     target = tl.load(target_ptr + n * stride_tn + d * stride_td, mask=mask, other=0).to(tl.int64)
-    valid = mask & (target != ignore_index) & (target >= 0) & (target < n_classes)
-    return n, d, target, valid
+    in_bounds = (target >= 0) & (target < n_classes)
+    counted = mask & (target != ignore_index)
+    report_bad_lanes(error_ptr, error_code, counted & ~in_bounds, target, 0, 0, BLOCK)
+    return n, d, target, counted & in_bounds
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["error_code"])
 def _nll_loss_forward_kernel(
     # pointers
-    x_ptr, target_ptr, weight_ptr, loss_ptr, partial_ptr,
+    x_ptr, target_ptr, weight_ptr, loss_ptr, partial_ptr, error_ptr,
     # sizes
     n_preds, n_classes, n_inner,
     # strides
     stride_xn, stride_xc, stride_xd, stride_tn, stride_td, stride_ln, stride_ld,
     # meta-parameters
-    ignore_index,
+    ignore_index, error_code,
     HAS_WEIGHT: tl.constexpr, REDUCE: tl.constexpr, BLOCK_SIZE: tl.constexpr,
 ):
     # One program computes the losses of BLOCK_SIZE predictions: stored as they are ('none'), or summed into
@@ -62,7 +67,8 @@ def _nll_loss_forward_kernel(
     pid = tl.program_id(0).to(tl.int64)
     offs = pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
     mask = offs < n_preds
-    n, d, target, valid = _predictions(target_ptr, offs, mask, n_inner, n_classes, stride_tn, stride_td, ignore_index)
+    n, d, target, valid = _predictions(target_ptr, offs, mask, n_inner, n_classes, stride_tn, stride_td, ignore_index,
+                                       error_ptr, error_code, BLOCK_SIZE)
     x = tl.load(x_ptr + n * stride_xn + target * stride_xc + d * stride_xd, mask=valid, other=0.0).to(COMPUTE)
     if HAS_WEIGHT:
         w = tl.load(weight_ptr + target, mask=valid, other=0.0).to(COMPUTE)
@@ -76,16 +82,16 @@ def _nll_loss_forward_kernel(
         tl.store(loss_ptr + n * stride_ln + d * stride_ld, loss.to(loss_ptr.dtype.element_ty), mask=mask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["error_code"])
 def _nll_loss_backward_kernel(
     # pointers
-    target_ptr, weight_ptr, grad_loss_ptr, total_weight_ptr, grad_x_ptr,
+    target_ptr, weight_ptr, grad_loss_ptr, total_weight_ptr, grad_x_ptr, error_ptr,
     # sizes
     n_preds, n_classes, n_inner,
     # strides
     stride_tn, stride_td, stride_gn, stride_gd, stride_dxn, stride_dxc, stride_dxd,
     # meta-parameters
-    ignore_index,
+    ignore_index, error_code,
     HAS_WEIGHT: tl.constexpr, MEAN: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     # One program writes a BLOCK_P x BLOCK_C tile of d loss / d x: -w[t] * g (g the prediction's upstream
@@ -95,7 +101,7 @@ def _nll_loss_backward_kernel(
     offs_c = tl.program_id(1).to(tl.int64) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_p = offs_p < n_preds
     n, d, target, valid = _predictions(target_ptr, offs_p, mask_p, n_inner, n_classes, stride_tn, stride_td,
-                                       ignore_index)
+                                       ignore_index, error_ptr, error_code, BLOCK_P)
     g = tl.load(grad_loss_ptr + n * stride_gn + d * stride_gd, mask=valid, other=0.0).to(COMPUTE)
     if MEAN:
         g = g / tl.load(total_weight_ptr).to(COMPUTE)
@@ -147,13 +153,15 @@ def _check(name, x, target, weight, reduction):
 
 
 def nll_loss_forward(x, target, weight, *, ignore_index=-100, reduction="mean", loss=None, partials=None, out=None,
-                     total_weight=None):
+                     total_weight=None, errors=None, error_code=0):
     """NLL of log-probabilities `x` (N, C, D) against class indices `target` (N, D); `weight` (C,) or None.
 
     reduction='none' writes `loss` (N, D, any strides, its own dtype). 'mean'/'sum' write the result to `out`
     (1 element) using `partials` (2 * n_partials(N * D) elements of partials_dtype); 'mean' also writes the
-    sum of target weights to `total_weight` (1 element of partials_dtype), the backward's divisor."""
+    sum of target weights to `total_weight` (1 element of partials_dtype), the backward's divisor. A class index
+    outside [0, C) counts as ignored and, given an `errors` record and an `error_code`, is reported there."""
     n, n_classes, n_inner = _check("nll_loss_forward", x, target, weight, reduction)
+    check_record("nll_loss_forward", errors)
     reduce = reduction != "none"
     if reduce and (out is None or partials is None or (reduction == "mean" and total_weight is None)):
         raise ValueError("nll_loss_forward: reduction 'mean'/'sum' needs `partials` and `out` buffers "
@@ -168,10 +176,10 @@ def nll_loss_forward(x, target, weight, *, ignore_index=-100, reduction="mean", 
     loss_strides = loss.stride() if loss is not None else (0, 0)
     _nll_loss_forward_kernel[(programs,)](
         x, target, weight if weight is not None else x, loss if loss is not None else partials,
-        partials if partials is not None else loss,
+        partials if partials is not None else loss, errors if errors is not None else target,
         n_preds, n_classes, n_inner,
         *x.stride(), *target.stride(), *loss_strides,
-        ignore_index,
+        ignore_index, error_code if errors is not None else 0,
         HAS_WEIGHT=weight is not None, REDUCE=reduce, BLOCK_SIZE=block_size,
         num_warps=4,
     )
@@ -185,12 +193,15 @@ def nll_loss_forward(x, target, weight, *, ignore_index=-100, reduction="mean", 
         )
 
 
-def nll_loss_backward(target, weight, grad_loss, grad_x, *, ignore_index=-100, reduction="mean", total_weight=None):
+def nll_loss_backward(target, weight, grad_loss, grad_x, *, ignore_index=-100, reduction="mean", total_weight=None,
+                      errors=None, error_code=0):
     """d loss / d x into `grad_x` (N, C, D, any strides, its own dtype), every element written.
 
     `grad_loss` is the upstream gradient: (N, D) values (any strides) for reduction='none', one element
-    otherwise. 'mean' also needs the forward's `total_weight`."""
+    otherwise. 'mean' also needs the forward's `total_weight`. Out-of-bounds class indices get no gradient and
+    are reported as in the forward."""
     n, n_classes, n_inner = _check("nll_loss_backward", grad_x, target, weight, reduction)
+    check_record("nll_loss_backward", errors)
     if reduction == "none":
         if tuple(grad_loss.shape) != (n, n_inner):
             raise ValueError(f"nll_loss_backward: grad_loss has shape {tuple(grad_loss.shape)}, expected "
@@ -211,10 +222,10 @@ def nll_loss_backward(target, weight, grad_loss, grad_x, *, ignore_index=-100, r
     grid = (triton.cdiv(n_preds, block_p), triton.cdiv(n_classes, block_c))
     _nll_loss_backward_kernel[grid](
         target, weight if weight is not None else grad_x, grad_loss,
-        total_weight if total_weight is not None else grad_loss, grad_x,
+        total_weight if total_weight is not None else grad_loss, grad_x, errors if errors is not None else target,
         n_preds, n_classes, n_inner,
         *target.stride(), *grad_strides, *grad_x.stride(),
-        ignore_index,
+        ignore_index, error_code if errors is not None else 0,
         HAS_WEIGHT=weight is not None, MEAN=reduction == "mean", BLOCK_P=block_p, BLOCK_C=block_c,
         num_warps=4,
     )

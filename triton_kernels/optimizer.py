@@ -1,9 +1,11 @@
-"""Multi-tensor optimizer steps: ONE launch updates every parameter of a parameter group (SGD, Adam/AdamW, RMSprop).
+"""Multi-tensor optimizer steps: ONE launch updates every parameter of a parameter group (SGD, Adam/AdamW, NAdam,
+RAdam, Adamax, RMSprop, Adagrad).
 
 A launch reads two int64 tables (built once by `build_table`, kept on the device while the tensors stay put):
 
     tensor table  (n_tensors, N_SLOTS + 1): the addresses of one parameter's slots (param, grad, state buffers;
-                  0 for a slot the rule does not use), then its number of elements
+                  0 for a slot the rule does not use), then its number of elements (N_SLOTS: the rule's
+                  *_SLOTS, a constexpr of the launch)
     block table   (n_programs, 2): program i updates elements [start, start + BLOCK_SIZE) of tensor `index`
 
 Every slot of a launch holds the same dtype (`DTYPE`, the parameters'): float32, float16/bfloat16 (math in
@@ -12,12 +14,21 @@ element is read and written once; the updates are the CPU optimizers' (framework
 
     SGD      g = ±grad + wd * p;  buf = g (first step) or momentum * buf + (1 - dampening) * g;
              g = g + momentum * buf (nesterov) or buf;  p = p - lr * g
-    Adam     p *= 1 - lr * wd (decoupled) or g = g + wd * p;  m = lerp(m, g, 1 - beta1);
-             v = beta2 * v + (1 - beta2) * g * g;  v_max = max(v_max, v) (amsgrad);
+    Adam family (one kernel, RULE a constexpr: they share the start, the first moment and, but for Adamax,
+    the second moment; only the last line differs):
+             p *= 1 - lr * wd (decoupled) or g = g + wd * p;  m = lerp(m, g, 1 - beta1)
+      adam   v = beta2 * v + (1 - beta2) * g * g;  v_max = max(v_max, v) (amsgrad);
              p = p - step_size * m / (sqrt(v or v_max) / sqrt(bias_correction2) + eps)
+      nadam  v as Adam's;  d = sqrt(v / bias_correction2) + eps;
+             p = p - grad_step_size * g / d;  p = p - step_size * m / d
+      radam  v as Adam's;  p = p - m / bias_correction1 * lr * (1 / (sqrt(v) + eps) * sqrt(bias_correction2))
+             * rectification  once rectified, else p = p - m / bias_correction1 * lr
+      adamax u = max(beta2 * u, |g| + eps);  p = p - step_size * m / u
     RMSprop  g = ±grad + wd * p;  s = alpha * s + (1 - alpha) * g * g;  a = lerp(a, g, 1 - alpha) (centered);
              d = sqrt(s - a * a or s) + eps;  buf = momentum * buf + g / d, p = p - lr * buf (momentum) or
              p = p - lr * g / d
+    Adagrad  RMSprop's kernel with the squares summed (ACCUMULATE): s = s + g * g, p = p - clr * g / (sqrt(s) + eps)
+             (the same update as RMSprop without momentum, centering, or averaging)
 
 Scalars that change between steps (lr, bias corrections) are kernel arguments computed on the host; they
 travel as float64 bit patterns, so float64 parameters get them unrounded. Optional work is a constexpr flag.
@@ -33,7 +44,10 @@ from .strided import dtype_name_of, interpreting, is_contiguous, numel
 
 SGD_SLOTS = ("param", "grad", "momentum_buffer")
 ADAM_SLOTS = ("param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+NADAM_SLOTS = RADAM_SLOTS = ("param", "grad", "exp_avg", "exp_avg_sq")
+ADAMAX_SLOTS = ("param", "grad", "exp_avg", "exp_inf")  # the infinity norm where Adam keeps exp_avg_sq
 RMSPROP_SLOTS = ("param", "grad", "square_avg", "momentum_buffer", "grad_avg")
+ADAGRAD_SLOTS = ("param", "grad", "sum")  # the running sum where RMSprop keeps square_avg
 _DTYPES = {"float32": tl.float32, "float16": tl.float16, "bfloat16": tl.bfloat16, "float64": tl.float64}
 BLOCK_SIZE, NUM_WARPS = 1024, 4  # elementwise, memory-bound; unmeasured on a GPU
 _INTERPRETER_BLOCK_SIZE = 16384  # the interpreter pays per program
@@ -121,11 +135,11 @@ def _sgd_kernel(
     # hyper-parameters (float64 bits; first_step: 1 when the momentum buffers are new, else 0)
     lr, momentum, one_minus_dampening, weight_decay, first_step,
     # meta-parameters
-    DTYPE: tl.constexpr, HAS_WEIGHT_DECAY: tl.constexpr, HAS_MOMENTUM: tl.constexpr, NESTEROV: tl.constexpr,
-    MAXIMIZE: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+    DTYPE: tl.constexpr, N_SLOTS: tl.constexpr, HAS_WEIGHT_DECAY: tl.constexpr, HAS_MOMENTUM: tl.constexpr,
+    NESTEROV: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK_SIZE: tl.constexpr,
 ):
     # One program updates BLOCK_SIZE elements of one parameter (and its momentum buffer).
-    row_ptr, offs, mask = _locate(tensor_table_ptr, block_table_ptr, 3, BLOCK_SIZE)
+    row_ptr, offs, mask = _locate(tensor_table_ptr, block_table_ptr, N_SLOTS, BLOCK_SIZE)
     param, grad = _param_and_grad(row_ptr, offs, mask, weight_decay, weight_decay, DTYPE, HAS_WEIGHT_DECAY, False,
                                   MAXIMIZE)
     if HAS_MOMENTUM:
@@ -142,33 +156,61 @@ def _sgd_kernel(
     _store(row_ptr, 0, offs, mask, param + grad * -_scalar(lr, DTYPE), DTYPE)
 
 
-@triton.jit(do_not_specialize=["weight_decay", "one_minus_beta1", "beta2", "one_minus_beta2", "eps", "step_size",
-                                 "bias_correction2_sqrt", "decay_scale", "lerp_high"])
+_ADAM_SCALARS = ["weight_decay", "decay_scale", "one_minus_beta1", "lerp_high", "beta2", "one_minus_beta2", "eps",
+                 "step_size", "grad_step_size", "bias_correction1", "bias_correction2", "bias_correction2_sqrt",
+                 "rectification"]
+
+
+@triton.jit(do_not_specialize=_ADAM_SCALARS)
 def _adam_kernel(
     # pointers
     tensor_table_ptr, block_table_ptr,
-    # hyper-parameters (float64 bits), the bias corrections folded in on the host
-    weight_decay, one_minus_beta1, beta2, one_minus_beta2, eps, step_size, bias_correction2_sqrt,
-    decay_scale, lerp_high,
+    # hyper-parameters (float64 bits), the bias corrections folded in on the host; a rule reads only those its
+    # line in the module docstring names (RECTIFY: RAdam's step is rectified)
+    weight_decay, decay_scale, one_minus_beta1, lerp_high, beta2, one_minus_beta2, eps,
+    step_size, grad_step_size, bias_correction1, bias_correction2, bias_correction2_sqrt, rectification,
     # meta-parameters
-    DTYPE: tl.constexpr, HAS_WEIGHT_DECAY: tl.constexpr, DECOUPLED: tl.constexpr, AMSGRAD: tl.constexpr,
-    MAXIMIZE: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+    DTYPE: tl.constexpr, N_SLOTS: tl.constexpr, RULE: tl.constexpr, HAS_WEIGHT_DECAY: tl.constexpr,
+    DECOUPLED: tl.constexpr, AMSGRAD: tl.constexpr, RECTIFY: tl.constexpr, MAXIMIZE: tl.constexpr,
+    BLOCK_SIZE: tl.constexpr,
 ):
     # One program updates BLOCK_SIZE elements of one parameter and its moment estimates.
-    row_ptr, offs, mask = _locate(tensor_table_ptr, block_table_ptr, 5, BLOCK_SIZE)
+    row_ptr, offs, mask = _locate(tensor_table_ptr, block_table_ptr, N_SLOTS, BLOCK_SIZE)
     param, grad = _param_and_grad(row_ptr, offs, mask, weight_decay, decay_scale, DTYPE, HAS_WEIGHT_DECAY, DECOUPLED,
                                   MAXIMIZE)
     exp_avg = _lerp(_load(row_ptr, 2, offs, mask, DTYPE), grad, _scalar(one_minus_beta1, DTYPE),
                     _scalar(lerp_high, DTYPE))
-    exp_avg_sq = _load(row_ptr, 3, offs, mask, DTYPE) * _scalar(beta2, DTYPE)
-    exp_avg_sq = exp_avg_sq + grad * _scalar(one_minus_beta2, DTYPE) * grad
     _store(row_ptr, 2, offs, mask, exp_avg, DTYPE)
-    _store(row_ptr, 3, offs, mask, exp_avg_sq, DTYPE)
-    if AMSGRAD:
-        exp_avg_sq = tl.maximum(_load(row_ptr, 4, offs, mask, DTYPE), exp_avg_sq)
-        _store(row_ptr, 4, offs, mask, exp_avg_sq, DTYPE)
-    denom = _div(_sqrt(exp_avg_sq), _scalar(bias_correction2_sqrt, DTYPE)) + _scalar(eps, DTYPE)
-    param = param + _div(exp_avg * -_scalar(step_size, DTYPE), denom)
+    if RULE == "adamax":
+        # PyTorch's torch.maximum propagates NaN
+        exp_inf = tl.maximum(_load(row_ptr, 3, offs, mask, DTYPE) * _scalar(beta2, DTYPE),
+                             tl.abs(grad) + _scalar(eps, DTYPE), propagate_nan=tl.PropagateNan.ALL)
+        _store(row_ptr, 3, offs, mask, exp_inf, DTYPE)
+        param = param + _div(exp_avg * -_scalar(step_size, DTYPE), exp_inf)
+    else:
+        exp_avg_sq = _load(row_ptr, 3, offs, mask, DTYPE) * _scalar(beta2, DTYPE)
+        exp_avg_sq = exp_avg_sq + grad * _scalar(one_minus_beta2, DTYPE) * grad
+        _store(row_ptr, 3, offs, mask, exp_avg_sq, DTYPE)
+        if RULE == "adam":
+            if AMSGRAD:
+                exp_avg_sq = tl.maximum(_load(row_ptr, 4, offs, mask, DTYPE), exp_avg_sq,
+                                        propagate_nan=tl.PropagateNan.ALL)
+                _store(row_ptr, 4, offs, mask, exp_avg_sq, DTYPE)
+            denom = _div(_sqrt(exp_avg_sq), _scalar(bias_correction2_sqrt, DTYPE)) + _scalar(eps, DTYPE)
+            param = param + _div(exp_avg * -_scalar(step_size, DTYPE), denom)
+        elif RULE == "nadam":
+            denom = _sqrt(_div(exp_avg_sq, _scalar(bias_correction2, DTYPE))) + _scalar(eps, DTYPE)
+            param = param + _div(grad * -_scalar(grad_step_size, DTYPE), denom)
+            param = param + _div(exp_avg * -_scalar(step_size, DTYPE), denom)
+        else:  # radam
+            step = _div(exp_avg, _scalar(bias_correction1, DTYPE)) * _scalar(step_size, DTYPE)
+            if RECTIFY:
+                denom = _sqrt(exp_avg_sq) + _scalar(eps, DTYPE)
+                # PyTorch's `float / tensor` is reciprocal(tensor) * float: two roundings, as here
+                adaptive_lr = _div(tl.full(denom.shape, 1.0, denom.dtype), denom) * _scalar(bias_correction2_sqrt,
+                                                                                             DTYPE)
+                step = step * adaptive_lr * _scalar(rectification, DTYPE)
+            param = param - step
     _store(row_ptr, 0, offs, mask, param, DTYPE)
 
 
@@ -179,15 +221,19 @@ def _rmsprop_kernel(
     # hyper-parameters (float64 bits)
     lr, alpha, one_minus_alpha, eps, weight_decay, momentum, lerp_high,
     # meta-parameters
-    DTYPE: tl.constexpr, HAS_WEIGHT_DECAY: tl.constexpr, HAS_MOMENTUM: tl.constexpr, CENTERED: tl.constexpr,
-    MAXIMIZE: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+    DTYPE: tl.constexpr, N_SLOTS: tl.constexpr, ACCUMULATE: tl.constexpr, HAS_WEIGHT_DECAY: tl.constexpr,
+    HAS_MOMENTUM: tl.constexpr, CENTERED: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK_SIZE: tl.constexpr,
 ):
-    # One program updates BLOCK_SIZE elements of one parameter and its running averages.
-    row_ptr, offs, mask = _locate(tensor_table_ptr, block_table_ptr, 5, BLOCK_SIZE)
+    # One program updates BLOCK_SIZE elements of one parameter and its running averages (with ACCUMULATE,
+    # Adagrad's running sum of squares).
+    row_ptr, offs, mask = _locate(tensor_table_ptr, block_table_ptr, N_SLOTS, BLOCK_SIZE)
     param, grad = _param_and_grad(row_ptr, offs, mask, weight_decay, weight_decay, DTYPE, HAS_WEIGHT_DECAY, False,
                                   MAXIMIZE)
-    square_avg = _load(row_ptr, 2, offs, mask, DTYPE) * _scalar(alpha, DTYPE)
-    square_avg = square_avg + grad * _scalar(one_minus_alpha, DTYPE) * grad
+    if ACCUMULATE:
+        square_avg = _load(row_ptr, 2, offs, mask, DTYPE) + grad * grad
+    else:
+        square_avg = _load(row_ptr, 2, offs, mask, DTYPE) * _scalar(alpha, DTYPE)
+        square_avg = square_avg + grad * _scalar(one_minus_alpha, DTYPE) * grad
     _store(row_ptr, 2, offs, mask, square_avg, DTYPE)
     if CENTERED:
         grad_avg = _lerp(_load(row_ptr, 4, offs, mask, DTYPE), grad, _scalar(one_minus_alpha, DTYPE),
@@ -256,9 +302,9 @@ def tensor_rows(slots, n_slots):
 
 
 def build_table(slots, n_slots, upload=lambda array: array, block_size=None, previous=None):
-    """A TensorTable for `slots` (see `tensor_rows`; a rule's slot order is SGD_SLOTS, ADAM_SLOTS or
-    RMSPROP_SLOTS). `upload` turns a host int64 numpy array into an array argument the kernels read (a device
-    copy; `HostTensor` for the interpreter on host arrays). `previous` is returned as it is when it was built
+    """A TensorTable for `slots` (see `tensor_rows`; a rule's slot order is its *_SLOTS). `upload` turns a host
+    int64 numpy array into an array argument the kernels read (a device copy; `HostTensor` for the interpreter
+    on host arrays). `previous` is returned as it is when it was built
     for the same addresses and sizes: callers keep one table per group and upload only when tensors move."""
     rows = tensor_rows(slots, n_slots)
     if block_size is None:
@@ -289,7 +335,7 @@ def _launch(kernel, table, n_slots, flags, *hyper, num_warps=None):
     kernel[(table.n_programs,)](
         table.tensors, table.blocks,
         *(float_bits(value) if not isinstance(value, bool) else int(value) for value in hyper),
-        DTYPE=_DTYPES[dtype_name_of(table)], **flags, BLOCK_SIZE=table.block_size,
+        DTYPE=_DTYPES[dtype_name_of(table)], N_SLOTS=n_slots, **flags, BLOCK_SIZE=table.block_size,
         num_warps=num_warps or NUM_WARPS,
     )
 
@@ -309,19 +355,60 @@ def sgd_step(table, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nester
             lr, momentum, 1 - dampening, weight_decay, bool(first_step), num_warps=num_warps)
 
 
+def _adam_family(table, rule, slots, *, beta1, beta2, eps, weight_decay, lr, maximize, decoupled=False,
+                 amsgrad=False, step_size=0.0, grad_step_size=0.0, bias_correction1=1.0, bias_correction2=1.0,
+                 rectification=None, num_warps=None):
+    """One launch of the Adam family's kernel for `rule` (the other scalars at neutral values)."""
+    _launch(_adam_kernel, table, len(slots),
+            dict(RULE=rule, HAS_WEIGHT_DECAY=weight_decay != 0, DECOUPLED=bool(decoupled), AMSGRAD=bool(amsgrad),
+                 RECTIFY=rectification is not None, MAXIMIZE=bool(maximize)),
+            weight_decay, 1 - lr * weight_decay, 1 - beta1, _lerp_high(1 - beta1, table.dtype), beta2, 1 - beta2,
+            eps, step_size, grad_step_size, bias_correction1, bias_correction2, bias_correction2 ** 0.5,
+            0.0 if rectification is None else rectification, num_warps=num_warps)
+
+
+def _check_step(rule, step):
+    if step < 1:
+        raise ValueError(f"{rule}: step must be >= 1 (counted after its increment), got {step}")
+
+
 def adam_step(table, *, lr, beta1, beta2, eps, weight_decay, step, amsgrad=False, maximize=False, decoupled=False,
               num_warps=None):
     """One Adam (decoupled: AdamW) step of every tensor in `table` (slots ADAM_SLOTS), `step` being the
     step count after this step's increment (>= 1), the same for every tensor of the table."""
-    if step < 1:
-        raise ValueError(f"adam_step: step must be >= 1 (counted after its increment), got {step}")
-    bias_correction1 = 1 - beta1 ** step
-    bias_correction2 = 1 - beta2 ** step
-    _launch(_adam_kernel, table, len(ADAM_SLOTS),
-            dict(HAS_WEIGHT_DECAY=weight_decay != 0, DECOUPLED=bool(decoupled), AMSGRAD=bool(amsgrad),
-                 MAXIMIZE=bool(maximize)),
-            weight_decay, 1 - beta1, beta2, 1 - beta2, eps, lr / bias_correction1, bias_correction2 ** 0.5,
-            1 - lr * weight_decay, _lerp_high(1 - beta1, table.dtype), num_warps=num_warps)
+    _check_step("adam_step", step)
+    _adam_family(table, "adam", ADAM_SLOTS, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, lr=lr,
+                 maximize=maximize, decoupled=decoupled, amsgrad=amsgrad, step_size=lr / (1 - beta1 ** step),
+                 bias_correction2=1 - beta2 ** step, num_warps=num_warps)
+
+
+def nadam_step(table, *, lr, beta1, beta2, eps, step, grad_step_size, exp_avg_step_size,
+               weight_decay=0.0, maximize=False, decoupled=False, num_warps=None):
+    """One NAdam step of every tensor in `table` (slots NADAM_SLOTS). The coefficients of the gradient and of
+    exp_avg in the update (`grad_step_size` = lr * (1 - mu_t) / (1 - mu_product), `exp_avg_step_size` =
+    lr * mu_{t+1} / (1 - mu_product * mu_{t+1}), both subtracted) depend on the product of the momentum
+    coefficients that the optimizer keeps, so the caller computes them."""
+    _check_step("nadam_step", step)
+    _adam_family(table, "nadam", NADAM_SLOTS, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, lr=lr,
+                 maximize=maximize, decoupled=decoupled, step_size=exp_avg_step_size, grad_step_size=grad_step_size,
+                 bias_correction2=1 - beta2 ** step, num_warps=num_warps)
+
+
+def radam_step(table, *, lr, beta1, beta2, eps, step, rectification, weight_decay=0.0, maximize=False, decoupled=False,
+               num_warps=None):
+    """One RAdam step of every tensor in `table` (slots RADAM_SLOTS). `rectification`: the variance
+    rectification term r_t, or None while rho_t <= 5 (the update is then lr times the bias-corrected exp_avg)."""
+    _check_step("radam_step", step)
+    _adam_family(table, "radam", RADAM_SLOTS, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, lr=lr,
+                 maximize=maximize, decoupled=decoupled, step_size=lr, bias_correction1=1 - beta1 ** step,
+                 bias_correction2=1 - beta2 ** step, rectification=rectification, num_warps=num_warps)
+
+
+def adamax_step(table, *, lr, beta1, beta2, eps, step, weight_decay=0.0, maximize=False, num_warps=None):
+    """One Adamax step of every tensor in `table` (slots ADAMAX_SLOTS)."""
+    _check_step("adamax_step", step)
+    _adam_family(table, "adamax", ADAMAX_SLOTS, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, lr=lr,
+                 maximize=maximize, step_size=lr / (1 - beta1 ** step), num_warps=num_warps)
 
 
 def rmsprop_step(table, *, lr, alpha, eps, weight_decay=0.0, momentum=0.0, centered=False, maximize=False,
@@ -329,7 +416,16 @@ def rmsprop_step(table, *, lr, alpha, eps, weight_decay=0.0, momentum=0.0, cente
     """One RMSprop step of every tensor in `table` (slots RMSPROP_SLOTS; momentum_buffer only when
     momentum > 0, grad_avg only when centered)."""
     _launch(_rmsprop_kernel, table, len(RMSPROP_SLOTS),
-            dict(HAS_WEIGHT_DECAY=weight_decay != 0, HAS_MOMENTUM=momentum > 0, CENTERED=bool(centered),
-                 MAXIMIZE=bool(maximize)),
+            dict(ACCUMULATE=False, HAS_WEIGHT_DECAY=weight_decay != 0, HAS_MOMENTUM=momentum > 0,
+                 CENTERED=bool(centered), MAXIMIZE=bool(maximize)),
             lr, alpha, 1 - alpha, eps, weight_decay, momentum, _lerp_high(1 - alpha, table.dtype),
             num_warps=num_warps)
+
+
+def adagrad_step(table, *, lr, eps, weight_decay=0.0, maximize=False, num_warps=None):
+    """One Adagrad step of every tensor in `table` (slots ADAGRAD_SLOTS), `lr` being this step's decayed rate
+    (lr / (1 + (step - 1) * lr_decay))."""
+    _launch(_rmsprop_kernel, table, len(ADAGRAD_SLOTS),
+            dict(ACCUMULATE=True, HAS_WEIGHT_DECAY=weight_decay != 0, HAS_MOMENTUM=False, CENTERED=False,
+                 MAXIMIZE=bool(maximize)),
+            lr, 1.0, 0.0, eps, weight_decay, 0.0, 0.0, num_warps=num_warps)

@@ -20,16 +20,14 @@ propagates through max/min and counts as the extreme for argmax/argmin (the firs
 gives the op's identity (sum 0, prod 1, mean/var nan, logsumexp -inf, all True); max, min and the inf/-inf
 norms have none: the caller raises before launching.
 """
-import contextlib
 import math
 
-import numpy as np
 import triton
 import triton.language as tl
 
 from .copy import round_to_bfloat16
 from .row_settings import MAX_TILE, tile_settings
-from .strided import dtype_name_of, interpreting
+from .strided import dtype_name_of
 
 # op codes: the launchers' names -> the kernels' OP constexpr ('norm' picks one of the _NORM_* by p)
 OPS = {"sum": 0, "prod": 1, "max": 2, "min": 3, "all": 4, "any": 5, "count_nonzero": 6, "mean": 7, "var": 8,
@@ -389,12 +387,6 @@ def default_tile(n_rows, n_cols, dtype):
     return tile_settings(n_rows, n_cols, max_block_size=max_tile, max_tile=max_tile)
 
 
-def quiet():
-    """numpy's floating-point warnings off while the interpreter runs a kernel: it computes masked lanes too
-    (log 0, 0 / 0, inf - inf on padding), which a GPU never reports."""
-    return np.errstate(all="ignore") if interpreting() else contextlib.nullcontext()
-
-
 def check_view(name, x, n_rows, n_cols, n_inner, strides, dtypes):
     if n_rows < 0 or n_cols < 0:
         raise ValueError(f"{name}: need n_rows >= 0 and n_cols >= 0, got {n_rows} x {n_cols}")
@@ -463,17 +455,16 @@ def reduce_rows(op, x, out, n_rows, n_cols, stride_xm, stride_xn, *, n_inner=1, 
     if n_rows == 0:
         return
     block_m, block_size, num_warps = tile or default_tile(n_rows, n_cols, x.dtype)
-    with quiet():
-        _row_reduce_kernel[(triton.cdiv(n_rows, block_m),)](
-            x, out if out is not None else index, index if index is not None else out,
-            n_rows, n_cols, n_inner,
-            stride_xm, stride_xi, stride_xn,
-            param,
-            OP=code, ACC_DTYPE=accumulator(dtype_name_of(x)), WRITE_VALUE=out is not None,
-            WRITE_INDEX=index is not None,
-            BLOCK_M=block_m, BLOCK_SIZE=block_size,
-            num_warps=num_warps,
-        )
+    _row_reduce_kernel[(triton.cdiv(n_rows, block_m),)](
+        x, out if out is not None else index, index if index is not None else out,
+        n_rows, n_cols, n_inner,
+        stride_xm, stride_xi, stride_xn,
+        param,
+        OP=code, ACC_DTYPE=accumulator(dtype_name_of(x)), WRITE_VALUE=out is not None,
+        WRITE_INDEX=index is not None,
+        BLOCK_M=block_m, BLOCK_SIZE=block_size,
+        num_warps=num_warps,
+    )
 
 
 _BACKWARD_NEEDS_OUT = ("max", "min", "std", "logsumexp")
@@ -506,16 +497,15 @@ def reduce_rows_backward(op, x, g, dx, n_rows, n_cols, stride_xm, stride_xn, str
     if n_rows == 0 or n_cols == 0:
         return
     block_m, block_size, num_warps = tile or default_tile(n_rows, n_cols, x.dtype)
-    with quiet():
-        _row_reduce_backward_kernel[(triton.cdiv(n_rows, block_m),)](
-            x, out if out is not None else g, g, index if index is not None else g, dx,
-            n_rows, n_cols, n_inner,
-            stride_xm, stride_xi, stride_xn, stride_g, stride_dm, stride_di, stride_dn,
-            param,
-            OP=code, SCATTER=index is not None, ACC_DTYPE=accumulator(dtype_name_of(x)), BLOCK_M=block_m,
-            BLOCK_SIZE=block_size,
-            num_warps=num_warps,
-        )
+    _row_reduce_backward_kernel[(triton.cdiv(n_rows, block_m),)](
+        x, out if out is not None else g, g, index if index is not None else g, dx,
+        n_rows, n_cols, n_inner,
+        stride_xm, stride_xi, stride_xn, stride_g, stride_dm, stride_di, stride_dn,
+        param,
+        OP=code, SCATTER=index is not None, ACC_DTYPE=accumulator(dtype_name_of(x)), BLOCK_M=block_m,
+        BLOCK_SIZE=block_size,
+        num_warps=num_warps,
+    )
 
 
 def cumsum_rows(x, out, n_rows, n_cols, stride_xm, stride_xn, stride_om, stride_on, *, n_inner=1, stride_xi=0,
@@ -529,11 +519,10 @@ def cumsum_rows(x, out, n_rows, n_cols, stride_xm, stride_xn, stride_om, stride_
     if n_rows == 0 or n_cols == 0:
         return
     block_m, block_size, num_warps = tile or default_tile(n_rows, n_cols, x.dtype)
-    with quiet():
-        _cumsum_kernel[(triton.cdiv(n_rows, block_m),)](
-            x, out,
-            n_rows, n_cols, n_inner,
-            stride_xm, stride_xi, stride_xn, stride_om, stride_oi, stride_on,
-            ACC_DTYPE=accumulator(dtype_name_of(x)), REVERSE=reverse, BLOCK_M=block_m, BLOCK_SIZE=block_size,
-            num_warps=num_warps,
-        )
+    _cumsum_kernel[(triton.cdiv(n_rows, block_m),)](
+        x, out,
+        n_rows, n_cols, n_inner,
+        stride_xm, stride_xi, stride_xn, stride_om, stride_oi, stride_on,
+        ACC_DTYPE=accumulator(dtype_name_of(x)), REVERSE=reverse, BLOCK_M=block_m, BLOCK_SIZE=block_size,
+        num_warps=num_warps,
+    )

@@ -16,7 +16,7 @@ output's dtype.
 import triton
 import triton.language as tl
 
-from .reduction import FLOAT_DTYPES, accumulator, cast_for_store, check_view, online_logsumexp, quiet, row_starts
+from .reduction import FLOAT_DTYPES, accumulator, cast_for_store, check_view, online_logsumexp, row_starts
 from .row_settings import tile_settings
 from .strided import dtype_name_of
 
@@ -144,15 +144,14 @@ def softmax_forward(x, y, n_rows, n_cols, stride_xm, stride_xn, stride_ym, strid
     if n_rows == 0 or n_cols == 0:
         return
     block_m, block_size, num_warps, one_block = _settings(n_rows, n_cols, tile)
-    with quiet():
-        _softmax_forward_kernel[(triton.cdiv(n_rows, block_m),)](
-            x, y,
-            n_rows, n_cols, n_inner,
-            stride_xm, stride_xi, stride_xn, stride_ym, stride_yi, stride_yn,
-            LOG=log, ONE_BLOCK=one_block, ACC_DTYPE=accumulator(dtype_name_of(x)), BLOCK_M=block_m,
-            BLOCK_SIZE=block_size,
-            num_warps=num_warps,
-        )
+    _softmax_forward_kernel[(triton.cdiv(n_rows, block_m),)](
+        x, y,
+        n_rows, n_cols, n_inner,
+        stride_xm, stride_xi, stride_xn, stride_ym, stride_yi, stride_yn,
+        LOG=log, ONE_BLOCK=one_block, ACC_DTYPE=accumulator(dtype_name_of(x)), BLOCK_M=block_m,
+        BLOCK_SIZE=block_size,
+        num_warps=num_warps,
+    )
 
 
 def softmax_backward(y, g, dx, n_rows, n_cols, stride_ym, stride_yn, stride_gm, stride_gn, stride_dm, stride_dn, *,
@@ -168,12 +167,11 @@ def softmax_backward(y, g, dx, n_rows, n_cols, stride_ym, stride_yn, stride_gm, 
     if n_rows == 0 or n_cols == 0:
         return
     block_m, block_size, num_warps, one_block = _settings(n_rows, n_cols, tile)
-    with quiet():
-        _softmax_backward_kernel[(triton.cdiv(n_rows, block_m),)](
-            y, g, dx,
-            n_rows, n_cols, n_inner,
-            *strides,
-            LOG=log, ONE_BLOCK=one_block, ACC_DTYPE=accumulator(dtype_name_of(y)), BLOCK_M=block_m,
-            BLOCK_SIZE=block_size,
-            num_warps=num_warps,
-        )
+    _softmax_backward_kernel[(triton.cdiv(n_rows, block_m),)](
+        y, g, dx,
+        n_rows, n_cols, n_inner,
+        *strides,
+        LOG=log, ONE_BLOCK=one_block, ACC_DTYPE=accumulator(dtype_name_of(y)), BLOCK_M=block_m,
+        BLOCK_SIZE=block_size,
+        num_warps=num_warps,
+    )

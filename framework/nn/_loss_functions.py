@@ -194,10 +194,12 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     reduction = _legacy_or(size_average, reduce, reduction)
     _nn.check_reduction(reduction)
     _nn._no_grad_argument("soft_margin_loss", "target", target)
+    return _soft_margin_loss(input, target, reduction)
 
-    def compute(x, y):
-        return _apply_reduction((-x * y).exp().log1p(), reduction)
-    return composite("SoftMarginLossBackward0", compute, input, target)
+
+@composite("SoftMarginLossBackward0", inputs=("input",))  # target: not differentiable, not shown
+def _soft_margin_loss(input, target, reduction):
+    return _apply_reduction((-input * target).exp().log1p(), reduction)
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):

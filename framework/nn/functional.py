@@ -5,8 +5,8 @@ embedding, group_norm) run registered kernel pairs from `framework.ops`; the
 rest (MSE, L1, Huber, LayerNorm, BatchNorm, dropout, one_hot, bilinear, the
 losses of `_loss_functions`) are composed from framework ops, so every device
 that runs those runs these. A composed op that PyTorch records as one node
-(mse_loss, huber_loss, prelu, ...) runs through `autograd.composite` and
-shows that node's name. More activations live in `_activation_functions`.
+(mse_loss, huber_loss, prelu, ...) is decorated with `autograd.composite`
+and shows that node's name. More activations live in `_activation_functions`.
 """
 import warnings
 
@@ -59,14 +59,14 @@ def _check_size(input, target):
                          "same size.")
 
 
-def _weighted(loss, weight, input, reduction, mean_over_weight=True):
-    """PyTorch's optional elementwise `weight` of mse/l1/huber losses."""
+def _weighted(loss, weight, input, reduction):
+    """PyTorch's optional elementwise `weight` of mse/l1 losses (their weighted mean divides by the weights' sum)."""
     if weight is None:
         return _reduce(loss, reduction)
     if weight.shape != input.shape:
         raise ValueError("Weights and input must have the same size.")
     loss = loss * weight
-    if reduction == "mean" and mean_over_weight:
+    if reduction == "mean":
         return loss.sum() / weight.sum()
     return _reduce(loss, reduction)
 
@@ -225,6 +225,7 @@ def _compute_dtype(input):
     return dtypes.float32 if input.dtype in (dtypes.float16, dtypes.bfloat16) else input.dtype
 
 
+@composite("NativeLayerNormBackward0", inputs=("input", "weight", "bias"))
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if not shape or tuple(input.shape[input.ndim - len(shape):]) != shape or input.ndim < len(shape):
@@ -258,6 +259,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     return _normalization.group_norm(input, num_groups, weight, bias, eps)
 
 
+@composite("NativeBatchNormBackward0", inputs=("input", "weight", "bias"))
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """Normalize each channel (dim 1) by batch statistics (training) or by the running ones."""
     if training:
@@ -295,11 +297,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 # ---- losses ------------------------------------------------------------------------
 
+# PyTorch composes the weighted forms in Python: their nodes are the pieces'
+@composite(lambda args: "MseLossBackward0" if args["weight"] is None else None, inputs=("input", "target"))
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     _check_size(input, target)
     reduction = _reduction(size_average, reduce, reduction)
-    if weight is None:  # PyTorch's one node; with a weight, its composition
-        return composite("MseLossBackward0", lambda x, y: _reduce((x - y) ** 2, reduction), input, target)
     return _weighted((input - target) ** 2, weight, input, reduction)
 
 
@@ -318,20 +320,25 @@ def _huber(diff, delta, scale_quadratic):
     return _ew.where(size < delta, quadratic, delta * (size - 0.5 * delta))
 
 
+@composite("HuberLossBackward0", inputs=("input", "target"))
+def _huber_loss(input, target, reduction, delta):
+    return _reduce(_huber(input - target, delta, False), reduction)
+
+
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     _check_size(input, target)
     _nn.check_reduction(reduction)
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
-    if weight is None:  # PyTorch's one node; with a weight, its composition (the weighted 'none' loss, reduced)
-        return composite("HuberLossBackward0", lambda x, y: _reduce(_huber(x - y, delta, False), reduction),
-                         input, target)
+    if weight is None:
+        return _huber_loss(input, target, reduction, delta)
+    # PyTorch weights the unreduced loss (its one node), then reduces: the weighted mean divides by the count
     if weight.shape != input.shape:
         raise ValueError("Weights and input must have the same size.")
-    loss = composite("HuberLossBackward0", lambda x, y: _huber(x - y, delta, False), input, target)
-    return _reduce(loss * weight, reduction)
+    return _reduce(_huber_loss(input, target, "none", delta) * weight, reduction)
 
 
+@composite(lambda args: "SmoothL1LossBackward0" if args["beta"] != 0.0 else None, inputs=("input", "target"))
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     _check_size(input, target)
     reduction = _reduction(size_average, reduce, reduction)
@@ -339,8 +346,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     if beta == 0.0:
         return _reduce((input - target).abs(), reduction)  # l1_loss, composed by PyTorch too
-    return composite("SmoothL1LossBackward0", lambda x, y: _reduce(_huber(x - y, beta, True), reduction),
-                     input, target)
+    return _reduce(_huber(input - target, beta, True), reduction)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):

@@ -1,7 +1,10 @@
 """The nn ops with kernel pairs of their own: activations PyTorch keeps as single ops, fused losses, embedding.
 
-Each function checks its arguments with PyTorch's messages (class indices are
-checked before any kernel reads with them), then runs the registered op.
+Each function checks its arguments with PyTorch's messages, then runs the registered op.
+Values are checked where they live: on the CPU class indices, embedding indices and BCE's
+probabilities are checked here, before any kernel reads them; on `cuda` the kernels check
+them on the device and a violation raises the same error at the next synchronising call
+(backends/cuda/device_errors.py), so the host never waits for the device to check.
 `framework.nn.functional` is the user-facing layer over these.
 """
 import numpy as np
@@ -120,11 +123,13 @@ def prelu(input, weight):
             raise RuntimeError("Mismatch of parameter numbers and input channel size. Found parameter numbers = "
                                f"{n_weights} and channel size = {channels}.")
     per_channel = (n_weights,) + (1,) * (input.ndim - 2) if n_weights != 1 else ()
+    return _prelu(input, weight, per_channel)
 
-    def compute(x, w):
-        from .elementwise import where
-        return where(x > 0, x, w.reshape(per_channel) * x)
-    return composite("PreluKernelBackward0", compute, input, weight)
+
+@composite("PreluKernelBackward0", inputs=("input", "weight"))
+def _prelu(input, weight, per_channel):
+    from .elementwise import where
+    return where(input > 0, input, weight.reshape(per_channel) * input)
 
 
 # ---- class-index losses --------------------------------------------------------
@@ -149,7 +154,7 @@ def _check_class_targets(input, target, weight, ignore_index):
     if weight is not None and (weight.ndim != 1 or weight.numel() != n_classes):
         raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes but "
                            f"got weight tensor of shape: {list(weight.shape)}")
-    bounds = _value_range(target)
+    bounds = _host_range(target)
     if bounds is not None and (bounds[0] < 0 or bounds[1] >= n_classes):  # two reductions in the common case
         values = target._host().reshape(-1)
         bad = (values != ignore_index) & ((values < 0) | (values >= n_classes))
@@ -212,19 +217,12 @@ def _like(tensor, input):
     return tensor
 
 
-def _value_range(t):
-    """(min, max) of `t`'s values as Python numbers (nan when any is nan), or None when it is empty. Checks that must
-    pass before a kernel reads with indices use it: on cuda two reductions run there and only two numbers cross."""
-    if t.numel() == 0:
+def _host_range(t):
+    """(min, max) of a CPU tensor's values (nan when any is nan), or None when it is empty or not on the CPU: the
+    kernels of other devices check the values themselves, on the device."""
+    if t._device.type != "cpu" or t.numel() == 0:
         return None
-    if t._device.type == "cuda":
-        if not t._dtype.is_floating_point:
-            from ..backends.cuda.indexing import index_bounds
-            return index_bounds(t._data)
-        t = t.detach()
-        low, high = t.amin().item(), t.amax().item()
-        return (low, high) if low == low and high == high else (float("nan"), float("nan"))
-    host = t._host()  # the raw array: no autograd is involved in reading it
+    host = t._data  # the raw array: no autograd is involved in reading it
     if host.dtype.kind == "f" and np.isnan(host).any():
         return float("nan"), float("nan")
     return host.min(), host.max()
@@ -287,7 +285,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
                          f"({input.shape}) is deprecated. Please ensure they have the same size.")
     for name, values in (("input", input), ("target", target)):
-        bounds = _value_range(values)
+        bounds = _host_range(values)
         if bounds is not None and not (bounds[0] >= 0 and bounds[1] <= 1):  # nan fails both comparisons
             raise RuntimeError(f"all elements of {name} should be between 0 and 1")
     _no_grad_argument("binary_cross_entropy", "weight", weight)
@@ -315,7 +313,7 @@ def embedding(weight, indices, padding_idx=None):
         got = indices.type() if isinstance(indices, Tensor) else type(indices).__name__
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
                            f"Long, Int; but got {got} instead (while checking arguments for embedding)")
-    bounds = _value_range(indices)
+    bounds = _host_range(indices)
     if bounds is not None and (bounds[0] < 0 or bounds[1] >= weight.shape[0]):
         raise IndexError("index out of range in self")
     return run("embedding", (weight, indices), (padding_idx,))

@@ -19,6 +19,7 @@ does (NEP 50 gives numpy the same rule for Python floats).
 import numpy as np
 
 from .. import dtypes
+from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
 
 # Tests switch this off to run every rule on the Tensor path on the CPU too.
@@ -46,6 +47,7 @@ class _NumpyPath:
             t._version_counter[0] += 1
 
     sqrt = staticmethod(np.sqrt)
+    abs = staticmethod(np.abs)
 
     @staticmethod
     def maximum_(out, other):
@@ -57,7 +59,8 @@ class _NumpyPath:
 
 
 class _TensorPath:
-    """Rules act on the Tensors themselves through framework's in-place ops (run under no_grad)."""
+    """Rules act on the Tensors themselves through framework's in-place ops (under no_grad, or recorded by
+    autograd for differentiable=True)."""
 
     @staticmethod
     def data(tensor):
@@ -76,8 +79,16 @@ class _TensorPath:
         return x.sqrt()
 
     @staticmethod
+    def abs(x):
+        return x.abs()
+
+    @staticmethod
     def maximum_(out, other):
-        out.maximum_(other)
+        if is_grad_enabled() and (out.requires_grad or other.requires_grad):
+            # differentiable=True: maximum's backward reads both inputs, so it must not get `out`, overwritten here
+            out.copy_(out.clone().maximum(other))
+        else:
+            out.maximum_(other)
 
     @staticmethod
     def copy_(out, value):
@@ -88,21 +99,22 @@ NUMPY_PATH = _NumpyPath()
 TENSOR_PATH = _TensorPath()
 
 
-def path_for(param, grad):
-    """The numpy path when param and grad are CPU arrays of one float32/float64 dtype, else the Tensor path."""
-    if (CPU_FAST_PATH and param._device.type == "cpu" and grad._device.type == "cpu"
+def path_for(param, grad, differentiable=False):
+    """The numpy path when param and grad are CPU arrays of one float32/float64 dtype (and autograd need not
+    record the update), else the Tensor path."""
+    if (CPU_FAST_PATH and not differentiable and param._device.type == "cpu" and grad._device.type == "cpu"
             and param._dtype is grad._dtype and param._dtype in _FAST_DTYPES):
         return NUMPY_PATH
     return TENSOR_PATH
 
 
-def parameters_with_grads(params, maximize):
+def parameters_with_grads(params, maximize, differentiable=False):
     """(parameter, path, its data, its gradient's data) for each parameter that has a gradient; the
     gradient negated under `maximize`. The gradient may be p.grad's own array: rules rebind it, never write it."""
     for p in params:
         if p.grad is None:
             continue
-        path = path_for(p, p.grad)
+        path = path_for(p, p.grad, differentiable)
         grad = path.data(p.grad)
         yield p, path, path.data(p), (-grad if maximize else grad)
 
@@ -130,3 +142,15 @@ def increment_step(step):
         return float(data)
     step.add_(1)
     return step.item()
+
+
+def scale_scalar_state(value, factor):
+    """`value *= factor` on a 0-d state tensor (NAdam's mu_product), rounded to its dtype as PyTorch's in-place
+    multiply rounds; returns the new value as a Python float. Host arrays are scaled directly (see increment_step)."""
+    if value._device.type == "cpu":
+        data = value._data
+        data *= factor  # a Python float times a 0-d array: the array's dtype (NEP 50), as in PyTorch
+        value._version_counter[0] += 1
+        return float(data)
+    value.mul_(factor)
+    return value.item()

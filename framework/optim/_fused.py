@@ -20,7 +20,7 @@ _DTYPES = (dtypes.float32, dtypes.float16, dtypes.bfloat16, dtypes.float64)
 
 
 def supports(param):
-    """Whether `param` can ever take the fused path (PyTorch's `fused=True` condition)."""
+    """Whether `param` can ever take a fused cuda launch (its device and dtype)."""
     return param._device.type == "cuda" and param._dtype in _DTYPES
 
 

@@ -1,16 +1,10 @@
 """Adam (with AMSGrad, L2 or decoupled weight decay, maximize): PyTorch's single-tensor update, in its order."""
-from .. import dtypes
-from ..creation import tensor, zeros_like
+from ..creation import zeros_like
 from ..tensor import Tensor
 from . import _fast_path, _fused
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_betas, check_lr, new_step
 
 __all__ = ["Adam"]
-
-
-def _step_dtype():
-    # PyTorch's _get_scalar_dtype: the step counter is float64 only when that is the default dtype
-    return dtypes.float64 if dtypes.get_default_dtype() is dtypes.float64 else dtypes.float32
 
 
 class Adam(Optimizer):
@@ -27,14 +21,12 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        if isinstance(lr, Tensor) and foreach and not capturable:
+            raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
+        check_lr(lr)
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        check_betas(betas)
         if not 0.0 <= weight_decay:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         if not (isinstance(betas[0], float) and isinstance(betas[1], float)
@@ -46,6 +38,7 @@ class Adam(Optimizer):
                     "differentiable": differentiable, "fused": fused,
                     "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
+        self._check_fused_flags(fused, foreach, differentiable)
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -53,15 +46,12 @@ class Adam(Optimizer):
             for key, default in (("amsgrad", False), ("maximize", False), ("foreach", None), ("capturable", False),
                                  ("differentiable", False), ("decoupled_weight_decay", False), ("fused", None)):
                 group.setdefault(key, default)
-            for p in group["params"]:
-                p_state = self.state.get(p, {})
-                if p_state and not isinstance(p_state["step"], Tensor):  # a count saved as a plain number
-                    p_state["step"] = tensor(float(p_state["step"]), dtype=_step_dtype())
+        self._steps_as_tensors()
 
     def _init_state(self, p, group):
         state = self.state[p]
         # step first and as a 0-d float tensor on the CPU, so the state dict's keys and types are PyTorch's
-        state["step"] = tensor(0.0, dtype=_step_dtype())
+        state["step"] = new_step(group["fused"])
         state["exp_avg"] = zeros_like(p)
         state["exp_avg_sq"] = zeros_like(p)
         if group["amsgrad"]:
@@ -76,10 +66,10 @@ class Adam(Optimizer):
         amsgrad = group["amsgrad"]
         maximize = group["maximize"]
         decoupled = group["decoupled_weight_decay"]
-        fused, rest = _fused.split(group["params"], self.state, ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"))
+        fused, rest = self._split_group(group, ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"))
         if fused:
             self._fused_step(group, fused)
-        for p, path, param, grad in _fast_path.parameters_with_grads(rest, maximize):
+        for p, path, param, grad in _fast_path.parameters_with_grads(rest, maximize, group["differentiable"]):
             state = self.state[p]
             if not state:
                 state = self._init_state(p, group)

@@ -3,19 +3,35 @@
 A subclass passes its hyper-parameters as `defaults` (every group gets the ones
 it does not set) and implements `_step_group(group)`, which updates the
 group's parameters in place; `step` runs the closure and then every group
-under `no_grad`. A subclass may instead override `step` itself, as PyTorch
-optimizers do.
+under `no_grad` (with grad enabled for `differentiable=True`, as PyTorch does).
+A subclass may instead override `step` itself, as PyTorch optimizers do.
+
+PyTorch's implementation flags are accepted where PyTorch accepts them:
+`foreach` only picks PyTorch's implementation (the results are the same);
+`fused=True` (Adam, AdamW, SGD, Adagrad) is what the cuda path does anyway (one
+multi-tensor launch per group) and on the CPU runs the same rule; `capturable=True`
+is for CUDA-graph capture, which needs parameters on a capturable device (an
+AssertionError otherwise, as in PyTorch); the step count stays a CPU tensor here
+(framework captures no graphs yet), where PyTorch keeps it on the parameter's
+device. `differentiable=True` runs the rule with Tensor ops under autograd, so
+gradients flow through the update (and non-leaf parameters are accepted).
 """
 import copy
 import warnings
 from collections import defaultdict
 from itertools import chain
 
-from ..autograd.grad_mode import enable_grad, no_grad
+from .. import dtypes
+from ..autograd.grad_mode import enable_grad, set_grad_enabled
+from ..creation import tensor
 from ..tensor import Tensor, typename
 from . import _fused
 
 __all__ = ["Optimizer", "required"]
+
+# The device types PyTorch names in its errors for fused=True and capturable=True (its lists, in its order).
+FUSED_DEVICES = ["mps", "cuda", "xpu", "hpu", "cpu", "mtia", "privateuseone"]
+CAPTURABLE_DEVICES = ["cuda", "xpu", "hpu", "privateuseone", "xla"]
 
 
 class _RequiredParameter:
@@ -27,10 +43,29 @@ class _RequiredParameter:
 
 required = _RequiredParameter()
 
-# Options PyTorch offers that need kernels this framework does not have; refused rather than ignored.
-# (`foreach` is accepted: it only picks PyTorch's implementation, and the results are the same; so is `fused`
-# for groups of cuda parameters, which take the fused path whatever the flag.)
-_UNSUPPORTED_FLAGS = ("fused", "capturable", "differentiable")
+def step_dtype(fused=False):
+    """PyTorch's _get_scalar_dtype: the step counter is float64 only when that is the default dtype (float32
+    under fused=True)."""
+    return dtypes.float64 if dtypes.get_default_dtype() is dtypes.float64 and not fused else dtypes.float32
+
+
+def new_step(fused=False):
+    """A step counter at 0: a 0-d float tensor on the CPU, as PyTorch keeps it (see the module docstring)."""
+    return tensor(0.0, dtype=step_dtype(fused))
+
+
+def check_lr(lr):
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+def check_betas(betas):
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
 
 
 class Optimizer:
@@ -89,16 +124,12 @@ class Optimizer:
         for param in params:
             if not isinstance(param, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {typename(param)}")
-            if not (param.is_leaf or param.retains_grad):
+            if not self.defaults.get("differentiable") and not (param.is_leaf or param.retains_grad):
                 raise ValueError("can't optimize a non-leaf Tensor")
         for name, default in self.defaults.items():
             if default is required and name not in param_group:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
             param_group.setdefault(name, default)
-        for flag in _UNSUPPORTED_FLAGS:
-            # fused=True is what the cuda path does anyway (one multi-tensor launch per group): accepted there
-            if param_group.get(flag) and not (flag == "fused" and params and all(map(_fused.supports, params))):
-                raise NotImplementedError(f"{type(self).__name__}: {flag}=True is not supported by framework.optim")
         if len(params) != len(set(params)):
             warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will "
                           "cause an error; see github.com/pytorch/pytorch/issues/40967 for more information",
@@ -137,13 +168,50 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with no_grad():
+        with set_grad_enabled(bool(self.defaults.get("differentiable"))):
             for group in self.param_groups:
                 self._step_group(group)
         return loss
 
     def _step_group(self, group):
         raise NotImplementedError
+
+    # ---- what subclasses share -------------------------------------------------
+
+    _capturable_what = "params and state_steps"  # what PyTorch's capturable error names (NAdam adds mu_products)
+
+    def _check_fused_flags(self, fused, foreach, differentiable):
+        """PyTorch's constructor checks of fused=True, in its order."""
+        if fused:
+            if differentiable:
+                raise RuntimeError("`fused` does not support `differentiable`")
+            if foreach:
+                raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+    def _split_group(self, group, state_names):
+        """(parameters the fused cuda launch takes, parameters left to the per-parameter rule) of a group's
+        parameters with a gradient, after PyTorch's step-time checks of fused=True and capturable=True.
+        `state_names`: the state tensors a fused parameter must hold in its own dtype and shape."""
+        params = [p for p in group["params"] if p.grad is not None]
+        for p in params:
+            if group.get("fused") and not (p._device.type in FUSED_DEVICES and p.is_floating_point()):
+                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported "
+                                   f"devices: {FUSED_DEVICES} but {p.dtype} and {p._device.type}")
+            if group.get("capturable") and p._device.type not in CAPTURABLE_DEVICES:
+                raise AssertionError(f"If capturable=True, {self._capturable_what} must be on supported devices: "
+                                     f"{CAPTURABLE_DEVICES}.")
+        if group.get("differentiable"):
+            return [], params  # autograd records Tensor ops, not the fused kernels
+        return _fused.split(params, self.state, state_names)
+
+    def _steps_as_tensors(self, keys=("step",)):
+        """After loading an old state dict: counters saved as plain numbers become 0-d tensors (PyTorch's rule)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                for key in keys:
+                    if p_state and key in p_state and not isinstance(p_state[key], Tensor):
+                        p_state[key] = tensor(float(p_state[key]), dtype=step_dtype())
 
     # ---- state dicts ----------------------------------------------------------
 

@@ -1,9 +1,7 @@
 """RMSprop (centered, momentum, weight decay, maximize): PyTorch's single-tensor update, in its order."""
-from ..creation import tensor, zeros_like
-from ..tensor import Tensor
+from ..creation import zeros_like
 from . import _fast_path, _fused
-from .adam import _step_dtype
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_lr, new_step
 
 __all__ = ["RMSprop"]
 
@@ -21,8 +19,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
                  capturable=False, foreach=None, maximize=False, differentiable=False):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        check_lr(lr)
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
         if not 0.0 <= momentum:
@@ -42,14 +39,11 @@ class RMSprop(Optimizer):
             for key, default in (("momentum", 0), ("centered", False), ("foreach", None), ("maximize", False),
                                  ("differentiable", False), ("capturable", False)):
                 group.setdefault(key, default)
-            for p in group["params"]:
-                p_state = self.state.get(p, {})
-                if p_state and not isinstance(p_state["step"], Tensor):  # a count saved as a plain number
-                    p_state["step"] = tensor(float(p_state["step"]), dtype=_step_dtype())
+        self._steps_as_tensors()
 
     def _init_state(self, p, group):
         state = self.state[p]
-        state["step"] = tensor(0.0, dtype=_step_dtype())
+        state["step"] = new_step()
         state["square_avg"] = zeros_like(p)
         if group["momentum"] > 0:
             state["momentum_buffer"] = zeros_like(p)
@@ -65,10 +59,10 @@ class RMSprop(Optimizer):
         momentum = group["momentum"]
         centered = group["centered"]
         maximize = group["maximize"]
-        fused, rest = _fused.split(group["params"], self.state, ("square_avg", "momentum_buffer", "grad_avg"))
+        fused, rest = self._split_group(group, ("square_avg", "momentum_buffer", "grad_avg"))
         if fused:
             self._fused_step(group, fused)
-        for p, path, param, grad in _fast_path.parameters_with_grads(rest, maximize):
+        for p, path, param, grad in _fast_path.parameters_with_grads(rest, maximize, group["differentiable"]):
             state = self.state[p]
             if not state:
                 state = self._init_state(p, group)
@@ -83,11 +77,11 @@ class RMSprop(Optimizer):
                 grad_avg = path.data(state["grad_avg"])
                 _fast_path.lerp_(path, grad_avg, grad, 1 - alpha)
                 # PyTorch: square_avg.addcmul(grad_avg, grad_avg, value=-1); (-a) * a is exactly -(a * a)
-                avg = path.sqrt(square_avg - grad_avg * grad_avg)
+                avg = path.sqrt(square_avg - grad_avg * grad_avg) + eps
                 written.append(state["grad_avg"])
             else:
-                avg = path.sqrt(square_avg)
-            avg += eps
+                # out of place: under differentiable=True, sqrt's backward reads the value it returned
+                avg = path.sqrt(square_avg) + eps
             if momentum > 0:
                 buf = path.data(state["momentum_buffer"])
                 buf *= momentum

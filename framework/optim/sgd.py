@@ -1,5 +1,6 @@
 """SGD with momentum, dampening, Nesterov momentum, weight decay and maximize (PyTorch's update, in its order)."""
 from ..creation import zeros_like
+from ..tensor import Tensor
 from . import _fast_path, _fused
 from .optimizer import Optimizer
 
@@ -18,6 +19,8 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
@@ -30,6 +33,7 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
+        self._check_fused_flags(fused, foreach, differentiable)
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -47,10 +51,10 @@ class SGD(Optimizer):
         weight_decay = group["weight_decay"]
         nesterov = group["nesterov"]
         maximize = group["maximize"]
-        fused, rest = _fused.split(group["params"], self.state, ("momentum_buffer",))
+        fused, rest = self._split_group(group, ("momentum_buffer",))
         if fused:
             self._fused_step(group, fused)
-        for p, path, param, grad in _fast_path.parameters_with_grads(rest, maximize):
+        for p, path, param, grad in _fast_path.parameters_with_grads(rest, maximize, group["differentiable"]):
             if weight_decay != 0:
                 grad = grad + param * weight_decay
             if momentum != 0:

@@ -1,6 +1,6 @@
 """The op registry: every op has a (forward, backward) kernel pair on every device any op registers.
 
-Coverage is visible, not remembered (DESIGN.md): when the CUDA backend registers its first kernel, every op
+Coverage is visible, not remembered: when the CUDA backend registers its first kernel, every op
 without a CUDA pair fails here by name.
 """
 import pytest

@@ -106,9 +106,3 @@ def test_adam_validation(make):
             with pytest.raises(ValueError) as torch_info:
                 getattr(torch.optim, make.__name__)([torch.nn.Parameter(torch.randn(2))], **torch_kwargs)
             assert str(torch_info.value) == message
-
-
-@pytest.mark.parametrize("flag", ["fused", "capturable", "differentiable"])
-def test_adam_options_without_kernels_are_refused_not_ignored(flag):
-    with pytest.raises(NotImplementedError, match=flag):
-        fw.optim.Adam([fw.nn.Parameter(fw.randn(2))], **{flag: True})

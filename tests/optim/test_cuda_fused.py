@@ -25,6 +25,16 @@ CASES = [
     (fw.optim.AdamW, dict(lr=0.01, amsgrad=True)),
     (fw.optim.RMSprop, dict(lr=0.01)),
     (fw.optim.RMSprop, dict(lr=0.01, alpha=0.9, weight_decay=0.01, momentum=0.9, centered=True, maximize=True)),
+    (fw.optim.Adagrad, dict(lr=0.1)),
+    (fw.optim.Adagrad, dict(lr=0.1, lr_decay=0.1, weight_decay=0.01, initial_accumulator_value=0.2, maximize=True)),
+    (fw.optim.Adamax, dict(lr=0.01)),
+    (fw.optim.Adamax, dict(lr=0.01, betas=(0.4, 0.9), weight_decay=0.01, maximize=True)),
+    (fw.optim.NAdam, dict(lr=0.01)),
+    (fw.optim.NAdam, dict(lr=0.01, betas=(0.4, 0.9), weight_decay=0.01, momentum_decay=0.2, maximize=True)),
+    (fw.optim.NAdam, dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    (fw.optim.RAdam, dict(lr=0.01, betas=(0.9, 0.6))),  # never rectified (rho_inf = 4)
+    (fw.optim.RAdam, dict(lr=0.01, betas=(0.4, 0.9), weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    (fw.optim.RAdam, dict(lr=0.01, weight_decay=0.01)),
 ]
 
 
@@ -46,7 +56,7 @@ def _compare(cpu_opt, cuda_opt, cpu_params, cuda_params, dtype, step):
         state_cpu, state_cuda = cpu_opt.state.get(pc, {}), cuda_opt.state.get(pg, {})
         assert state_cpu.keys() == state_cuda.keys()
         for name, value in state_cpu.items():
-            if name == "step":
+            if name in ("step", "mu_product"):  # host scalars, as PyTorch keeps them
                 assert state_cuda[name].device.type == "cpu" and float(state_cuda[name]) == float(value)
                 continue
             assert state_cuda[name].device.type == "cuda" and state_cuda[name].dtype == value.dtype
@@ -87,7 +97,7 @@ def launches(monkeypatch):
     """Counts the fused launches: {rule: calls}."""
     from triton_kernels import optimizer as kernels
     counts = {}
-    for name in ("sgd_step", "adam_step", "rmsprop_step"):
+    for name in ("sgd_step", "adam_step", "nadam_step", "radam_step", "adamax_step", "rmsprop_step", "adagrad_step"):
         def counted(table, _launch=getattr(kernels, name), _name=name, **hyper):
             counts[_name] = counts.get(_name, 0) + 1
             return _launch(table, **hyper)
@@ -98,15 +108,17 @@ def launches(monkeypatch):
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_fused_steps_match_cpu(rng, case, launches):
     cls, options = case
-    run_both(rng, lambda params: cls(params, **options))
-    assert sum(launches.values()) == 3  # one launch per step for the whole group
+    steps = 7 if cls is fw.optim.RAdam else 3  # RAdam rectifies from step 6 on
+    run_both(rng, lambda params: cls(params, **options), steps=steps)
+    assert sum(launches.values()) == steps  # one launch per step for the whole group
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
-@pytest.mark.parametrize("case", [CASES[1], CASES[4], CASES[7]], ids=_case_id)
+@pytest.mark.parametrize("case", [CASES[1], CASES[4], CASES[7], CASES[9], CASES[11], CASES[13], CASES[16]],
+                         ids=_case_id)
 def test_fused_steps_other_dtypes(rng, case, dtype):
     cls, options = case
-    run_both(rng, lambda params: cls(params, **options), dtype=dtype, steps=2)
+    run_both(rng, lambda params: cls(params, **options), dtype=dtype, steps=7 if cls is fw.optim.RAdam else 2)
 
 
 def test_one_launch_per_group_and_table_reused(rng, launches):
@@ -147,37 +159,59 @@ def test_state_dict_round_trip_continues_the_run(rng):
     _compare(cpu_opt, restored, cpu_params, cuda_params, "float32", 3)
 
 
-def test_fused_flag_accepted_for_cuda_parameters_only():
-    cuda_param = fw.nn.Parameter(fw.zeros(3, device="cuda"))
-    fw.optim.Adam([cuda_param], fused=True)
-    with pytest.raises(NotImplementedError, match="fused"):
-        fw.optim.Adam([fw.nn.Parameter(fw.zeros(3))], fused=True)
+@pytest.mark.parametrize("case", [CASES[1], CASES[3], CASES[13]], ids=_case_id)
+def test_a_schedule_drives_the_fused_launches(rng, case, launches):
+    """OneCycleLR sets the lr and the momentum (SGD's momentum, the Adam family's beta1) before every step: the
+    cuda launches read them as the CPU rule does."""
+    cls, options = case
+    starts = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    cpu_params = [fw.nn.Parameter(fw.tensor(a)) for a in starts]
+    cuda_params = [fw.nn.Parameter(fw.tensor(a).cuda()) for a in starts]
+    runs = [(params, cls(params, **options)) for params in (cpu_params, cuda_params)]
+    schedulers = [fw.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=4) for _, opt in runs]
+    for step in range(1, 5):
+        for pc, pg in zip(cpu_params, cuda_params):
+            g = rng.standard_normal(pc.shape).astype(np.float32)
+            pc.grad, pg.grad = fw.tensor(g), fw.tensor(g).cuda()
+        for (_, opt), scheduler in zip(runs, schedulers):
+            opt.step()
+            scheduler.step()
+        _compare(runs[0][1], runs[1][1], cpu_params, cuda_params, "float32", step)
+    assert sum(launches.values()) == 4
 
 
 def _has_cuda_kernel(op):
+    import framework.backends.cuda  # noqa: F401  (registers its kernels on first use; here, before the check)
     from framework.autograd.registry import KERNELS
     return "cuda" in KERNELS.get(op, {})
 
 
-@pytest.mark.skipif(not all(_has_cuda_kernel(op) for op in ("mul", "add", "sqrt", "div", "maximum")),
+# one case of each rule: the per-parameter Tensor path on cuda, and the launcher each fused group calls
+PER_PARAMETER_CASES = [(CASES[i], rule) for i, rule in (
+    (2, "sgd_step"), (4, "adam_step"), (7, "rmsprop_step"), (9, "adagrad_step"), (11, "adamax_step"),
+    (13, "nadam_step"), (16, "radam_step"))]
+
+
+@pytest.mark.skipif(not all(_has_cuda_kernel(op) for op in ("mul", "add", "sqrt", "div", "maximum", "abs")),
                     reason="the per-parameter Tensor path needs the cuda elementwise kernels")
-def test_non_contiguous_parameter_takes_the_per_parameter_path(rng, launches):
+@pytest.mark.parametrize("case,rule", PER_PARAMETER_CASES, ids=[_case_id(c) for c, _ in PER_PARAMETER_CASES])
+def test_non_contiguous_parameter_takes_the_per_parameter_path(rng, launches, case, rule):
     """A transposed parameter is not fused; its neighbours are, and both follow the CPU optimizer."""
+    cls, options = case
     saved, _fused.ENABLED = _fused.ENABLED, True
     try:
         a, b = rng.standard_normal((4, 6)).astype(np.float32), rng.standard_normal(5).astype(np.float32)
         cpu = [fw.nn.Parameter(fw.tensor(a.T.copy())), fw.nn.Parameter(fw.tensor(b))]
         cuda = [fw.nn.Parameter(fw.tensor(a).cuda().t()), fw.nn.Parameter(fw.tensor(b).cuda())]
         assert not cuda[0].is_contiguous()
-        cpu_opt, cuda_opt = fw.optim.Adam(cpu, lr=0.01), fw.optim.Adam(cuda, lr=0.01)
+        cpu_opt, cuda_opt = cls(cpu, **options), cls(cuda, **options)
         for step in range(1, 3):
             for pc, pg in zip(cpu, cuda):
                 g = rng.standard_normal(pc.shape).astype(np.float32)
                 pc.grad, pg.grad = fw.tensor(g), fw.tensor(g).cuda()
             cpu_opt.step()
             cuda_opt.step()
-            for pc, pg in zip(cpu, cuda):
-                np.testing.assert_allclose(_host(pg), _host(pc), rtol=1e-5, atol=1e-5)
-        assert launches == {"adam_step": 2}
+            _compare(cpu_opt, cuda_opt, cpu, cuda, "float32", step)
+        assert launches == {rule: 2}
     finally:
         _fused.ENABLED = saved

@@ -4,6 +4,11 @@ Each row names the registry op, calls it the same way on framework and torch (`c
 `lib` either module), gives a float64 numpy reference, the dtypes to draw, and the value domain for
 gradcheck (None: not checked, with the reason in a comment). A registry op must have a row here or a
 reason in EXCLUDED; test_properties.py fails, naming it, otherwise.
+
+`refuses` is the rule for the inputs PyTorch refuses (a Python scalar where only a tensor is taken, a
+reduction without an identity over nothing): it returns the exception type the framework raises there, as
+PyTorch does, and None where both compute. With PyTorch importable the test holds the rule to PyTorch's
+behaviour on every drawn input; without it, the rule alone says which inputs must raise.
 """
 import math
 from dataclasses import dataclass, field
@@ -44,6 +49,7 @@ class Binary:
     nonzero_int_divisor: bool = False  # integer division by zero raises in PyTorch: not a property case
     scalar_other: bool = True  # `tensor op python_scalar` is also drawn
     signed_zeros: bool = True  # the sign of a zero result must match PyTorch's
+    refuses: Callable = lambda a, b: None  # refuses(a, b): the exception type raised, None where it computes
 
 
 @dataclass
@@ -57,6 +63,36 @@ class Reduction:
     grad: Optional[str] = ANY
     cancels: bool = False  # sums of large values of both signs: tolerance scales with sum(|x|)
     max_abs: float = 1e30
+    refuses: Callable = lambda x, dim, keepdim, *params: None  # the exception type raised, None where it computes
+
+
+def _tensor_other_only(a, b):
+    """PyTorch's logical_and/or/xor take no Python scalar as `other`: TypeError naming the argument."""
+    return None if isinstance(b, np.ndarray) else TypeError
+
+
+def _over_nothing(x, dim):
+    """Whether reducing `x` over `dim` (None or (): every dim; an int or a tuple) reduces an empty set."""
+    if x.size:
+        return False
+    if dim is None or dim == ():
+        return True
+    return any(x.shape[d] == 0 for d in (dim if isinstance(dim, tuple) else (dim,)))
+
+
+def _no_identity(full_error=IndexError):
+    """The rule of a reduction without an identity (max, amax, argmax, ...) over nothing: PyTorch's
+    `full_error` when it reduces every dim (dim None), IndexError naming the dim when a given one is empty."""
+    def refuses(x, dim, keepdim, *params):
+        if not _over_nothing(x, dim):
+            return None
+        return full_error if dim is None else IndexError
+    return refuses
+
+
+def _norm_refuses(x, dim, keepdim, p):
+    """The inf norm (a max) has no identity: RuntimeError over nothing; the p-norms sum, and give 0 there."""
+    return RuntimeError if p == math.inf and _over_nothing(x, dim) else None
 
 
 def _erf(x):
@@ -188,9 +224,12 @@ BINARY = [
     Binary("bitwise_and", lambda lib, a, b: lib.bitwise_and(a, b), np.bitwise_and, ("bool",) + INTS, grad=None),
     Binary("bitwise_or", lambda lib, a, b: lib.bitwise_or(a, b), np.bitwise_or, ("bool",) + INTS, grad=None),
     Binary("bitwise_xor", lambda lib, a, b: lib.bitwise_xor(a, b), np.bitwise_xor, ("bool",) + INTS, grad=None),
-    Binary("logical_and", lambda lib, a, b: lib.logical_and(a, b), np.logical_and, ALL, grad=None),
-    Binary("logical_or", lambda lib, a, b: lib.logical_or(a, b), np.logical_or, ALL, grad=None),
-    Binary("logical_xor", lambda lib, a, b: lib.logical_xor(a, b), np.logical_xor, ALL, grad=None),
+    Binary("logical_and", lambda lib, a, b: lib.logical_and(a, b), np.logical_and, ALL, grad=None,
+           refuses=_tensor_other_only),
+    Binary("logical_or", lambda lib, a, b: lib.logical_or(a, b), np.logical_or, ALL, grad=None,
+           refuses=_tensor_other_only),
+    Binary("logical_xor", lambda lib, a, b: lib.logical_xor(a, b), np.logical_xor, ALL, grad=None,
+           refuses=_tensor_other_only),
 ] + [  # comparisons: bool outputs, no derivative
     Binary(name, (lambda n: lambda lib, a, b: getattr(lib, n)(a, b))(name), ref, ALL, grad=None)
     for name, ref in (("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
@@ -258,22 +297,24 @@ REDUCTIONS = [
               _ref_reduce(np.mean), cancels=True),
     Reduction("prod", lambda lib, x, d, k: lib.prod(x, d, k) if d is not None else lib.prod(x),
               lambda x, a, k: _ref_reduce(np.prod)(_sum_dtype(x), a, k), dims="optional", dtypes=FLOATS + ("int32",)),
-    Reduction("max", lambda lib, x, d, k: lib.max(x), lambda x, a, k: np.max(x), dims="none", dtypes=NUMERIC),
-    Reduction("min", lambda lib, x, d, k: lib.min(x), lambda x, a, k: np.min(x), dims="none", dtypes=NUMERIC),
+    Reduction("max", lambda lib, x, d, k: lib.max(x), lambda x, a, k: np.max(x), dims="none", dtypes=NUMERIC,
+              refuses=_no_identity(RuntimeError)),
+    Reduction("min", lambda lib, x, d, k: lib.min(x), lambda x, a, k: np.min(x), dims="none", dtypes=NUMERIC,
+              refuses=_no_identity(RuntimeError)),
     Reduction("max_dim", lambda lib, x, d, k: tuple(lib.max(x, d, k)),
               lambda x, a, k: (_ref_reduce(np.max)(x, a, k), _ref_reduce(np.argmax)(x, _np_dim(a), k)),
-              dims="single", dtypes=NUMERIC),
+              dims="single", dtypes=NUMERIC, refuses=_no_identity()),
     Reduction("min_dim", lambda lib, x, d, k: tuple(lib.min(x, d, k)),
               lambda x, a, k: (_ref_reduce(np.min)(x, a, k), _ref_reduce(np.argmin)(x, _np_dim(a), k)),
-              dims="single", dtypes=NUMERIC),
+              dims="single", dtypes=NUMERIC, refuses=_no_identity()),
     Reduction("amax", lambda lib, x, d, k: lib.amax(x, () if d is None else d, k and d is not None), _ref_reduce(np.max),
-              dtypes=NUMERIC),
+              dtypes=NUMERIC, refuses=_no_identity(RuntimeError)),
     Reduction("amin", lambda lib, x, d, k: lib.amin(x, () if d is None else d, k and d is not None), _ref_reduce(np.min),
-              dtypes=NUMERIC),
+              dtypes=NUMERIC, refuses=_no_identity(RuntimeError)),
     Reduction("argmax", lambda lib, x, d, k: lib.argmax(x, d, k), _np_arg(np.argmax),
-              dims="optional", dtypes=NUMERIC, grad=None),  # integer output
+              dims="optional", dtypes=NUMERIC, grad=None, refuses=_no_identity()),  # integer output
     Reduction("argmin", lambda lib, x, d, k: lib.argmin(x, d, k), _np_arg(np.argmin),
-              dims="optional", dtypes=NUMERIC, grad=None),  # integer output
+              dims="optional", dtypes=NUMERIC, grad=None, refuses=_no_identity()),  # integer output
     Reduction("var", lambda lib, x, d, k, c: lib.var(x, d, keepdim=k and d is not None, correction=c),
               lambda x, a, k, c: _ref_reduce(np.var, ddof=c)(x, a, k), params=st.tuples(st.sampled_from([0, 1])),
               cancels=True, max_abs=1e15),  # reported bug: overflows above ~1e19 (test_numerics.py xfail)
@@ -284,7 +325,8 @@ REDUCTIONS = [
     # PyTorch returns |x| for one element (test_numerics.py); kept below the overflow
     Reduction("norm", lambda lib, x, d, k, p: lib.norm(x, p, d, k and d is not None),
               lambda x, a, k, p: _np_norm(x, a, k and a is not None, p),
-              params=st.tuples(st.sampled_from([2.0, 1.0, 3.0, math.inf])), grad=AWAY0, max_abs=1e12),
+              params=st.tuples(st.sampled_from([2.0, 1.0, 3.0, math.inf])), grad=AWAY0, max_abs=1e12,
+              refuses=_norm_refuses),
     # dim is required (PyTorch's logsumexp(x, ()) on a 1-element tensor errors inside torch itself)
     Reduction("logsumexp", lambda lib, x, d, k: lib.logsumexp(x, d, k), _np_logsumexp, dims="given",
               cancels=True),

@@ -7,7 +7,9 @@ the framework's result is compared with
 * PyTorch, when importable, on every input: dtype, shape, values, nan/inf, the sign of zeros, and the
   exception type where PyTorch refuses the input;
 * a float64 numpy reference on inputs that are all finite (rounded to the output dtype, so overflow to inf
-  is expected where the dtype overflows).
+  is expected where the dtype overflows);
+* the row's `refuses` rule: the inputs that must raise, and with which exception type. With PyTorch
+  importable the rule must agree with it on every drawn input; without it, the rule alone decides.
 
 Gradients: gradcheck in float64 on small shapes drawn from each op's smooth domain.
 
@@ -121,18 +123,32 @@ def _tuple(x):
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
-def run_both(fw_call, torch_call):
-    """The framework's outputs, and torch's (None when torch is absent); a torch refusal must be matched."""
+def run_both(fw_call, torch_call, refusal):
+    """The framework's outputs and torch's (None when torch is absent), or (None, None) for a refused input.
+
+    `refusal` is what the case's `refuses` rule says of this input: the exception type the framework must
+    raise, or None where it must compute. PyTorch, when importable, must agree: refuse exactly those inputs,
+    with a compatible exception type."""
+    if refusal is not None:
+        with pytest.raises(Exception) as info:
+            fw_call()
+        assert issubclass(info.type, refusal), \
+            f"framework raised {info.type.__name__}: {info.value}; the case's rule expects {refusal.__name__}"
+        if torch is not None:
+            with pytest.raises(Exception) as torch_info:
+                torch_call()
+            assert issubclass(info.type, torch_info.type) or (
+                info.type is RuntimeError and issubclass(torch_info.type, RuntimeError)), \
+                f"framework raised {info.type.__name__}: {info.value}; torch raises " \
+                f"{torch_info.type.__name__}: {torch_info.value}"
+        return None, None
     if torch is None:
         return _tuple(fw_call()), None
     try:
         expected = _tuple(torch_call())
-    except Exception as error:  # PyTorch refuses this input: so must we, with a compatible type
-        with pytest.raises(Exception) as info:
-            fw_call()
-        assert issubclass(info.type, type(error)) or (info.type is RuntimeError and isinstance(error, RuntimeError)), \
-            f"framework raised {info.type.__name__}: {info.value}; torch raises {type(error).__name__}: {error}"
-        return None, None
+    except Exception as error:
+        pytest.fail(f"torch refuses this input ({type(error).__name__}: {error}) where the case's `refuses` rule "
+                    "(property_cases.py) expects a value: extend the rule")
     return _tuple(fw_call()), expected
 
 
@@ -184,7 +200,7 @@ def test_unary_values(case, device, data):
     layout = data.draw(st.sampled_from(LAYOUTS), "layout")
     params = data.draw(case.params, "params")
     outs, expected = run_both(lambda: case.call(fw, to_framework(x, layout, device), *params),
-                              lambda: case.call(torch, make_torch(x), *params))
+                              lambda: case.call(torch, make_torch(x), *params), refusal=None)
     if expected is not None:
         check_against_torch(outs, expected, signed_zeros=case.signed_zeros)
     if outs is not None and all_finite(x):
@@ -246,7 +262,8 @@ def test_binary_values(case, device, data):
         return to_framework(x, layout, device) if lib is fw else make_torch(x)
 
     outs, expected = run_both(lambda: case.call(fw, operand(a, layouts[0], fw), operand(b, layouts[1], fw)),
-                              lambda: case.call(torch, operand(a, None, torch), operand(b, None, torch)))
+                              lambda: case.call(torch, operand(a, None, torch), operand(b, None, torch)),
+                              refusal=case.refuses(a, b))
     common = np_dtype(fw.result_type(*(fw.tensor(x) if isinstance(x, np.ndarray) else x for x in (a, b))))
     # A 0-d float operand whose value the result dtype cannot hold (a bfloat16 subnormal or a float32 1e5 beside a
     # float16 tensor): type promotion rounds it to that dtype first, on every device, as the numpy reference below
@@ -273,7 +290,7 @@ def test_where_values(device, data):
     outs, expected = run_both(
         lambda: fw.where(to_framework(condition, layout, device), to_framework(a, layout, device),
                          to_framework(b, layout, device)),
-        lambda: torch.where(make_torch(condition), make_torch(a), make_torch(b)))
+        lambda: torch.where(make_torch(condition), make_torch(a), make_torch(b)), refusal=None)
     if expected is not None:
         check_against_torch(outs, expected, signed_zeros=True)
     check_against_numpy(outs, (np.where(condition, a.astype(np.float64), b.astype(np.float64)),))
@@ -316,7 +333,8 @@ def test_reduction_values(case, device, data):
     keepdim = data.draw(st.booleans(), "keepdim")
     params = data.draw(case.params, "params")
     outs, expected = run_both(lambda: case.call(fw, to_framework(x, layout, device), dim, keepdim, *params),
-                              lambda: case.call(torch, make_torch(x), dim, keepdim, *params))
+                              lambda: case.call(torch, make_torch(x), dim, keepdim, *params),
+                              refusal=case.refuses(x, dim, keepdim, *params))
     finite = all_finite(x)
     scale = float(np.sum(np.abs(x.astype(np.float64)))) if case.cancels and x.size and finite else 1.0
     if expected is not None:

@@ -5,7 +5,7 @@ once gives the same bits as training alone.
 On `cuda` (a GPU, or Triton's interpreter when there is none; skipped when neither is available), training keeps
 `framework.cuda.memory_allocated()` flat (the parameters, their gradients and the optimizer's state; each step's
 graph and saved activations freed when the step ends), and a graph dropped without a backward frees its saved
-tensors. Both count every live device storage exactly (backends/cuda/memory.py), so the checks are equalities.
+tensors. Both count every live device storage exactly (framework/backends/cuda/memory.py), so the checks are equalities.
 """
 import gc
 import os

@@ -37,7 +37,8 @@ def reference(x, y, weight, pos_weight, reduction, grad_loss, from_logits):
     return reduced, grad * g, grad_y * g
 
 
-def run(x, y, weight, pos_weight, reduction, grad_loss, from_logits, weight_strides=None, block_size=bce.BLOCK_SIZE):
+def run(x, y, weight, pos_weight, reduction, grad_loss, from_logits, weight_strides=None, block_size=bce.BLOCK_SIZE,
+        **errors):
     n_rows, n_cols = x.shape
     acc = DTYPES[bce.partials_dtype(str(x.dtype))]
     loss = np.full(x.shape, -7.0, x.dtype)
@@ -48,7 +49,7 @@ def run(x, y, weight, pos_weight, reduction, grad_loss, from_logits, weight_stri
     row_stride, col_stride = weight_strides or (n_cols, 1)
     bce.bce_forward(HostTensor(x), HostTensor(y), w, pw, HostTensor(loss), HostTensor(partials), n_rows, n_cols,
                     from_logits=from_logits, reduction=reduction, weight_row_stride=row_stride,
-                    weight_col_stride=col_stride, out=HostTensor(out), block_size=block_size)
+                    weight_col_stride=col_stride, out=HostTensor(out), block_size=block_size, **errors)
     g = np.ascontiguousarray(np.asarray(grad_loss, acc).reshape(-1))
     grad = np.full(x.shape, -7.0, x.dtype)
     grad_y = np.full(x.shape, -7.0, x.dtype)
@@ -144,6 +145,28 @@ def test_bce_partial_sums_across_many_blocks():
     check(x, y, None, rng.uniform(0.5, 2, 1000).astype(np.float32), "mean", 1.0, True, block_size=256)
 
 
+@pytest.mark.parametrize("operand", ["input", "target"])
+def test_bce_probabilities_outside_zero_one_are_reported(operand):
+    """The forward on probabilities records an input (first) or a target outside [0, 1], nan included, found in
+    any block; in range (0 and 1 included) nothing is recorded, nor on logits, where any value is fine."""
+    rng, x, y = make(9, 40, "float32", ("range", operand), from_logits=False)
+    x[0, 0], y[0, 1] = 0.0, 1.0
+    record = np.zeros(4, np.int64)
+    run(x, y, None, None, "mean", 1.0, False, block_size=64, errors=HostTensor(record), error_code=4)
+    assert record.tolist() == [0, 0, 0, 0]
+    which = 0 if operand == "input" else 1
+    for bad in (1.5, -1e-7, np.nan):
+        bad_x, bad_y = x.copy(), y.copy()
+        (bad_x if operand == "input" else bad_y)[7, 33] = bad
+        if operand == "target":
+            bad_x[8, 39] = -2.0 * (bad != bad)  # a bad input later in the same launch: the record keeps the first
+        record[:] = 0
+        run(bad_x, bad_y, None, None, "sum", 1.0, False, block_size=64, errors=HostTensor(record), error_code=4)
+        assert record.tolist() == [4, 0, which, 0], bad
+    run(x * 9, y, None, None, "mean", 1.0, True, errors=HostTensor(record := np.zeros(4, np.int64)), error_code=4)
+    assert record.tolist() == [0, 0, 0, 0]
+
+
 def test_bce_launcher_checks():
     x = HostTensor(np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match="reduction"):
@@ -175,17 +198,24 @@ def aot_jobs():
             strides = dict(weight_row_stride="i32", weight_col_stride="i32")
             flags = dict(FROM_LOGITS="constexpr", HAS_WEIGHT="constexpr", HAS_POS_WEIGHT="constexpr")
             values = dict(FROM_LOGITS=True, HAS_WEIGHT=True, HAS_POS_WEIGHT=True, BLOCK_SIZE=bce.BLOCK_SIZE)
-            fwd = aot.job(bce._bce_forward_kernel,
-                          dict(common, loss_ptr=f"*{dt}", partial_ptr=f"*{acc}", **tail, **strides, **flags,
-                               REDUCE="constexpr", BLOCK_SIZE="constexpr"),
-                          dict(values, REDUCE=True), arch, bce.NUM_WARPS)
+            forward = dict(common, loss_ptr=f"*{dt}", partial_ptr=f"*{acc}", error_ptr="*i64", **tail, **strides,
+                           error_code="i32", **flags, REDUCE="constexpr", BLOCK_SIZE="constexpr")
+            fwd = aot.job(bce._bce_forward_kernel, forward, dict(values, REDUCE=True), arch, bce.NUM_WARPS)
+            # on probabilities: the [0, 1] check of inputs and targets (no pos_weight in that form)
+            fwd_probs = aot.job(bce._bce_forward_kernel, forward,
+                                dict(values, FROM_LOGITS=False, HAS_POS_WEIGHT=False, REDUCE=True), arch,
+                                bce.NUM_WARPS)
             bwd = aot.job(bce._bce_backward_kernel,
                           dict(common, grad_loss_ptr=f"*{dt}", grad_x_ptr=f"*{dt}", grad_y_ptr=f"*{dt}", **tail,
                                divisor="i32", **strides, grad_loss_stride="i32", **flags, GRAD_X="constexpr",
                                GRAD_Y="constexpr", BLOCK_SIZE="constexpr"),
                           dict(values, GRAD_X=True, GRAD_Y=True), arch, bce.NUM_WARPS)
+            bwd_probs = aot.job(bce._bce_backward_kernel, bwd["signature"],
+                                dict(values, FROM_LOGITS=False, HAS_POS_WEIGHT=False, GRAD_X=True, GRAD_Y=True), arch,
+                                bce.NUM_WARPS)
             label = f"{dt} BLOCK_SIZE={bce.BLOCK_SIZE} num_warps={bce.NUM_WARPS}"
-            jobs += [(label, fwd), (label, bwd)]
+            jobs += [(label, fwd), (label + " probabilities", fwd_probs), (label, bwd),
+                     (label + " probabilities", bwd_probs)]
         jobs.append((f"bf16 BLOCK_SIZE={bce.REDUCE_BLOCK_SIZE} num_warps=4",
                      aot.job(bce._sum_partials_kernel,
                              dict(partial_ptr="*fp32", out_ptr="*bf16", n_partials="i32", divisor="i32",
@@ -195,5 +225,5 @@ def aot_jobs():
 
 
 def test_bce_aot_no_spills(aot_results):
-    assert len(aot_results) == 2 * (6 + 1)
+    assert len(aot_results) == 2 * (12 + 1)
     aot.assert_no_spills(aot_results)

@@ -47,8 +47,9 @@ def reference(x, target, weight, ignore_index, eps, reduction, grad_loss):
     return loss, grad
 
 
-def run(x, target, weight, ignore_index, eps, reduction, grad_loss, block_size=None, in_place=False):
-    """Forward then backward through the launchers on host buffers; returns (loss, grad)."""
+def run(x, target, weight, ignore_index, eps, reduction, grad_loss, block_size=None, in_place=False, **errors):
+    """Forward then backward through the launchers on host buffers; returns (loss, grad). `errors`: the error
+    record's arguments, given to both."""
     n_rows, n_cols = x.shape
     x = x.copy()
     acc = DTYPES[ce.compute_dtype(str(x.dtype))]
@@ -61,14 +62,16 @@ def run(x, target, weight, ignore_index, eps, reduction, grad_loss, block_size=N
     ce.cross_entropy_forward(HostTensor(x), HostTensor(target), w, HostTensor(loss_rows), HostTensor(lse),
                              HostTensor(target_weight), n_rows, n_cols, x.strides[0] // x.itemsize,
                              ignore_index=ignore_index, label_smoothing=eps, reduction=reduction,
-                             out=HostTensor(out), total_weight=HostTensor(total_weight), block_size=block_size)
+                             out=HostTensor(out), total_weight=HostTensor(total_weight), block_size=block_size,
+                             **errors)
     loss = loss_rows if reduction == "none" else out[0]
     g = np.asarray(grad_loss, acc).reshape(-1)
     grad = None if in_place else np.full(x.shape, -7.0, x.dtype)
     ce.cross_entropy_backward(HostTensor(x), HostTensor(target), w, HostTensor(lse), HostTensor(g),
                               None if in_place else HostTensor(grad), n_rows, n_cols, x.strides[0] // x.itemsize,
                               ignore_index=ignore_index, label_smoothing=eps, reduction=reduction,
-                              total_weight=HostTensor(total_weight), in_place=in_place, block_size=block_size)
+                              total_weight=HostTensor(total_weight), in_place=in_place, block_size=block_size,
+                              **errors)
     return loss, (x if in_place else grad)
 
 
@@ -126,6 +129,41 @@ def test_cross_entropy_ignore_index_custom_and_oob_safe():
     check(x, target, rng.uniform(0.5, 1.5, 13).astype(np.float32), 1_000_000_000, 0.1, "mean", 1.0)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_cross_entropy_out_of_bounds_targets_count_as_ignored_and_are_reported(reduction):
+    """Targets outside [0, C) other than ignore_index: those rows read nothing with them and give 0 loss and
+    gradient, as ignored rows; the forward records the first (rows run in order here), the backward finds the
+    record taken and leaves it. The ignore_index rows are not errors."""
+    rng, x, target = make(9, 13, "float32", ("oob", reduction))
+    target[[2, 5, 7]] = [13, -1, 1 << 40]
+    target[3] = -100
+    record = np.zeros(4, np.int64)
+    grad_loss = rng.uniform(-1, 1, 9) if reduction == "none" else 1.0
+    loss, grad = run(x, target, None, -100, 0.1, reduction, grad_loss, errors=HostTensor(record), error_code=3)
+    assert record.tolist() == [3, 13, 0, 0]
+    ignored = np.where((target < 0) | (target >= 13), -100, target)
+    ref_loss, ref_grad = reference(x, ignored, None, -100, 0.1, reduction, grad_loss)
+    np.testing.assert_allclose(loss, ref_loss, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, ref_grad, rtol=2e-5, atol=1e-6)
+    record[:] = 0  # the backward alone reports too: its rows must not read with a bad target either
+    g = np.asarray(grad_loss, np.float32).reshape(-1)
+    lse, total_weight, grad = np.zeros(9, np.float32), np.ones(1, np.float32), np.zeros((9, 13), np.float32)
+    ce.cross_entropy_backward(HostTensor(x), HostTensor(target), None, HostTensor(lse), HostTensor(g),
+                              HostTensor(grad), 9, 13, 13, reduction=reduction, total_weight=HostTensor(total_weight),
+                              errors=HostTensor(record), error_code=3)
+    assert record.tolist() == [3, 13, 0, 0] and np.all(grad[[2, 3, 5, 7]] == 0)
+
+
+def test_cross_entropy_probability_targets_ignore_no_class():
+    """ignore_index applies to class indices only: probability targets keep every row, whatever its value."""
+    rng, x, _ = make(4, 6, "float32", "probs-ignore")
+    probs = rng.dirichlet(np.ones(6), 4).astype(np.float32)
+    expected = run(x, probs, None, -100, 0.0, "none", np.ones(4))
+    for loss, ref in zip(run(x, probs, None, 0, 0.0, "none", np.ones(4)), expected):
+        np.testing.assert_array_equal(loss, ref)
+    assert np.all(expected[0] > 0)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy_all_rows_ignored(reduction):
     rng, x, target = make(5, 9, "float32", ("all-ignored", reduction))
@@ -181,6 +219,8 @@ def test_cross_entropy_launcher_checks():
     with pytest.raises(ValueError, match="target_row_stride"):  # float targets are probabilities: rows of n_cols
         ce.cross_entropy_forward(args[0], HostTensor(np.zeros(2, np.float32)), *args[2:], 3, reduction="none",
                                  target_row_stride=1)
+    with pytest.raises(ValueError, match="errors must be an int64 buffer"):
+        ce.cross_entropy_forward(*args, 3, reduction="none", errors=args[3], error_code=1)
     with pytest.raises(ValueError, match="grad_target needs probability targets"):
         ce.cross_entropy_backward(*args[:3], args[4], args[3], HostTensor(x), 2, 3, 3, reduction="none",
                                   grad_target=HostTensor(x))
@@ -239,7 +279,8 @@ AOT_CONFIGS = [row_settings(ce.MAX_BLOCK_SIZE), row_settings(8192)]
 
 
 def _signature(kernel, dt, probs):
-    """Pointers: logits/weight/gradients in `dt`, saved rows in its compute dtype, target int64 or `dt`."""
+    """Pointers: logits/weight/gradients in `dt`, saved rows in its compute dtype, target int64 or `dt`, the error
+    record int64."""
     acc = "fp64" if dt == "fp64" else "fp32"
     signature = {}
     for name in kernel.arg_names:
@@ -247,6 +288,8 @@ def _signature(kernel, dt, probs):
             signature[name] = "constexpr"
         elif name == "target_ptr":
             signature[name] = f"*{dt}" if probs else "*i64"
+        elif name == "error_ptr":  # the error record (device_errors.py)
+            signature[name] = "*i64"
         elif name in ("loss_ptr", "lse_ptr", "target_weight_ptr", "total_weight_ptr", "grad_loss_ptr"):
             signature[name] = f"*{acc}"
         elif name.endswith("_ptr"):

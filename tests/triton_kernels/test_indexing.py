@@ -190,33 +190,78 @@ def test_linear_offsets_then_gather_is_advanced_indexing():
     _equal(out[..., 0], expected)
 
 
-# ---- index range ------------------------------------------------------------------------------------
+# ---- bad indices: masked, reported in the error record (device_errors.py) -------------------------------------
 
-@pytest.mark.parametrize("shape,low,high", [((1,), 3, 4), ((7, 13), -13, 13), ((3000,), -5, 1 << 40),
-                                            ((5, 33), 0, 2)])
-def test_index_range(shape, low, high, small_blocks):
-    rng = _rng("range", shape)
-    for dtype in (np.int64, np.int32):
-        if dtype is np.int32 and high > 1 << 31:
-            continue
-        index = rng.integers(low, high, shape).astype(dtype)
-        scratch = np.full(K.index_range_scratch_size(index.size), -7, np.int64)
-        K.index_range(H(index), H(scratch))
-        assert (scratch[0], scratch[1]) == (index.min(), index.max())
+CODE = 7  # any nonzero code: the record keeps what the launcher was given
 
 
-def test_index_range_strided_and_broadcast(small_blocks):
-    rng = _rng("range-strided")
-    base = rng.integers(-50, 50, (40, 30))
-    index = base[::3, 1::2].T  # only this view's elements count
-    scratch = np.zeros(K.index_range_scratch_size(index.size), np.int64)
-    K.index_range(H(index), H(scratch))
-    assert (scratch[0], scratch[1]) == (index.min(), index.max())
-    one = np.array([-9])
-    broadcast = np.lib.stride_tricks.as_strided(one, (100, 3), (0, 0))
-    scratch = np.zeros(K.index_range_scratch_size(broadcast.size), np.int64)
-    K.index_range(H(broadcast), H(scratch))
-    assert (scratch[0], scratch[1]) == (-9, -9)
+def _record():
+    return np.zeros(4, np.int64)
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_gather_masks_and_reports_bad_indices(wrap, small_blocks):
+    """Indices outside the dim ([0, size), or [-size, size) when wrapping) gather 0 and read nothing past the
+    table (it sits inside a larger buffer of sentinels); the record names the first bad index of the first program
+    that has one, the dim it was given and the dim's size; good indices gather as ever."""
+    rng = _rng("gather-bad", wrap)
+    buffer = np.full((9, 20), 99.0, np.float32)
+    x = buffer[:7, :13]
+    x[...] = rng.standard_normal((7, 13))
+    index = rng.integers(-13 if wrap else 0, 13, (7, 30))
+    bad = [(1, 3, 13), (1, 9, -14 if wrap else -1), (4, 0, 20), (6, 29, 1 << 40)]
+    for row, col, value in bad:
+        index[row, col] = value
+    out, record = np.full((7, 30), -7.0, np.float32), _record()
+    K.gather(H(x), H(index), H(out), 1, wrap_negative=wrap, errors=H(record), error_code=CODE, error_dim=5)
+    good = np.ones(index.shape, bool)
+    good[tuple(zip(*[(r, c) for r, c, _ in bad]))] = False
+    wrapped = np.where(index < 0, index + 13, index) if wrap else index
+    expected = np.where(good, _gather_ref(x, np.where(good, wrapped, 0), 1), 0.0)
+    _equal(out, expected.astype(np.float32))
+    assert record.tolist() == [CODE, 13, 5, 13]  # flat position (1, 3) comes first: blocks run in order here
+
+
+def test_scatter_and_scatter_add_write_nothing_for_bad_indices(small_blocks):
+    rng = _rng("scatter-bad")
+    for accumulate in (False, True):
+        buffer = np.full((6, 16), 99.0)
+        table = buffer[:5, :11]
+        table[...] = 0.0
+        index = np.argsort(rng.random((5, 11)), axis=1)[:, :6]
+        index[2, 4], index[3, 0] = 11, -1
+        src = rng.standard_normal((5, 6))
+        record = _record()
+        K.scatter(H(table), H(index), H(src), 1, accumulate=accumulate, errors=H(record), error_code=CODE)
+        expected = np.zeros((5, 11))
+        keep = (index >= 0) & (index < 11)
+        for row in range(5):
+            expected[row, index[row][keep[row]]] = src[row][keep[row]]
+        np.testing.assert_array_equal(table, expected)
+        assert (buffer[:, 11:] == 99.0).all() and (buffer[5:] == 99.0).all()
+        assert record.tolist() == [CODE, 11, 1, 11]
+
+
+def test_linear_offsets_add_nothing_for_bad_indices():
+    offsets, record = np.zeros((2, 3), np.int64), _record()
+    index = np.array([[0, 4, -1], [-5, 2, 5]])
+    K.linear_offsets(H(offsets), H(index), 4, 10, errors=H(record), error_code=CODE, error_dim=2)
+    np.testing.assert_array_equal(offsets, [[0, 0, 30], [0, 20, 0]])  # 4, -5 and 5 lie outside [-4, 4)
+    assert record.tolist() == [CODE, 4, 2, 4]
+    assert K.offsets_span((4, 3), (10, 1)) == 33 and K.offsets_span((4, 0), (10, 1)) == 0
+
+
+def test_the_first_error_stays_and_reporting_can_be_off():
+    x, out = np.arange(6.0).reshape(2, 3), np.zeros((2, 2))
+    index = np.array([[0, 3], [1, 2]])
+    record = np.array([5, -2, 0, 9], np.int64)  # an earlier launch's error, not yet read
+    K.gather(H(x), H(index), H(out), 1, errors=H(record), error_code=CODE)
+    assert record.tolist() == [5, -2, 0, 9]
+    record = _record()
+    for errors, code in ((H(record), 0), (None, CODE)):  # code 0, or no record: masked, not reported
+        K.gather(H(x), H(index), H(out), 1, errors=errors, error_code=code)
+        np.testing.assert_array_equal(out, [[0.0, 0.0], [4.0, 5.0]])
+    assert record.tolist() == [0, 0, 0, 0]
 
 
 # ---- stream compaction: nonzero, masked_select ------------------------------------------------------
@@ -305,10 +350,8 @@ def test_launcher_checks():
         K.gather(H(x), H(index), H(np.zeros((3, 4), np.float64)), 1)
     with pytest.raises(TypeError, match="accumulate"):
         K.scatter(H(x.astype(np.float16)), H(index), H(x.astype(np.float16)), 1, accumulate=True)
-    with pytest.raises(ValueError, match="int64"):
-        K.index_range(H(index), H(np.zeros(1, np.int64)))
-    with pytest.raises(ValueError, match="empty"):
-        K.index_range(H(np.zeros(0, np.int64)), H(np.zeros(4, np.int64)))
+    with pytest.raises(ValueError, match="errors must be an int64 buffer of 4"):
+        K.gather(H(x), H(index), H(x.copy()), 1, errors=H(np.zeros(4, np.int32)), error_code=1)
     with pytest.raises(ValueError, match="at most"):
         K.nonzero_write(H(np.zeros((1,) * 7, bool)), H(np.zeros(1, np.int64)), H(np.zeros((0, 7), np.int64)))
 
@@ -326,8 +369,8 @@ def _sizes():
 def _aot_configs():
     """(name, kernel, signature, constexprs) of every shipped kernel, at the GPU block size."""
     index_signature = lambda dt, table: dict(  # noqa: E731
-        table_ptr=f"*{table}", index_ptr="*i64", dense_ptr=f"*{dt}", **_sizes(), dim_size="i32",
-        **_strided("tid"), stride_dim="i32", MODE="constexpr", WRAP_NEGATIVE="constexpr", NDIM="constexpr",
+        table_ptr=f"*{table}", index_ptr="*i64", dense_ptr=f"*{dt}", error_ptr="*i64", **_sizes(), dim_size="i32",
+        **_strided("tid"), stride_dim="i32", error_code="i32", error_dim="i32", MODE="constexpr", WRAP_NEGATIVE="constexpr", NDIM="constexpr",
         BLOCK_SIZE="constexpr")
     flags = dict(BLOCK_SIZE=K.BLOCK_SIZE)
     configs = [(f"index mode {mode} {dt}->{table} NDIM={ndim}", K._index_kernel, index_signature(dt, table),
@@ -338,12 +381,6 @@ def _aot_configs():
                    (K.SCATTER_ADD, "fp64", "fp64", 3), (K.SCATTER_ADD, "i64", "i64", 3),
                    (K.SCATTER_ADD, "i32", "i32", 3))]
     configs += [
-        ("index_range", K._index_range_kernel, dict(index_ptr="*i32", out_ptr="*i64", **_sizes(),
-                                                    **_strided("i"), NDIM="constexpr", BLOCK_SIZE="constexpr"),
-         dict(flags, NDIM=2)),
-        ("index_range_reduce", K._index_range_reduce_kernel, dict(out_ptr="*i64", n_blocks="i32",
-                                                                  BLOCK_SIZE="constexpr"),
-         dict(BLOCK_SIZE=K.SCAN_BLOCK_SIZE)),
         ("compact_count", K._compact_count_kernel, dict(flag_ptr="*bf16", block_offsets_ptr="*i64", **_sizes(),
                                                         **_strided("f"), LOW_PRECISION="constexpr",
                                                         NDIM="constexpr", BLOCK_SIZE="constexpr"),

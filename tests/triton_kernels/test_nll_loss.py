@@ -33,7 +33,7 @@ def reference(x, target, weight, ignore_index, reduction, grad_loss):
     return reduced, grad
 
 
-def run(x, target, weight, ignore_index, reduction, grad_loss, grad_x=None):
+def run(x, target, weight, ignore_index, reduction, grad_loss, grad_x=None, **errors):
     n, n_classes, n_inner = x.shape
     acc = DTYPES[nll.partials_dtype(str(x.dtype))]
     loss = np.full((n, n_inner), -7.0, x.dtype)
@@ -43,11 +43,11 @@ def run(x, target, weight, ignore_index, reduction, grad_loss, grad_x=None):
     w = None if weight is None else HostTensor(weight)
     nll.nll_loss_forward(HostTensor(x), HostTensor(target), w, ignore_index=ignore_index, reduction=reduction,
                          loss=HostTensor(loss) if reduction == "none" else None, partials=HostTensor(partials),
-                         out=HostTensor(out), total_weight=HostTensor(total_weight))
+                         out=HostTensor(out), total_weight=HostTensor(total_weight), **errors)
     g = np.asarray(grad_loss).astype(x.dtype).reshape((n, n_inner) if reduction == "none" else (1,))
     grad = np.full(x.shape, -7.0, x.dtype) if grad_x is None else grad_x
     nll.nll_loss_backward(HostTensor(target), w, HostTensor(g), HostTensor(grad), ignore_index=ignore_index,
-                          reduction=reduction, total_weight=HostTensor(total_weight))
+                          reduction=reduction, total_weight=HostTensor(total_weight), **errors)
     return (loss if reduction == "none" else out[0]), grad
 
 
@@ -98,12 +98,25 @@ def test_nll_loss_non_contiguous_views_and_int32_target(rng):
     check(x, target, None, -100, "none", rng.uniform(-1, 1, (4, 5)), "float32", grad_x=grad_x)
 
 
-def test_nll_loss_out_of_range_targets_read_nothing(rng):
-    """Targets outside [0, C) (the caller's check failed to catch them) count as ignored: nothing is read."""
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_nll_loss_out_of_range_targets_read_nothing_and_are_reported(rng, reduction):
+    """Targets outside [0, C) other than ignore_index count as ignored (nothing is read with them) and the first
+    is recorded, by the forward and by the backward alone; ignored predictions are not errors."""
     x, target = make(rng, 6, 5, 1, "float32")
-    target[1], target[4] = 10**9, -3
-    loss, grad = run(x, target, None, -100, "none", np.ones((6, 1)))
-    assert loss[1, 0] == 0 and loss[4, 0] == 0 and np.all(grad[[1, 4]] == 0)
+    target[0], target[1], target[4] = -100, 10**9, -3
+    grad_loss = np.ones((6, 1)) if reduction == "none" else 1.0
+    for launchers in ("both", "backward"):
+        record = np.zeros(4, np.int64)
+        loss, grad = run(x, target, None, -100, reduction, grad_loss, errors=HostTensor(record), error_code=9)
+        if launchers == "backward":
+            record[:] = 0
+            nll.nll_loss_backward(HostTensor(target), None, HostTensor(np.ones(1, np.float32)), HostTensor(grad),
+                                  reduction="sum", errors=HostTensor(record), error_code=9)
+        assert record.tolist() == [9, 10**9, 0, 0]
+        assert np.all(grad[[0, 1, 4]] == 0)
+    ignored = np.where((target < 0) | (target >= 5), -100, target)
+    ref_loss, _ = reference(x, ignored, None, -100, reduction, np.asarray(grad_loss, np.float64))
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -139,6 +152,9 @@ def test_nll_loss_launcher_checks():
         nll.nll_loss_forward(x, t, None, reduction="mean")
     with pytest.raises(ValueError, match="total_weight"):
         nll.nll_loss_backward(t, None, HostTensor(np.ones(1, np.float32)), x, reduction="mean")
+    with pytest.raises(ValueError, match="errors must be an int64 buffer"):
+        nll.nll_loss_backward(t, None, HostTensor(np.ones(1, np.float32)), x, reduction="sum", errors=t,
+                              error_code=1)
 
 
 def aot_jobs():
@@ -150,15 +166,16 @@ def aot_jobs():
             strides = {f"stride_{s}": "i32" for s in ("xn", "xc", "xd", "tn", "td", "ln", "ld")}
             fwd = aot.job(nll._nll_loss_forward_kernel,
                           dict(x_ptr=f"*{dt}", target_ptr="*i64", weight_ptr=f"*{dt}", loss_ptr=f"*{dt}",
-                               partial_ptr=f"*{acc}", n_preds="i32", n_classes="i32", n_inner="i32", **strides,
-                               ignore_index="i32", HAS_WEIGHT="constexpr", REDUCE="constexpr",
+                               partial_ptr=f"*{acc}", error_ptr="*i64", n_preds="i32", n_classes="i32",
+                               n_inner="i32", **strides, ignore_index="i32", error_code="i32", HAS_WEIGHT="constexpr", REDUCE="constexpr",
                                BLOCK_SIZE="constexpr"),
                           dict(HAS_WEIGHT=True, REDUCE=True, BLOCK_SIZE=nll.BLOCK_SIZE), arch, 4)
             strides = {f"stride_{s}": "i32" for s in ("tn", "td", "gn", "gd", "dxn", "dxc", "dxd")}
             bwd = aot.job(nll._nll_loss_backward_kernel,
                           dict(target_ptr="*i64", weight_ptr=f"*{dt}", grad_loss_ptr=f"*{dt}",
-                               total_weight_ptr=f"*{acc}", grad_x_ptr=f"*{dt}", n_preds="i32", n_classes="i32",
-                               n_inner="i32", **strides, ignore_index="i32", HAS_WEIGHT="constexpr",
+                               total_weight_ptr=f"*{acc}", grad_x_ptr=f"*{dt}", error_ptr="*i64", n_preds="i32",
+                               n_classes="i32", n_inner="i32", **strides, ignore_index="i32", error_code="i32",
+                               HAS_WEIGHT="constexpr",
                                MEAN="constexpr", BLOCK_P="constexpr", BLOCK_C="constexpr"),
                           dict(HAS_WEIGHT=True, MEAN=True, BLOCK_P=nll.BACKWARD_BLOCK_P,
                                BLOCK_C=nll.BACKWARD_BLOCK_C), arch, 4)

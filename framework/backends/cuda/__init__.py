@@ -6,7 +6,7 @@ GPU cuda-core. Under TRITON_INTERPRET=1 the same kernels run in Triton's interpr
 """
 from ...tensor import RAW_DEVICES
 from ...device import device as _device
-from . import array, memory, runtime  # noqa: F401
+from . import array, device_errors, memory, runtime  # noqa: F401
 from . import shape  # noqa: F401
 from . import reduction  # noqa: F401
 from . import indexing  # noqa: F401

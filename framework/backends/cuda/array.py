@@ -13,6 +13,7 @@ import numpy as np
 
 from triton_kernels.host_tensor import HostTensor, _HostStorage
 
+from . import device_errors
 from .memory import Storage
 from .runtime import runtime
 
@@ -252,11 +253,13 @@ class CudaArray:
         return out
 
     def to_numpy(self):
-        """A contiguous host copy."""
+        """A contiguous host copy. The copy waits for every kernel queued before it: then an error that one of
+        them recorded on the device is raised (device_errors.py)."""
         source = self if self.is_contiguous() else self.copy()
         host = np.empty(self.shape, dtype=self.dtype)
         if host.nbytes:
             runtime().copy_device_to_host(host, source.data_ptr())
+            device_errors.check()
         return host
 
 

@@ -1,7 +1,8 @@
 """cuda kernels for indexing: basic indices are CudaArray views; the rest is triton_kernels.indexing.
 
-Index tensors arrive bounds-checked by framework.ops (as on the CPU: see backends/numpy/indexing.py for the
-params). `index_bounds` gives those checks an index's min and max from the device without copying the index.
+The kernels check every index they read (triton_kernels/indexing.py): one outside its dim touches nothing and
+is recorded on the device, and its error, the CPU's for the op (backends/numpy/indexing.py raises those at once),
+is raised at the next synchronising call (device_errors.py). The host never reads indices back.
 
 x[tensors], index_select and embedding are one gather (`_gather_rows`), and their backwards one scatter-add
 (`_scatter_add_rows`). The output is laid out as a list of dims, each either an index dim ('i', j) or a kept
@@ -19,6 +20,7 @@ from triton_kernels import indexing as K
 from triton_kernels.strided import MAX_DIMS
 
 from ...autograd.registry import not_differentiable, register
+from . import device_errors
 from .array import CudaArray
 from .common import call, contiguous, copy_into, empty, full, scalar, sum_to_shape, zeros
 from .shape import _has_self_overlap
@@ -30,15 +32,16 @@ _WIDE = {np.dtype(np.float16): np.dtype(np.float32), np.dtype(ml_dtypes.bfloat16
          **{np.dtype(name): _INT64 for name in ("int8", "uint8", "int16", "bool")}}
 
 
-def index_bounds(index):
-    """(min, max) of an integer CudaArray as Python ints, or None when it is empty: two small kernels and a
-    16-byte copy to the host, for the bounds checks that must pass before any kernel reads with `index`."""
-    if index.size == 0:
-        return None
-    out = empty((K.index_range_scratch_size(index.size),), _INT64)
-    K.index_range(index, out)
-    low, high = out[:2].to_numpy()
-    return int(low), int(high)
+# How an op's indices are checked on the device: (the error code of an index outside its dim, whether a negative
+# index counts from the end). x[index] and x[index] = value wrap negatives, as PyTorch; embedding and
+# index_select do not.
+_ADVANCED = (device_errors.INDEX_OUT_OF_BOUNDS, True)
+_LOOKUP = (device_errors.INDEX_OUT_OF_RANGE, False)
+
+
+def _checked_along(dim):
+    """The launch arguments that make gather/scatter along `dim` check their index as PyTorch's do."""
+    return dict(errors=device_errors.record(), error_code=device_errors.GATHER_INDEX_OUT_OF_BOUNDS, error_dim=dim)
 
 
 def _scatter_added(shape, dtype, scatter_into):
@@ -83,16 +86,20 @@ register("basic_index", "cuda", _basic_forward, _basic_backward, "SliceBackward0
 
 # ---- gathers along index tensors, and their scatter-adds --------------------------
 
-def _linear(table, indices, dims):
-    """(index, stride, size, wrap): what addresses the table's indexed dims. One index tensor addresses its dim
-    directly (negative indices wrapped by the kernel); several become one int64 tensor of element offsets."""
+def _linear(table, indices, dims, check):
+    """(index, stride, size, check): what addresses the table's indexed dims, and how the gather checks it. One
+    index tensor addresses its dim directly (checked, and negative indices wrapped, by the gather as `check`
+    says); several are checked as they become one int64 tensor of element offsets, which need no check then."""
     if len(indices) == 1:
-        return indices[0], table.stride()[dims[0]], table.shape[dims[0]], True
+        return indices[0], table.stride()[dims[0]], table.shape[dims[0]], check
     shape = np.broadcast_shapes(*(index.shape for index in indices))
     offsets = zeros(shape, _INT64)
+    code, _ = check
     for index, dim in zip(indices, dims):
-        K.linear_offsets(offsets, index.broadcast_to(shape), table.shape[dim], table.stride()[dim])
-    return offsets, 1, 1, False
+        K.linear_offsets(offsets, index.broadcast_to(shape), table.shape[dim], table.stride()[dim],
+                         errors=device_errors.record(), error_code=code, error_dim=dim)
+    span = K.offsets_span([table.shape[d] for d in dims], [table.stride()[d] for d in dims])
+    return offsets, 1, span, (0, False)
 
 
 def _layout(ndim, index_ndim, dims):
@@ -105,9 +112,10 @@ def _layout(ndim, index_ndim, dims):
     return indexed + kept
 
 
-def _launch_rows(table, indices, dims, dense, scatter, accumulate=False):
-    """dense = table[indices] (or table[indices] = / += dense when `scatter`), dense laid out by `_layout`."""
-    index, stride, size, wrap = _linear(table, indices, dims)
+def _launch_rows(table, indices, dims, dense, scatter, check, accumulate=False):
+    """dense = table[indices] (or table[indices] = / += dense when `scatter`), dense laid out by `_layout`; the
+    indices checked as `check` (_ADVANCED or _LOOKUP) says."""
+    index, stride, size, (code, wrap) = _linear(table, indices, dims, check)
     layout = _layout(table.ndim, index.ndim, dims)
     shape = tuple(dense.shape)
     table_view = table.as_strided(shape + (size,),
@@ -115,10 +123,11 @@ def _launch_rows(table, indices, dims, dense, scatter, accumulate=False):
     index_view = index.as_strided(shape + (1,), tuple(index.stride()[j] if kind == "i" else 0
                                                       for kind, j in layout) + (0,))
     dense_view = dense.as_strided(shape + (1,), tuple(dense.stride()) + (0,))
+    reporting = dict(wrap_negative=wrap, errors=device_errors.record(), error_code=code, error_dim=dims[0])
     if scatter:
-        K.scatter(table_view, index_view, dense_view, len(shape), accumulate=accumulate, wrap_negative=wrap)
+        K.scatter(table_view, index_view, dense_view, len(shape), accumulate=accumulate, **reporting)
     else:
-        K.gather(table_view, index_view, dense_view, len(shape), wrap_negative=wrap)
+        K.gather(table_view, index_view, dense_view, len(shape), **reporting)
 
 
 def _rows_shape(shape, indices, dims):
@@ -127,14 +136,14 @@ def _rows_shape(shape, indices, dims):
                  for kind, j in _layout(len(shape), len(index_shape), dims))
 
 
-def _gather_rows(x, indices, dims):
+def _gather_rows(x, indices, dims, check):
     out = empty(_rows_shape(x.shape, indices, dims), x.dtype)
-    _launch_rows(x, indices, dims, out, scatter=False)
+    _launch_rows(x, indices, dims, out, False, check)
     return out
 
 
-def _scatter_add_rows(shape, indices, dims, g):
-    return _scatter_added(shape, g.dtype, lambda acc: _launch_rows(acc, indices, dims, g, scatter=True,
+def _scatter_add_rows(shape, indices, dims, g, check):
+    return _scatter_added(shape, g.dtype, lambda acc: _launch_rows(acc, indices, dims, g, True, check,
                                                                    accumulate=True))
 
 
@@ -142,12 +151,12 @@ def _index_forward(ctx, x, *indices_and_dims):
     *indices, dims = indices_and_dims
     ctx.save_for_backward(*indices)
     ctx.shape, ctx.dims = x.shape, dims
-    return _gather_rows(x, indices, dims)
+    return _gather_rows(x, indices, dims, _ADVANCED)
 
 
 def _index_backward(ctx, g):
     indices = ctx.saved_tensors
-    return (_scatter_add_rows(ctx.shape, indices, ctx.dims, g),) + (None,) * len(indices)
+    return (_scatter_add_rows(ctx.shape, indices, ctx.dims, g, _ADVANCED),) + (None,) * len(indices)
 
 
 register("index", "cuda", _index_forward, _index_backward)
@@ -156,12 +165,12 @@ register("index", "cuda", _index_forward, _index_backward)
 def _index_select_forward(ctx, x, index, dim):
     ctx.save_for_backward(index)
     ctx.shape, ctx.dim = x.shape, dim
-    return _gather_rows(x, (index,), (dim,))
+    return _gather_rows(x, (index,), (dim,), _LOOKUP)
 
 
 def _index_select_backward(ctx, g):
     index, = ctx.saved_tensors
-    return _scatter_add_rows(ctx.shape, (index,), (ctx.dim,), g), None
+    return _scatter_add_rows(ctx.shape, (index,), (ctx.dim,), g, _LOOKUP), None
 
 
 register("index_select", "cuda", _index_select_forward, _index_select_backward)
@@ -171,7 +180,7 @@ def _embedding_forward(ctx, weight, indices, padding_idx):
     if ctx.needs_input_grad:
         ctx.save_for_backward(indices)
         ctx.meta = (weight.shape, padding_idx)
-    return _gather_rows(weight, (indices,), (0,))
+    return _gather_rows(weight, (indices,), (0,), _LOOKUP)
 
 
 def _embedding_backward(ctx, g):
@@ -180,7 +189,7 @@ def _embedding_backward(ctx, g):
     shape, padding_idx = ctx.meta
 
     def scatter_into(acc):
-        _launch_rows(acc, (indices,), (0,), g, scatter=True, accumulate=True)
+        _launch_rows(acc, (indices,), (0,), g, True, _LOOKUP, accumulate=True)
         if padding_idx is not None and 0 <= padding_idx < shape[0]:
             copy_into(acc[padding_idx], 0)
 
@@ -201,7 +210,7 @@ def _put(target, value, indices, basic_key, dims):
     src = _source(value, shape, view.dtype)
     if isinstance(value, CudaArray):
         src = src.broadcast_to(shape)
-    _launch_rows(view, indices, dims, src, scatter=True)
+    _launch_rows(view, indices, dims, src, True, _ADVANCED)
 
 
 def _index_put_forward(ctx, x, value, *indices_and_params):
@@ -220,7 +229,7 @@ def _index_put_backward(ctx, g):
     grad_value = None
     if ctx.value_shape is not None and ctx.needs_input_grad[1]:
         view = grad_x[ctx.basic_key + (Ellipsis,)]
-        gathered = _gather_rows(view, indices, ctx.dims) if indices else view.copy()
+        gathered = _gather_rows(view, indices, ctx.dims, _ADVANCED) if indices else view.copy()
         grad_value = sum_to_shape(gathered, ctx.value_shape)
     _put(grad_x, 0, indices, ctx.basic_key, ctx.dims)
     return (grad_x if ctx.needs_input_grad[0] else None, grad_value) + (None,) * len(indices)
@@ -247,13 +256,14 @@ def _gather_forward(ctx, x, index, dim):
     ctx.save_for_backward(index)
     ctx.shape, ctx.dim = x.shape, dim
     out = empty(index.shape, x.dtype)
-    K.gather(x, index, out, dim)
+    K.gather(x, index, out, dim, **_checked_along(dim))
     return out
 
 
 def _gather_backward(ctx, g):
     index, = ctx.saved_tensors
-    return _scatter_added(ctx.shape, g.dtype, lambda acc: K.scatter(acc, index, g, ctx.dim, accumulate=True)), None
+    return _scatter_added(ctx.shape, g.dtype, lambda acc: K.scatter(acc, index, g, ctx.dim, accumulate=True,
+                                                                    **_checked_along(ctx.dim))), None
 
 
 register("gather", "cuda", _gather_forward, _gather_backward)
@@ -264,7 +274,7 @@ def _scatter_forward(ctx, x, index, src, dim):
     ctx.dim = dim
     ctx.src_shape = src.shape if isinstance(src, CudaArray) else None
     out = x.copy()
-    K.scatter(out, index, _source(src, index.shape, x.dtype), dim)
+    K.scatter(out, index, _source(src, index.shape, x.dtype), dim, **_checked_along(dim))
     return out
 
 
@@ -272,7 +282,7 @@ def _scatter_src_grad(ctx, g, index):
     if ctx.src_shape is None or not ctx.needs_input_grad[2]:
         return None
     grad = zeros(ctx.src_shape, g.dtype)
-    K.gather(g, index, grad[tuple(slice(0, s) for s in index.shape)], ctx.dim)
+    K.gather(g, index, grad[tuple(slice(0, s) for s in index.shape)], ctx.dim, **_checked_along(ctx.dim))
     return grad
 
 
@@ -281,7 +291,7 @@ def _scatter_backward(ctx, g):
     grad_x = None
     if ctx.needs_input_grad[0]:
         grad_x = g.copy()
-        K.scatter(grad_x, index, _source(0, index.shape, g.dtype), ctx.dim)
+        K.scatter(grad_x, index, _source(0, index.shape, g.dtype), ctx.dim, **_checked_along(ctx.dim))
     return grad_x, None, _scatter_src_grad(ctx, g, index)
 
 
@@ -290,7 +300,7 @@ def _scatter_add_forward(ctx, x, index, src, dim):
     ctx.dim, ctx.src_shape = dim, src.shape
     wide = _WIDE.get(x.dtype)
     out = x.astype(wide) if wide is not None else x.copy()
-    K.scatter(out, index, src, dim, accumulate=True)
+    K.scatter(out, index, src, dim, accumulate=True, **_checked_along(dim))
     return out.astype(x.dtype) if wide is not None else out
 
 

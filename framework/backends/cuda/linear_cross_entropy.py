@@ -18,6 +18,7 @@ from triton_kernels import matmul as matmul_kernels
 
 from ...autograd.registry import register
 from ..numpy.linear_cross_entropy import default_chunk_size
+from . import device_errors
 from .common import call, contiguous, empty, full
 
 
@@ -44,7 +45,8 @@ def _lce_forward(ctx, x, weight, target, bias, ignore_index, label_smoothing, re
         ce_kernels.cross_entropy_forward(logits, target[start:stop], None, loss[start:stop], lse[start:stop],
                                          target_weight[start:stop], stop - start, n_classes, n_classes,
                                          ignore_index=ignore_index, label_smoothing=label_smoothing,
-                                         reduction="none")
+                                         reduction="none", errors=device_errors.record(),
+                                         error_code=device_errors.TARGET_OUT_OF_BOUNDS)
         del logits
     if reduction != "none":
         mean = reduction == "mean"
@@ -75,7 +77,8 @@ def _lce_backward(ctx, g):
                                           g[start:stop] if reduction == "none" else g, None, rows, n_classes,
                                           n_classes, ignore_index=ignore_index, label_smoothing=label_smoothing,
                                           reduction=reduction, grad_loss_stride=1, total_weight=total_weight,
-                                          in_place=True)
+                                          in_place=True, errors=device_errors.record(),
+                                          error_code=device_errors.TARGET_OUT_OF_BOUNDS)
         if need_x:
             matmul_kernels.matmul(d, weight, grad_x[start:stop], allow_tf32=tf32)
         if need_w:

@@ -66,6 +66,8 @@ class Storage:
             STATS.peak = STATS.allocated
 
     def __del__(self):
+        if STATS is None:  # interpreter shutdown, this module's globals already cleared (a storage kept in a global)
+            return
         STATS.allocated -= self._counted
         if self._buffer is not None:
             try:

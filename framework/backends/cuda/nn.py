@@ -2,9 +2,9 @@
 kernels' signatures and results (framework/backends/numpy/nn.py), computed by triton_kernels.cross_entropy,
 .nll_loss and .bce: one pass each way, reductions without atomics.
 
-Class indices are checked before any kernel reads with them: the front end (framework/ops/nn.py,
-`_check_class_targets`) raises PyTorch's errors ("Target 7 is out of bounds.") for every device, and the
-kernels themselves never read outside [0, C).
+Class indices, and binary_cross_entropy's probabilities, are checked by the kernels on the device (they never
+read outside [0, C)) and a violation raises PyTorch's error ("Target 7 is out of bounds.") at the next
+synchronising call (device_errors.py): the host never waits for a check.
 
 Cross-entropy sees its input as rows of classes: (C,) is one row, (N, C) N rows read in place, and
 (N, C, d1, ...) is copied once with the class dim moved last. NLL reads (N, C, d1...dk) in place as
@@ -17,6 +17,7 @@ from triton_kernels import cross_entropy as ce_kernels
 from triton_kernels import nll_loss as nll_kernels
 
 from ...autograd.registry import register
+from . import device_errors
 from .common import contiguous, empty
 
 
@@ -77,7 +78,8 @@ def _cross_entropy_forward(ctx, x, target, weight, ignore_index, label_smoothing
     ce_kernels.cross_entropy_forward(rows, target_rows, weight, loss, lse, target_weight, n_rows, n_cols,
                                      _row_stride(rows), ignore_index=ignore_index,
                                      label_smoothing=label_smoothing, reduction=reduction, out=out,
-                                     total_weight=total_weight, **stride)
+                                     total_weight=total_weight, errors=device_errors.record(),
+                                     error_code=device_errors.TARGET_OUT_OF_BOUNDS, **stride)
     if ctx.needs_input_grad:
         ctx.save_for_backward(rows, target_rows, weight, lse, total_weight)
         ctx.meta = (x.shape, target.shape, out_shape, ignore_index, label_smoothing, reduction)
@@ -98,7 +100,8 @@ def _cross_entropy_backward(ctx, g):
                                       label_smoothing=label_smoothing, reduction=reduction,
                                       grad_loss_stride=g.stride()[0], total_weight=total_weight,
                                       target_row_stride=_row_stride(target_rows) if probs else None,
-                                      grad_target=grad_target)
+                                      grad_target=grad_target, errors=device_errors.record(),
+                                      error_code=device_errors.TARGET_OUT_OF_BOUNDS)
     grad_x = _class_first(grad_rows, shape) if ctx.needs_input_grad[0] else None
     return grad_x, None if grad_target is None else _class_first(grad_target, target_shape), None
 
@@ -128,7 +131,8 @@ def _nll_loss_forward(ctx, x, target, weight, ignore_index, reduction):
     partials = empty((2 * nll_kernels.n_partials(t2.size),), acc)
     out, total_weight = empty((1,), x.dtype), empty((1,), acc)
     nll_kernels.nll_loss_forward(x3, t2, weight, ignore_index=ignore_index, reduction=reduction, loss=loss,
-                                 partials=partials, out=out, total_weight=total_weight)
+                                 partials=partials, out=out, total_weight=total_weight, errors=device_errors.record(),
+                                 error_code=device_errors.TARGET_OUT_OF_BOUNDS)
     if ctx.needs_input_grad:
         ctx.save_for_backward(t2, weight, total_weight)
         ctx.meta = (x.shape, x3.shape, x.dtype, ignore_index, reduction)
@@ -141,7 +145,8 @@ def _nll_loss_backward(ctx, g):
     grad = empty(shape3, dtype)
     g = g.reshape(t2.shape) if reduction == "none" else g.reshape((1,))
     nll_kernels.nll_loss_backward(t2, weight, g, grad, ignore_index=ignore_index, reduction=reduction,
-                                  total_weight=total_weight)
+                                  total_weight=total_weight, errors=device_errors.record(),
+                                  error_code=device_errors.TARGET_OUT_OF_BOUNDS)
     return grad.reshape(shape), None, None
 
 
@@ -183,7 +188,8 @@ def _bce_pair(from_logits):
         partials = empty((bce_kernels.n_partials(n_rows, n_cols),), bce_kernels.partials_dtype(str(x.dtype)))
         out = empty((1,), x.dtype)
         bce_kernels.bce_forward(x_c, y_c, w, pw, loss, partials, n_rows, n_cols, from_logits=from_logits,
-                                reduction=reduction, weight_row_stride=w_row, weight_col_stride=w_col, out=out)
+                                reduction=reduction, weight_row_stride=w_row, weight_col_stride=w_col, out=out,
+                                errors=device_errors.record(), error_code=device_errors.NOT_A_PROBABILITY)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x_c, y_c, w, pw)
             ctx.meta = (n_rows, n_cols, w_row, w_col, reduction)

@@ -5,7 +5,8 @@ Two runtimes serve the `cuda` device, chosen once, when it is first used:
 * `DriverRuntime`: a real GPU through NVIDIA's cuda-core (0.4 or later) and cuda.bindings. One non-blocking
   stream carries every copy and every kernel, in order: Triton is pointed at it
   (`driver.active.get_current_stream`), so a launch never lands on the legacy default stream. Large
-  host<->device copies are staged through two reusable pinned host buffers (see STAGING_THRESHOLD). As the
+  host<->device copies are staged through two reusable pinned host buffers (see STAGING_THRESHOLD), small
+  uploads through a pinned ring, so that they never wait for the device (`_ring_space`). As the
   process's runtime (`runtime()`) it registers `benchmark`, timed by events on that stream, as the kernels'
   autotuning benchmarker (triton_kernels/tuning.py).
 * `InterpreterRuntime`: with TRITON_INTERPRET=1, kernels run in Triton's interpreter on host memory, so a
@@ -154,6 +155,9 @@ class DriverRuntime:
         self._slot_buffers = None  # two pinned buffers of `staging_chunk` bytes, allocated by the first staged copy
         self._slots = None  # their host addresses; () once pinned memory proved unavailable
         self._slot_events = [None, None]  # per slot: an event recorded after the last copy that used it
+        self._ring = None  # (buffer, address) of the small uploads' ring, made by the first one; () without pinning
+        self._ring_half, self._ring_used = 0, 0  # the half being filled, and its bytes used
+        self._ring_events = [None, None]  # per half: an event recorded after the copies of its last lap
         import triton
         # Every launch asks the active driver for the current stream: make it this one.
         triton.runtime.driver.active.get_current_stream = lambda device=None: self.stream_handle
@@ -210,6 +214,12 @@ class DriverRuntime:
             marks.append((start, self.record_time()))
         return statistics.median(self.elapsed_ms(start, end) for start, end in marks) / 1000.0
 
+    def allocate_mapped(self, nbytes):
+        """`nbytes` of pinned host memory that kernels may also write (device_errors.py's record): under unified
+        addressing (every 64-bit platform CUDA supports) cuMemAllocHost memory is mapped into the device at its
+        host address. A cuda-core Buffer (`handle`: the address); raises when memory cannot be pinned."""
+        return self._pinned_resource.allocate(nbytes, stream=self.stream)
+
     def empty_cache(self):
         """Return the pool's cached, unused blocks to the driver (torch.cuda.empty_cache)."""
         self.stream.sync()  # blocks freed on the stream are only released once the stream has passed the free
@@ -218,9 +228,15 @@ class DriverRuntime:
     # ---- copies -------------------------------------------------------------------------------------------
 
     def copy_host_to_device(self, dst_address, host_array):
-        """Small copies go straight from pageable memory, and wait. Large ones go chunk by chunk through the
-        pinned slots and return once `host_array` has been read into them; the DMA may still be running."""
+        """Small copies go through the pinned ring (`_ring_space`), large ones chunk by chunk through the pinned
+        slots; either returns once `host_array` has been read, the DMA may still be running. Without pinned
+        memory, copies go straight from pageable memory, and wait."""
         nbytes, src = host_array.nbytes, host_array.ctypes.data
+        staged = self._ring_space(nbytes) if nbytes < self.staging_threshold else None
+        if staged is not None:
+            ctypes.memmove(staged, src, nbytes)
+            self._call("cuMemcpyHtoDAsync", dst_address, staged, nbytes, self.stream_handle)
+            return
         slots = self._staging_slots(nbytes)
         if not slots:
             self._call("cuMemcpyHtoDAsync", dst_address, src, nbytes, self.stream_handle)
@@ -273,6 +289,41 @@ class DriverRuntime:
             self._slot_buffers = buffers
             self._slots = [int(buffer.handle) for buffer in buffers]
         return self._slots or None
+
+    def _ring_space(self, nbytes):
+        """The pinned address where an upload of `nbytes` (< staging_threshold) is to be staged, or None when
+        memory cannot be pinned.
+
+        Small uploads are packed one after another into a pinned ring of two halves of staging_threshold bytes
+        and DMAed from there in stream order, so the upload returns without waiting for the device (from pageable
+        memory it must wait, lest the driver read the array after the caller reused it): a training step that
+        uploads a small table (the fused optimizers' tensor addresses) does not stall the host. A half is refilled
+        only after the copies of its previous lap have run: the host waits for an event recorded when the half
+        filled, that is for copies queued hundreds of small uploads earlier, work long done."""
+        if self._ring is None:
+            try:
+                buffer = self._pinned_resource.allocate(2 * self.staging_threshold, stream=self.stream)
+            except Exception as error:  # cuda-core's CUDAError("CUDA_ERROR_OUT_OF_MEMORY: ...")
+                if "OUT_OF_MEMORY" not in str(error).upper():
+                    raise
+                self._ring = ()
+                return None
+            self._ring = (buffer, int(buffer.handle))
+        if not self._ring:
+            return None
+        if self._ring_used + nbytes > self.staging_threshold:  # this half is full: close it, refill the other
+            self._ring_events[self._ring_half] = self.stream.record(self._ring_events[self._ring_half])
+            self._ring_half ^= 1
+            self._wait_for_ring_half(self._ring_half)
+            self._ring_used = 0
+        address = self._ring[1] + self._ring_half * self.staging_threshold + self._ring_used
+        self._ring_used += -(-nbytes // 16) * 16  # the next upload 16-byte aligned
+        return address
+
+    def _wait_for_ring_half(self, half):
+        event = self._ring_events[half]
+        if event is not None:
+            event.sync()
 
     def _chunks(self, nbytes):
         for index, offset in enumerate(range(0, nbytes, self.staging_chunk)):

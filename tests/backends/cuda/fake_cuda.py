@@ -89,6 +89,7 @@ class FakeGPU:
         self.pool_capacity = pool_capacity
         self.pinned_capacity = pinned_capacity
         self.calls = []  # (driver function, args) of every copy, cuDeviceTotalMem and cuMemPoolTrimTo call
+        self.waits = []  # "stream" or "event": every time the host waited for the device
         self.allocations = []  # (stream the allocation was ordered on, nbytes) of every pool allocation
         self.pinned = []  # (address, nbytes) of every pinned allocation
         self.fail = {}  # driver function name -> the CUresult it returns instead of running
@@ -175,6 +176,7 @@ class FakeGPU:
                 self._stream, self._options, self._mark, self._time = stream, options, 0, None
 
             def sync(self):
+                gpu.waits.append("event")
                 self._stream._run_until(self._mark)
 
             def __sub__(self, other):
@@ -205,6 +207,12 @@ class FakeGPU:
                     self._done += 1
 
             def sync(self):
+                gpu.waits.append("stream")
+                self._run_until(self._issued)
+
+            def run_queued(self):
+                """Run what is queued without a host wait: what a kernel launched on this stream sees when it
+                starts (tests that run kernels in Triton's interpreter on this fake's memory call it first)."""
                 self._run_until(self._issued)
 
             def record(self, event=None, options=None):

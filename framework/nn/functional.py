@@ -79,8 +79,8 @@ def linear(input, weight, bias=None):
 
 def bilinear(input1, input2, weight, bias=None):
     """y = x1^T A x2 + b per output feature: `weight` (out, in1, in2), inputs (*, in1) and (*, in2) with the same
-    leading dims. Composed as one matmul of x1 with the weight laid out (in1, out * in2), a product with x2 and a
-    sum, viewed back to (*, out) (PyTorch's `ViewBackward0`), plus the bias (`AddBackward0`)."""
+    leading dims. As PyTorch: the inputs as rows, their trilinear product (`TrilinearBackward0`), viewed back to
+    (*, out) (`ViewBackward0`), plus the bias (`AddBackward0`)."""
     if input1.ndim != input2.ndim:
         raise RuntimeError(f"bilinear(): input dimensions do not match: got {input1.ndim} and {input2.ndim}")
     for i in range(input1.ndim - 1):
@@ -106,10 +106,17 @@ def bilinear(input1, input2, weight, bias=None):
         raise RuntimeError("All tensors must have the same dtype, got " +
                            ", ".join(f"{name}: {t.dtype.cpp_name}" for name, t in named))
     lead = tuple(input1.shape[:-1])
-    rows1, rows2 = input1.reshape(-1, in1), input2.reshape(-1, in2)
-    mixed = _linalg.matmul(rows1, weight.permute(1, 0, 2).reshape(in1, out_features * in2))
-    out = (mixed.reshape(-1, out_features, in2) * rows2.unsqueeze(1)).sum(-1).view(lead + (out_features,))
+    out = _trilinear(input1.reshape(-1, in1), weight, input2.reshape(-1, in2)).view(lead + (out_features,))
     return out if bias is None else out + bias
+
+
+@composite("TrilinearBackward0", inputs=("rows1", "weight", "rows2"))
+def _trilinear(rows1, weight, rows2):
+    """out[n, o] = sum_ij rows1[n, i] weight[o, i, j] rows2[n, j] (PyTorch's _trilinear as bilinear calls it):
+    one matmul of rows1 with the weight laid out (in1, out * in2), a product with rows2 and a sum."""
+    out_features, in1, in2 = weight.shape
+    mixed = _linalg.matmul(rows1, weight.permute(1, 0, 2).reshape(in1, out_features * in2))
+    return (mixed.reshape(-1, out_features, in2) * rows2.unsqueeze(1)).sum(-1)
 
 
 def relu(input, inplace=False):

@@ -122,14 +122,15 @@ def prelu(input, weight):
         if n_weights != channels:
             raise RuntimeError("Mismatch of parameter numbers and input channel size. Found parameter numbers = "
                                f"{n_weights} and channel size = {channels}.")
-    per_channel = (n_weights,) + (1,) * (input.ndim - 2) if n_weights != 1 else ()
-    return _prelu(input, weight, per_channel)
+    if weight.ndim != input.ndim:  # as PyTorch: the weight viewed as (1, C, 1, ...), its node a ViewBackward0
+        weight = weight.reshape([1 if i != 1 else n_weights for i in range(input.ndim)])
+    return _prelu_kernel(input, weight)
 
 
 @composite("PreluKernelBackward0", inputs=("input", "weight"))
-def _prelu(input, weight, per_channel):
+def _prelu_kernel(input, weight):
     from .elementwise import where
-    return where(input > 0, input, weight.reshape(per_channel) * input)
+    return where(input > 0, input, weight * input)
 
 
 # ---- class-index losses --------------------------------------------------------

@@ -2,14 +2,19 @@
 hardtanh, relu6, hardswish, hardsigmoid, mish and threshold (kernel pairs in framework.ops.nn), softsign and
 tanhshrink (composed, as PyTorch composes them), prelu. `inplace=True` writes the result into the input."""
 from ..ops import nn as _nn
+from ..ops.inplace import apply_inplace
 
 
-def _maybe_inplace(input, out, inplace):
-    return input.copy_(out) if inplace else out
+def _maybe_inplace(input, op, args, inplace, inplace_node=None):
+    """`op(input, *args)`, written into `input` with `inplace` (its node then named `inplace_node` where PyTorch
+    names the in-place form apart: elu_ shows EluBackward1)."""
+    if inplace:
+        return apply_inplace(input, op, *args, node_name=inplace_node)
+    return op(input, *args)
 
 
 def elu(input, alpha=1.0, inplace=False):
-    return _maybe_inplace(input, _nn.elu(input, alpha), inplace)
+    return _maybe_inplace(input, _nn.elu, (alpha,), inplace, "EluBackward1")
 
 
 def elu_(input, alpha=1.0):
@@ -21,7 +26,7 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def selu(input, inplace=False):
-    return _maybe_inplace(input, _nn.elu(input, _SELU_ALPHA, _SELU_SCALE), inplace)
+    return _maybe_inplace(input, _nn.elu, (_SELU_ALPHA, _SELU_SCALE), inplace, "EluBackward1")
 
 
 def selu_(input):
@@ -29,7 +34,7 @@ def selu_(input):
 
 
 def celu(input, alpha=1.0, inplace=False):
-    return _maybe_inplace(input, _nn.celu(input, alpha), inplace)
+    return _maybe_inplace(input, _nn.celu, (alpha,), inplace, "CeluBackward1")
 
 
 def celu_(input, alpha=1.0):
@@ -39,7 +44,7 @@ def celu_(input, alpha=1.0):
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    return _maybe_inplace(input, _nn.hardtanh(input, min_val, max_val), inplace)
+    return _maybe_inplace(input, _nn.hardtanh, (min_val, max_val), inplace)
 
 
 def hardtanh_(input, min_val=-1.0, max_val=1.0):
@@ -51,23 +56,23 @@ def relu6(input, inplace=False):
 
 
 def hardswish(input, inplace=False):
-    return _maybe_inplace(input, _nn.hardswish(input), inplace)
+    return _maybe_inplace(input, _nn.hardswish, (), inplace)
 
 
 def hardsigmoid(input, inplace=False):
-    return _maybe_inplace(input, _nn.hardsigmoid(input), inplace)
+    return _maybe_inplace(input, _nn.hardsigmoid, (), inplace)
 
 
 def mish(input, inplace=False):
-    return _maybe_inplace(input, _nn.mish(input), inplace)
+    return _maybe_inplace(input, _nn.mish, (), inplace)
 
 
 def threshold(input, threshold, value, inplace=False):
-    return _maybe_inplace(input, _nn.threshold(input, threshold, value), inplace)
+    return _maybe_inplace(input, _nn.threshold, (threshold, value), inplace, "ThresholdBackward1")
 
 
 def threshold_(input, threshold, value):
-    return input.copy_(_nn.threshold(input, threshold, value))
+    return _maybe_inplace(input, _nn.threshold, (threshold, value), True, "ThresholdBackward1")
 
 
 def softsign(input):

@@ -19,6 +19,7 @@ from ..ops import linalg as _linalg
 from ..ops import nn as _nn
 from ..ops import normalization as _normalization
 from ..ops import reduction as _red
+from ..ops.inplace import apply_inplace
 from ..ops.nn import binary_cross_entropy_with_logits as _bce_with_logits
 from ..ops.nn import gelu, softplus  # noqa: F401  (re-exported as they are)
 from ..ops.nn import silu as _silu
@@ -128,13 +129,13 @@ def relu_(input):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    out = _nn.leaky_relu(input, negative_slope)
-    return input.copy_(out) if inplace else out
+    if inplace:  # computed from a clone, so the saved input survives the write (PyTorch: LeakyReluBackward1)
+        return apply_inplace(input, _nn.leaky_relu, negative_slope, node_name="LeakyReluBackward1")
+    return _nn.leaky_relu(input, negative_slope)
 
 
 def silu(input, inplace=False):
-    out = _silu(input)
-    return input.copy_(out) if inplace else out
+    return apply_inplace(input, _silu) if inplace else _silu(input)
 
 
 def sigmoid(input):

@@ -144,6 +144,11 @@ CASES = {
     "mish": lambda t: t.F.mish(t.x), "threshold": lambda t: t.F.threshold(t.x, 0.1, 2.0),
     "softsign": lambda t: t.F.softsign(t.x), "tanhshrink": lambda t: t.F.tanhshrink(t.x),
     "prelu": lambda t: t.F.prelu(t.x, t.v), "prelu-one-weight": lambda t: t.F.prelu(t.x3, t.v[:1]),
+    "elu-inplace": lambda t: t.F.elu_(t.x * 1), "selu-inplace": lambda t: t.F.selu(t.x * 1, inplace=True),
+    "celu-inplace": lambda t: t.F.celu_(t.x * 1), "threshold-inplace": lambda t: t.F.threshold_(t.x * 1, 0.1, 2.0),
+    "hardtanh-inplace": lambda t: t.F.hardtanh_(t.x * 1), "mish-inplace": lambda t: t.F.mish(t.x * 1, inplace=True),
+    "leaky-relu-inplace": lambda t: t.F.leaky_relu(t.x * 1, 0.1, inplace=True),  # LeakyReluBackward1
+    "silu-inplace": lambda t: t.F.silu(t.x * 1, inplace=True),
     "PReLU": lambda t: _module(t, "PReLU"), "ELU": lambda t: _module(t, "ELU"), "Mish": lambda t: _module(t, "Mish"),
     "softmin": lambda t: t.F.softmin(t.x, 1), "normalize": lambda t: t.F.normalize(t.x),
     "dropout": lambda t: t.F.dropout(t.x, 0.5), "embedding": lambda t: t.F.embedding(t.target, t.w),

@@ -39,7 +39,7 @@ def _fused(tensors, norm_type=2.0):
 
 
 def _check_finite(total, norm_type):
-    if bool((total.isnan() | total.isinf()).item()):
+    if not math.isfinite(total.item()):  # the one read of the 0-dim total (PyTorch's one sync here too)
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it "
                            "cannot be clipped. To disable this error and scale the gradients by the non-finite norm "
                            "anyway, set `error_if_nonfinite=False`")

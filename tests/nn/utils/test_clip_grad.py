@@ -139,6 +139,39 @@ def test_cuda_clip_is_two_launches_and_reads_nothing_back(rng, monkeypatch):
     assert_close(clipped, flat * min(1.0, 1.0 / (norm + 1e-6)), "float32")
 
 
+@requires_cuda
+def test_cuda_error_if_nonfinite_reads_the_norm_once(rng, monkeypatch):
+    """error_if_nonfinite=True must look at the norm before scaling, as PyTorch's `if ... isinf()` does (its one
+    sync): one read of the 0-dim total, the fused launches around it, no elementwise launch."""
+    from framework.backends.cuda.array import CudaArray
+    from triton_kernels import elementwise, grad_norm
+    sizes = [300, 7, 1]
+    grads = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+    params = _fw_params(grads, [(n,) for n in sizes], "cuda")
+    launches, reads = [], []
+
+    class Counting:
+        def __init__(self, kernel):
+            self.kernel = kernel
+
+        def __getitem__(self, grid):
+            launches.append(grid)
+            return self.kernel[grid]
+    monkeypatch.setattr(grad_norm, "_norm_partials_kernel", Counting(grad_norm._norm_partials_kernel))
+    monkeypatch.setattr(grad_norm, "_finish_kernel", Counting(grad_norm._finish_kernel))
+    monkeypatch.setattr(elementwise, "_launch", lambda *a, **k: pytest.fail("an elementwise launch"))
+    to_numpy = CudaArray.to_numpy
+    with monkeypatch.context() as m:
+        m.setattr(CudaArray, "to_numpy", lambda self: reads.append(self.shape) or to_numpy(self))
+        total = clip_grad_norm_(params, 1.0, error_if_nonfinite=True)
+    assert reads == [()] and len(launches) == 3  # norm partials, their fold, the scaling
+    flat = np.concatenate(grads).astype(np.float64)
+    norm = np.sqrt((flat ** 2).sum())
+    assert_close(total, norm, "float32")
+    assert_close(np.concatenate([p.grad.cpu().numpy() for p in params]), flat * min(1.0, 1.0 / (norm + 1e-6)),
+                 "float32")
+
+
 @requires_torch
 @pytest.mark.parametrize("device", DEVICES)
 def test_non_finite_norms(device):

@@ -93,9 +93,10 @@ def _source(x):
 
 
 def apply_inplace(self, fn, *args, node_name=None, **kwargs):
-    """`self` overwritten with `fn(self, *args, **kwargs)`, as an in-place op: `fn` reads a clone of `self` when its history
-    is recorded (so what `fn` saves for backward is not overwritten), and `self`'s node is `fn`'s, shown with
-    self's old history, named `node_name` where PyTorch names the in-place form apart (elu_: EluBackward1)."""
+    """`self` overwritten with `fn(self, *args, **kwargs)`, as an in-place op: `fn` reads a clone of `self` when
+    its history is recorded (so what `fn` saves for backward is not overwritten), and `self`'s node is `fn`'s,
+    shown with self's old history, named `node_name` where PyTorch names the in-place form apart (elu_:
+    EluBackward1)."""
     source = _source(self)
     result = fn(source, *args, **kwargs)
     if source is self or result.grad_fn is None or self._base is not None:  # a view's history is its base's

@@ -36,8 +36,8 @@ from .strided import collapse, dtype_name_of, interpreting, numel, padded, strid
 # is the forward's input x or output o, as the numpy backend saves it.
 UNARY_FLOAT_OPS = frozenset((
     "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "reciprocal",
-    "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu",
-    "erf", "erfc", "erfinv"))
+    "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu", "elu", "celu", "hardswish", "hardsigmoid", "mish",
+    "logsigmoid", "threshold", "erf", "erfc", "erfinv"))
 UNARY_OPS = UNARY_FLOAT_OPS | frozenset((
     "identity", "neg", "relu", "abs", "square", "floor", "ceil", "round", "trunc", "sign", "pow_scalar",
     "clamp", "logical_not", "bitwise_not", "isnan", "isinf", "isfinite"))
@@ -45,8 +45,10 @@ BINARY_BACKWARD_OPS = frozenset((
     "log1p_backward", "expm1_backward", "sqrt_backward", "rsqrt_backward", "sin_backward", "cos_backward",
     "tanh_backward", "sigmoid_backward", "relu_backward", "abs_backward", "reciprocal_backward",
     "square_backward", "pow_scalar_backward", "clamp_backward", "gelu_backward", "gelu_tanh_backward",
-    "silu_backward", "softplus_backward", "leaky_relu_backward",
-    "erf_backward", "erfc_backward", "erfinv_backward", "nan_to_num_backward", "lerp_backward_self"))
+    "silu_backward", "softplus_backward", "leaky_relu_backward", "elu_backward", "celu_backward",
+    "hardtanh_backward", "hardswish_backward", "hardsigmoid_backward", "mish_backward", "logsigmoid_backward",
+    "threshold_backward", "erf_backward", "erfc_backward", "erfinv_backward", "nan_to_num_backward",
+    "lerp_backward_self"))
 COMPARISONS = frozenset(("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"))
 BITWISE_OPS = frozenset(("bitwise_and", "bitwise_or", "bitwise_xor"))
 # nan_to_num(a = x, b = the value for -inf; p0 = the value for nan, p1 = for +inf); lerp_scalar(a = input,
@@ -118,6 +120,19 @@ def _sigmoid(x):
     # the numpy backend's stable form: exp of a non-positive number only
     e = libdevice.exp(-tl.abs(x))
     return tl.where(x >= 0, _div(1.0, 1.0 + e), _div(e, 1.0 + e))
+
+
+@triton.jit
+def _like(x, value):
+    # `value` as a block like x, for _div (which reads its divisor's dtype)
+    return tl.zeros_like(x) + value
+
+
+@triton.jit
+def _relu6(x):
+    # min(max(x, 0), 6) as PyTorch's std::min/std::max: nan stays nan
+    y = tl.where(x < 0, 0.0, x)
+    return tl.where(y > 6.0, 6.0, y)
 
 
 @triton.jit
@@ -322,6 +337,20 @@ def _unary(x, p0, p1, OP: tl.constexpr, HAS_P0: tl.constexpr, HAS_P1: tl.constex
         y = libdevice.erfc(x)
     elif OP == "erfinv":
         y = _erfinv(x)
+    elif OP == "elu":  # p0 = alpha, p1 = scale (selu: PyTorch's constants); PyTorch's test, x <= 0 (nan: not)
+        y = tl.where(x <= 0, p1 * p0 * libdevice.expm1(x), p1 * x)
+    elif OP == "celu":  # p0 = alpha
+        y = tl.where(x <= 0, p0 * libdevice.expm1(_div(x, p0)), x)
+    elif OP == "hardswish":
+        y = _div(x * _relu6(x + 3.0), _like(x, 6.0))
+    elif OP == "hardsigmoid":
+        y = _div(_relu6(x + 3.0), _like(x, 6.0))
+    elif OP == "mish":  # x tanh(softplus(x)); exp overflowing to inf still gives x
+        y = x * libdevice.tanh(libdevice.log1p(libdevice.exp(x)))
+    elif OP == "logsigmoid":  # min(x, 0) - log1p(exp(-|x|)): exp of a non-positive number only
+        y = tl.where(x < 0, x, 0.0) - libdevice.log1p(libdevice.exp(-tl.abs(x)))
+    elif OP == "threshold":  # p0 = threshold, p1 = value
+        y = tl.where(x <= p0, p1, x)
     else:
         tl.static_assert(False, "unknown unary op")
     return y
@@ -435,6 +464,25 @@ def _binary(a, b, p0, p1, OP: tl.constexpr, HAS_P0: tl.constexpr, HAS_P1: tl.con
         y = a * (tl.abs(b) < float("inf")).to(a.dtype)
     elif OP == "lerp_backward_self":  # b = weight
         y = a * (1.0 - b)
+    elif OP == "elu_backward":  # p0 = alpha, p1 = scale; PyTorch's x <= 0: x = 0 on the exp side, nan on the other
+        y = tl.where(b <= 0, a * p1 * p0 * libdevice.exp(b), a * p1)
+    elif OP == "celu_backward":  # p0 = alpha
+        y = tl.where(b <= 0, a * libdevice.exp(_div(b, p0)), a)
+    elif OP == "hardtanh_backward":  # p0 = min, p1 = max: no gradient at the bounds (clamp passes it there)
+        y = tl.where((b <= p0) | (b >= p1), 0.0, a)
+    elif OP == "hardswish_backward":
+        y = tl.where(b <= -3.0, 0.0, tl.where(b < 3.0, a * (_div(b, _like(b, 3.0)) + 0.5), a))  # PyTorch's bounds
+    elif OP == "hardsigmoid_backward":
+        y = tl.where((b > -3.0) & (b < 3.0), _div(a, _like(a, 6.0)), 0.0)
+    elif OP == "mish_backward":
+        t = libdevice.tanh(libdevice.log1p(libdevice.exp(b)))
+        y = a * (t + b * _sigmoid(b) * (1.0 - t * t))
+    elif OP == "logsigmoid_backward":
+        z = libdevice.exp(-tl.abs(b))
+        side = _div(z, 1.0 + z)
+        y = a * tl.where(b < 0, 1.0 - side, side)
+    elif OP == "threshold_backward":  # p0 = threshold
+        y = tl.where(b <= p0, 0.0, a)
     else:
         tl.static_assert(False, "unknown binary op")
     return y
@@ -581,7 +629,9 @@ def _elementwise_kernel(
 # ---- launchers ----------------------------------------------------------------------------------------
 
 # the ops whose parameters are required (clamp's bounds are optional)
-_PARAMETERS = {"pow_scalar": ("exponent",), "leaky_relu": ("negative slope",), "softplus": ("beta", "threshold")}
+_PARAMETERS = {"pow_scalar": ("exponent",), "leaky_relu": ("negative slope",), "softplus": ("beta", "threshold"),
+               "elu": ("alpha", "scale"), "celu": ("alpha",), "hardtanh": ("min", "max"),
+               "threshold": ("threshold", "value")}
 
 
 def compute_dtype(*dtype_names):
@@ -704,7 +754,8 @@ def _launch(op, n_inputs, inputs, out, p0=None, p1=None, zero_division_flag=None
 
 def unary(op, x, out, p0=None, p1=None):
     """out[...] = op(x), x broadcast to out's shape. Parameters: pow_scalar(p0 = exponent), clamp(p0 = min or
-    None, p1 = max or None), softplus(p0 = beta, p1 = threshold), leaky_relu(p0 = negative slope).
+    None, p1 = max or None), softplus(p0 = beta, p1 = threshold), leaky_relu(p0 = negative slope), elu(p0 = alpha,
+    p1 = scale), celu(p0 = alpha), threshold(p0 = threshold, p1 = value). (Hardtanh's forward is clamp.)
 
     Ops that are the identity on some dtypes (floor/ceil/round/trunc on integers, relu/abs/sign on bool,
     bitwise_not on bool = logical_not) are mapped here, so the kernel sees only meaningful pairs."""
@@ -721,7 +772,9 @@ def binary(op, a, b, out, p0=None, p1=None, zero_division_flag=None):
     """out[...] = op(a, b), broadcast to out's shape; `a` or `b` may be a Python scalar. Comparisons and
     logical ops give bools (store them in a bool `out`). `*_backward` ops take (grad, saved) and the
     forward's parameters: pow_scalar_backward(p0 = exponent), clamp_backward(p0 = min or None, p1 = max or
-    None), softplus_backward(p0 = beta, p1 = threshold), leaky_relu_backward(p0 = slope).
+    None), softplus_backward(p0 = beta, p1 = threshold), leaky_relu_backward(p0 = slope), elu_backward and
+    celu_backward (as their forwards), hardtanh_backward(p0 = min, p1 = max), threshold_backward(p0 = threshold,
+    p1 = value).
 
     `zero_division_flag`: an int32 array of one element, zeroed by the caller; integer floor_divide and
     remainder set it to 1 when a divisor is 0 (and give 0 there)."""

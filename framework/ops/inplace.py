@@ -116,17 +116,24 @@ def _source(x):
     return x.clone() if x.grad_fn is not None and is_grad_enabled() else x
 
 
+def apply_inplace(self, fn, *args, node_name=None, **kwargs):
+    """`self` overwritten with `fn(self, *args, **kwargs)`, as an in-place op: `fn` reads a clone of `self` when
+    its history is recorded (so what `fn` saves for backward is not overwritten), and `self`'s node is `fn`'s,
+    shown with self's old history, named `node_name` where PyTorch names the in-place form apart (elu_:
+    EluBackward1)."""
+    source = _source(self)
+    result = fn(source, *args, **kwargs)
+    if source is self or result.grad_fn is None or self._base is not None:  # a view's history is its base's
+        return write_(self, result)
+    # the op read a clone of self: PyTorch's node shows self's old history where ours shows the clone
+    clone = source.grad_fn
+    shown = tuple(clone.next_functions[0] if edge[0] is clone else edge for edge in result.grad_fn.next_functions)
+    return rename_inplace(write_(self, result), node_name or result.grad_fn.name(), shown)
+
+
 def _inplace(fn):
     def method(self, *args, **kwargs):
-        source = _source(self)
-        result = fn(source, *args, **kwargs)
-        if source is self or result.grad_fn is None or self._base is not None:  # a view's history is its base's
-            return write_(self, result)
-        # the op read a clone of self: PyTorch's node shows self's old history where ours shows the clone
-        clone = source.grad_fn
-        shown = tuple(clone.next_functions[0] if edge[0] is clone else edge for edge in result.grad_fn.next_functions)
-        name = result.grad_fn.name()
-        return rename_inplace(write_(self, result), name, shown)
+        return apply_inplace(self, fn, *args, **kwargs)
     method.__name__ = fn.__name__ + "_"
     return method
 

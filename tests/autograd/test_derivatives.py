@@ -39,7 +39,8 @@ def test_formulas_belong_to_differentiable_ops():
 
 # params for running each `kernel_saves` op on one positive float input
 _KERNEL_SAVES_PARAMS = {"pow_scalar": (2.5,), "clamp": (0.5, 1.5), "gelu": ("none",), "leaky_relu": (0.1,),
-                        "softplus": (1.0, 20.0), "softmax": (1,), "log_softmax": (1,), "nan_to_num": (0.0, 1e30, -1e30)}
+                        "softplus": (1.0, 20.0), "softmax": (1,), "log_softmax": (1,), "nan_to_num": (0.0, 1e30, -1e30),
+                        "elu": (1.0, 1.0), "celu": (1.0,), "hardtanh": (-1.0, 1.0), "threshold": (0.5, 0.0)}
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -259,6 +260,36 @@ CASES = [
         pos_weight=_index(L, [0.5, 2.0, 1.0, 3.0], x).double(), reduction="sum"), [S, S]),
     ("embedding", lambda L, w: L.nn.functional.embedding(_index(L, [[0, 2], [2, 1]], w), w, padding_idx=1) ** 2,
      [(3, 4)]),
+    ("elu-selu-celu", lambda L, x: (L.nn.functional.elu(x, 0.7) + L.nn.functional.selu(x)
+                                    + L.nn.functional.celu(x, 1.5)) * x, [S]),
+    ("hardtanh-relu6", lambda L, x: L.nn.functional.hardtanh(x, -1.0, 1.5) * x
+     + L.nn.functional.relu6(x * 4) * x, [S]),
+    ("threshold", lambda L, x: L.nn.functional.threshold(x, 0.1, 2.0) * x, [S]),
+    ("hardswish", lambda L, x: L.nn.functional.hardswish(x * 2), [S]),
+    ("hardsigmoid", lambda L, x: L.nn.functional.hardsigmoid(x * 2) * x, [S]),
+    ("mish", lambda L, x: L.nn.functional.mish(x), [S]),
+    ("logsigmoid", lambda L, x: L.nn.functional.logsigmoid(x), [S]),
+    ("softsign-tanhshrink", lambda L, x: L.nn.functional.softsign(x) + L.nn.functional.tanhshrink(x), [S]),
+    ("prelu", lambda L, x, w: L.nn.functional.prelu(x, w) * x + L.nn.functional.prelu(x, w[:1]) ** 2, [S, (4,)]),
+    ("group-norm", lambda L, x, w, b: L.nn.functional.group_norm(x, 2, w, b), [(2, 4, 3), (4,), (4,)]),
+    ("group-norm-no-affine", lambda L, x: L.nn.functional.group_norm(x, 1) * x, [(3, 2, 2)]),
+    ("bilinear", lambda L, x, y, w, b: L.nn.functional.bilinear(x, y, w, b) ** 2, [S, (3, 2), (5, 4, 2), (5,)]),
+    ("huber-smooth-l1", lambda L, x, t: L.nn.functional.huber_loss(x, t, delta=0.5)
+     + L.nn.functional.huber_loss(x, t, weight=t.abs(), reduction="sum")
+     + L.nn.functional.smooth_l1_loss(x, t, beta=0.7), [S, S]),
+    ("kl-div", lambda L, x, t: L.nn.functional.kl_div(x.log_softmax(1), t.softmax(1), reduction="batchmean")
+     + L.nn.functional.kl_div(x, t, reduction="sum", log_target=True), [S, S]),
+    ("poisson-nll", lambda L, x, t: L.nn.functional.poisson_nll_loss(x, t.abs())
+     + L.nn.functional.poisson_nll_loss(x.abs() + 0.5, t.abs() * 2, log_input=False, full=True), [S, S]),
+    ("gaussian-nll", lambda L, x, t, v: L.nn.functional.gaussian_nll_loss(x, t, v, full=True), [S, S, P]),
+    ("margin-losses", lambda L, x, y: L.nn.functional.cosine_embedding_loss(x, y, _index(L, [1.0, -1.0, 1.0], x))
+     + L.nn.functional.hinge_embedding_loss(x, _index(L, [1.0, -1.0, -1.0, 1.0], x), margin=2.5)
+     + L.nn.functional.margin_ranking_loss(x[:, 0], y[:, 1], _index(L, [1.0, -1.0, 1.0], x), margin=2.5),
+     [S, S]),
+    ("triplet-margin", lambda L, a, p, n: L.nn.functional.triplet_margin_loss(a, p, n, margin=3.0, swap=True),
+     [S, S, S]),
+    ("soft-margin", lambda L, x: L.nn.functional.soft_margin_loss(x, _index(L, [1.0, -1.0, -1.0, 1.0], x))
+     + L.nn.functional.multilabel_soft_margin_loss(x, _index(L, [0.0, 1.0, 1.0, 0.0], x)), [S]),
     ("mse-loss", lambda L, x, t: L.nn.functional.mse_loss(x, t), [S, S]),
     ("layer-norm", lambda L, x, w, b: L.nn.functional.layer_norm(x, (4,), w, b), [S, (4,), (4,)]),
     ("batch-norm", lambda L, x, w, b: L.nn.functional.batch_norm(x, None, None, w, b, training=True),
@@ -279,8 +310,9 @@ CASES = [
      + x.quantile(0.5, interpolation="midpoint") ** 2, [S]),
 ]
 CASE_IDS = [case[0] for case in CASES]
-# cases PyTorch itself refuses: its scatter backward rejects a source larger than the index
-TORCH_REFUSES = {"scatter-from-a-larger-source"}
+# cases PyTorch itself refuses: its scatter backward rejects a source larger than the index; hardsigmoid_backward
+# has no derivative there (ours is 0 almost everywhere, as the function is piecewise linear)
+TORCH_REFUSES = {"scatter-from-a-larger-source", "hardsigmoid"}
 # cases whose second derivatives PyTorch lacks: "the derivative for '_cdist_backward' is not implemented"
 # (first derivatives are compared; gradgradcheck checks the second ones on the cpu, other devices match the cpu)
 TORCH_HAS_NO_SECOND_DERIVATIVE = {"cdist"}

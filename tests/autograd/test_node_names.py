@@ -14,7 +14,8 @@ from helpers import requires_torch, torch
 pytestmark = requires_torch
 
 _RNG = np.random.default_rng(0)
-_VALUES = {"x": (4, 3), "y": (4, 3), "w": (5, 3), "b": (5,), "v": (3,), "x3": (2, 4, 3), "s": (), "p": (4, 3)}
+_VALUES = {"x": (4, 3), "y": (4, 3), "w": (5, 3), "b": (5,), "v": (3,), "x3": (2, 4, 3), "s": (), "p": (4, 3),
+           "c": (4,), "w3": (5, 3, 3)}
 _ARRAYS = {name: _RNG.uniform(0.2, 0.9, shape) if name == "p" else _RNG.standard_normal(shape)
            for name, shape in _VALUES.items()}
 
@@ -28,6 +29,7 @@ class _Inputs:
             setattr(self, name, L.tensor(array, dtype=L.float32, requires_grad=True))
         self.target = L.tensor([0, 2, 1, 0])
         self.const = L.tensor(_ARRAYS["y"], dtype=L.float32)
+        self.signs = L.tensor([1.0, -1.0, -1.0, 1.0])  # +-1 targets of the margin losses
         self.F = L.nn.functional
 
 
@@ -147,6 +149,7 @@ CASES = {
     "zero": lambda t: _inplace(t, "zero_"), "copy": lambda t: _inplace(t, "copy_", t.y),
     "add-inplace": lambda t: _inplace(t, "add_", t.y), "mul-inplace": lambda t: _inplace(t, "mul_", 2),
     "clamp-inplace": lambda t: _inplace(t, "clamp_", 0, 1),
+    "clamp-min-function": lambda t: t.L.clamp_min(t.x, 0.5), "clamp-max-function": lambda t: t.L.clamp_max(t.x, 0),
     # reductions
     "sum": lambda t: t.x.sum(), "sum-dim": lambda t: t.x.sum(1), "sum-dtype": lambda t: t.x.sum(dtype=t.L.float64),
     "mean": lambda t: t.x.mean(), "mean-dim": lambda t: t.x.mean(0, keepdim=True), "prod": lambda t: t.x.prod(),
@@ -183,6 +186,19 @@ CASES = {
     "gelu": lambda t: t.F.gelu(t.x), "gelu-tanh": lambda t: t.F.gelu(t.x, approximate="tanh"),
     "silu": lambda t: t.F.silu(t.x), "leaky-relu": lambda t: t.F.leaky_relu(t.x, 0.1),
     "softplus": lambda t: t.F.softplus(t.x), "logsigmoid": lambda t: t.F.logsigmoid(t.x),
+    "elu": lambda t: t.F.elu(t.x, 0.5), "selu": lambda t: t.F.selu(t.x),  # EluBackward0
+    "celu": lambda t: t.F.celu(t.x, 2.0), "hardtanh": lambda t: t.F.hardtanh(t.x, -0.5, 0.5),
+    "relu6": lambda t: t.F.relu6(t.x * 8),  # HardtanhBackward0
+    "hardswish": lambda t: t.F.hardswish(t.x), "hardsigmoid": lambda t: t.F.hardsigmoid(t.x),
+    "mish": lambda t: t.F.mish(t.x), "threshold": lambda t: t.F.threshold(t.x, 0.1, 2.0),
+    "softsign": lambda t: t.F.softsign(t.x), "tanhshrink": lambda t: t.F.tanhshrink(t.x),
+    "prelu": lambda t: t.F.prelu(t.x, t.v), "prelu-one-weight": lambda t: t.F.prelu(t.x3, t.v[:1]),
+    "elu-inplace": lambda t: t.F.elu_(t.x * 1), "selu-inplace": lambda t: t.F.selu(t.x * 1, inplace=True),
+    "celu-inplace": lambda t: t.F.celu_(t.x * 1), "threshold-inplace": lambda t: t.F.threshold_(t.x * 1, 0.1, 2.0),
+    "hardtanh-inplace": lambda t: t.F.hardtanh_(t.x * 1), "mish-inplace": lambda t: t.F.mish(t.x * 1, inplace=True),
+    "leaky-relu-inplace": lambda t: t.F.leaky_relu(t.x * 1, 0.1, inplace=True),  # LeakyReluBackward1
+    "silu-inplace": lambda t: t.F.silu(t.x * 1, inplace=True),
+    "PReLU": lambda t: _module(t, "PReLU"), "ELU": lambda t: _module(t, "ELU"), "Mish": lambda t: _module(t, "Mish"),
     "softmin": lambda t: t.F.softmin(t.x, 1), "normalize": lambda t: t.F.normalize(t.x),
     "pairwise-distance-p1": lambda t: t.F.pairwise_distance(t.x, t.const, 1.0),
     "pairwise-distance": lambda t: t.F.pairwise_distance(t.x, t.y), "cosine-similarity": lambda t: t.F.cosine_similarity(
@@ -195,6 +211,11 @@ CASES = {
     "batch-norm": lambda t: t.F.batch_norm(t.x, None, None, t.v, t.v * 2, training=True),
     "batch-norm-eval": lambda t: t.F.batch_norm(t.x, t.const[0] * 0, t.const[0].abs() + 1, t.v, None),
     "BatchNorm1d": lambda t: _module(t, "BatchNorm1d", 3),
+    "group-norm": lambda t: t.F.group_norm(t.x3, 2, t.c, t.c * 2),  # NativeGroupNormBackward0
+    "group-norm-no-affine": lambda t: t.F.group_norm(t.x3, 4), "GroupNorm": lambda t: _module(t, "GroupNorm", 2, 4,
+                                                                                               inputs=("x3",)),
+    # nn.functional: bilinear (a view of PyTorch's trilinear; ours composes it)
+    "bilinear": lambda t: t.F.bilinear(t.x, t.y, t.w3, t.b), "bilinear-no-bias": lambda t: t.F.bilinear(t.x, t.y, t.w3),
     # nn.functional: losses
     "mse-loss": lambda t: t.F.mse_loss(t.x, t.y),
     "mse-loss-none": lambda t: t.F.mse_loss(t.x, t.const, reduction="none"),
@@ -206,6 +227,23 @@ CASES = {
     "smooth-l1-loss-beta-0": lambda t: t.F.smooth_l1_loss(t.x, t.const, beta=0.0),  # l1_loss's MeanBackward0
     "huber-loss": lambda t: t.F.huber_loss(t.x, t.const, delta=0.5),
     "huber-loss-weighted": lambda t: t.F.huber_loss(t.x, t.const, weight=t.const.abs()),
+    "huber-loss-none": lambda t: t.F.huber_loss(t.x, t.y, reduction="none"),
+    "HuberLoss": lambda t: _module(t, "HuberLoss", "mean", 0.5, inputs=("x", "const")),
+    "SmoothL1Loss": lambda t: _module(t, "SmoothL1Loss", inputs=("x", "const")),
+    "kl-div": lambda t: t.F.kl_div(t.x, t.p, reduction="batchmean"),  # DivBackward0
+    "kl-div-log-target": lambda t: t.F.kl_div(t.x, t.y, reduction="sum", log_target=True),
+    "kl-div-none": lambda t: t.F.kl_div(t.x, t.p.detach(), reduction="none"),
+    "kl-div-target-requires-grad": lambda t: t.F.kl_div(t.x, t.p, reduction="none"),
+    "poisson-nll-loss": lambda t: t.F.poisson_nll_loss(t.x, t.p),
+    "poisson-nll-loss-full": lambda t: t.F.poisson_nll_loss(t.p, t.const.abs() * 3, log_input=False, full=True),
+    "gaussian-nll-loss": lambda t: t.F.gaussian_nll_loss(t.x, t.const, t.p),
+    "cosine-embedding-loss": lambda t: t.F.cosine_embedding_loss(t.x, t.y, t.signs),
+    "hinge-embedding-loss": lambda t: t.F.hinge_embedding_loss(t.x, t.const.sign()),
+    "margin-ranking-loss": lambda t: t.F.margin_ranking_loss(t.c, t.x[:, 0], t.signs),
+    "triplet-margin-loss": lambda t: t.F.triplet_margin_loss(t.x, t.y, t.p),
+    "soft-margin-loss": lambda t: t.F.soft_margin_loss(t.x, t.const.sign()),  # SoftMarginLossBackward0
+    "soft-margin-loss-none": lambda t: t.F.soft_margin_loss(t.x, t.const.sign(), reduction="none"),
+    "multilabel-soft-margin-loss": lambda t: t.F.multilabel_soft_margin_loss(t.x, (t.const > 0).float()),
     "nll-loss": lambda t: t.F.nll_loss(t.x, t.target), "NLLLoss": lambda t: _module(t, "NLLLoss",
                                                                                      inputs=("x", "target")),
     "cross-entropy": lambda t: t.F.cross_entropy(t.x, t.target),
@@ -240,8 +278,9 @@ CASES = {
 # cases whose graphs PyTorch builds from more nodes than ours (the names agree; the edges below do not):
 # linear runs as addmm/mm of the transposed weight (TBackward0) and views other ranks back; the fused
 # linear+activation is one node; cross_entropy is one fused op (PyTorch: log_softmax, then nll_loss);
-# copy_ expands its source first.
+# copy_ expands its source first; kl_div's target term is xlogy(t, t) there (XlogyBackward0), where/mul/log here.
 STRUCTURE_DIFFERS = {
+    "kl-div-target-requires-grad",
     "linear", "linear-no-bias", "linear-3d", "linear-3d-no-bias", "linear-1d", "linear-1d-no-bias", "Linear",
     "matmul-batched", "vecmat", "Sequential-Linear-ReLU", "Sequential-Linear-GELU", "Sequential-Linear-SiLU",
     "cross-entropy", "cross-entropy-smoothing", "cross-entropy-probabilities", "cross-entropy-probabilities-sum",

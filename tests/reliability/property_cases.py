@@ -132,6 +132,23 @@ def _gelu(x, approximate):
     return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
 
 
+_SELU = (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)
+
+
+def _elu_call(lib, x, kind, alpha):
+    return lib.nn.functional.selu(x) if kind == "selu" else lib.nn.functional.elu(x, alpha)
+
+
+def _elu(x, kind, alpha):
+    alpha, scale = _SELU if kind == "selu" else (alpha, 1.0)
+    return np.where(x <= 0, scale * alpha * np.expm1(x), scale * x)
+
+
+def _mish(x):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return x * np.tanh(np.log1p(np.exp(x)))
+
+
 def _softplus(x, beta, threshold):
     with np.errstate(over="ignore"):
         return np.where(x * beta > threshold, x, np.log1p(np.exp(beta * x)) / beta)
@@ -195,6 +212,25 @@ UNARY = [
     # finite inputs (the numpy reference's) come back unchanged; PyTorch is the oracle for nan and +-inf
     Unary("nan_to_num", lambda lib, x, n, p, m: lib.nan_to_num(x, n, p, m), lambda x, n, p, m: x, ALL,
           params=st.tuples(st.sampled_from([0.0, 1.5]), st.sampled_from([None, 7.0]), st.sampled_from([None, -7.0]))),
+    # elu's op also serves selu (PyTorch's constants as alpha and scale); a kink at 0 unless alpha is 1
+    Unary("elu", _elu_call, _elu, params=st.tuples(st.sampled_from(["elu", "selu"]), st.sampled_from([1.0, 0.4])),
+          grad=AWAY0),
+    Unary("celu", lambda lib, x, a: lib.nn.functional.celu(x, a),
+          lambda x, a: np.where(x <= 0, a * np.expm1(x / a), x), params=st.tuples(st.sampled_from([1.0, 0.5, 2.0])),
+          grad=AWAY0),
+    Unary("hardtanh", lambda lib, x, lo, hi: lib.nn.functional.hardtanh(x, lo, hi),
+          lambda x, lo, hi: np.minimum(hi, np.maximum(lo, x)),
+          params=st.sampled_from([(-1.0, 1.0), (0.0, 6.0), (-2.0, 3.0)]), grad=NONINT),  # integer bounds
+    Unary("threshold", lambda lib, x, t, v: lib.nn.functional.threshold(x, t, v),
+          lambda x, t, v: np.where(x <= t, v, x), params=st.tuples(st.sampled_from([0.0, 1.0, -2.0]),
+                                                                    st.sampled_from([0.5, -3.0])), grad=NONINT),
+    Unary("hardswish", lambda lib, x: lib.nn.functional.hardswish(x), lambda x: x * np.clip(x + 3, 0, 6) / 6,
+          grad=NONINT),  # kinks at -3 and 3
+    Unary("hardsigmoid", lambda lib, x: lib.nn.functional.hardsigmoid(x), lambda x: np.clip(x + 3, 0, 6) / 6,
+          grad=NONINT),
+    Unary("mish", lambda lib, x: lib.nn.functional.mish(x), _mish),
+    Unary("log_sigmoid", lambda lib, x: lib.nn.functional.logsigmoid(x),
+          lambda x: np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))),
 ]
 
 
@@ -421,6 +457,7 @@ EXCLUDED = {
                                         "mode")},
     **{op: "test_unique.py" for op in ("unique", "unique_dim", "unique_consecutive", "unique_dim_consecutive")},
     **{op: "test_search.py" for op in ("searchsorted", "histc", "bincount")},
+    "group_norm": "nn/test_group_norm.py (per-group statistics: not elementwise)",
     "linear_cross_entropy": "nn/test_linear_cross_entropy.py (class targets, a matmul: not elementwise)",
     # elements moved, not computed: the property is where each lands; test_rearrange.py and test_matrix.py
     **{op: "test_rearrange.py" for op in ("flip", "roll", "rot90")},

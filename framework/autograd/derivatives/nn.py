@@ -88,6 +88,62 @@ def _softplus(ctx, g):
     return ew.where(z > threshold, g, g * z.sigmoid())
 
 
+@derivative("elu", kernel_saves="input")
+def _elu(ctx, g):
+    """scale * alpha * exp(x) where x <= 0 (selu is elu with its two constants), scale above; exp reads x
+    clamped to 0, so a large x (the other side) cannot overflow into the second derivative."""
+    alpha, scale = ctx.params
+    x = ctx.input(0)
+    return ew.where(x <= 0, g * (scale * alpha) * x.clamp(max=0).exp(), g * scale)
+
+
+@derivative("celu", kernel_saves="input")
+def _celu(ctx, g):
+    (alpha,) = ctx.params
+    x = ctx.input(0)
+    return ew.where(x <= 0, g * (x.clamp(max=0) / alpha).exp(), g)
+
+
+@derivative("hardtanh", kernel_saves="input")
+def _hardtanh(ctx, g):
+    """No gradient at the bounds themselves, as the kernels (and PyTorch)."""
+    low, high = ctx.params
+    x = ctx.input(0)
+    return ew.where((x > low) & (x < high), g, 0.0)
+
+
+@derivative("threshold", kernel_saves="input")
+def _threshold(ctx, g):
+    threshold, _ = ctx.params
+    return ew.where(ctx.input(0) <= threshold, 0.0, g)
+
+
+@derivative("hardswish", kernel_saves="input")
+def _hardswish(ctx, g):
+    """0 up to -3, g (x / 3 + 1/2) up to 3 (excluded), g above: the kernels' bounds."""
+    x = ctx.input(0)
+    return ew.where(x <= -3, 0.0, ew.where(x < 3, g * (x / 3 + 0.5), g))
+
+
+@derivative("hardsigmoid", kernel_saves="input")
+def _hardsigmoid(ctx, g):
+    x = ctx.input(0)
+    return ew.where((x > -3) & (x < 3), g / 6, 0.0)
+
+
+@derivative("mish", kernel_saves="input")
+def _mish(ctx, g):
+    """mish(x) = x tanh(softplus(x)): g (t + x sigmoid(x) (1 - t^2)) with t = tanh(softplus(x))."""
+    x = ctx.input(0)
+    t = ops_nn.softplus(x).tanh()
+    return g * (t + x * x.sigmoid() * (1 - t * t))
+
+
+@derivative("log_sigmoid", kernel_saves="input")
+def _log_sigmoid(ctx, g):
+    return g * (-ctx.input(0)).sigmoid()
+
+
 # ---- losses ---------------------------------------------------------------------------------------
 
 def _class_dim(x):

@@ -19,6 +19,7 @@ from . import scatter_reduce  # noqa: F401,E402
 from . import elementwise  # noqa: F401,E402
 from . import linalg  # noqa: F401,E402
 from . import nn  # noqa: F401,E402
+from . import normalization  # noqa: F401,E402
 from . import linear_cross_entropy  # noqa: F401,E402
 from . import scan, search, sorting  # noqa: F401,E402
 from . import rearrange  # noqa: F401,E402

@@ -157,12 +157,13 @@ register("clamp_tensor", "cuda", _clamp_tensor_forward, _clamp_tensor_backward, 
 
 # ---- activations (framework/backends/numpy/nn.py): forward(ctx, x, *params) ----
 
-def _register_activation(op, op_of_params, params_of):
+def _register_activation(op, op_of_params, params_of, forward_op=None):
+    """`forward_op` names the forward's kernel op when it is not `op_of_params(...)` (hardtanh's is clamp)."""
     def forward(ctx, x, *params):
         if ctx.needs_input_grad:
             ctx.save_for_backward(x)
             ctx.params = params
-        name = op_of_params(*params)
+        name = forward_op or op_of_params(*params)
         return _unary(name, x, **params_of(*params))
 
     def backward(ctx, g):
@@ -177,6 +178,13 @@ _register_activation("gelu", lambda approximate: "gelu_tanh" if approximate == "
 _register_activation("silu", lambda: "silu", lambda: {})
 _register_activation("leaky_relu", lambda slope: "leaky_relu", lambda slope: dict(p0=slope))
 _register_activation("softplus", lambda beta, threshold: "softplus", lambda beta, t: dict(p0=beta, p1=t))
+_register_activation("elu", lambda alpha, scale: "elu", lambda alpha, scale: dict(p0=alpha, p1=scale))
+_register_activation("celu", lambda alpha: "celu", lambda alpha: dict(p0=alpha))
+_register_activation("hardtanh", lambda low, high: "hardtanh", lambda low, high: dict(p0=low, p1=high), "clamp")
+_register_activation("threshold", lambda threshold, value: "threshold", lambda t, v: dict(p0=t, p1=v))
+for _op in ("hardswish", "hardsigmoid", "mish"):
+    _register_activation(_op, lambda _op=_op: _op, lambda: {})
+_register_activation("log_sigmoid", lambda: "logsigmoid", lambda: {})
 
 
 # ---- binary ops: inputs share one dtype; either may be a Python scalar ----

@@ -5,6 +5,8 @@ from . import reduction  # noqa: F401
 from . import indexing  # noqa: F401
 from . import scatter_reduce  # noqa: F401
 from . import nn  # noqa: F401
+from . import activation  # noqa: F401
+from . import normalization  # noqa: F401
 from . import linear_cross_entropy  # noqa: F401
 from . import scan, search, sorting  # noqa: F401
 from . import rearrange  # noqa: F401

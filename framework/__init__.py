@@ -25,6 +25,7 @@ from .random import Generator, default_generator, initial_seed, manual_seed, see
 from .autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .printing import get_printoptions, set_printoptions
 from . import autograd, cuda
+autograd.derivatives.load()  # the differentiable formulas (create_graph=True), once every op they use exists
 
 __version__ = "0.1.0"
 

@@ -14,6 +14,7 @@ gradients already reduced to each input's shape (broadcasting undone).
 Ops without a derivative (comparisons, argmax, ...) register `not_differentiable`
 as their backward, so the table stays complete.
 """
+import re
 from typing import Callable, NamedTuple
 
 
@@ -37,8 +38,14 @@ def register(op, device_type, forward, backward, node_name=None):
     if node_name is not None:
         NODE_NAMES[op] = node_name
     elif op not in NODE_NAMES:
-        NODE_NAMES[op] = "".join(part.capitalize() for part in op.split("_")) + "Backward0"
+        NODE_NAMES[op] = default_node_name(op)
     KERNELS.setdefault(op, {})[device_type] = KernelPair(forward, backward)
+
+
+def default_node_name(op):
+    """PyTorch's generated node name for `op`: CamelCase, a letter after a digit upper-cased (log1p: Log1PBackward0)."""
+    camel = "".join(part.capitalize() for part in op.split("_"))
+    return re.sub(r"(?<=[0-9])[a-z]", lambda m: m.group(0).upper(), camel) + "Backward0"
 
 
 def kernels(op, device_type):

@@ -10,6 +10,7 @@ ops, so every device that runs those runs these.
 import warnings
 
 from .. import dtypes, random
+from ..autograd.composite import composite
 from ..creation import arange, from_numpy, zeros
 from ..ops import elementwise as _ew
 from ..ops import linalg as _linalg
@@ -106,6 +107,7 @@ def tanh(input):
     return _ew.tanh(input)
 
 
+@composite("LogSigmoidBackward0", inputs=("input",))
 def logsigmoid(input):
     return -softplus(-input)
 
@@ -262,6 +264,7 @@ def _compute_dtype(input):
     return dtypes.float32 if input.dtype in (dtypes.float16, dtypes.bfloat16) else input.dtype
 
 
+@composite("NativeLayerNormBackward0", inputs=("input", "weight", "bias"))
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if not shape or tuple(input.shape[input.ndim - len(shape):]) != shape or input.ndim < len(shape):
@@ -280,6 +283,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 # ---- losses ------------------------------------------------------------------------
 
+# PyTorch composes the weighted forms in Python: their nodes are the pieces'
+@composite(lambda args: "MseLossBackward0" if args["weight"] is None else None, inputs=("input", "target"))
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     _check_size(input, target)
     reduction = _reduction(size_average, reduce, reduction)
@@ -301,12 +306,14 @@ def _huber(diff, delta, scale_quadratic):
     return _ew.where(size < delta, quadratic, delta * (size - 0.5 * delta))
 
 
+@composite(lambda args: "HuberLossBackward0" if args["weight"] is None else None, inputs=("input", "target"))
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     _check_size(input, target)
     _nn.check_reduction(reduction)
     return _weighted(_huber(input - target, delta, False), weight, input, reduction, mean_over_weight=False)
 
 
+@composite(lambda args: "SmoothL1LossBackward0" if args["beta"] != 0.0 else None, inputs=("input", "target"))
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     _check_size(input, target)
     reduction = _reduction(size_average, reduce, reduction)

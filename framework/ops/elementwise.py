@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 from .. import dtypes
+from ..autograd.composite import composite
 from ..autograd.function import run
 from ..tensor import Tensor
 
@@ -47,7 +48,7 @@ def _as_operand(x, dtype):
     return value
 
 
-def _binary(op, a, b, compute_dtype=None):
+def _binary(op, a, b, compute_dtype=None, node_name=None):
     """Run binary `op` on tensors or scalars after PyTorch's type promotion."""
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         if a._data.shape != b._data.shape:
@@ -59,7 +60,7 @@ def _binary(op, a, b, compute_dtype=None):
         dtype = dtypes.result_type(a, b)
     if compute_dtype is not None:
         dtype = compute_dtype(dtype)
-    return run(op, (_as_operand(a, dtype), _as_operand(b, dtype)))
+    return run(op, (_as_operand(a, dtype), _as_operand(b, dtype)), (), node_name)
 
 
 def _scalar_first(op, scalar, tensor, node_name):
@@ -76,8 +77,18 @@ def _to_float(dtype):
 
 def add(input, other, *, alpha=1):
     if alpha != 1:
-        other = mul(other, alpha)
+        return _add_scaled(input, other, alpha)
     return _binary("add", input, other)
+
+
+@composite("AddBackward0", inputs=("input", "other"))  # PyTorch scales `other` inside its add node
+def _add_scaled(input, other, alpha):
+    return _binary("add", input, mul(other, alpha))
+
+
+@composite("SubBackward0", inputs=("input", "other"))
+def _sub_scaled(input, other, alpha):
+    return _binary("sub", input, mul(other, alpha))
 
 
 def _is_bool(x):
@@ -89,7 +100,7 @@ def sub(input, other, *, alpha=1):
         raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
                            "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
     if alpha != 1:
-        other = mul(other, alpha)
+        return _sub_scaled(input, other, alpha)
     return _binary("sub", input, other)
 
 
@@ -105,12 +116,17 @@ def div(input, other, *, rounding_mode=None):
     if rounding_mode == "floor":
         return floor_divide(input, other)
     if rounding_mode == "trunc":
-        dtype = dtypes.result_type(input, other)
-        result = trunc(div(input, other))
-        return result if dtype.is_floating_point else result.to(dtype)
+        return _div_trunc(input, other)
     if rounding_mode is not None:
         raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
     return _binary("div", input, other, _to_float)
+
+
+@composite("DivBackward2", inputs=("input", "other"))
+def _div_trunc(input, other):
+    dtype = dtypes.result_type(input, other)
+    result = trunc(div(input, other))
+    return result if dtype.is_floating_point else result.to(dtype)
 
 
 def true_divide(input, other):
@@ -122,7 +138,8 @@ def floor_divide(input, other):
 
 
 def remainder(input, other):
-    return _binary("remainder", input, other)
+    # PyTorch's overloads: remainder.Scalar records RemainderBackward0, remainder.Tensor RemainderBackward1
+    return _binary("remainder", input, other, node_name="RemainderBackward1" if isinstance(other, Tensor) else None)
 
 
 def pow(input, exponent):
@@ -277,12 +294,7 @@ def clamp(input, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None".replace("torch", "framework"))
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = input
-        if min is not None:
-            out = maximum(out, min if isinstance(min, Tensor) else min)
-        if max is not None:
-            out = minimum(out, max if isinstance(max, Tensor) else max)
-        return out
+        return _clamp_by_tensors(input, min, max)
     dtype = dtypes.result_type(input, *(v for v in (min, max) if v is not None))
     low = None if min is None else _as_operand(min, dtype)
     high = None if max is None else _as_operand(max, dtype)
@@ -290,6 +302,16 @@ def clamp(input, min=None, max=None):
 
 
 clip = clamp
+
+
+@composite("ClampBackward0", inputs=("input", "min", "max"))
+def _clamp_by_tensors(input, min, max):
+    out = input
+    if min is not None:
+        out = maximum(out, min if isinstance(min, Tensor) else min)
+    if max is not None:
+        out = minimum(out, max if isinstance(max, Tensor) else max)
+    return out
 
 
 def clamp_min(input, min):
@@ -345,10 +367,12 @@ TENSOR_METHODS = (
 __all__ = list(TENSOR_METHODS) + ["broadcast_shapes", "rsub", "fix", "negative", "true_divide", "where"]
 
 OPERATORS = {
-    "__add__": add, "__radd__": lambda self, other: add(other, self),
+    # scalar + tensor and scalar * tensor run as tensor + scalar, as in PyTorch (the node lists the tensor first)
+    "__add__": add, "__radd__": lambda self, other: add(self, other),
     "__sub__": sub, "__rsub__": lambda self, other: _scalar_first("sub", other, self, "RsubBackward1"),
-    "__mul__": mul, "__rmul__": lambda self, other: mul(other, self),
-    "__truediv__": div, "__rtruediv__": lambda self, other: div(other, self),
+    "__mul__": mul, "__rmul__": lambda self, other: mul(self, other),
+    # PyTorch's scalar / tensor is reciprocal(tensor) * scalar (its rounding and its MulBackward0 node)
+    "__truediv__": div, "__rtruediv__": lambda self, other: mul(reciprocal(self), other),
     "__floordiv__": floor_divide, "__rfloordiv__": lambda self, other: floor_divide(other, self),
     "__mod__": remainder, "__rmod__": lambda self, other: remainder(other, self),
     "__pow__": pow, "__rpow__": lambda self, other: _scalar_first("pow", other, self, "PowBackward2"),

@@ -6,6 +6,7 @@ makes the result's graph node `x`'s `grad_fn`. PyTorch's rules for leaves
 and views that require grad are enforced first.
 """
 from .. import dtypes
+from ..autograd.composite import edge_of, rename_inplace
 from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.registry import kernels
@@ -93,7 +94,15 @@ def _source(x):
 
 def _inplace(fn):
     def method(self, *args, **kwargs):
-        return write_(self, fn(_source(self), *args, **kwargs))
+        source = _source(self)
+        result = fn(source, *args, **kwargs)
+        if source is self or result.grad_fn is None or self._base is not None:  # a view's history is its base's
+            return write_(self, result)
+        # the op read a clone of self: PyTorch's node shows self's old history where ours shows the clone
+        clone = source.grad_fn
+        shown = tuple(clone.next_functions[0] if edge[0] is clone else edge for edge in result.grad_fn.next_functions)
+        name = result.grad_fn.name()
+        return rename_inplace(write_(self, result), name, shown)
     method.__name__ = fn.__name__ + "_"
     return method
 
@@ -105,21 +114,30 @@ def copy_(self, src, non_blocking=False):
         src = shape.expand(src, self.shape)
     if src._dtype is not self._dtype:
         src = src.to(self._dtype)
+    if src._requires_grad and is_grad_enabled():
+        src = run("overwrite", (self, src), (), "CopyBackwards")  # PyTorch's node: self's old value and src
     return write_(self, src)
 
 
 def zero_(self):
-    return fill_(self, 0)
+    return _fill(self, 0, "ZeroBackward0")
 
 
 def fill_(self, value):
+    return _fill(self, value, "FillBackward3" if isinstance(value, Tensor) else "FillBackward2")
+
+
+def _fill(self, value, node_name):
     from ..creation import full
+    shown = (edge_of(self),) + ((edge_of(value),) if isinstance(value, Tensor) else ())  # before the write
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
                                "dimensions.")
-        return write_(self, shape.expand(value.to(self._dtype), self.shape))
-    return write_(self, full((), value, dtype=self._dtype, device=self._device))
+        write_(self, shape.expand(value.to(self._dtype), self.shape))
+    else:
+        write_(self, full((), value, dtype=self._dtype, device=self._device))
+    return rename_inplace(self, node_name, shown)
 
 
 def _random_fill(self, name, *args, generator):

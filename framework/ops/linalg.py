@@ -3,7 +3,6 @@ import math
 
 from ..autograd.function import run
 from ..tensor import Tensor
-from .shape import unsqueeze
 
 def _same_dtype(a, b):
     if a._dtype is not b._dtype:
@@ -88,7 +87,7 @@ inner = dot
 def outer(input, vec2):
     if input.ndim != 1 or vec2.ndim != 1:
         raise RuntimeError(f"outer: Expected 1-D argument self, but got {input.ndim}-D")
-    return unsqueeze(input, 1) * vec2
+    return input.reshape(-1, 1) * vec2  # PyTorch's outer: a view of self as a column, times vec2
 
 
 ger = outer
@@ -98,6 +97,15 @@ ger = outer
 # (the fused node's output is the activation's). 'gelu' is nn.GELU()'s exact erf form.
 LINEAR_ACTIVATIONS = {"relu": "ReluBackward0", "gelu": "GeluBackward0", "gelu_tanh": "GeluBackward0",
                       "silu": "SiluBackward0"}
+
+
+def _linear_node(ndim, has_bias):
+    """The node PyTorch's linear shows: addmm/mm on 2-d input; other ranks run as 2-d and are viewed back."""
+    if ndim == 2:
+        return "AddmmBackward0" if has_bias else "MmBackward0"
+    if has_bias:
+        return "ViewBackward0"
+    return "SqueezeBackward4" if ndim == 1 else "UnsafeViewBackward0"
 
 
 def linear(input, weight, bias=None, activation=None):
@@ -119,7 +127,7 @@ def linear(input, weight, bias=None, activation=None):
             raise RuntimeError(f"The size of tensor a ({w_shape[0]}) must match the size of tensor b "
                                f"({b_shape[-1]}) at non-singleton dimension {len(x_shape) - 1}")
     if activation is None:
-        name = "AddmmBackward0" if bias is not None else "MmBackward0"
+        name = _linear_node(len(x_shape), bias is not None)
     elif activation in LINEAR_ACTIVATIONS:
         name = LINEAR_ACTIVATIONS[activation]
     else:

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from .. import dtypes
+from ..autograd.composite import composite
 from ..autograd.function import run
 from ..device import device as _device
 from ..tensor import Size, Tensor, _wrap_dim
@@ -317,7 +318,7 @@ def hstack(tensors):
 
 
 def vstack(tensors):
-    return cat([t_ if t_.ndim > 1 else t_.reshape(1, -1) for t_ in tensors], 0)
+    return cat([t_ if t_.ndim > 1 else t_.unsqueeze(0) if t_.ndim == 1 else t_.reshape(1, 1) for t_ in tensors], 0)
 
 
 def narrow(x, dim, start, length):
@@ -356,6 +357,7 @@ def chunk(x, chunks, dim=0):
     return split(x, max(1, -(-size // chunks)), dim)
 
 
+@composite("UnbindBackward0", inputs=("x",))
 def unbind(x, dim=0):
     dim = _wrap_dim(dim, x.ndim)
     return tuple(select(x, dim, i) for i in range(x._data.shape[dim]))

@@ -1,0 +1,244 @@
+"""PyTorch's graph node names for every op, composed or not: one table of calls, each run with framework and
+with torch; `type(out.grad_fn).__name__`, `grad_fn.name()` and (where the graphs have the same shape) the
+`next_functions` structure must agree. A walk of the table's graphs checks that it reaches every differentiable
+registry op, so a new op without a case fails here by name."""
+import math
+
+import numpy as np
+import pytest
+
+import framework as fw
+from framework.autograd.registry import KERNELS, not_differentiable
+from helpers import requires_torch, torch
+
+pytestmark = requires_torch
+
+_RNG = np.random.default_rng(0)
+_VALUES = {"x": (4, 3), "y": (4, 3), "w": (5, 3), "b": (5,), "v": (3,), "x3": (2, 4, 3), "s": (), "p": (4, 3)}
+_ARRAYS = {name: _RNG.uniform(0.2, 0.9, shape) if name == "p" else _RNG.standard_normal(shape)
+           for name, shape in _VALUES.items()}
+
+
+class _Inputs:
+    """The same leaves (float32, requiring grad) for either library, plus constants."""
+
+    def __init__(self, L):
+        self.L = L
+        for name, array in _ARRAYS.items():
+            setattr(self, name, L.tensor(array, dtype=L.float32, requires_grad=True))
+        self.target = L.tensor([0, 2, 1, 0])
+        self.const = L.tensor(_ARRAYS["y"], dtype=L.float32)
+        self.F = L.nn.functional
+
+
+def _inplace(t, method, *args):
+    y = t.x * 1
+    getattr(y, method)(*args)
+    return y
+
+
+def _setitem(t, key, value):
+    y = t.x * 1
+    y[key] = value
+    return y
+
+
+def _module(t, name, *args, inputs=("x",)):
+    t.L.manual_seed(0)
+    module = getattr(t.L.nn, name)(*args)
+    return module(*(getattr(t, i) for i in inputs))
+
+
+def _sequential_linear(t, activation):
+    t.L.manual_seed(0)
+    return t.L.nn.Sequential(t.L.nn.Linear(3, 5), getattr(t.L.nn, activation)())(t.x)
+
+
+# name -> fn(t). Every call differentiable; the comments name PyTorch's node where it is not obvious.
+CASES = {
+    # elementwise
+    "add": lambda t: t.x + t.y, "add-scalar": lambda t: t.x + 1, "add-alpha": lambda t: t.L.add(t.x, t.y, alpha=2),
+    "sub": lambda t: t.x - t.y, "sub-scalar": lambda t: t.x - 1, "rsub": lambda t: 1 - t.x,
+    "mul": lambda t: t.x * t.y, "mul-scalar": lambda t: 2 * t.x, "div": lambda t: t.x / t.y,
+    "div-scalar": lambda t: t.x / 2, "rdiv": lambda t: 3 / t.x,  # MulBackward0 of ReciprocalBackward0
+    "div-trunc": lambda t: t.L.div(t.x, t.y, rounding_mode="trunc"),
+    "div-floor": lambda t: t.L.div(t.x, 2, rounding_mode="floor"),
+    "pow-scalar": lambda t: t.x ** 3, "square": lambda t: t.x.square(), "pow-tensor": lambda t: t.p ** t.x,
+    "rpow": lambda t: 2 ** t.x, "remainder": lambda t: t.x % 2, "remainder-tensor": lambda t: t.x % t.p,
+    "neg": lambda t: -t.x, "exp": lambda t: t.x.exp(), "log": lambda t: t.p.log(), "log1p": lambda t: t.p.log1p(),
+    "expm1": lambda t: t.x.expm1(), "sqrt": lambda t: t.p.sqrt(), "rsqrt": lambda t: t.p.rsqrt(),
+    "sin": lambda t: t.x.sin(), "cos": lambda t: t.x.cos(), "tanh": lambda t: t.x.tanh(),
+    "sigmoid": lambda t: t.x.sigmoid(), "relu": lambda t: t.x.relu(), "abs": lambda t: t.x.abs(),
+    "reciprocal": lambda t: t.x.reciprocal(), "sign": lambda t: t.x.sign(), "floor": lambda t: t.x.floor(),
+    "ceil": lambda t: t.x.ceil(), "round": lambda t: t.x.round(), "trunc": lambda t: t.x.trunc(),
+    "clamp": lambda t: t.x.clamp(-0.5, 0.5), "clamp-min": lambda t: t.x.clamp(min=0),
+    "clamp-tensors": lambda t: t.x.clamp(t.const * 0, t.const + 1),  # ClampBackward0
+    "clamp-max-tensor": lambda t: t.x.clamp(max=t.const),
+    "maximum": lambda t: t.L.maximum(t.x, t.y), "minimum": lambda t: t.L.minimum(t.x, t.y),
+    "max-other": lambda t: t.L.max(t.x, t.y), "where": lambda t: t.L.where(t.x > 0, t.x, t.y),
+    "where-scalar": lambda t: t.L.where(t.x > 0, t.x, 0.0),
+    "where-scalar-first": lambda t: t.L.where(t.x > 0, 1.0, t.x),
+    # shape
+    "view": lambda t: t.x.view(12), "reshape-copy": lambda t: t.x.t().reshape(-1), "flatten": lambda t: t.x3.flatten(),
+    "unsqueeze": lambda t: t.x.unsqueeze(0), "squeeze": lambda t: t.x.unsqueeze(0).squeeze(),
+    "squeeze-dim": lambda t: t.x.unsqueeze(0).squeeze(0), "permute": lambda t: t.x3.permute(2, 0, 1),
+    "transpose": lambda t: t.x.transpose(0, 1), "t": lambda t: t.x.t(), "mT": lambda t: t.x.mT, "T": lambda t: t.x.T,
+    "movedim": lambda t: t.x3.movedim(0, 2), "expand": lambda t: t.v.expand(4, 3),
+    "expand-as": lambda t: t.v.expand_as(t.x),
+    "repeat": lambda t: t.x.repeat(2, 1), "contiguous": lambda t: t.x.t().contiguous(), "clone": lambda t: t.x.clone(),
+    "to-double": lambda t: t.x.double(), "cat": lambda t: t.L.cat([t.x, t.y]), "stack": lambda t: t.L.stack([t.x, t.y]),
+    "hstack": lambda t: t.L.hstack([t.x, t.y]), "vstack": lambda t: t.L.vstack([t.v, t.v]),
+    "split": lambda t: t.x.split(2)[1], "split-sizes": lambda t: t.x.split([1, 3])[1],
+    "chunk": lambda t: t.x.chunk(2)[0],
+    "unbind": lambda t: t.x.unbind(1)[2], "narrow": lambda t: t.x.narrow(1, 0, 2), "select": lambda t: t.x.select(1, 0),
+    # indexing
+    "index-int": lambda t: t.x[0], "index-slice": lambda t: t.x[1:], "index-column": lambda t: t.x[:, 1],
+    "index-none": lambda t: t.x[None], "index-ellipsis": lambda t: t.x[...],
+    "index-tensor": lambda t: t.x[t.target], "index-mask": lambda t: t.x[t.x > 0],
+    "index-range": lambda t: t.x[t.L.arange(4), t.target],
+    "setitem-slice": lambda t: _setitem(t, (slice(None), 1), 2.0),  # CopySlices
+    "setitem-tensor": lambda t: _setitem(t, t.target, 1.0),  # IndexPutBackward0
+    "setitem-all": lambda t: _setitem(t, Ellipsis, t.y),
+    "gather": lambda t: t.x.gather(1, t.target[:, None]), "take-along-dim": lambda t: t.L.take_along_dim(
+        t.x, t.target[:, None], 1), "index-select": lambda t: t.x.index_select(0, t.target),
+    "scatter": lambda t: t.x.scatter(1, t.target[:, None], t.y), "scatter-value": lambda t: t.x.scatter(
+        1, t.target[:, None], 2.0), "scatter-add": lambda t: t.x.scatter_add(1, t.target[:, None], t.y),
+    "masked-fill": lambda t: t.x.masked_fill(t.x > 0, 0.0), "masked-fill-tensor": lambda t: t.x.masked_fill(
+        t.x > 0, t.s), "masked-select": lambda t: t.x.masked_select(t.x > 0),
+    # in place
+    "fill": lambda t: _inplace(t, "fill_", 2.0), "fill-tensor": lambda t: _inplace(t, "fill_", t.s),
+    "zero": lambda t: _inplace(t, "zero_"), "copy": lambda t: _inplace(t, "copy_", t.y),
+    "add-inplace": lambda t: _inplace(t, "add_", t.y), "mul-inplace": lambda t: _inplace(t, "mul_", 2),
+    "clamp-inplace": lambda t: _inplace(t, "clamp_", 0, 1),
+    # reductions
+    "sum": lambda t: t.x.sum(), "sum-dim": lambda t: t.x.sum(1), "sum-dtype": lambda t: t.x.sum(dtype=t.L.float64),
+    "mean": lambda t: t.x.mean(), "mean-dim": lambda t: t.x.mean(0, keepdim=True), "prod": lambda t: t.x.prod(),
+    "prod-dim": lambda t: t.x.prod(1), "max": lambda t: t.x.max(), "max-dim": lambda t: t.x.max(1)[0],
+    "min": lambda t: t.x.min(), "min-dim": lambda t: t.x.min(0).values, "amax": lambda t: t.x.amax(1),
+    "amin": lambda t: t.x.amin((0, 1)), "var": lambda t: t.x.var(1), "std": lambda t: t.x.std(),
+    "norm": lambda t: t.x.norm(), "norm-dim": lambda t: t.x.norm(1, dim=1), "logsumexp": lambda t: t.x.logsumexp(1),
+    "cumsum": lambda t: t.x.cumsum(0), "softmax": lambda t: t.x.softmax(1), "log-softmax": lambda t: t.x.log_softmax(0),
+    "softmax-dtype": lambda t: t.x.softmax(1, dtype=t.L.float64),
+    # linear algebra
+    "matmul": lambda t: t.x @ t.w.t(), "mm": lambda t: t.L.mm(t.x, t.w.t()), "mv": lambda t: t.x @ t.v,
+    "dot": lambda t: t.v @ t.v, "vecmat": lambda t: t.v @ t.w.t(), "bmm": lambda t: t.L.bmm(t.x3, t.x3.transpose(1, 2)),
+    "matmul-batched": lambda t: t.x3 @ t.w.t(), "outer": lambda t: t.L.outer(t.v, t.v),
+    "linear": lambda t: t.F.linear(t.x, t.w, t.b), "linear-no-bias": lambda t: t.F.linear(t.x, t.w),
+    "linear-3d": lambda t: t.F.linear(t.x3, t.w, t.b), "linear-3d-no-bias": lambda t: t.F.linear(t.x3, t.w),
+    "linear-1d": lambda t: t.F.linear(t.v, t.w, t.b), "linear-1d-no-bias": lambda t: t.F.linear(t.v, t.w),
+    "Linear": lambda t: _module(t, "Linear", 3, 5),
+    "Sequential-Linear-ReLU": lambda t: _sequential_linear(t, "ReLU"),
+    "Sequential-Linear-GELU": lambda t: _sequential_linear(t, "GELU"),
+    "Sequential-Linear-SiLU": lambda t: _sequential_linear(t, "SiLU"),
+    # nn.functional: activations
+    "gelu": lambda t: t.F.gelu(t.x), "gelu-tanh": lambda t: t.F.gelu(t.x, approximate="tanh"),
+    "silu": lambda t: t.F.silu(t.x), "leaky-relu": lambda t: t.F.leaky_relu(t.x, 0.1),
+    "softplus": lambda t: t.F.softplus(t.x), "logsigmoid": lambda t: t.F.logsigmoid(t.x),
+    "softmin": lambda t: t.F.softmin(t.x, 1), "normalize": lambda t: t.F.normalize(t.x),
+    "dropout": lambda t: t.F.dropout(t.x, 0.5), "embedding": lambda t: t.F.embedding(t.target, t.w),
+    # nn.functional: normalization
+    "layer-norm": lambda t: t.F.layer_norm(t.x, (3,), t.v, t.v * 2),  # NativeLayerNormBackward0
+    "layer-norm-no-affine": lambda t: t.F.layer_norm(t.x3, (4, 3)),
+    "LayerNorm": lambda t: _module(t, "LayerNorm", 3),
+    "batch-norm": lambda t: t.F.batch_norm(t.x, None, None, t.v, t.v * 2, training=True),
+    "batch-norm-eval": lambda t: t.F.batch_norm(t.x, t.const[0] * 0, t.const[0].abs() + 1, t.v, None),
+    "BatchNorm1d": lambda t: _module(t, "BatchNorm1d", 3),
+    # nn.functional: losses
+    "mse-loss": lambda t: t.F.mse_loss(t.x, t.y),
+    "mse-loss-none": lambda t: t.F.mse_loss(t.x, t.const, reduction="none"),
+    "mse-loss-weighted": lambda t: t.F.mse_loss(t.x, t.const, weight=t.const.abs()),  # DivBackward0
+    "MSELoss": lambda t: _module(t, "MSELoss", inputs=("x", "const")),
+    "l1-loss": lambda t: t.F.l1_loss(t.x, t.const), "l1-loss-sum": lambda t: t.F.l1_loss(t.x, t.const, reduction="sum"),
+    "smooth-l1-loss": lambda t: t.F.smooth_l1_loss(t.x, t.const),
+    "smooth-l1-loss-none": lambda t: t.F.smooth_l1_loss(t.x, t.const, reduction="none", beta=0.5),
+    "smooth-l1-loss-beta-0": lambda t: t.F.smooth_l1_loss(t.x, t.const, beta=0.0),  # l1_loss's MeanBackward0
+    "huber-loss": lambda t: t.F.huber_loss(t.x, t.const, delta=0.5),
+    "huber-loss-weighted": lambda t: t.F.huber_loss(t.x, t.const, weight=t.const.abs()),
+    "nll-loss": lambda t: t.F.nll_loss(t.x, t.target), "NLLLoss": lambda t: _module(t, "NLLLoss",
+                                                                                     inputs=("x", "target")),
+    "cross-entropy": lambda t: t.F.cross_entropy(t.x, t.target),
+    "cross-entropy-smoothing": lambda t: t.F.cross_entropy(t.x, t.target, label_smoothing=0.1),  # AddBackward0
+    "cross-entropy-probabilities": lambda t: t.F.cross_entropy(t.x, t.const.softmax(1)),  # DivBackward1
+    "cross-entropy-probabilities-sum": lambda t: t.F.cross_entropy(t.x, t.const.softmax(1), reduction="sum"),
+    "cross-entropy-4d": lambda t: t.F.cross_entropy(t.x3[None].transpose(1, 2), t.target[None, None, :3].expand(
+        1, 2, 3).contiguous() % 2),
+    "CrossEntropyLoss": lambda t: _module(t, "CrossEntropyLoss", inputs=("x", "target")),
+    "binary-cross-entropy": lambda t: t.F.binary_cross_entropy(t.x.sigmoid(), t.p),
+    "binary-cross-entropy-with-logits": lambda t: t.F.binary_cross_entropy_with_logits(t.x, t.p),
+}
+
+# cases whose graphs PyTorch builds from more nodes than ours (the names agree; the edges below do not):
+# linear runs as addmm/mm of the transposed weight (TBackward0) and views other ranks back; the fused
+# linear+activation is one node; cross_entropy is one fused op (PyTorch: log_softmax, then nll_loss);
+# copy_ expands its source first.
+STRUCTURE_DIFFERS = {
+    "linear", "linear-no-bias", "linear-3d", "linear-3d-no-bias", "linear-1d", "linear-1d-no-bias", "Linear",
+    "matmul-batched", "vecmat", "Sequential-Linear-ReLU", "Sequential-Linear-GELU", "Sequential-Linear-SiLU",
+    "cross-entropy", "cross-entropy-smoothing", "cross-entropy-probabilities", "cross-entropy-probabilities-sum",
+    "cross-entropy-4d", "CrossEntropyLoss",
+}
+
+
+def _describe(node):
+    return [(None if n is None else type(n).__name__, nr) for n, nr in node.next_functions]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_node_names_match_pytorch(name):
+    ours = CASES[name](_Inputs(fw))
+    theirs = CASES[name](_Inputs(torch))
+    assert ours.requires_grad and theirs.requires_grad
+    assert type(ours.grad_fn).__name__ == type(theirs.grad_fn).__name__, name
+    # PyTorch's hand-written C++ nodes (CopySlices, CopyBackwards) qualify name(): torch::autograd::CopySlices
+    assert ours.grad_fn.name() == theirs.grad_fn.name().removeprefix("torch::autograd::")
+    assert repr(ours).endswith(f"grad_fn=<{type(theirs.grad_fn).__name__}>)")
+    if name not in STRUCTURE_DIFFERS:
+        assert _describe(ours.grad_fn) == _describe(theirs.grad_fn), name
+
+
+NOT_IN_THE_TABLE = {
+    "alias": "runs only inside differentiable formulas",
+    "linear_cross_entropy": "not a PyTorch function (tests/nn covers its node)",
+}
+
+
+def test_the_table_reaches_every_differentiable_op():
+    reached = set()
+    for name, fn in CASES.items():
+        stack, seen = [fn(_Inputs(fw)).grad_fn], set()
+        while stack:
+            node = stack.pop()
+            if node is None or node in seen:
+                continue
+            seen.add(node)
+            reached.add(getattr(node, "_op", None))
+            stack.extend(edge[0] for edge in node._edges if edge is not None)
+    reached.add("to_device")
+    differentiable = {op for op, pairs in KERNELS.items()
+                      if next(iter(pairs.values())).backward is not not_differentiable}
+    missing = sorted(differentiable - reached - set(NOT_IN_THE_TABLE))
+    assert not missing, f"no case for {missing}"
+
+
+def test_composite_node_passes_gradients_to_its_pieces():
+    """One node, and the gradients of its pieces: mse_loss's node is MseLossBackward0, its gradient 2(x - y)/n."""
+    x = fw.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    y = fw.tensor([0.0, 1.0, 1.0], requires_grad=True)
+    loss = fw.nn.functional.mse_loss(x, y)
+    assert type(loss.grad_fn).__name__ == "MseLossBackward0"
+    assert [edge[0].variable for edge in loss.grad_fn.next_functions] == [x, y]
+    seen = []
+    loss.register_hook(lambda g: seen.append(g.item()))
+    loss.backward()
+    assert seen == [1.0]
+    np.testing.assert_allclose(x.grad.numpy(), [2 / 3, 2 / 3, 2.0], rtol=1e-6)
+    np.testing.assert_allclose(y.grad.numpy(), [-2 / 3, -2 / 3, -2.0], rtol=1e-6)
+    assert math.isclose(loss.item(), (1 + 1 + 9) / 3, rel_tol=1e-6)
+
+
+def test_composite_outputs_that_are_views_stay_views():
+    x = fw.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True) * 1
+    first, second = x.unbind(1)
+    assert type(first.grad_fn).__name__ == "UnbindBackward0" and first.grad_fn is second.grad_fn
+    assert first._base is x._base or first._base is x
+    (first * 2 + second).sum().backward()

@@ -272,4 +272,4 @@ def apply_formula(node, grads):
 
 def load():
     """Register every family's formulas (framework/__init__ calls this once the ops exist)."""
-    from . import elementwise, indexing, nn, reduction, shape  # noqa: F401
+    from . import cnn, elementwise, indexing, nn, reduction, shape  # noqa: F401

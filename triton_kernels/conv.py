@@ -184,7 +184,7 @@ def conv_forward(x, weight, bias, y, stride, padding, dilation, groups, activati
     """y = act(conv2d(x, weight) + bias); `pre` (y's shape and strides), when given, receives the
     pre-activation. Returns y."""
     dtype_name = _dtype_name(x, "input")
-    _check(dtype_name, weight=weight, bias=bias, output=y)
+    _check(dtype_name, input=x, weight=weight, bias=bias, output=y)
     if pre is not None:
         _check(_dtype_name(pre, "pre"), pre=pre)
     if activation not in ACTIVATIONS:
@@ -212,7 +212,7 @@ def conv_input_grad(grad_out, weight, grad_input, stride, padding, dilation, gro
     """grad_input = the input gradient of conv2d(input, weight) for grad_out (+ bias per input channel: the
     forward of a transposed convolution, whose input is `grad_out`). Returns grad_input."""
     dtype_name = _dtype_name(grad_out, "grad_output")
-    _check(dtype_name, weight=weight, grad_input=grad_input, bias=bias)
+    _check(dtype_name, grad_output=grad_out, weight=weight, grad_input=grad_input, bias=bias)
     sizes = _geometry(grad_input.shape, weight.shape, grad_out.shape, stride, padding, dilation, groups)
     n, h, w, _, _, kh, kw, cg, og = sizes[:9]
     m = n * h * w
@@ -249,7 +249,7 @@ def conv_weight_grad(x, grad_out, grad_weight, grad_bias, weight_shape, stride, 
     dtype_name = _dtype_name(x, "input")
     if grad_weight is None and grad_bias is None:
         raise ValueError("conv: conv_weight_grad needs grad_weight or grad_bias")
-    _check(dtype_name, grad_output=grad_out, grad_weight=grad_weight, grad_bias=grad_bias)
+    _check(dtype_name, input=x, grad_output=grad_out, grad_weight=grad_weight, grad_bias=grad_bias)
     weight_shape = tuple(weight_shape)
     _, cg, kh, kw = weight_shape
     if grad_weight is not None and (tuple(grad_weight.shape) != weight_shape

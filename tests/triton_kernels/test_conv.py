@@ -24,35 +24,60 @@ DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bf
 TOLERANCE = {"float32": 1e-4, "float16": 2e-2, "bfloat16": 3e-2, "float64": 1e-12}
 
 
+def _taps(x_shape, w_shape, stride, padding, dilation):
+    """For each kernel tap (i, j): the slices of the padded input it reads for every output pixel, and Ho, Wo."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    h, wd = x_shape[2:]
+    kh, kw = w_shape[2:]
+    ho, wo = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    taps = [((i, j), (slice(i * dh, i * dh + sh * (ho - 1) + 1, sh), slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)))
+            for i in range(kh) for j in range(kw)]
+    return taps, ho, wo
+
+
+def _pad(x, padding):
+    return np.pad(x.astype(np.float64), ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+
+
 def _conv_reference(x, w, stride, padding, dilation, groups):
     """float64 conv2d by kernel taps (an einsum each)."""
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    n, c, h, wd = x.shape
-    o, cg, kh, kw = w.shape
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    ho, wo = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    n = x.shape[0]
+    o, cg = w.shape[:2]
+    taps, ho, wo = _taps(x.shape, w.shape, stride, padding, dilation)
+    xp = _pad(x, padding)
     out = np.zeros((n, groups, o // groups, ho, wo))
-    for i in range(kh):
-        for j in range(kw):
-            patch = xp[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
-            out += np.einsum("ngchw,goc->ngohw", patch.reshape(n, groups, cg, ho, wo),
-                             w[:, :, i, j].astype(np.float64).reshape(groups, o // groups, cg))
+    for (i, j), window in taps:
+        patch = xp[(slice(None), slice(None)) + window].reshape(n, groups, cg, ho, wo)
+        out += np.einsum("ngchw,goc->ngohw", patch, w[:, :, i, j].astype(np.float64).reshape(groups, o // groups, cg))
     return out.reshape(n, o, ho, wo)
 
 
 def _input_grad_reference(g, w, x_shape, stride, padding, dilation, groups):
-    """The adjoint of _conv_reference: by linearity, dX = J^T g with J from the reference itself (small sizes)."""
-    size = int(np.prod(x_shape))
-    columns = np.stack([_conv_reference(np.eye(size)[k].reshape(x_shape), w, stride, padding, dilation, groups).ravel()
-                        for k in range(size)], axis=1)
-    return (columns.T @ g.astype(np.float64).ravel()).reshape(x_shape)
+    """The adjoint of _conv_reference in x: each tap's einsum transposed, added back into the padded input."""
+    n = x_shape[0]
+    o, cg = w.shape[:2]
+    taps, ho, wo = _taps(x_shape, w.shape, stride, padding, dilation)
+    gg = g.astype(np.float64).reshape(n, groups, o // groups, ho, wo)
+    dxp = _pad(np.zeros(x_shape), padding)
+    for (i, j), window in taps:
+        part = np.einsum("ngohw,goc->ngchw", gg, w[:, :, i, j].astype(np.float64).reshape(groups, o // groups, cg))
+        dxp[(slice(None), slice(None)) + window] += part.reshape(n, groups * cg, ho, wo)
+    h, wd = x_shape[2:]
+    return dxp[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + wd]
 
 
 def _weight_grad_reference(x, g, w_shape, stride, padding, dilation, groups):
-    size = int(np.prod(w_shape))
-    columns = np.stack([_conv_reference(x, np.eye(size)[k].reshape(w_shape), stride, padding, dilation, groups).ravel()
-                        for k in range(size)], axis=1)
-    return (columns.T @ g.astype(np.float64).ravel()).reshape(w_shape)
+    """The adjoint of _conv_reference in w: each tap's weights get the patch it reads times g, summed."""
+    n = x.shape[0]
+    o, cg = w_shape[:2]
+    taps, ho, wo = _taps(x.shape, w_shape, stride, padding, dilation)
+    xp = _pad(x, padding)
+    gg = g.astype(np.float64).reshape(n, groups, o // groups, ho, wo)
+    dw = np.zeros(w_shape)
+    for (i, j), window in taps:
+        patch = xp[(slice(None), slice(None)) + window].reshape(n, groups, cg, ho, wo)
+        dw[:, :, i, j] = np.einsum("ngohw,ngchw->goc", gg, patch).reshape(o, cg)
+    return dw
 
 
 def _close(actual, expected, dtype_name, what):
@@ -178,9 +203,14 @@ def test_launchers_reject_bad_arguments():
     with pytest.raises(ValueError, match="workspace"):
         C.conv_weight_grad(x, y, H(np.zeros((4, 3, 3, 3), np.float32)), None, (4, 3, 3, 3), (1, 1), (0, 0), (1, 1),
                            1, splits=2)
-    big = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (1, 3, 2**16, 2**16), (0, 0, 2**16, 1))
-    with pytest.raises(ValueError, match="32-bit offsets"):
+    big = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (1, 3, 2**16, 2**16), (0, 0, 4 * 2**16, 4))
+    with pytest.raises(ValueError, match="input .* 32-bit offsets"):
         C.conv_forward(H(big), w, None, y, (1, 1), (0, 0), (1, 1), 1)
+    with pytest.raises(ValueError, match="grad_output .* 32-bit offsets"):
+        C.conv_input_grad(H(big), H(np.zeros((3, 4, 3, 3), np.float32)), y, (1, 1), (0, 0), (1, 1), 1)
+    with pytest.raises(ValueError, match="input .* 32-bit offsets"):
+        C.conv_weight_grad(H(big), y, H(np.zeros((4, 3, 3, 3), np.float32)), None, (4, 3, 3, 3), (1, 1), (0, 0),
+                           (1, 1), 1)
 
 
 def test_config_choice():

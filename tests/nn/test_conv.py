@@ -246,7 +246,7 @@ def _node_names(node):
     while stack:
         node = stack.pop()
         names.append(node.name())
-        stack.extend(edge[0] for edge in node.next_functions if edge is not None)
+        stack.extend(edge[0] for edge in node.next_functions if edge[0] is not None)  # (None, 0): no gradient
     return names
 
 

@@ -47,7 +47,10 @@ def numel(shape):
 
 def is_contiguous(shape, strides):
     """Whether an array of `shape` with these element `strides` is C-contiguous (size-1 dims may have any
-    stride): what `collapse` would merge to one unit-stride dim, for a fraction of its cost."""
+    stride; an empty array is, whatever its strides: numpy gives empty arrays zero strides): what `collapse`
+    would merge to one unit-stride dim, for a fraction of its cost."""
+    if 0 in tuple(shape):
+        return True
     expected = 1
     for size, stride in zip(reversed(tuple(shape)), reversed(tuple(strides))):
         if size != 1 and stride != expected:

@@ -1,18 +1,19 @@
 """`framework.nn.functional`: every layer and loss as a function, as `torch.nn.functional` spells them.
 
 Ops that PyTorch keeps whole (the fused losses, the elementwise activations,
-embedding, group_norm) run registered kernel pairs from `framework.ops`; the
-rest (MSE, L1, Huber, LayerNorm, BatchNorm, dropout, one_hot, bilinear, the
-losses of `_loss_functions`) are composed from framework ops, so every device
-that runs those runs these. A composed op that PyTorch records as one node
-(mse_loss, huber_loss, prelu, ...) is decorated with `autograd.composite`
-and shows that node's name. More activations live in `_activation_functions`.
+embedding, group_norm) run registered kernel pairs from `framework.ops`;
+convolution, pooling, padding, interpolation and batch norm run theirs too
+(framework.ops.conv, .pooling, .padding, .resample, .batch_norm); the rest
+(MSE, L1, Huber, LayerNorm, dropout, one_hot, bilinear, the losses of
+`_loss_functions`) are composed from framework ops, so every device that runs
+those runs these. A composed op that PyTorch records as one node (mse_loss,
+huber_loss, prelu, ...) is decorated with `autograd.composite` and shows that
+node's name. More activations live in `_activation_functions`.
 """
 import warnings
 
 from .. import dtypes, random
 from ..autograd.composite import composite
-from ..autograd.grad_mode import no_grad
 from ..creation import arange, from_numpy, zeros
 from ..ops import elementwise as _ew
 from ..ops import linalg as _linalg
@@ -20,6 +21,13 @@ from ..ops import nn as _nn
 from ..ops import normalization as _normalization
 from ..ops import reduction as _red
 from ..ops.inplace import apply_inplace
+from ..ops.batch_norm import batch_norm  # noqa: F401  (one fused op per direction)
+from ..ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d  # noqa: F401
+from ..ops.padding import pad  # noqa: F401
+from ..ops.pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,  # noqa: F401
+                           adaptive_max_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d,
+                           max_pool2d_with_indices)
+from ..ops.resample import interpolate  # noqa: F401
 from ..ops.nn import binary_cross_entropy_with_logits as _bce_with_logits
 from ..ops.nn import gelu, softplus  # noqa: F401  (re-exported as they are)
 from ..ops.nn import silu as _silu
@@ -199,6 +207,75 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return input.mul_(noise) if inplace else input * noise
 
 
+def _feature_dropout(input, p, training, inplace):
+    """Zero whole channels (dim 1) with probability p, scale the rest by 1/(1-p): PyTorch's feature_dropout, its
+    noise of shape (N, C, 1, ...) drawn as `dropout`'s."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0 or input.numel() == 0:
+        return input
+    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
+    if p == 1:
+        noise = zeros((), dtype=input.dtype, device=input.device)
+    elif input.device.type == "cpu":
+        mask = random.bernoulli_mask(shape, 1 - p)
+        noise = from_numpy(mask.astype(input._dtype.np) / input._dtype.np.type(1 - p))
+    else:
+        mask = random.for_device(input.device, None).bernoulli_mask(shape, 1 - p)
+        noise = Tensor._from_raw(mask, input.device).to(input._dtype) / (1 - p)
+    return input.mul_(noise) if inplace else input * noise
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of an (N, C, L) or unbatched (C, L) input."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if input.dim() not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input.dim()}D input. Note that "
+                           "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial dimension, a "
+                           "channel dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
+    if input.dim() == 2:
+        out = _feature_dropout(input.unsqueeze(0), p, training, inplace)
+        return input if out is input else out.squeeze(0)
+    return _feature_dropout(input, p, training, inplace)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of an (N, C, H, W) input (a 3-d input is taken as (N, C, L), with PyTorch's warning)."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if input.dim() not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {input.dim()}-D input to dropout2d, which is deprecated and will "
+                      "result in an error in a future release. To retain the behavior and silence this warning, "
+                      "please use dropout instead. Note that dropout2d exists to provide channel-wise dropout on "
+                      "inputs with 2 spatial dimensions, a channel dimension, and an optional batch dimension (i.e. "
+                      "3D or 4D inputs).", stacklevel=2)
+    if input.dim() == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
+                      "This behavior will change in a future release to interpret the input as one without a batch "
+                      "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, please "
+                      "switch to using dropout1d instead.", stacklevel=2)
+    return _feature_dropout(input, p, training, inplace)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    warnings.warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
     if padding_idx is not None:
         if padding_idx > 0 and padding_idx >= weight.size(0):
@@ -266,42 +343,6 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.dim()}")
     _verify_batch_size([input.size(0) * input.size(1) // num_groups, num_groups] + list(input.size()[2:]))
     return _normalization.group_norm(input, num_groups, weight, bias, eps)
-
-
-@composite("NativeBatchNormBackward0", inputs=("input", "weight", "bias"))
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
-    """Normalize each channel (dim 1) by batch statistics (training) or by the running ones."""
-    if training:
-        per_channel = input.numel() // input.shape[1] if input.ndim > 1 and input.shape[1] else input.numel()
-        if per_channel == 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
-    channels = input.shape[1] if input.ndim > 1 else 1
-    for name, stat in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
-                       ("bias", bias)):
-        if stat is not None and stat.numel() != channels:  # before any running statistic is updated
-            raise RuntimeError(f"{name} should contain {channels} elements not {stat.numel()}")
-    dims = (0,) + tuple(range(2, input.ndim))
-    stat_shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
-    x = input.to(_compute_dtype(input))
-    if training:
-        mean = x.mean(dims)
-        centered = x - mean.reshape(stat_shape)
-        var = (centered * centered).mean(dims)
-        with no_grad():
-            n = input.numel() // input.shape[1]
-            if running_mean is not None:
-                running_mean.copy_(momentum * mean + (1 - momentum) * running_mean)
-            if running_var is not None:
-                running_var.copy_(momentum * var * (n / (n - 1)) + (1 - momentum) * running_var)
-    else:
-        centered = x - running_mean.reshape(stat_shape)
-        var = running_var
-    out = centered * (var.reshape(stat_shape) + eps).rsqrt()
-    if weight is not None:
-        out = out * weight.reshape(stat_shape)
-    if bias is not None:
-        out = out + bias.reshape(stat_shape)
-    return out.to(input.dtype)
 
 
 # ---- losses ------------------------------------------------------------------------

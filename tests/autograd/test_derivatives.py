@@ -87,6 +87,12 @@ def _linear_act(L, x, w, b, act):
             "gelu": L.nn.functional.gelu, "gelu_tanh": lambda v: L.nn.functional.gelu(v, approximate="tanh")}[act](z)
 
 
+def _conv_gelu(L, x, w, b):
+    if L is fw:
+        return fw.nn.functional.conv2d(x, w, b, activation="gelu")  # the fused epilogue (Sequential's Conv2d + GELU)
+    return L.nn.functional.gelu(L.nn.functional.conv2d(x, w, b))
+
+
 def _linear_cross_entropy(L, x, w, t, b):
     if L is fw:
         return fw.nn.functional.linear_cross_entropy(x, w, t, b, label_smoothing=0.1, chunk_size=2)
@@ -308,6 +314,30 @@ CASES = [
     ("logcumsumexp", lambda L, x: x.logcumsumexp(1) ** 2 + x.logcumsumexp(0), [S]),
     ("quantile", lambda L, x: x.quantile(0.3, 1) ** 2 + x.nanquantile(_floats(L, [0.25, 0.9], x), 0).sum() ** 2
      + x.quantile(0.5, interpolation="midpoint") ** 2, [S]),
+    ("batch-norm-4d-running-statistics", lambda L, x, w, b: L.nn.functional.batch_norm(
+        x, _index(L, [0.0, 0.0, 0.0], x).double(), _index(L, [1.0, 1.0, 1.0], x).double(), w, b, training=True) ** 2,
+     [(2, 3, 2, 2), (3,), (3,)]),
+    ("batch-norm-eval", lambda L, x, w: L.nn.functional.batch_norm(
+        x, _index(L, [0.1, -0.2, 0.3], x).double(), _index(L, [1.5, 0.5, 2.0], x).double(), w, None) ** 2,
+     [(2, 3, 4), (3,)]),
+    ("conv2d", lambda L, x, w, b: L.nn.functional.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
+     [(1, 4, 4, 5), (4, 2, 3, 2), (4,)]),
+    ("conv2d-squared", lambda L, x, w: L.nn.functional.conv2d(x, w, padding=1) ** 2, [(1, 2, 3, 4), (2, 2, 2, 3)]),
+    ("conv-transpose2d", lambda L, x, w, b: L.nn.functional.conv_transpose2d(
+        x, w, b, stride=2, padding=1, output_padding=1, groups=2) ** 2, [(1, 4, 3, 3), (4, 1, 3, 3), (2,)]),
+    ("conv1d-and-transpose", lambda L, x, w, v: L.nn.functional.conv1d(x, w, padding=1) ** 2
+     + L.nn.functional.conv_transpose1d(x[None], v, stride=2, dilation=2).sum() ** 2, [(3, 7), (2, 3, 3), (3, 2, 2)]),
+    ("conv2d-gelu", lambda L, x, w, b: _conv_gelu(L, x, w, b), [(1, 2, 4, 4), (3, 2, 2, 2), (3,)]),
+    ("max-pool", lambda L, x: L.nn.functional.max_pool2d(x, 3, stride=2, padding=1) ** 2
+     + L.nn.functional.adaptive_max_pool2d(x, (2, 3)).sum() ** 2 + L.nn.functional.max_pool1d(x[0], 2).sum() ** 2,
+     [(2, 3, 5, 6)]),
+    ("avg-pool", lambda L, x: L.nn.functional.avg_pool2d(x, 3, 2, padding=1, count_include_pad=False) ** 2
+     + L.nn.functional.adaptive_avg_pool2d(x, (2, 3)).sum() ** 2, [(2, 3, 5, 6)]),
+    ("interpolate", lambda L, x: L.nn.functional.interpolate(x, scale_factor=2, mode="bilinear") ** 2
+     + L.nn.functional.interpolate(x, size=(3, 7)).sum() ** 2, [(1, 2, 3, 4)]),
+    ("pad", lambda L, x: L.nn.functional.pad(x, (1, 2, 0, 1), value=0.5) ** 2
+     + L.nn.functional.pad(x, (1, 1, 2, 0), mode="reflect").sum() ** 2 + L.nn.functional.pad(x, (-1, 1)).sum() ** 3
+     + L.nn.functional.pad(x, (1, 2, 1, 0), mode="circular").sum() ** 2, [(1, 2, 3, 4)]),
 ]
 CASE_IDS = [case[0] for case in CASES]
 # cases PyTorch itself refuses: its scatter backward rejects a source larger than the index; hardsigmoid_backward

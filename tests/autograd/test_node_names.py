@@ -15,6 +15,7 @@ pytestmark = requires_torch
 
 _RNG = np.random.default_rng(0)
 _VALUES = {"x": (4, 3), "y": (4, 3), "w": (5, 3), "b": (5,), "v": (3,), "x3": (2, 4, 3), "s": (), "p": (4, 3),
+           "img": (2, 4, 5, 6), "k": (5, 4, 3, 3), "kg": (4, 2, 3, 3), "kt": (4, 3, 2, 2), "k1": (5, 4, 2),
            "c": (4,), "w3": (5, 3, 3)}
 _ARRAYS = {name: _RNG.uniform(0.2, 0.9, shape) if name == "p" else _RNG.standard_normal(shape)
            for name, shape in _VALUES.items()}
@@ -54,6 +55,11 @@ def _module(t, name, *args, inputs=("x",)):
 def _sequential_linear(t, activation):
     t.L.manual_seed(0)
     return t.L.nn.Sequential(t.L.nn.Linear(3, 5), getattr(t.L.nn, activation)())(t.x)
+
+
+def _sequential_conv(t, activation):
+    t.L.manual_seed(0)
+    return t.L.nn.Sequential(t.L.nn.Conv2d(4, 5, 3), getattr(t.L.nn, activation)())(t.img)
 
 
 # name -> fn(t). Every call differentiable; the comments name PyTorch's node where it is not obvious.
@@ -216,6 +222,36 @@ CASES = {
                                                                                                inputs=("x3",)),
     # nn.functional: bilinear (a view of PyTorch's trilinear; ours composes it)
     "bilinear": lambda t: t.F.bilinear(t.x, t.y, t.w3, t.b), "bilinear-no-bias": lambda t: t.F.bilinear(t.x, t.y, t.w3),
+    "batch-norm-4d": lambda t: t.F.batch_norm(t.img, None, None, t.c, None, training=True),
+    "BatchNorm2d": lambda t: _module(t, "BatchNorm2d", 4, inputs=("img",)),
+    # nn.functional: convolution, pooling, padding, resampling
+    "conv2d": lambda t: t.F.conv2d(t.img, t.k, t.b, padding=1), "conv2d-no-bias": lambda t: t.F.conv2d(t.img, t.k),
+    "conv2d-groups": lambda t: t.F.conv2d(t.img, t.kg, stride=2, groups=2, dilation=(1, 2)),
+    "conv2d-same": lambda t: t.F.conv2d(t.img, t.k, padding="same"),
+    "conv1d": lambda t: t.F.conv1d(t.x3, t.k1), "conv1d-unbatched": lambda t: t.F.conv1d(t.x3[0], t.k1),
+    "conv-transpose2d": lambda t: t.F.conv_transpose2d(t.img, t.kt, stride=2, output_padding=1),
+    "conv-transpose1d": lambda t: t.F.conv_transpose1d(t.x3, t.k1.transpose(0, 1)),
+    "Conv2d": lambda t: _module(t, "Conv2d", 4, 5, 3, inputs=("img",)),
+    "Conv2d-reflect": lambda t: _module(t, "Conv2d", 4, 5, 3, 1, 1, 1, 1, True, "reflect", inputs=("img",)),
+    "ConvTranspose2d": lambda t: _module(t, "ConvTranspose2d", 4, 3, 2, inputs=("img",)),
+    "Sequential-Conv2d-ReLU": lambda t: _sequential_conv(t, "ReLU"),
+    "max-pool2d": lambda t: t.F.max_pool2d(t.img, 2),
+    "max-pool2d-indices": lambda t: t.F.max_pool2d(t.img, 3, 2, 1, return_indices=True)[0],
+    "max-pool1d": lambda t: t.F.max_pool1d(t.x3, 2),  # SqueezeBackward1 of the 2-d op
+    "adaptive-max-pool2d": lambda t: t.F.adaptive_max_pool2d(t.img, (2, 3)),
+    "avg-pool2d": lambda t: t.F.avg_pool2d(t.img, 2), "avg-pool1d": lambda t: t.F.avg_pool1d(t.x3, 2),
+    "adaptive-avg-pool2d": lambda t: t.F.adaptive_avg_pool2d(t.img, (2, 3)),
+    "adaptive-avg-pool2d-1x1": lambda t: t.F.adaptive_avg_pool2d(t.img, 1),  # MeanBackward1
+    "MaxPool2d": lambda t: _module(t, "MaxPool2d", 2, inputs=("img",)),
+    "pad-constant": lambda t: t.F.pad(t.img, (1, 2, 0, 1)),
+    "pad-reflect": lambda t: t.F.pad(t.img, (1, 1, 2, 0), mode="reflect"),
+    "pad-replicate": lambda t: t.F.pad(t.x3, (1, 1), mode="replicate"),
+    "pad-circular": lambda t: t.F.pad(t.img, (1, 2, 1, 0), mode="circular"),  # CopySlices
+    "interpolate-nearest": lambda t: t.F.interpolate(t.img, scale_factor=2),
+    "interpolate-bilinear": lambda t: t.F.interpolate(t.img, size=(3, 7), mode="bilinear", align_corners=True),
+    "interpolate-linear": lambda t: t.F.interpolate(t.x3, scale_factor=2, mode="linear"),
+    "Upsample": lambda t: _module(t, "Upsample", None, 2, inputs=("img",)),
+    "dropout2d": lambda t: t.F.dropout2d(t.img, 0.5),
     # nn.functional: losses
     "mse-loss": lambda t: t.F.mse_loss(t.x, t.y),
     "mse-loss-none": lambda t: t.F.mse_loss(t.x, t.const, reduction="none"),
@@ -277,14 +313,15 @@ CASES = {
 
 # cases whose graphs PyTorch builds from more nodes than ours (the names agree; the edges below do not):
 # linear runs as addmm/mm of the transposed weight (TBackward0) and views other ranks back; the fused
-# linear+activation is one node; cross_entropy is one fused op (PyTorch: log_softmax, then nll_loss);
+# linear+activation (and conv+activation) is one node; circular padding is one gather under PyTorch's top
+# CopySlices (PyTorch: a chain of slice copies); cross_entropy is one fused op (PyTorch: log_softmax, then nll_loss);
 # copy_ expands its source first; kl_div's target term is xlogy(t, t) there (XlogyBackward0), where/mul/log here.
 STRUCTURE_DIFFERS = {
     "kl-div-target-requires-grad",
     "linear", "linear-no-bias", "linear-3d", "linear-3d-no-bias", "linear-1d", "linear-1d-no-bias", "Linear",
     "matmul-batched", "vecmat", "Sequential-Linear-ReLU", "Sequential-Linear-GELU", "Sequential-Linear-SiLU",
     "cross-entropy", "cross-entropy-smoothing", "cross-entropy-probabilities", "cross-entropy-probabilities-sum",
-    "cross-entropy-4d", "CrossEntropyLoss",
+    "cross-entropy-4d", "CrossEntropyLoss", "Sequential-Conv2d-ReLU", "pad-circular",
 }
 
 

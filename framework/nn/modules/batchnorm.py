@@ -1,4 +1,5 @@
-"""`BatchNorm1d`: per-channel normalization by batch statistics while training, running ones in eval."""
+"""`BatchNorm1d`, `BatchNorm2d`, `BatchNorm3d`: per-channel normalization by batch statistics while training, running
+ones in eval (F.batch_norm: one fused op per direction)."""
 from ... import dtypes
 from ...creation import empty, ones, tensor, zeros
 from .. import functional as F
@@ -87,3 +88,19 @@ class BatchNorm1d(_BatchNorm):
     def _check_input_dim(self, input):
         if input.dim() != 2 and input.dim() != 3:
             raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
+
+
+class BatchNorm2d(_BatchNorm):
+    """Over (N, C, H, W) inputs, statistics per channel C."""
+
+    def _check_input_dim(self, input):
+        if input.dim() != 4:
+            raise ValueError(f"expected 4D input (got {input.dim()}D input)")
+
+
+class BatchNorm3d(_BatchNorm):
+    """Over (N, C, D, H, W) inputs, statistics per channel C."""
+
+    def _check_input_dim(self, input):
+        if input.dim() != 5:
+            raise ValueError(f"expected 5D input (got {input.dim()}D input)")

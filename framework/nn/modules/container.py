@@ -6,17 +6,18 @@ from itertools import chain, islice
 
 from ...ops.linalg import linear as _fused_linear
 from .activation import GELU, ReLU, SiLU
+from .conv import Conv1d, Conv2d
 from .linear import Linear
 from .module import Module, _addindent
 
 
 def _fused_activation(first, second):
-    """The linear op's activation that computes `second(first(x))` in one fused op, or None.
+    """The linear (or convolution) op's activation that computes `second(first(x))` in one fused op, or None.
 
-    A plain Linear followed by a plain ReLU, GELU or SiLU, neither hooked (a hook must see the
-    intermediate). In-place activations fuse too: the intermediate they would overwrite is never seen.
+    A plain Linear, Conv1d or Conv2d followed by a plain ReLU, GELU or SiLU, neither hooked (a hook must see
+    the intermediate). In-place activations fuse too: the intermediate they would overwrite is never seen.
     """
-    if type(first) is not Linear or first._has_hooks() or second._has_hooks():
+    if type(first) not in _FUSES_ACTIVATION or first._has_hooks() or second._has_hooks():
         return None
     kind = type(second)
     if kind is ReLU:
@@ -26,6 +27,9 @@ def _fused_activation(first, second):
     if kind is GELU:  # an unknown `approximate` is left to F.gelu, which names it in its error
         return {"none": "gelu", "tanh": "gelu_tanh"}.get(second.approximate)
     return None
+
+
+_FUSES_ACTIVATION = (Linear, Conv1d, Conv2d)
 
 
 class Sequential(Module):
@@ -133,15 +137,18 @@ class Sequential(Module):
         return self
 
     def forward(self, input):
-        # A Linear followed by ReLU/GELU/SiLU runs as one fused op (its node prints as the activation's,
-        # ReluBackward0 say, as in PyTorch).
+        # A Linear or Conv followed by ReLU/GELU/SiLU runs as one fused op (its node prints as the
+        # activation's, ReluBackward0 say, as in PyTorch).
         modules = list(self._modules.values())
         i, n = 0, len(modules)
         while i < n:
             module = modules[i]
             activation = _fused_activation(module, modules[i + 1]) if i + 1 < n else None
             if activation is not None:
-                input = _fused_linear(input, module.weight, module.bias, activation=activation)
+                if type(module) is Linear:
+                    input = _fused_linear(input, module.weight, module.bias, activation=activation)
+                else:
+                    input = module._conv_forward(input, module.weight, module.bias, activation=activation)
                 i += 2
             else:
                 input = module(input)

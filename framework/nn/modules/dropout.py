@@ -1,4 +1,5 @@
-"""`Dropout`: zero elements with probability p while training, scaling the rest by 1/(1-p)."""
+"""`Dropout` (elements), `Dropout1d` and `Dropout2d` (whole channels): zero with probability p while training,
+scaling the rest by 1/(1-p)."""
 from .. import functional as F
 from .module import Module
 
@@ -16,3 +17,17 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(Dropout):
+    """Zeroes whole channels of (N, C, L) or (C, L) inputs."""
+
+    def forward(self, input):
+        return F.dropout1d(input, self.p, self.training, self.inplace)
+
+
+class Dropout2d(Dropout):
+    """Zeroes whole channels of (N, C, H, W) inputs."""
+
+    def forward(self, input):
+        return F.dropout2d(input, self.p, self.training, self.inplace)

@@ -11,7 +11,8 @@ terminal a progress bar below them (--quiet: no bar). Saves a checkpoint (model
 and optimizer state, safetensors) after each epoch, by default in the user's
 cache ($XDG_CACHE_HOME or ~/.cache, then framework/examples/), never in the
 working folder. framework.models ships weights trained by this script (its
-builders' docstrings give the commands).
+builders' docstrings give the commands). examples/train_cnn.py trains a CNN with
+the same data, loop and options (`fit` below).
 """
 import argparse
 import os
@@ -48,38 +49,51 @@ def accuracy(model, features, labels):
     return (predicted == labels).float().mean().item()
 
 
-def default_checkpoint():
+def default_checkpoint(name="digits_mlp"):
     cache = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-    return pathlib.Path(cache) / "framework" / "examples" / "digits_mlp.safetensors"
+    return pathlib.Path(cache) / "framework" / "examples" / f"{name}.safetensors"
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def training_parser(description, name):
+    """The options every digits example takes; `name` names its default checkpoint."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--hidden", type=int, nargs="+", default=[30, 20])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--checkpoint", type=pathlib.Path, default=default_checkpoint(),
+    parser.add_argument("--checkpoint", type=pathlib.Path, default=default_checkpoint(name),
                         help="where to save (and --resume from) the checkpoint (default: %(default)s)")
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     parser.add_argument("--save-weights", type=pathlib.Path, metavar="PATH",
                         help="after training, write the model's state dict alone (safetensors) to PATH")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on a terminal")
+    return parser
+
+
+def parse_args(argv=None):
+    parser = training_parser(__doc__.split("\n")[0], "digits_mlp")
+    parser.add_argument("--hidden", type=int, nargs="+", default=[30, 20])
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    return fit(args, lambda: NeuralNetwork(64, 10, tuple(args.hidden)))
+
+
+def fit(args, build_model, input_shape=(64,)):
+    """Train the model `build_model()` makes as `args` say, on digits shaped `input_shape` each (the 64 pixel
+    values, or an image (1, 8, 8)); returns the model and its final held-out accuracy."""
     framework.manual_seed(args.seed)
     device = framework.device(args.device)
     (train_x, train_y), (test_x, test_y) = digits_split()
+    train_x, test_x = train_x.reshape(-1, *input_shape), test_x.reshape(-1, *input_shape)
     train_set = TensorDataset(framework.from_numpy(train_x).to(device), framework.from_numpy(train_y).to(device))
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True)
     test_x, test_y = framework.from_numpy(test_x).to(device), framework.from_numpy(test_y).to(device)
 
-    model = NeuralNetwork(64, 10, tuple(args.hidden)).to(device)
+    model = build_model().to(device)
     optimizer = framework.optim.Adam(model.parameters(), lr=args.lr)
     first_epoch = 0
     if args.resume:

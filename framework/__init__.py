@@ -60,6 +60,12 @@ def set_rng_state(new_state):
     _random.set_rng_state(new_state.numpy() if isinstance(new_state, Tensor) else new_state)
 
 
+def from_dlpack(ext_tensor):
+    """A tensor sharing the memory of an object that exports DLPack (or of a DLPack capsule)."""
+    from .utils.dlpack import from_dlpack as _from_dlpack
+    return _from_dlpack(ext_tensor)
+
+
 def is_tensor(obj):
     return isinstance(obj, Tensor)
 

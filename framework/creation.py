@@ -81,6 +81,8 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
         if dtype is None:
             dtype = dtypes.from_numpy_dtype(array.dtype)
         return _finish(array, dtype, device, requires_grad)
+    if _exports_dlpack(data):  # a PyTorch, JAX or CuPy tensor: read through DLPack, then copied like a tensor
+        return tensor(_from_dlpack(data), dtype=dtype, device=device, requires_grad=requires_grad)
     if isinstance(data, (list, tuple)):
         _check_nested(data)
         if _contains_bfloat16(data):
@@ -124,7 +126,18 @@ def _to_float_tree(data):
     return data.float() if isinstance(data, Tensor) else data
 
 
+def _exports_dlpack(data):
+    return hasattr(data, "__dlpack__") and not isinstance(data, (Tensor, np.ndarray, np.generic))
+
+
+def _from_dlpack(data):
+    from .utils.dlpack import from_dlpack
+    return from_dlpack(data)
+
+
 def as_tensor(data, dtype=None, device=None):
+    if _exports_dlpack(data):  # shares the memory, as PyTorch's as_tensor shares a NumPy array's
+        data = _from_dlpack(data)
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype) if (dtype or device) else data
     if isinstance(data, np.ndarray) and (dtype is None or dtypes.from_numpy_dtype(data.dtype) is dtype) and \

@@ -139,11 +139,18 @@ def _collect_unconsumed():
     cannot be one, as CPython may call it with an exception pending (a refusing consumer's), and then no C API
     call can be made from Python without losing or corrupting that exception."""
     for address, entry in list(_EXPORTED.items()):
-        capsule = entry[-1]
-        # references: the entry, `entry`, `capsule` and getrefcount's argument
-        if sys.getrefcount(capsule) <= 4 and (_capsule_is_valid(capsule, _NAME) or
-                                              _capsule_is_valid(capsule, _VERSIONED_NAME)):
+        if _references(entry) <= _UNHELD and (_capsule_is_valid(entry[-1], _NAME) or
+                                              _capsule_is_valid(entry[-1], _VERSIONED_NAME)):
             _EXPORTED.pop(address, None)
+
+
+def _references(entry):
+    """References to an entry's last item (its capsule): measured the same way for a probe (`_UNHELD`, an object
+    only its entry holds) and for each export, so the count does not depend on how this Python counts."""
+    return sys.getrefcount(entry[-1])
+
+
+_UNHELD = _references((object(),))
 
 
 def _collect_after_gc(phase, info):

@@ -168,6 +168,15 @@ def test_imported_memory_lives_as_long_as_the_tensor_and_is_released_after():
     assert _exports() == before
 
 
+def test_a_capsule_the_user_holds_survives_sweeps_until_consumed():
+    t = fw.arange(3.0)
+    capsule = dlpack.to_dlpack(t)
+    other = fw.arange(2).__dlpack__()  # another export sweeps the registry; so does a garbage collection
+    gc.collect()
+    assert fw.from_dlpack(capsule).tolist() == [0.0, 1.0, 2.0]
+    del other
+
+
 def test_unconsumed_capsules_release_their_export():
     gc.collect()
     before = _exports()

@@ -330,6 +330,9 @@ def _tensor_from_capsule(capsule):
                             f"{f' x{lanes} lanes' if lanes != 1 else ''}; it holds float64, float32, float16, "
                             "bfloat16, int64, int32, int16, int8, uint8 and bool")
         device = _target_device(dl.device.device_type)
+        if device.type == "cuda" and dl.device.device_id != 0:
+            raise BufferError(f"Can't import a tensor on CUDA device {dl.device.device_id}: framework's `cuda` "
+                              "is device 0")
         ndim = dl.ndim
         shape = tuple(dl.shape[i] for i in range(ndim))
         itemsize = bits // 8

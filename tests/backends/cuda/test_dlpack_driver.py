@@ -89,3 +89,10 @@ def test_importing_our_own_tensor_needs_no_event(gpu):
     assert u._data.data_ptr() == t._data.data_ptr()
     np.testing.assert_array_equal(u._data.to_numpy(), values)
     assert isinstance(u._data.storage, dlpack.ForeignStorage)
+
+
+def test_another_gpus_memory_is_refused(gpu):
+    capsule = _uploaded(np.ones(2, np.float32)).__dlpack__(max_version=(1, 0))
+    _capsule_data(capsule).device.device_id = 1
+    with pytest.raises(BufferError, match="Can't import a tensor on CUDA device 1"):
+        fw.from_dlpack(capsule)

@@ -4,6 +4,7 @@
     python examples/train.py --hidden 128 64      # a wider MLP
     python examples/train.py --resume             # continue from --checkpoint
     python examples/train.py --device cuda
+    python examples/train.py --amp                # bfloat16 autocast (--amp-dtype float16: with a GradScaler)
     python examples/train.py --save-weights PATH  # also the model's state dict alone
 
 Prints held-out accuracy after each epoch: one plain line per epoch, and on a
@@ -62,6 +63,9 @@ def training_parser(description, name):
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--amp", action="store_true", help="mixed precision: the forward pass under autocast")
+    parser.add_argument("--amp-dtype", default="bfloat16", choices=["bfloat16", "float16"],
+                        help="autocast's dtype; float16 also scales the loss (GradScaler)")
     parser.add_argument("--checkpoint", type=pathlib.Path, default=default_checkpoint(name),
                         help="where to save (and --resume from) the checkpoint (default: %(default)s)")
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
@@ -104,6 +108,11 @@ def fit(args, build_model, input_shape=(64,)):
         framework.set_rng_state(state["rng_state"])  # the shuffle order continues as if never stopped
         print(f"resumed from {args.checkpoint} after epoch {first_epoch}", flush=True)
 
+    # Mixed precision: float32 weights, the forward pass under autocast. float16's narrow range needs the loss
+    # scaled so that small gradients do not flush to zero; bfloat16 has float32's range and needs no scaler.
+    autocast = framework.autocast(args.device, dtype=getattr(framework, args.amp_dtype), enabled=args.amp)
+    scaler = framework.amp.GradScaler(args.device, enabled=args.amp and args.amp_dtype == "float16")
+
     # On a terminal: one bar for the whole run, drawn on stdout so the epoch lines print above it (tqdm.write);
     # to a pipe or a file: no bar, the epoch lines alone, each flushed as it is done.
     bar = tqdm(total=(args.epochs - first_epoch) * len(loader), unit="batch", file=sys.stdout, leave=False,
@@ -113,10 +122,12 @@ def fit(args, build_model, input_shape=(64,)):
     for epoch in range(first_epoch, args.epochs):
         bar.set_description(f"epoch {epoch + 1}/{args.epochs}", refresh=False)
         for features, labels in loader:
-            loss = F.cross_entropy(model(features), labels)
+            with autocast:
+                loss = F.cross_entropy(model(features), labels)
             optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             bar.update()  # no loss.item() here: it would wait for the device every step
         test_accuracy = accuracy(model, test_x, test_y)
         line = f"epoch {epoch + 1:3d}  loss {loss.item():.4f}  held-out accuracy {test_accuracy:.4f}"

@@ -44,8 +44,9 @@ autograd.derivatives.load()  # the differentiable formulas (create_graph=True), 
 __version__ = "0.1.0"
 
 # nn, optim, utils, models and checkpoints load on first use: `import framework` stays fast (perf/: target 0.3 s)
-_LAZY_MODULES = {"nn", "optim", "utils", "serialization", "models"}
-_LAZY_ATTRIBUTES = {"save": "serialization", "load": "serialization"}
+_LAZY_MODULES = {"nn", "optim", "utils", "serialization", "models", "amp"}
+_LAZY_ATTRIBUTES = {"save": "serialization", "load": "serialization", "autocast": "amp", "get_autocast_dtype": "amp",
+                    "is_autocast_enabled": "amp", "is_autocast_cache_enabled": "amp", "clear_autocast_cache": "amp"}
 
 
 def __getattr__(name):
@@ -72,6 +73,12 @@ def get_rng_state():
 
 def set_rng_state(new_state):
     _random.set_rng_state(new_state.numpy() if isinstance(new_state, Tensor) else new_state)
+
+
+def from_dlpack(ext_tensor):
+    """A tensor sharing the memory of an object that exports DLPack (or of a DLPack capsule)."""
+    from .utils.dlpack import from_dlpack as _from_dlpack
+    return _from_dlpack(ext_tensor)
 
 
 def is_tensor(obj):

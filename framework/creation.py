@@ -108,10 +108,12 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
         if dtype is None:
             dtype = dtypes.from_numpy_dtype(array.dtype)
         return _finish(array, dtype, device, requires_grad)
+    if _exports_dlpack(data):  # a PyTorch, JAX or CuPy tensor: read through DLPack, then copied like a tensor
+        return tensor(_from_dlpack(data), dtype=dtype, device=device, requires_grad=requires_grad)
     if isinstance(data, (list, tuple)):
         _check_nested(data)
-        if _contains_bfloat16(data):
-            data = _to_float_tree(data)
+        if _contains_tensor(data):
+            data = _to_host_tree(data)
     elif not isinstance(data, (numbers.Number, np.generic)):
         raise _cannot_infer(data)
     try:
@@ -157,17 +159,32 @@ def _flat(data):
         yield data
 
 
-def _contains_bfloat16(data):
-    return any(isinstance(v, Tensor) and v._dtype is dtypes.bfloat16 for v in _flat(data))
+def _contains_tensor(data):
+    return any(isinstance(v, Tensor) for v in _flat(data))
 
 
-def _to_float_tree(data):
+def _to_host_tree(data):
+    """Tensors in a nested list as host arrays of their values (detached, as PyTorch reads them; bfloat16 as
+    float32, whose values numpy's array() then infers like Python floats)."""
     if isinstance(data, (list, tuple)):
-        return [_to_float_tree(v) for v in data]
-    return data.float() if isinstance(data, Tensor) else data
+        return [_to_host_tree(v) for v in data]
+    if isinstance(data, Tensor):
+        return (data.detach().float() if data._dtype is dtypes.bfloat16 else data.detach())._host()
+    return data
+
+
+def _exports_dlpack(data):
+    return hasattr(data, "__dlpack__") and not isinstance(data, (Tensor, np.ndarray, np.generic))
+
+
+def _from_dlpack(data):
+    from .utils.dlpack import from_dlpack
+    return from_dlpack(data)
 
 
 def as_tensor(data, dtype=None, device=None):
+    if _exports_dlpack(data):  # shares the memory, as PyTorch's as_tensor shares a NumPy array's
+        data = _from_dlpack(data)
     device = _target(device)
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype) if (dtype or device) else data

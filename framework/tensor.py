@@ -289,8 +289,23 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        host = self._host()
-        return host if dtype is None else host.astype(dtype)
+        # PyTorch's: numpy() (a view on the CPU; its errors for tensors that require grad or live on a GPU)
+        array = self.numpy()
+        if dtype is not None and np.dtype(dtype) != array.dtype:
+            if copy is False:
+                raise ValueError(f"Unable to avoid copy while creating an array as requested: converting "
+                                 f"{self._dtype} to numpy.{np.dtype(dtype).name}")
+            return array.astype(dtype)
+        return array.copy() if copy else array
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule sharing this tensor's memory (framework/utils/dlpack.py)."""
+        from .utils.dlpack import export
+        return export(self, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self):
+        from .utils.dlpack import dlpack_device
+        return dlpack_device(self)
 
     def _host(self):
         """The data as a numpy array on the host (a view on the CPU, a copy from a GPU)."""

@@ -394,3 +394,12 @@ def test_new_factories_refuse_as_pytorch():
     raises_like_torch(lambda: fw.zeros(2).new_tensor([300], dtype=fw.int8),
                       lambda: torch.zeros(2).new_tensor([300], dtype=torch.int8),
                       match="value cannot be converted to type int8 without overflow")
+
+
+def test_tensor_from_a_list_of_tensors_reads_their_values_detached():
+    """PyTorch reads a list of tensors by value, even tensors that require grad (whose __array__ refuses)."""
+    a = fw.tensor(1.5, requires_grad=True)
+    assert fw.tensor([a, a * 2]).tolist() == [1.5, 3.0]
+    assert fw.tensor([fw.ones(2, requires_grad=True), fw.zeros(2)]).tolist() == [[1.0, 1.0], [0.0, 0.0]]
+    assert fw.tensor([fw.tensor(2.5).bfloat16(), 1]).tolist() == [2.5, 1.0]
+    assert fw.tensor([fw.tensor(3), 1]).dtype is fw.int64

@@ -98,6 +98,11 @@ def composite(name, inputs=()):
 
         @functools.wraps(fn)
         def op(*args, **kwargs):
+            if _function.AUTOCAST is not None:  # the composition takes the op's autocast policy as a whole
+                args = _function.AUTOCAST(fn.__name__, args)
+                if kwargs:
+                    names = tuple(kwargs)
+                    kwargs = dict(zip(names, _function.AUTOCAST(fn.__name__, tuple(kwargs[n] for n in names))))
             out = fn(*args, **kwargs)
             if not is_grad_enabled():
                 return out

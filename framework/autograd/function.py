@@ -17,6 +17,14 @@ from .registry import KERNELS, NODE_NAMES
 CAPTURES = {}
 
 Tensor = None  # set by framework.tensor once the class exists (the tensor module imports this one)
+# While an autocast region is open (framework/amp/autocast_mode.py): (op, inputs) -> inputs cast by the op's policy
+AUTOCAST = None
+
+
+def autocast_inputs(op, inputs):
+    """`inputs` as `op` takes them in an autocast region; unchanged outside one. `run` calls it; so do the few ops
+    that compare their inputs' dtypes before `run` (matmul, linear), so that they compare the cast ones."""
+    return inputs if AUTOCAST is None else AUTOCAST(op, inputs)
 
 
 def _edge(tensor):
@@ -39,6 +47,8 @@ def run(op, inputs, params=(), node_name=None):
 
     Returns a Tensor, or a tuple of Tensors when the kernel returns a tuple.
     """
+    if AUTOCAST is not None:
+        inputs = AUTOCAST(op, inputs)
     device = None
     requires_grad = False
     raws = []

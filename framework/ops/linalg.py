@@ -1,7 +1,7 @@
 """Matrix products: matmul/@ in all of PyTorch's shapes, mm, bmm, mv, dot, outer, and linear."""
 import math
 
-from ..autograd.function import run
+from ..autograd.function import autocast_inputs, run
 from ..tensor import Tensor
 
 def _same_dtype(a, b):
@@ -20,6 +20,7 @@ def matmul(input, other):
     for position, (name, arg) in enumerate((("input", input), ("other", other)), 1):
         if not isinstance(arg, Tensor):
             raise TypeError(f"matmul(): argument '{name}' (position {position}) must be Tensor, not {type(arg).__name__}")
+    input, other = autocast_inputs("matmul", (input, other))  # cast first: the dtype check compares the casts
     a, b = input._data.shape, other._data.shape
     if not a or not b:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {len(a)}D and {len(b)}D")
@@ -62,6 +63,7 @@ def bmm(input, mat2):
     if input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: [{input.shape[0]}, "
                            f"{input.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}].")
+    input, mat2 = autocast_inputs("matmul", (input, mat2))
     _same_dtype(input, mat2)
     return run("matmul", (input, mat2), (), "BmmBackward0")
 
@@ -119,6 +121,7 @@ def linear(input, weight, bias=None, activation=None):
         rows = math.prod(x_shape[:-1])
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{x_shape[-1]} and "
                            f"{w_shape[1]}x{w_shape[0]})")
+    input, weight, bias = autocast_inputs("linear", (input, weight, bias))
     _same_dtype(input, weight)
     if bias is not None:
         _same_dtype(input, bias)

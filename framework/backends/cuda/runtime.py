@@ -227,6 +227,19 @@ class DriverRuntime:
         self.stream.sync()  # blocks freed on the stream are only released once the stream has passed the free
         self._call("cuMemPoolTrimTo", self.memory_resource.handle, 0)
 
+    def make_stream_wait(self, consumer_stream):
+        """Order another library's stream (a CUstream as an int; 1 is the legacy default stream) after the work
+        queued so far on ours, without a host wait: an event recorded here, waited on there (DLPack's
+        handshake, framework/utils/dlpack.py). The event may be destroyed at once: the wait is already queued."""
+        if consumer_stream == self.stream_handle:
+            return
+        event = self._call("cuEventCreate", 2)  # CU_EVENT_DISABLE_TIMING: the cheapest kind
+        try:
+            self._call("cuEventRecord", event, self.stream_handle)
+            self._call("cuStreamWaitEvent", consumer_stream, event, 0)
+        finally:
+            self._call("cuEventDestroy", event)
+
     # ---- copies -------------------------------------------------------------------------------------------
 
     def copy_host_to_device(self, dst_address, host_array):

@@ -59,6 +59,10 @@ class CUmemoryPool(_Handle):
     pass
 
 
+class CUevent(_Handle):
+    pass
+
+
 def _handle_int(value, handle_type):
     """What the bindings accept for a handle argument: None, the handle type, or an int."""
     if value is None:
@@ -100,6 +104,7 @@ class FakeGPU:
         self.fail = {}  # driver function name -> the CUresult it returns instead of running
         self.streams = {}  # int(handle) -> Stream
         self.device_memory = {}  # address -> ctypes buffer
+        self.events = {}  # int(handle) of each driver-API event alive -> (stream, mark) of its last record, or None
         self.context_current = False
         self.triton_driver = types.SimpleNamespace(get_current_device=lambda: 0,
                                                    get_current_stream=lambda device: 0)
@@ -127,8 +132,8 @@ class FakeGPU:
 
     def driver_module(self):
         driver = types.ModuleType("cuda.bindings.driver")
-        driver.CUresult, driver.CUstream, driver.CUdeviceptr, driver.CUmemoryPool = (
-            CUresult, CUstream, CUdeviceptr, CUmemoryPool)
+        driver.CUresult, driver.CUstream, driver.CUdeviceptr, driver.CUmemoryPool, driver.CUevent = (
+            CUresult, CUstream, CUdeviceptr, CUmemoryPool, CUevent)
 
         major, minor = (int(part) for part in self.bindings_version.split(".")[:2])
         driver.CUDA_VERSION = major * 1000 + minor * 10  # e.g. 12090: the CUDA these bindings were built for
@@ -166,6 +171,35 @@ class FakeGPU:
             self.calls.append(("cuMemPoolTrimTo", (_handle_int(pool, CUmemoryPool), operator.index(minBytesToKeep))))
             return (CUresult.CUDA_SUCCESS,)
 
+        def cuEventCreate(flags):
+            event = CUevent(0x9000 + 0x10 * len(self.calls))  # unique: calls only grows
+            self.events[int(event)] = None  # the (stream, mark) it was last recorded at
+            self.calls.append(("cuEventCreate", (operator.index(flags),)))
+            return (CUresult.CUDA_SUCCESS, event)
+
+        def cuEventRecord(hEvent, hStream):
+            event, stream = _handle_int(hEvent, CUevent), self._stream(hStream)
+            self.calls.append(("cuEventRecord", (event, int(stream.handle))))
+            self.events[event] = (stream, stream._enqueue(lambda: None))
+            return (CUresult.CUDA_SUCCESS,)
+
+        def cuStreamWaitEvent(hStream, hEvent, flags):
+            stream, event = _handle_int(hStream, CUstream), _handle_int(hEvent, CUevent)
+            self.calls.append(("cuStreamWaitEvent", (stream, event, operator.index(flags))))
+            recorded = self.events.get(event)
+            if recorded is None:
+                return (CUresult.CUDA_ERROR_INVALID_VALUE,)
+            producer, mark = recorded
+            waiter = self.streams.get(stream)
+            if waiter is not None:  # the waiting stream runs nothing queued after this until the producer reached mark
+                waiter._enqueue(lambda: producer._run_until(mark))
+            return (CUresult.CUDA_SUCCESS,)
+
+        def cuEventDestroy(hEvent):
+            event = _handle_int(hEvent, CUevent)
+            self.calls.append(("cuEventDestroy", (event,)))
+            return (CUresult.CUDA_SUCCESS,) if self.events.pop(event, 0) != 0 else (CUresult.CUDA_ERROR_INVALID_VALUE,)
+
         def cuGetErrorName(error):
             return (CUresult.CUDA_SUCCESS, CUresult(error).name.encode())
 
@@ -173,7 +207,8 @@ class FakeGPU:
             return (CUresult.CUDA_SUCCESS, _ERROR_STRINGS[CUresult(error)])
 
         for function in (cuInit, cuDeviceGetCount, cuDriverGetVersion, cuDeviceTotalMem, cuMemcpyHtoDAsync,
-                         cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemPoolTrimTo, cuGetErrorName, cuGetErrorString):
+                         cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemPoolTrimTo, cuEventCreate, cuEventRecord,
+                         cuStreamWaitEvent, cuEventDestroy, cuGetErrorName, cuGetErrorString):
             setattr(driver, function.__name__, function)
         return driver
 

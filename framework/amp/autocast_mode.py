@@ -24,14 +24,16 @@ from ..autograd import function as _function
 
 __all__ = ["autocast", "get_autocast_dtype", "is_autocast_enabled", "is_autocast_cache_enabled"]
 
-_MATMUL_FAMILY = {"linear", "matmul"}  # mm, bmm, mv, dot's matmul path, addmm's product all run "matmul"
+# mm, bmm, mv, dot's matmul path, addmm's product all run "matmul"; every conv and conv_transpose "convolution"
+_MATMUL_FAMILY = {"linear", "matmul", "convolution"}
 LOWER = {"cpu": _MATMUL_FAMILY, "cuda": _MATMUL_FAMILY}
 _LOSSES = {"cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse_loss", "huber_loss",
            "smooth_l1_loss"}
 FP32 = {
-    "cpu": _LOSSES | {"prod", "binary_cross_entropy"},
+    "cpu": _LOSSES | {"prod", "binary_cross_entropy", "cdist", "trace"},
     "cuda": _LOSSES | {"exp", "expm1", "log", "log1p", "reciprocal", "rsqrt", "pow", "pow_scalar", "square", "softplus",
-                       "layer_norm", "logsumexp", "softmax", "log_softmax", "cumsum", "prod", "sum", "norm"},
+                       "layer_norm", "group_norm", "logsumexp", "softmax", "log_softmax", "cumsum", "cumprod", "prod",
+                       "sum", "norm", "erfinv", "cdist"},
 }
 PROMOTE = {"cpu": {"cat", "stack"}, "cuda": {"cat", "stack", "index_put", "scatter_add"}}
 # PyTorch refuses to autocast binary_cross_entropy on cuda (its message, for the same reason)

@@ -4,7 +4,7 @@ import builtins
 import math
 
 from .. import dtypes
-from ..autograd.function import run
+from ..autograd.function import autocast_inputs, run
 from ..autograd.grad_mode import no_grad
 from ..tensor import _wrap_dim
 from . import elementwise, reduction, shape
@@ -21,6 +21,7 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
     if compute_mode not in _COMPUTE_MODES:
         raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
     mode = _COMPUTE_MODES[compute_mode]
+    x1, x2 = autocast_inputs("cdist", (x1, x2))  # first: the dtype check compares the casts (both paths)
     for name, x in (("X1", x1), ("X2", x2)):
         if x.ndim < 2:
             raise RuntimeError(f"cdist only supports at least 2D tensors, {name} got: {x.ndim}D")

@@ -29,6 +29,7 @@ def _cases(lib, functional, rng, device):
     weight2 = lib.tensor(rng.standard_normal((2, 5)).astype(np.float32), requires_grad=True, **kw)
     other = lib.tensor(rng.standard_normal((3, 4)).astype(np.float32), **kw)
     target = lib.tensor([1, 0, 2], **kw)
+    kernel = lib.tensor(rng.standard_normal((2, 3, 2)).astype(np.float32), requires_grad=True, **kw)
     return {
         "linear": lambda x: functional.linear(x, weight), "matmul": lambda x: x @ weight.t(),
         "mm": lambda x: lib.mm(x, weight.t()), "bmm": lambda x: lib.bmm(x[None], weight.t()[None]),
@@ -47,6 +48,10 @@ def _cases(lib, functional, rng, device):
         "rsqrt": lambda x: x.abs().rsqrt(), "softplus": functional.softplus, "var": lib.var,
         "add_float32": lambda x: x + other, "where": lambda x: lib.where(x > 0, x, other),
         "cat": lambda x: lib.cat([x, other]), "stack": lambda x: lib.stack([x, other]),
+        # x as 3 channels of length 4: conv1d's weight stays float32
+        "conv1d": lambda x: functional.conv1d(x, kernel), "group_norm": lambda x: functional.group_norm(x[None], 3),
+        "cdist": lambda x: lib.cdist(x, other), "cumprod": lambda x: x.cumprod(0), "trace": lib.trace,
+        "erfinv": lambda x: (x.tanh() * 0.5).erfinv(),
     }
 
 
@@ -73,10 +78,10 @@ def test_cpu_output_dtypes_match_torch_autocast(rng, low, given):
 
 # PyTorch's cuda policy (aten/src/ATen/autocast_mode.cpp) for these cases: "low" runs in the region's dtype,
 # "fp32" in float32, "promote" in the widest input, anything else in its input's dtype.
-CUDA_POLICY = dict.fromkeys(["linear", "matmul", "mm", "bmm", "two_layers"], "low") | dict.fromkeys(
+CUDA_POLICY = dict.fromkeys(["linear", "matmul", "mm", "bmm", "two_layers", "conv1d"], "low") | dict.fromkeys(
     ["softmax", "log_softmax", "exp", "log", "pow", "sum", "cumsum", "prod", "logsumexp", "norm", "layer_norm",
      "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "cross_entropy", "nll_loss", "bce_with_logits", "rsqrt",
-     "softplus"], "fp32") | dict.fromkeys(["add_float32", "where", "cat", "stack"], "promote")
+     "softplus", "group_norm", "cdist", "cumprod", "erfinv"], "fp32") | dict.fromkeys(["add_float32", "where", "cat", "stack"], "promote")
 
 
 @pytest.mark.skipif("cuda" not in DEVICES, reason="no cuda device (neither a GPU nor Triton's interpreter)")

@@ -4,6 +4,7 @@
     python examples/train.py --hidden 128 64      # a wider MLP
     python examples/train.py --resume             # continue from --checkpoint
     python examples/train.py --device cuda
+    python examples/train.py --amp                # bfloat16 autocast (--amp-dtype float16: with a GradScaler)
     python examples/train.py --save-weights PATH  # also the model's state dict alone
 
 Prints held-out accuracy after each epoch: one plain line per epoch, and on a
@@ -11,7 +12,8 @@ terminal a progress bar below them (--quiet: no bar). Saves a checkpoint (model
 and optimizer state, safetensors) after each epoch, by default in the user's
 cache ($XDG_CACHE_HOME or ~/.cache, then framework/examples/), never in the
 working folder. framework.models ships weights trained by this script (its
-builders' docstrings give the commands).
+builders' docstrings give the commands). examples/train_cnn.py trains a CNN with
+the same data, loop and options (`fit` below).
 """
 import argparse
 import os
@@ -48,38 +50,54 @@ def accuracy(model, features, labels):
     return (predicted == labels).float().mean().item()
 
 
-def default_checkpoint():
+def default_checkpoint(name="digits_mlp"):
     cache = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-    return pathlib.Path(cache) / "framework" / "examples" / "digits_mlp.safetensors"
+    return pathlib.Path(cache) / "framework" / "examples" / f"{name}.safetensors"
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def training_parser(description, name):
+    """The options every digits example takes; `name` names its default checkpoint."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--hidden", type=int, nargs="+", default=[30, 20])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--checkpoint", type=pathlib.Path, default=default_checkpoint(),
+    parser.add_argument("--amp", action="store_true", help="mixed precision: the forward pass under autocast")
+    parser.add_argument("--amp-dtype", default="bfloat16", choices=["bfloat16", "float16"],
+                        help="autocast's dtype; float16 also scales the loss (GradScaler)")
+    parser.add_argument("--checkpoint", type=pathlib.Path, default=default_checkpoint(name),
                         help="where to save (and --resume from) the checkpoint (default: %(default)s)")
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     parser.add_argument("--save-weights", type=pathlib.Path, metavar="PATH",
                         help="after training, write the model's state dict alone (safetensors) to PATH")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on a terminal")
+    return parser
+
+
+def parse_args(argv=None):
+    parser = training_parser(__doc__.split("\n")[0], "digits_mlp")
+    parser.add_argument("--hidden", type=int, nargs="+", default=[30, 20])
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    return fit(args, lambda: NeuralNetwork(64, 10, tuple(args.hidden)))
+
+
+def fit(args, build_model, input_shape=(64,)):
+    """Train the model `build_model()` makes as `args` say, on digits shaped `input_shape` each (the 64 pixel
+    values, or an image (1, 8, 8)); returns the model and its final held-out accuracy."""
     framework.manual_seed(args.seed)
     device = framework.device(args.device)
     (train_x, train_y), (test_x, test_y) = digits_split()
+    train_x, test_x = train_x.reshape(-1, *input_shape), test_x.reshape(-1, *input_shape)
     train_set = TensorDataset(framework.from_numpy(train_x).to(device), framework.from_numpy(train_y).to(device))
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True)
     test_x, test_y = framework.from_numpy(test_x).to(device), framework.from_numpy(test_y).to(device)
 
-    model = NeuralNetwork(64, 10, tuple(args.hidden)).to(device)
+    model = build_model().to(device)
     optimizer = framework.optim.Adam(model.parameters(), lr=args.lr)
     first_epoch = 0
     if args.resume:
@@ -90,6 +108,11 @@ def main(argv=None):
         framework.set_rng_state(state["rng_state"])  # the shuffle order continues as if never stopped
         print(f"resumed from {args.checkpoint} after epoch {first_epoch}", flush=True)
 
+    # Mixed precision: float32 weights, the forward pass under autocast. float16's narrow range needs the loss
+    # scaled so that small gradients do not flush to zero; bfloat16 has float32's range and needs no scaler.
+    autocast = framework.autocast(args.device, dtype=getattr(framework, args.amp_dtype), enabled=args.amp)
+    scaler = framework.amp.GradScaler(args.device, enabled=args.amp and args.amp_dtype == "float16")
+
     # On a terminal: one bar for the whole run, drawn on stdout so the epoch lines print above it (tqdm.write);
     # to a pipe or a file: no bar, the epoch lines alone, each flushed as it is done.
     bar = tqdm(total=(args.epochs - first_epoch) * len(loader), unit="batch", file=sys.stdout, leave=False,
@@ -99,10 +122,12 @@ def main(argv=None):
     for epoch in range(first_epoch, args.epochs):
         bar.set_description(f"epoch {epoch + 1}/{args.epochs}", refresh=False)
         for features, labels in loader:
-            loss = F.cross_entropy(model(features), labels)
+            with autocast:
+                loss = F.cross_entropy(model(features), labels)
             optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             bar.update()  # no loss.item() here: it would wait for the device every step
         test_accuracy = accuracy(model, test_x, test_y)
         line = f"epoch {epoch + 1:3d}  loss {loss.item():.4f}  held-out accuracy {test_accuracy:.4f}"

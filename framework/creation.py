@@ -1,5 +1,6 @@
 """Tensor factories: tensor, zeros, ones, arange, ..., and the random ones."""
 import builtins
+import functools
 import math
 import numbers
 
@@ -7,14 +8,23 @@ import numpy as np
 
 from . import dtypes
 from . import random as _random
-from .device import CPU, device as _device
+from . import scalars
+from .device import CPU, default_device, device as _device
+from .ops.inplace import check_out, store_out
 from .tensor import Tensor
 
 
+def _target(device):
+    """`device`, or when None the default device (set_default_device, `with framework.device(...)`), or None."""
+    return device if device is not None else default_device()
+
+
 def _finish(data, dtype, device, requires_grad):
-    """Wrap a host numpy array, move it to `device`, set requires_grad."""
+    """Wrap a host numpy array, move it to `device` (None: the default device), set requires_grad."""
+    device = _target(device)
     if dtype is not None and data.dtype != dtype.np:
-        data = data.astype(dtype.np)
+        with np.errstate(invalid="ignore", over="ignore"):  # numpy arrays cast as PyTorch's do: unchecked
+            data = data.astype(dtype.np)
     out = Tensor._from_raw(data, CPU)
     if device is not None:
         target = _device(device)
@@ -23,6 +33,23 @@ def _finish(data, dtype, device, requires_grad):
     if requires_grad:
         out.requires_grad_(True)
     return out
+
+
+def _supports_out(fn):
+    """A factory's `out=`: the result takes out's dtype (a different `dtype=` is PyTorch's error) and device, and
+    is written into `out` (resized when the shapes differ), which is returned."""
+    @functools.wraps(fn)
+    def factory(*args, out=None, **kwargs):
+        if out is None:
+            return fn(*args, **kwargs)
+        check_out(fn.__name__, out)
+        dtype = kwargs.get("dtype")
+        if dtype is not None and dtype is not out._dtype:
+            raise RuntimeError(f"dtype {dtype.scalar_name} does not match dtype of out parameter "
+                               f"({out._dtype.scalar_name})")
+        kwargs["dtype"], kwargs["device"] = out._dtype, out._device
+        return store_out(out, fn(*args, **kwargs))
+    return factory
 
 
 def _size_args(size):
@@ -75,29 +102,47 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
         source = data.detach()._host()
         array = np.array(source, copy=True)
         dtype = dtype or data._dtype
-        return _finish(array, dtype, device if device is not None else data._device, requires_grad)
+        return _finish(array, dtype, _target(device) or data._device, requires_grad)
     if isinstance(data, np.ndarray):
         array = np.array(data, copy=True)
         if dtype is None:
             dtype = dtypes.from_numpy_dtype(array.dtype)
         return _finish(array, dtype, device, requires_grad)
+    if _exports_dlpack(data):  # a PyTorch, JAX or CuPy tensor: read through DLPack, then copied like a tensor
+        return tensor(_from_dlpack(data), dtype=dtype, device=device, requires_grad=requires_grad)
     if isinstance(data, (list, tuple)):
         _check_nested(data)
-        if _contains_bfloat16(data):
-            data = _to_float_tree(data)
+        if _contains_tensor(data):
+            data = _to_host_tree(data)
     elif not isinstance(data, (numbers.Number, np.generic)):
         raise _cannot_infer(data)
     try:
         array = np.array(data)
     except (ValueError, OverflowError) as error:
         raise RuntimeError(f"Could not infer dtype of {type(data).__name__}: {error}") from None
-    if array.dtype == object:
-        if any(isinstance(v, builtins.int) and not isinstance(v, builtins.bool) for v in _flat(data)):
-            raise RuntimeError("Overflow when unpacking long")
-        raise TypeError(f"Could not infer dtype of {type(next(iter(_flat(data)))).__name__}")
+    if array.size and (array.dtype == object or (array.dtype.kind == "u" and array.max() > scalars.INT64_MAX) or (
+            array.dtype == np.float64 and np.abs(array).max() >= 2.0 ** 63)):
+        array = _beyond_int64(data, array, dtype)
     if dtype is None:
         dtype = dtypes.from_numpy_dtype(array.dtype) if isinstance(data, np.generic) else _infer_dtype(array)
+    scalars.check_array(array, dtype)
     return _finish(array, dtype, device, requires_grad)
+
+
+def _beyond_int64(data, array, dtype):
+    """numpy's array of Python data holding integers outside int64 (uint64, object, or float64 when signs mix).
+    PyTorch reads such data as doubles when it holds a float or the dtype is floating (or bool); else it cannot
+    unpack the integers: ValueError."""
+    values = list(_flat(data))
+    floating = any(isinstance(v, (builtins.float, np.floating)) for v in values)
+    if not floating and not any(isinstance(v, (builtins.int, np.integer)) and not isinstance(v, builtins.bool)
+                                for v in values):
+        raise TypeError(f"Could not infer dtype of {type(values[0]).__name__}")
+    if floating or (dtype is not None and (dtype.is_floating_point or dtype is dtypes.bool)):
+        return array if array.dtype.kind == "f" else np.array(data, dtype=np.float64)
+    if array.dtype.kind == "f" and not (np.abs(array) >= 2.0 ** 63).any():
+        return array
+    raise scalars.unpack_long_error()
 
 
 def _cannot_infer(data):
@@ -114,17 +159,33 @@ def _flat(data):
         yield data
 
 
-def _contains_bfloat16(data):
-    return any(isinstance(v, Tensor) and v._dtype is dtypes.bfloat16 for v in _flat(data))
+def _contains_tensor(data):
+    return any(isinstance(v, Tensor) for v in _flat(data))
 
 
-def _to_float_tree(data):
+def _to_host_tree(data):
+    """Tensors in a nested list as host arrays of their values (detached, as PyTorch reads them; bfloat16 as
+    float32, whose values numpy's array() then infers like Python floats)."""
     if isinstance(data, (list, tuple)):
-        return [_to_float_tree(v) for v in data]
-    return data.float() if isinstance(data, Tensor) else data
+        return [_to_host_tree(v) for v in data]
+    if isinstance(data, Tensor):
+        return (data.detach().float() if data._dtype is dtypes.bfloat16 else data.detach())._host()
+    return data
+
+
+def _exports_dlpack(data):
+    return hasattr(data, "__dlpack__") and not isinstance(data, (Tensor, np.ndarray, np.generic))
+
+
+def _from_dlpack(data):
+    from .utils.dlpack import from_dlpack
+    return from_dlpack(data)
 
 
 def as_tensor(data, dtype=None, device=None):
+    if _exports_dlpack(data):  # shares the memory, as PyTorch's as_tensor shares a NumPy array's
+        data = _from_dlpack(data)
+    device = _target(device)
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype) if (dtype or device) else data
     if isinstance(data, np.ndarray) and (dtype is None or dtypes.from_numpy_dtype(data.dtype) is dtype) and \
@@ -152,6 +213,8 @@ def from_numpy(array):
 def _filled(size, value, dtype, device, requires_grad):
     shape = _size_args(size)
     dtype = dtype or dtypes.get_default_dtype()
+    device = _target(device)
+    value = scalars.checked_fill(value, dtype, math.prod(shape), "cpu" if device is None else _device(device).type)
     if device is not None and _device(device).type == "cuda":
         from . import cuda
         cuda._require_available()
@@ -161,14 +224,17 @@ def _filled(size, value, dtype, device, requires_grad):
     return _finish(np.full(shape, value, dtype=dtype.np), None, device, requires_grad)
 
 
+@_supports_out
 def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     return _filled(size, 0, dtype, device, requires_grad)
 
 
+@_supports_out
 def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     return _filled(size, 1, dtype, device, requires_grad)
 
 
+@_supports_out
 def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False,
           memory_format=None):
     shape = _size_args(size)
@@ -176,6 +242,7 @@ def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=F
     return _finish(np.empty(shape, dtype=dtype.np), None, device, requires_grad)
 
 
+@_supports_out
 def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
     if dtype is None:
         dtype = dtypes.scalar_dtype(fill_value)
@@ -199,27 +266,56 @@ def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requir
                 requires_grad=requires_grad)
 
 
+@_supports_out
 def arange(start, end=None, step=1, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
     if end is None:
         start, end = 0, start
     values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
-    start, end, step = values
-    if step == 0:
-        raise RuntimeError("step must be nonzero")
-    if (end - start) * step < 0 and end != start:
-        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     if dtype is None:
         integral = all(isinstance(v, (builtins.int, np.integer)) for v in values)
         dtype = dtypes.int64 if integral else dtypes.get_default_dtype()
-    count = max(0, math.ceil((end - start) / step))
+    if values[2] == 0:
+        raise RuntimeError("step must be nonzero")
+    if not (math.isfinite(values[0]) and math.isfinite(values[1])):
+        raise RuntimeError(f"unsupported range: {builtins.float(values[0]):g} -> {builtins.float(values[1]):g}")
+    # PyTorch reads the bounds in the accumulation type (checked): int64 for integral dtypes, else double
+    accumulate = dtypes.float64 if dtype.is_floating_point else dtypes.int64
+    start, end, step = (scalars.checked(v, accumulate) for v in values)
+    if step == 0:
+        raise ValueError("step must be nonzero")  # a float step that truncates to 0 for an integral dtype
+    if (end - start) * step < 0 and end != start:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    count = _arange_size(values, start, end, step, dtype)
+    if not 0 <= count <= scalars.INT64_MAX:
+        raise RuntimeError("invalid size, possible overflow?")
     data = start + np.arange(count, dtype=np.float64 if dtype.is_floating_point else np.int64) * step
     return _finish(np.asarray(data), dtype, device, requires_grad)
 
 
+def _wrap_int64(value):
+    return (value + (1 << 63)) % (1 << 64) - (1 << 63)
+
+
+def _arange_size(values, start, end, step, dtype):
+    """PyTorch's element count: for int64, (end - start + step - sign(step)) / step in int64 arithmetic (whose
+    wrap-around it then reports as an invalid size); for every other dtype ceil((end - start) / step) in doubles
+    of the bounds as given (so arange(0, 3.5, dtype=int32) has 4 elements, with int64 3)."""
+    if dtype is dtypes.int64:
+        sign = (step > 0) - (step < 0)
+        numerator = _wrap_int64(_wrap_int64(_wrap_int64(end - start) + step) - sign)
+        quotient = abs(numerator) // abs(step)  # C++'s division truncates toward zero
+        return quotient if (numerator < 0) == (step < 0) else -quotient
+    low, high, stride = (builtins.float(v) for v in values)
+    return math.ceil((high - low) / stride)
+
+
+@_supports_out
 def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
     dtype = dtype or dtypes.get_default_dtype()
+    scalars.checked(start, dtype)  # PyTorch reads both ends as elements of the dtype
+    scalars.checked(end, dtype)
     if steps == 1:
         return _finish(np.array([start], dtype=np.float64), dtype, device, requires_grad)
     index = np.arange(steps, dtype=np.float64)
@@ -230,6 +326,7 @@ def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=Non
     return _finish(data, dtype, device, requires_grad)
 
 
+@_supports_out
 def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
     dtype = dtype or dtypes.get_default_dtype()
     return _finish(np.eye(n, n if m is None else m, dtype=dtype.np), None, device, requires_grad)
@@ -237,6 +334,7 @@ def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None, requires_g
 
 # ---- random ---------------------------------------------------------------
 
+@_supports_out
 def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
          pin_memory=False):
     dtype = dtype or dtypes.get_default_dtype()
@@ -244,6 +342,7 @@ def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None, 
     return _sampled(device, generator, requires_grad, "rand", _size_args(size), dtype.np)
 
 
+@_supports_out
 def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
           pin_memory=False):
     dtype = dtype or dtypes.get_default_dtype()
@@ -254,6 +353,7 @@ def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
 def _sampled(device, generator, requires_grad, sampler, *args):
     """A tensor from `sampler` of the device's random stream: PyTorch's CPU stream, or Philox on cuda (drawn
     there, never on the host)."""
+    device = _target(device)
     target = None if device is None else _device(device)
     if target is not None and target.type == "cuda":
         from . import cuda
@@ -271,18 +371,38 @@ def _require_float(name, dtype):
 
 
 
+@_supports_out
 def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, layout=None, device=None,
             requires_grad=False):
     if isinstance(high, (tuple, list)) or high is None:  # randint(high, size)
         low, high, size = 0, low, high if size is None else size
     if size is None:
         raise TypeError("randint() missing 1 required positional arguments: \"size\"")
+    for bound in (low, high):
+        if isinstance(bound, builtins.int) and not scalars.INT64_MIN <= bound <= scalars.INT64_MAX:
+            raise scalars.unpack_long_error()
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dtype = dtype or dtypes.int64
+    _check_random_bounds(low, high - 1, dtype)
     return _sampled(device, generator, requires_grad, "randint", low, high, _size_args((size,)), dtype.np)
 
 
+def _check_random_bounds(low, high_inclusive, dtype):
+    """PyTorch's random_(from, to) bounds: both within the dtype's range (its largest finite value for floats)."""
+    if dtype.is_floating_point:
+        limit = builtins.float(np.finfo(dtype.np).max)
+        lowest, highest = -limit, limit
+    elif dtype is dtypes.bool:
+        lowest, highest = 0, 1
+    else:
+        lowest, highest = (builtins.int(v) for v in (np.iinfo(dtype.np).min, np.iinfo(dtype.np).max))
+    for value, name in ((low, "from"), (high_inclusive, "to - 1")):
+        if not lowest <= value <= highest:
+            raise RuntimeError(f"{name} is out of bounds for {dtype.cpp_name}")
+
+
+@_supports_out
 def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
              pin_memory=False):
     if n < 0:
@@ -305,6 +425,7 @@ def randint_like(input, low, high=None, *, dtype=None, device=None, requires_gra
     return randint(low, high, input.shape, dtype=dtype or input._dtype, device=device or input._device)
 
 
+@_supports_out
 def normal(mean, std, size=None, *, generator=None, out=None, dtype=None, device=None, requires_grad=False):
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         shape_source = mean if isinstance(mean, Tensor) else std

@@ -50,9 +50,8 @@ def is_interpreted():
 
 def _require_available():
     if not is_available():
-        from .backends.cuda.runtime import INTERPRETER_HINT
-        raise RuntimeError("Found no NVIDIA driver on your system: no CUDA GPUs are available. "
-                           f"To run the `cuda` device without a GPU, {INTERPRETER_HINT}.")
+        from .backends.cuda_requirements import unavailable_reason
+        raise RuntimeError(unavailable_reason())
     return _backend().runtime.runtime()
 
 

@@ -1,4 +1,10 @@
-"""`framework.device`: a device type ('cpu' or 'cuda') and an index."""
+"""`framework.device`: a device type ('cpu' or 'cuda') and an index; and the default device of the factories.
+
+`with framework.device("cuda"):` and `framework.set_default_device("cuda")` make the factory functions
+(tensor, zeros, arange, rand, ...) place their results there when no `device=` is given, as PyTorch's
+DeviceContext does. Both are per thread, as PyTorch's are; a `with` block wins over set_default_device.
+"""
+import threading
 
 
 class device:
@@ -50,6 +56,15 @@ class device:
     def __reduce__(self):
         return (device, (str(self),))
 
+    # `with framework.device("cuda"):` (the device objects are shared singletons: the stack is per thread)
+    def __enter__(self):
+        _contexts().append(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        _contexts().pop()
+        return False
+
 
 _CACHE = {}
 
@@ -66,3 +81,35 @@ def _get(kind, index):
 
 
 CPU = device("cpu")
+
+
+_STATE = threading.local()
+
+
+def _contexts():
+    stack = getattr(_STATE, "contexts", None)
+    if stack is None:
+        stack = _STATE.contexts = []
+    return stack
+
+
+def default_device():
+    """The device factories use when given none: the innermost `with device(...)`, else the one set by
+    set_default_device, else None (the CPU; a copy such as `tensor(t)` then keeps its source's device)."""
+    stack = getattr(_STATE, "contexts", None)
+    if stack:
+        return stack[-1]
+    return getattr(_STATE, "default", None)
+
+
+def set_default_device(device_):
+    """PyTorch's torch.set_default_device: None restores the CPU."""
+    _STATE.default = None if device_ is None else device(device_)
+
+
+def get_default_device():
+    """PyTorch's torch.get_default_device: a cuda device always with its index (the current device, 0)."""
+    found = default_device()
+    if found is None:
+        return CPU
+    return _get("cuda", 0) if found.type == "cuda" and found.index is None else found

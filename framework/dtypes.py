@@ -105,6 +105,16 @@ def from_numpy_dtype(np_dtype):
     return found
 
 
+def lowest_float(np_dtype):
+    """The most negative finite value of a numpy float dtype, bfloat16 included (numpy's finfo refuses it;
+    a bfloat16 array exists only once ml_dtypes is loaded, so asking never imports it first)."""
+    np_dtype = np.dtype(np_dtype)
+    if np_dtype.kind == "f":
+        return builtins.float(np.finfo(np_dtype).min)
+    import ml_dtypes
+    return builtins.float(ml_dtypes.finfo(np_dtype).min)
+
+
 # ---- type promotion --------------------------------------------------------
 
 def _promote_pair(a, b):

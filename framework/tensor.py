@@ -208,6 +208,20 @@ class Tensor:
         self._accumulator = lambda: node
         return node.register_hook(0, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """`hook(tensor)` runs after a backward pass accumulates into this leaf's .grad; it returns None."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        from .autograd.graph import _HookHandle
+        node = self._grad_accumulator()
+        self._accumulator = lambda: node  # as register_hook: the hook outlives the graph that holds the node
+        if node.post_hooks is None:
+            node.post_hooks = []
+        node.post_hooks.append(hook)
+        return _HookHandle(node.post_hooks, hook)
+
     def _refresh_view_history(self):
         from .ops.shape import refresh_view_history
         refresh_view_history(self)
@@ -275,8 +289,23 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        host = self._host()
-        return host if dtype is None else host.astype(dtype)
+        # PyTorch's: numpy() (a view on the CPU; its errors for tensors that require grad or live on a GPU)
+        array = self.numpy()
+        if dtype is not None and np.dtype(dtype) != array.dtype:
+            if copy is False:
+                raise ValueError(f"Unable to avoid copy while creating an array as requested: converting "
+                                 f"{self._dtype} to numpy.{np.dtype(dtype).name}")
+            return array.astype(dtype)
+        return array.copy() if copy else array
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule sharing this tensor's memory (framework/utils/dlpack.py)."""
+        from .utils.dlpack import export
+        return export(self, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self):
+        from .utils.dlpack import dlpack_device
+        return dlpack_device(self)
 
     def _host(self):
         """The data as a numpy array on the host (a view on the CPU, a copy from a GPU)."""
@@ -329,7 +358,8 @@ class Tensor:
 
     def type(self, dtype=None):
         if dtype is None:
-            return f"framework.{self._dtype.scalar_name}Tensor"
+            cuda = "cuda." if self._device.type == "cuda" else ""
+            return f"framework.{cuda}{self._dtype.scalar_name}Tensor"
         return self.to(dtype)
 
     def detach(self):

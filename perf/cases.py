@@ -241,6 +241,80 @@ def lstm_cases(steps, batch, inputs, hidden, dtype=np.float32, quick=False):
                  lambda a: numpy_ref.lstm_backward(*weights(a), a["grad"]), grad_of=("x",), quick=quick)]
 
 
+# ---- convolutional networks ---------------------------------------------------------------------------------
+
+# (label, N, C, H=W, O, k, stride, padding, bias): LeNet-5's convolutions on 32x32 images; ResNet-50's stem and a
+# 3x3 and a 1x1 convolution of its stages (no bias: a batch norm follows each)
+LENET = [("LeNet conv1", 64, 1, 32, 6, 5, 1, 0, True), ("LeNet conv2", 64, 6, 14, 16, 5, 1, 0, True)]
+RESNET50 = [("ResNet-50 stem", 3, 224, 64, 7, 2, 3), ("ResNet-50 layer1 3x3", 64, 56, 64, 3, 1, 1),
+            ("ResNet-50 layer3 3x3", 256, 14, 256, 3, 1, 1), ("ResNet-50 layer2 1x1", 128, 28, 512, 1, 1, 0)]
+
+
+def resnet50_conv(index, batch):
+    label, c, hw, o, k, stride, padding = RESNET50[index]
+    return label, batch, c, hw, o, k, stride, padding, False
+
+
+def small_conv(spec):
+    """A convolution row's shape cut to what Triton's interpreter runs in a moment: batch 2, at most 4 input and 8
+    output channels, at most 9x9 (the kernel, stride and padding kept)."""
+    label, n, c, hw, o, k, stride, padding, bias = spec
+    return label, 2, min(c, 4), min(hw, 9), min(o, 8), k, stride, padding, bias
+
+
+def conv2d_cases(label, n, c, hw, o, k, stride, padding, bias, dtype=np.float32, quick=False):
+    """F.conv2d forward and backward (dx, dw and the bias's gradient). Work: the GEMM's 2*N*O*Ho*Wo*C*k*k FLOPs
+    forward, twice that backward (dx and dw)."""
+    out = (hw + 2 * padding - k) // stride + 1
+    make = lambda rng: {"x": _randn(rng, (n, c, hw, hw), dtype),  # noqa: E731
+                        "w": _randn(rng, (o, c, k, k), dtype, 1 / math.sqrt(c * k * k)),
+                        **({"b": _randn(rng, (o,), dtype)} if bias else {}),
+                        "grad": _randn(rng, (n, o, out, out), dtype)}
+    op = lambda lib, t: lib.F.conv2d(t["x"], t["w"], t.get("b"), stride=stride, padding=padding)  # noqa: E731
+    stride_text = f" s{stride}" if stride > 1 else ""
+    size, dt = f"{label}: {n}x{c}x{hw}x{hw}, {o} {k}x{k}{stride_text}", np.dtype(dtype).name
+    flops = 2.0 * n * o * out * out * c * k * k
+    return [Case("conv2d fwd", size, dt, "GFLOP/s", flops, make, op,
+                 lambda a: lambda: numpy_ref.conv2d(a["x"], a["w"], a.get("b"), stride, padding), quick=quick),
+            Case("conv2d bwd", size, dt, "GFLOP/s", 2 * flops, make, op,
+                 lambda a: numpy_ref.conv2d_backward(a["x"], a["w"], a["grad"], stride, padding),
+                 grad_of=("x", "w", "b") if bias else ("x", "w"), quick=quick)]
+
+
+def max_pool2d_cases(label, n, c, hw, k, stride, padding, dtype=np.float32, quick=False):
+    """F.max_pool2d forward and backward. Work, forward: read the input, write the output; backward: read the
+    output's gradient, write the input's (the saved indices' reads not counted)."""
+    out = (hw + 2 * padding - k) // stride + 1
+    item, big, small = np.dtype(dtype).itemsize, n * c * hw * hw, n * c * out * out
+    make = lambda rng: {"x": _randn(rng, (n, c, hw, hw), dtype),  # noqa: E731
+                        "grad": _randn(rng, (n, c, out, out), dtype)}
+    op = lambda lib, t: lib.F.max_pool2d(t["x"], k, stride, padding)  # noqa: E731
+    size, dt = f"{label}: {n}x{c}x{hw}x{hw}, {k}x{k} s{stride}", np.dtype(dtype).name
+    return [Case("max_pool2d fwd", size, dt, "GB/s", float(item * (big + small)), make, op,
+                 lambda a: lambda: numpy_ref.max_pool2d(a["x"], k, stride, padding), quick=quick),
+            Case("max_pool2d bwd", size, dt, "GB/s", float(item * (big + small)), make, op,
+                 lambda a: numpy_ref.max_pool2d_backward(a["x"], a["grad"], k, stride, padding), grad_of=("x",),
+                 quick=quick)]
+
+
+def batch_norm_cases(label, n, c, hw, dtype=np.float32, quick=False):
+    """F.batch_norm in training mode (batch statistics, running statistics updated), forward and backward. Work,
+    forward: read x, write y; backward: read x and the output's gradient, write x's gradient (C-vectors not
+    counted)."""
+    item, count = np.dtype(dtype).itemsize, n * c * hw * hw
+    make = lambda rng: {"x": _randn(rng, (n, c, hw, hw), dtype),  # noqa: E731
+                        "w": (1 + _randn(rng, (c,), np.float32, 0.1)).astype(dtype), "b": _randn(rng, (c,), dtype, 0.1),
+                        "mean": np.zeros(c, dtype), "var": np.ones(c, dtype),
+                        "grad": _randn(rng, (n, c, hw, hw), dtype)}
+    op = lambda lib, t: lib.F.batch_norm(t["x"], t["mean"], t["var"], t["w"], t["b"], training=True)  # noqa: E731
+    size, dt = f"{label}: {n}x{c}x{hw}x{hw}", np.dtype(dtype).name
+    return [Case("batch_norm fwd", size, dt, "GB/s", 2.0 * item * count, make, op,
+                 lambda a: lambda: numpy_ref.batch_norm(a["x"], a["w"], a["b"]), quick=quick),
+            Case("batch_norm bwd", size, dt, "GB/s", 3.0 * item * count, make, op,
+                 lambda a: numpy_ref.batch_norm_backward(a["x"], a["w"], a["grad"]), grad_of=("x", "w", "b"),
+                 quick=quick)]
+
+
 def all_cases():
     """The cpu table."""
     tutorial, mnist = (50, 30, 20, 3), (784, 512, 512, 10)
@@ -261,6 +335,11 @@ def all_cases():
         optimizer_case("Adam", "tutorial", tutorial, quick=True), optimizer_case("Adam", "MNIST", mnist),
         # the issue's LSTM (batch 64, hidden 512) over 32 steps instead of 128: a cpu call stays under a second
         *lstm_cases(32, 64, 512, 512),
+        *conv2d_cases(*LENET[0]), *conv2d_cases(*LENET[1]),  # the issue's CPU target: within 2x of PyTorch
+        *conv2d_cases(*resnet50_conv(1, 4)), *conv2d_cases(*resnet50_conv(2, 4)),
+        *max_pool2d_cases("LeNet pool1", 64, 6, 28, 2, 2, 0),
+        *max_pool2d_cases("ResNet-50 stem pool", 4, 64, 112, 3, 2, 1),
+        *batch_norm_cases("ResNet-50 layer1", 4, 64, 56),
     ]
 
 
@@ -270,6 +349,9 @@ def gpu_cases(small=False):
     small: the same rows at sizes Triton's interpreter runs in a fraction of a second (CI runs each once)."""
     def pick(full, reduced):
         return reduced if small else full
+
+    def conv(spec, dtype, quick=False):
+        return conv2d_cases(*(small_conv(spec) if small else spec), dtype=dtype, quick=quick)
     mlp = pick((4096,) * 5, (64,) * 3)
     cases = [
         *linear_cases(*pick((4096, 4096, 4096), (32, 48, 40)), dtype=BF16, quick=True),
@@ -288,5 +370,13 @@ def gpu_cases(small=False):
         optimizer_case("Adam", f"{len(mlp) - 1}x{mlp[0]}", mlp, quick=True),
         optimizer_case("SGD", f"{len(mlp) - 1}x{mlp[0]}", mlp),
         *lstm_cases(*pick((128, 64, 512, 512), (4, 2, 8, 8))),  # against cuDNN's LSTM
+        # convolutional networks: implicit GEMM against cuDNN at ResNet-50's shapes (batch 64); LeNet's conv2 (batch
+        # 256) is launch-bound
+        *conv(("LeNet conv2", 256) + LENET[1][2:], np.float16),
+        *(case for i in range(len(RESNET50)) for case in conv(resnet50_conv(i, 64), BF16, quick=i == 1)),
+        *(case for i in (1, 2) for case in conv(resnet50_conv(i, 64), np.float16)),
+        *max_pool2d_cases("ResNet-50 stem pool", *pick((64, 64, 112), (2, 3, 9)), 3, 2, 1, dtype=BF16),
+        *batch_norm_cases("ResNet-50 layer1", *pick((64, 64, 56), (2, 3, 5)), dtype=BF16, quick=True),
+        *batch_norm_cases("ResNet-50 layer1", *pick((64, 64, 56), (2, 3, 5))),
     ]
     return [dataclasses.replace(c, unit="TFLOP/s") if c.unit == "GFLOP/s" else c for c in cases]

@@ -176,4 +176,76 @@ def lstm_backward(x, w_ih, w_hh, b_ih, b_hh, grad):
         d_bias = flat.sum(axis=0)
         return ((flat @ w_ih).reshape(x.shape), flat.T @ x.reshape(steps * batch, -1), flat.T @ h_prev, d_bias,
                 d_bias)
+# ---- convolutional networks: NCHW, square kernels, im2col by sliding windows (views) and a tensordot ----------
+
+def _windows(x, k, stride, padding, fill=0.0):
+    """The k x k windows of x (N, C, H, W) padded by `padding` with `fill`: a view (N, C, Ho, Wo, k, k)."""
+    if padding:
+        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=fill)
+    return np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+
+
+def conv2d(x, w, b, stride=1, padding=0):
+    y = np.tensordot(_windows(x, w.shape[2], stride, padding), w, axes=([1, 4, 5], [1, 2, 3]))  # (N, Ho, Wo, O)
+    if b is not None:
+        y += b
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+
+
+def conv2d_backward(x, w, grad, stride=1, padding=0):
+    """backward() -> (dx, dw): dw one tensordot over the windows; dx summed back one kernel tap at a time."""
+    k, (n, c, h, width), (ho, wo) = w.shape[2], x.shape, grad.shape[2:]
+
+    def backward():
+        dw = np.tensordot(grad, _windows(x, k, stride, padding), axes=([0, 2, 3], [0, 2, 3]))  # (O, C, k, k)
+        dx = np.zeros((n, c, h + 2 * padding + stride, width + 2 * padding + stride), x.dtype)
+        taps = np.tensordot(w, grad, axes=([0], [1]))  # (C, k, k, N, Ho, Wo)
+        for i in range(k):
+            for j in range(k):
+                dx[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride] += taps[:, i, j].transpose(1, 0, 2, 3)
+        return dx[:, :, padding:padding + h, padding:padding + width], dw
+    return backward
+
+
+def max_pool2d(x, k, stride, padding=0):
+    return _windows(x, k, stride, padding, -np.inf).max(axis=(4, 5))
+
+
+def max_pool2d_backward(x, grad, k, stride, padding=0):
+    """The forward's argmax (what it saves), then backward() routes each gradient to its window's first maximum."""
+    windows = _windows(x, k, stride, padding, -np.inf)
+    first = windows.reshape(*windows.shape[:4], k * k).argmax(axis=4)
+    n, c, h, w = x.shape
+    ho, wo = grad.shape[2:]
+
+    def backward():
+        dx = np.zeros((n, c, h + 2 * padding + stride, w + 2 * padding + stride), x.dtype)
+        for t in range(k * k):
+            i, j = divmod(t, k)
+            dx[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride] += np.where(first == t, grad, 0)
+        return dx[:, :, padding:padding + h, padding:padding + w]
+    return backward
+
+
+def batch_norm(x, weight, bias, eps=1e-5):
+    """Training-mode batch norm over (N, H, W) per channel (the running statistics' update is 2 C-vectors)."""
+    mean = x.mean(axis=(0, 2, 3), keepdims=True)
+    var = x.var(axis=(0, 2, 3), keepdims=True)
+    scale = weight[:, None, None] / np.sqrt(var + eps)
+    return (x - mean) * scale + bias[:, None, None]
+
+
+def batch_norm_backward(x, weight, grad, eps=1e-5):
+    """The forward's mean and inverse deviation (what it saves); backward() -> (dx, dweight, dbias)."""
+    mean = x.mean(axis=(0, 2, 3), keepdims=True)
+    inv_std = 1 / np.sqrt(x.var(axis=(0, 2, 3), keepdims=True) + eps)
+    count = x.size // x.shape[1]
+
+    def backward():
+        x_hat = (x - mean) * inv_std
+        dbias = grad.sum(axis=(0, 2, 3))
+        dweight = (grad * x_hat).sum(axis=(0, 2, 3))
+        dx = (weight[:, None, None] * inv_std / count) * (
+            count * grad - dbias[:, None, None] - x_hat * dweight[:, None, None])
+        return dx, dweight, dbias
     return backward

@@ -32,7 +32,8 @@ Under TRITON_INTERPRET=1 nothing on cuda is timed: each kernel of the cpu table 
 cuda against the cpu, and every cuda row is built at a small size and run once through the same harness
 (PyTorch on its cpu when it has no GPU), so the GPU code path runs in CI.
 
-Ratios are framework time / baseline time: below 1.00x the framework is faster.
+Ratios are framework time / baseline time: below 1.00x the framework is faster. Below the cpu table, issue
+#14's CPU target: conv2d forward + backward time on LeNet's shapes over PyTorch's, met at 2x or less.
 """
 import argparse
 import dataclasses
@@ -204,6 +205,24 @@ def selected(cases, args, everything=False):
     return [c for c in cases if (everything or c.quick or not args.quick) and (not args.only or args.only in c.kernel)]
 
 
+def conv_target(rows):
+    """Issue #14's CPU target, from the cpu table's records: per LeNet shape, [size, conv2d forward + backward
+    median time over PyTorch's]; empty without both rows or a torch column."""
+    times = {}
+    for row in rows:
+        if row["device"] == "cpu" and row["kernel"] in ("conv2d fwd", "conv2d bwd") and row["size"].startswith("LeNet"):
+            ours, torch_result = row["results"]["framework"], row["results"].get("torch")
+            if torch_result:
+                times.setdefault(row["size"], []).append((ours["median_s"], torch_result["median_s"]))
+    return [[size, sum(t[0] for t in pair) / sum(t[1] for t in pair)] for size, pair in times.items() if len(pair) == 2]
+
+
+def print_conv_target(targets):
+    for size, ratio in targets:
+        verdict = "met" if ratio <= 2 else f"missed by {ratio / 2:.2f}x"
+        print(f"  target (#14): conv2d forward + backward within 2x of PyTorch on {size}: {ratio:.2f}x, {verdict}")
+
+
 def measure_peaks(quick):
     """Best GB/s of large numpy copies (STREAM's copy and add, bytes read + written; the output written
     in place, so no page faults) and best GFLOP/s of a large float32 numpy matmul."""
@@ -261,7 +280,9 @@ def cpu_report(args, record):
             failures.append(((case.kernel, case.size, case.dtype), failed))
     print_table(rows, baselines)
     print_failures(failures)
-    record.update(peaks=peaks, notes=notes)
+    targets = conv_target(record["rows"])
+    print_conv_target(targets)
+    record.update(peaks=peaks, notes=notes, conv_target=[{"size": size, "ratio_to_torch": r} for size, r in targets])
     if fw.cuda.is_interpreted():
         checked = check_interpreted_kernels(cases)
         if any(row[-1] != "ok" for row in checked):

@@ -278,14 +278,25 @@ def _slack(dtype, rtol, atol):
     return ((default_rtol if rtol is None else rtol) * factor, (default_atol if atol is None else atol) * factor)
 
 
+def interpreted_cuda_once(index, turn):
+    """The devices for case `index` of a loop whose case `turn` (taken modulo the loop's length by the caller)
+    runs on every device: under Triton's interpreter each cuda launch costs ~30 ms, so a composed op (a loss of
+    a dozen ops, forward and backward) checks one case per loop there and the rest on the other devices. On a
+    GPU every case runs everywhere."""
+    if index == turn or os.environ.get("TRITON_INTERPRET") != "1":
+        return DEVICES
+    return tuple(d for d in DEVICES if d != "cuda") or DEVICES
+
+
 def check_op(fw_fn, np_fn, torch_fn, *inputs, dtype=None, grad=True, noncontiguous=False, rng=None, rtol=None,
-             atol=None, grad_rtol=None, grad_atol=None, out_dtype=None):
+             atol=None, grad_rtol=None, grad_atol=None, out_dtype=None, devices=None):
     """Check `fw_fn(*inputs)` against `np_fn` in float64 and `torch_fn`, values and gradients.
 
     `inputs` are numpy arrays or Python scalars; floating arrays are first rounded to `dtype` (a
     framework dtype or name) when it is given. With `grad`, floating inputs require grad and a random
     upstream gradient is propagated. `noncontiguous` puts every array input in strided memory.
-    `torch_fn=None` skips the torch half. Returns the framework output.
+    `torch_fn=None` skips the torch half. `devices` (default: DEVICES) are the devices it runs on.
+    Returns the framework output.
     """
     rng = RNG if rng is None else rng
     arrays = []
@@ -300,7 +311,8 @@ def check_op(fw_fn, np_fn, torch_fn, *inputs, dtype=None, grad=True, noncontiguo
     grad_outs = None
     references = None
     results = {}
-    for device in DEVICES:
+    devices = DEVICES if devices is None else devices
+    for device in devices:
         fw_inputs = [make_tensor(x, requires_grad=grad and f, noncontiguous=noncontiguous, device=device)
                      if isinstance(x, np.ndarray) else x for x, f in zip(arrays, floating)]
         outs = _as_tuple(fw_fn(*fw_inputs))
@@ -330,7 +342,7 @@ def check_op(fw_fn, np_fn, torch_fn, *inputs, dtype=None, grad=True, noncontiguo
                 assert t.grad.device == t.device, f"input {i}: grad on {t.grad.device}, input on {t.device}"
                 assert_close(t.grad, reference, t.dtype, grad_rtol, grad_atol,
                              what=f"gradient of input {i} vs numpy{on}")
-    fw_inputs, outs = results[DEVICES[0]]
+    fw_inputs, outs = results[devices[0]]
     diff = [i for i, t in enumerate(fw_inputs) if isinstance(t, fw.Tensor) and t.requires_grad]
 
     if torch is None or torch_fn is None:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import framework as fw
-from helpers import (FLOAT_NAMES, assert_close, dtype_name, random_array, raises_like_torch,
+from helpers import (DEVICES, FLOAT_NAMES, assert_close, dtype_name, random_array, raises_like_torch,
                      requires_torch, to_numpy, torch)
 
 
@@ -357,3 +357,49 @@ def test_creation_dtypes_match_torch():
              lambda m: m.empty(0), lambda m: m.zeros_like(m.tensor([1])), lambda m: m.tensor([[1.0]])]
     for case in cases:
         assert dtype_name(case(fw).dtype) == dtype_name(case(torch).dtype)
+
+
+# ---- Tensor.new_tensor, new_full, new_zeros, new_ones, new_empty --------------------------------------------
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_new_factories_take_self_dtype_and_device(device):
+    x = fw.zeros(2, dtype=fw.float64, device=device)
+    made = {"new_tensor": x.new_tensor([[1, 2]]), "new_full": x.new_full((1, 2), 3),
+            "new_zeros": x.new_zeros(1, 2), "new_ones": x.new_ones((1, 2)), "new_empty": x.new_empty([1, 2])}
+    for name, t in made.items():
+        assert (t.dtype, t.device.type, tuple(t.shape)) == (fw.float64, device, (1, 2)), name
+        assert not t.requires_grad, name
+    assert x.new_tensor([1, 2]).tolist() == [1.0, 2.0] and x.new_full((2,), 3).tolist() == [3.0, 3.0]
+    assert x.new_ones(2).tolist() == [1.0, 1.0] and x.new_zeros(2).tolist() == [0.0, 0.0]
+    given = x.new_ones(3, dtype=fw.int8, device="cpu", requires_grad=False)
+    assert (given.dtype, given.device.type) == (fw.int8, "cpu")
+    assert x.new_tensor([1.0], requires_grad=True).requires_grad
+    assert x.new_zeros(2, requires_grad=True).grad_fn is None  # a leaf
+
+
+def test_new_tensor_copies_a_tensor_with_pytorchs_warning():
+    source = fw.tensor([1, 2], dtype=fw.int32, requires_grad=False)
+    with pytest.warns(UserWarning, match="To copy construct from a tensor, it is recommended to use "
+                                         r"sourceTensor.detach\(\).clone\(\)"):
+        copy = fw.zeros(1, dtype=fw.float64).new_tensor(source)
+    assert copy.dtype is fw.float64 and copy.tolist() == [1.0, 2.0]
+    source[0] = 5
+    assert copy.tolist() == [1.0, 2.0]
+
+
+@requires_torch
+def test_new_factories_refuse_as_pytorch():
+    raises_like_torch(lambda: fw.zeros(2).new_full(2, 3), lambda: torch.zeros(2).new_full(2, 3),
+                      match="new_full(): argument 'size' (position 1) must be tuple of ints, not int")
+    raises_like_torch(lambda: fw.zeros(2).new_tensor([300], dtype=fw.int8),
+                      lambda: torch.zeros(2).new_tensor([300], dtype=torch.int8),
+                      match="value cannot be converted to type int8 without overflow")
+
+
+def test_tensor_from_a_list_of_tensors_reads_their_values_detached():
+    """PyTorch reads a list of tensors by value, even tensors that require grad (whose __array__ refuses)."""
+    a = fw.tensor(1.5, requires_grad=True)
+    assert fw.tensor([a, a * 2]).tolist() == [1.5, 3.0]
+    assert fw.tensor([fw.ones(2, requires_grad=True), fw.zeros(2)]).tolist() == [[1.0, 1.0], [0.0, 0.0]]
+    assert fw.tensor([fw.tensor(2.5).bfloat16(), 1]).tolist() == [2.5, 1.0]
+    assert fw.tensor([fw.tensor(3), 1]).dtype is fw.int64

@@ -4,22 +4,24 @@ Keys are written once with numpy arrays for index tensors; `_key(..., lib)` turn
 torch tensors. Gradients of x[key] are checked against the numpy scatter-add of a random upstream
 gradient over the positions that key reads (np.bincount of an index map), so duplicates accumulate.
 """
+import warnings
+
 import numpy as np
 import pytest
 
 import framework as fw
-from helpers import assert_close, check_op, gradcheck, make_torch, random_array, raises_like_torch
+from helpers import DEVICES, requires_cuda, assert_close, check_op, gradcheck, make_torch, random_array, raises_like_torch
 from helpers import torch
 
 A = np.array
 
 
-def _key(key, lib):
-    """Numpy arrays in `key` as tensors of `lib` (fw or torch); everything else as is."""
+def _key(key, lib, device="cpu"):
+    """Numpy arrays in `key` as tensors of `lib` (fw on `device`, or torch); everything else as is."""
     if isinstance(key, tuple):
-        return tuple(_key(k, lib) for k in key)
+        return tuple(_key(k, lib, device) for k in key)
     if isinstance(key, np.ndarray):
-        return fw.tensor(key) if lib is fw else torch.from_numpy(key.copy())
+        return fw.tensor(key, device=device) if lib is fw else torch.from_numpy(key.copy())
     return key
 
 
@@ -64,31 +66,33 @@ def _positions_read(shape, key, np_fn):
     return np.asarray(np_fn(positions) if np_fn else positions[key])
 
 
-def _leaf_and_input(values, noncontiguous):
+def _leaf_and_input(values, noncontiguous, device="cpu"):
     """A leaf holding `values` and the tensor to index: the leaf, or a transposed (non-contiguous) view of it."""
     if not noncontiguous or values.ndim < 2:
-        leaf = fw.tensor(values, requires_grad=True)
+        leaf = fw.tensor(values, requires_grad=True, device=device)
         return leaf, leaf, lambda g: g
     order = tuple(range(values.ndim))[::-1]
-    leaf = fw.tensor(np.ascontiguousarray(values.transpose(order)), requires_grad=True)
+    leaf = fw.tensor(np.ascontiguousarray(values.transpose(order)), requires_grad=True, device=device)
     x = leaf.permute(*order)
     assert not x.is_contiguous() or sum(s > 1 for s in values.shape) < 2
     return leaf, x, lambda g: g.transpose(order)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("noncontiguous", [False, True])
 @pytest.mark.parametrize("shape,key,np_fn", GETITEM_CASES, ids=[f"{c[0]}-{c[1]!r}" for c in GETITEM_CASES])
-def test_getitem_values_and_grads(rng, shape, key, np_fn, noncontiguous):
+def test_getitem_values_and_grads(rng, shape, key, np_fn, noncontiguous, device):
     values = random_array(rng, shape, "float64")
-    leaf, x, leaf_grad_as_x = _leaf_and_input(values, noncontiguous)
-    out = x[_key(key, fw)]
+    leaf, x, leaf_grad_as_x = _leaf_and_input(values, noncontiguous, device)
+    out = x[_key(key, fw, device)]
+    assert out.device == x.device
     expected = np.asarray(np_fn(values) if np_fn else values[key])
     assert_close(out, expected, fw.float64, what="value")
     upstream = random_array(rng, expected.shape, "float64")
-    out.backward(fw.tensor(upstream))
+    out.backward(fw.tensor(upstream, device=device))
     read = _positions_read(shape, key, np_fn)
     grad = np.bincount(read.ravel(), weights=upstream.ravel(), minlength=values.size).reshape(shape)
-    assert_close(leaf_grad_as_x(leaf.grad.numpy()), grad, fw.float64, what="grad")
+    assert_close(leaf_grad_as_x(leaf.grad.cpu().numpy()), grad, fw.float64, what="grad")
     if torch is not None:
         t = make_torch(values, requires_grad=True)
         t_out = t[_key(key, torch)]
@@ -96,7 +100,138 @@ def test_getitem_values_and_grads(rng, shape, key, np_fn, noncontiguous):
         assert_close(out, t_out, fw.float64, what="value vs torch")
         assert out.grad_fn.name() == type(t_out.grad_fn).__name__
         t_out.backward(make_torch(upstream))
-        assert_close(leaf_grad_as_x(leaf.grad.numpy()), t.grad, fw.float64, what="grad vs torch")
+        assert_close(leaf_grad_as_x(leaf.grad.cpu().numpy()), t.grad, fw.float64, what="grad vs torch")
+        assert (out._base is not None) == (t_out._base is not None), "a view where PyTorch makes a copy, or back"
+
+
+# Keys of Python data, given as they are (not turned into tensors): PyTorch reads a range, a list or a numpy array
+# as an int64 index (floats truncated, numpy's int8/int16 widened), as a mask when its elements are bools (or
+# numpy's uint8), and a short list holding a sequence, a slice, None or `...` as a tuple.
+PYTHON_KEYS = {
+    "range": range(2), "range_step": range(0, 3, 2), "range_backwards": range(2, -1, -1), "empty_range": range(0),
+    "ranges": (range(2), range(1, 3)), "range_and_list": (range(3), [0, 1, 2]), "slice_then_range": (slice(None),
+                                                                                                      range(2)),
+    "list": [0, 2], "negative_list": [-1, -3], "nested_list": [[0, 1], [2, 0]], "tuple_of_lists": ([0, 1], [1, 2]),
+    "tuple_of_tuples": ((0, 1), (1, 2)), "list_of_ranges": [range(2), range(1, 3)], "list_with_slice": [slice(None), 0],
+    "list_with_none": [None, 0], "list_with_ellipsis": [Ellipsis, 0], "list_of_32_lists": [[0]] * 32,
+    "bool_list": [True, False, True], "bool_and_int_list": [True, 1], "float_list": [0.5, 2.7],
+    "numpy": np.array([0, 2]), "numpy_2d": np.array([[0, 1], [1, 2]]), "numpy_int8": np.array([1, 0], np.int8),
+    "numpy_int16": np.array([2], np.int16), "numpy_float": np.array([1.0]), "numpy_bool": np.array([True, False, True]),
+    "numpy_int_scalar": np.int64(1), "numpy_0d": np.array(2), "none_list_slice_list": (None, [0, 1], slice(None), [1, 2]),
+    "ellipsis_list": (Ellipsis, [0, 1]), "lists_apart": ([0, 1], slice(None), [1, 2]), "lists_around_none": ([0, 1],
+                                                                                                           None, [1, 2]),
+    "int_slice_list": (0, slice(None), [1, 2]), "list_int_list": ([0, 1], 1, [1, 2]),
+    "ellipsis_none_list": (Ellipsis, None, [0, 1]), "list_ellipsis_list": ([0, 1], Ellipsis, [0, 1]),
+    "bool_then_list": (True, [0, 1]), "list_bools_list": ([True, False, True], [0, 1]),
+    "nested_bool_rows": [[True, False, True, False], [False] * 4, [True] * 4],
+}
+
+
+def _python_key_call(key):
+    return lambda L, d: (L.arange(60.0, device=d) if L is fw else L.arange(60.0)).reshape(3, 4, 5)[key]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", sorted(PYTHON_KEYS))
+def test_python_data_keys_as_pytorch(name, device):
+    key = PYTHON_KEYS[name]
+    values = np.arange(60.0).reshape(3, 4, 5)
+    leaf = fw.tensor(values, requires_grad=True, device=device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the deprecation of list keys read as tuples, checked below
+        if torch is None:
+            leaf[key]
+            return
+        t_leaf = torch.tensor(values, requires_grad=True)
+        try:
+            t_out = t_leaf[key]
+        except IndexError as error:
+            with pytest.raises(IndexError) as info:
+                leaf[key]
+            assert str(info.value) == str(error)
+            return
+        out = leaf[key]
+    assert out.device == leaf.device and tuple(out.shape) == tuple(t_out.shape)
+    assert_close(out, t_out, fw.float64, what="value vs torch")
+    assert (out._base is not None) == (t_out._base is not None), "a view where PyTorch makes a copy, or back"
+    upstream = np.random.default_rng(0).normal(size=tuple(out.shape))
+    out.backward(fw.tensor(upstream, device=device))
+    t_out.backward(torch.from_numpy(upstream))
+    assert_close(leaf.grad, t_leaf.grad, fw.float64, what="grad vs torch")
+
+
+def test_list_keys_read_as_tuples_warn_as_pytorch():
+    x = fw.zeros(3, 4)
+    for key in ([[0, 1], [1, 2]], [slice(None), 0], [None, 0], [fw.tensor(0), 1]):
+        with pytest.warns(UserWarning, match="Using a non-tuple sequence for multidimensional indexing is deprecated"):
+            x[key]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x[[0, 1]], x[[[0]] * 32], x[range(2)], x[np.array([[0, 1]])]  # one index each: no warning
+    with pytest.warns(UserWarning, match="indexing with dtype framework.uint8 is now deprecated"):
+        assert x[fw.tensor([1, 0, 1], dtype=fw.uint8)].shape == (2, 4)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "uint8", "int32", "int64", "bool"])
+def test_index_tensors_of_every_integer_dtype(dtype):
+    """int32/int64 index, bool/uint8 mask (uint8 deprecated), int8/int16 refused; 0-dim ones of any integer dtype
+    select (a uint8 one masks)."""
+    x = fw.arange(12.0).reshape(3, 4)
+    values = np.array([1, 0, 1], dtype=dtype)
+    call = lambda L, t: (L.arange(12.0).reshape(3, 4))[t]  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for index in (values, values[0]):
+            if torch is None:
+                call(fw, fw.tensor(index))
+                continue
+            try:
+                expected = call(torch, torch.tensor(index))
+            except IndexError as error:
+                with pytest.raises(IndexError, match=str(error)):
+                    call(fw, fw.tensor(index))
+                continue
+            got = call(fw, fw.tensor(index))
+            assert tuple(got.shape) == tuple(expected.shape) and got.tolist() == expected.tolist()
+            assert (got._base is not None) == (expected._base is not None)
+        assert x[fw.tensor(1, dtype=getattr(fw, dtype))].shape == ((1, 3, 4) if dtype in ("uint8", "bool") else (4,))
+
+
+@requires_cuda
+def test_index_tensors_from_the_other_device():
+    values = np.arange(12.0).reshape(3, 4)
+    x = fw.tensor(values, device="cuda")
+    assert x[fw.tensor([2, 0])].device.type == "cuda"  # a CPU index for a cuda tensor: PyTorch allows it
+    assert x[fw.tensor([True, False, True]), fw.tensor(1)].tolist() == [1.0, 9.0]
+    x[fw.tensor([0])] = 5.0
+    x[fw.tensor([1]), fw.tensor([2])] = fw.tensor(7.0)  # a 0-dim CPU value is moved
+    assert x.cpu().numpy()[0].tolist() == [5.0] * 4 and x[1, 2].item() == 7.0
+    cpu = fw.tensor(values)
+    assert cpu[fw.tensor(1, device="cuda")].tolist() == values[1].tolist()  # 0-dim: read as an int
+    message = r"indices should be either on cpu or on the same device as the indexed tensor \(cpu\)"
+    with pytest.raises(RuntimeError, match=message):
+        cpu[fw.tensor([0, 1], device="cuda")]
+    with pytest.raises(RuntimeError, match=message):
+        cpu[fw.tensor([0]), fw.tensor([True, False, True, True], device="cuda")]
+    with pytest.raises(RuntimeError, match=message):
+        cpu[fw.tensor([0], device="cuda")] = 1.0
+    with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device"):
+        x[fw.tensor([0, 1])] = fw.ones(2, 4)  # a value with elements must be on the tensor's device
+    x[0:2] = fw.ones(2, 4)  # a basic key copies from any device
+    assert x[:2].sum().item() == 8.0
+
+
+@requires_cuda
+def test_cuda_index_errors_arrive_at_the_next_sync():
+    """An index outside its dim found by the kernel (no host read of the index): raised at the next sync."""
+    x = fw.zeros(3, 4, device="cuda")
+    for key in ([0, 5], (slice(None), fw.tensor([-5], device="cuda")), (fw.tensor([3]), fw.tensor([0]))):
+        out = x[key]
+        with pytest.raises(IndexError, match="out of bounds for dimension"):
+            out.cpu()
+    x[[4]] = 1.0
+    with pytest.raises(IndexError, match="index 4 is out of bounds for dimension 0 with size 3"):
+        fw.cuda.synchronize()
 
 
 @pytest.mark.parametrize("key,name", [
@@ -106,31 +241,36 @@ def test_getitem_values_and_grads(rng, shape, key, np_fn, noncontiguous):
     ((None, 0), "SelectBackward0"), ((slice(1, 2), 0), "SelectBackward0"), ((0, slice(1, 2)), "SliceBackward0"),
     (A([0, 1]), "IndexBackward0"), ((0, A([0, 1])), "IndexBackward0"), (A(1), "SelectBackward0"),
 ])
-def test_grad_fn_names_and_views(rng, key, name):
-    x = fw.tensor(random_array(rng, (3, 4, 5)), requires_grad=True) * 1
-    out = x[_key(key, fw)]
+@pytest.mark.parametrize("device", DEVICES)
+def test_grad_fn_names_and_views(rng, key, name, device):
+    x = fw.tensor(random_array(rng, (3, 4, 5)), requires_grad=True, device=device) * 1
+    out = x[_key(key, fw, device)]
     assert out.grad_fn.name() == name
     if torch is not None:
         assert name == type((make_torch(random_array(rng, (3, 4, 5)), True) * 1)[_key(key, torch)].grad_fn).__name__
     basic = name != "IndexBackward0"
     assert (out._base is not None) == basic
-    assert np.shares_memory(out._data, x._data) == (basic and out.numel() > 0)
+    if device == "cpu":
+        assert np.shares_memory(out._data, x._data) == (basic and out.numel() > 0)
+    else:
+        assert (out._data.storage is x._data.storage) == basic
 
 
-def test_view_writes_reach_the_base_and_bump_the_version(rng):
-    base = fw.tensor(random_array(rng, (4, 6)))
+@pytest.mark.parametrize("device", DEVICES)
+def test_view_writes_reach_the_base_and_bump_the_version(rng, device):
+    base = fw.tensor(random_array(rng, (4, 6)), device=device)
     view = base[1:3, ::2]
     before = base._version
     view[0] = 7.0
     assert base._version == view._version == before + 1
-    assert (base.numpy()[1, ::2] == 7).all()
+    assert (base.cpu().numpy()[1, ::2] == 7).all()
     view.add_(1)
-    assert base._version == before + 2 and (base.numpy()[1, ::2] == 8).all()
+    assert base._version == before + 2 and (base.cpu().numpy()[1, ::2] == 8).all()
     base[2, 0] = -1.0
     assert view[1, 0].item() == -1.0 and view._version == before + 3
     copy = base[[0, 1]]
     copy[0] = 100.0
-    assert base._version == before + 3 and (base.numpy()[0] != 100).all()
+    assert base._version == before + 3 and (base.cpu().numpy()[0] != 100).all()
 
 
 def test_saved_view_detects_setitem_on_base(rng):
@@ -143,14 +283,23 @@ def test_saved_view_detects_setitem_on_base(rng):
         w.sum().backward()
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int64", "int32", "uint8", "bool"])
-def test_getitem_dtypes(rng, dtype):
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64", "int64", "int32", "int16", "int8",
+                                   "uint8", "bool"])
+def test_getitem_and_setitem_dtypes(rng, dtype, device):
     values = random_array(rng, (4, 5), dtype, low=0, high=9)
-    x = fw.tensor(values)
-    for key in [(1, slice(None, None, 2)), (A([3, 0, 3]),), (slice(None), A([4, 1]))]:
-        out = x[_key(key, fw)]
+    x = fw.tensor(values, device=device)
+    for key in [(1, slice(None, None, 2)), (A([3, 0, 3]),), (slice(None), A([4, 1])), (A([-1, 0]), A([[1], [-2]]))]:
+        out = x[_key(key, fw, device)]
         assert out.dtype is x.dtype
-        np.testing.assert_array_equal(out.numpy().astype(np.float64), values[key].astype(np.float64))
+        np.testing.assert_array_equal(out.cpu().numpy().astype(np.float64), values[key].astype(np.float64))
+    update = random_array(rng, (2, 5), dtype, low=0, high=9)
+    x[_key((A([2, 0]),), fw, device)] = fw.tensor(update, device=device)
+    x[_key((slice(None), A([4])), fw, device)] = 1
+    expected = values.copy()
+    expected[[2, 0]] = update
+    expected[:, [4]] = 1
+    np.testing.assert_array_equal(x.cpu().numpy().astype(np.float64), expected.astype(np.float64))
 
 
 # (shape, key, value shape or None for a Python scalar); numpy's placement agrees with PyTorch's for these keys
@@ -174,32 +323,34 @@ def _sum_to(grad, shape):
     return grad.sum(axis=tuple(i for i, s in enumerate(shape) if s == 1), keepdims=True).reshape(shape)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("shape,key,value_shape", SETITEM_CASES, ids=[f"{c[0]}-{c[1]!r}-{c[2]}" for c in SETITEM_CASES])
-def test_setitem_in_place(rng, shape, key, value_shape):
+def test_setitem_in_place(rng, shape, key, value_shape, device):
     values = random_array(rng, shape)
     value = float(rng.normal()) if value_shape is None else random_array(rng, value_shape)
-    x = fw.tensor(values)
+    x = fw.tensor(values, device=device)
     storage, version = x._data, x._version
-    x[_key(key, fw)] = value if value_shape is None else fw.tensor(value)
+    x[_key(key, fw, device)] = value if value_shape is None else fw.tensor(value, device=device)
     expected = values.copy()
     expected[key] = value
     assert_close(x, expected, fw.float64)
     assert x._data is storage and x._version == version + 1
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("shape,key,value_shape", SETITEM_CASES, ids=[f"{c[0]}-{c[1]!r}-{c[2]}" for c in SETITEM_CASES])
-def test_setitem_autograd(rng, shape, key, value_shape):
+def test_setitem_autograd(rng, shape, key, value_shape, device):
     values, weights = random_array(rng, shape), random_array(rng, shape)
     value = float(rng.normal()) if value_shape is None else random_array(rng, value_shape)
-    leaf = fw.tensor(values, requires_grad=True)
-    v = value if value_shape is None else fw.tensor(value, requires_grad=True)
+    leaf = fw.tensor(values, requires_grad=True, device=device)
+    v = value if value_shape is None else fw.tensor(value, requires_grad=True, device=device)
     y = leaf * 1
-    y[_key(key, fw)] = v
+    y[_key(key, fw, device)] = v
     items = key if isinstance(key, tuple) else (key,)
     into_x = all(isinstance(k, np.ndarray) or k == slice(None) or k is Ellipsis for k in items)  # else via a view
     advanced = any(isinstance(k, np.ndarray) for k in items)
     assert y.grad_fn.name() == ("CopySlices" if not into_x else "IndexPutBackward0" if advanced else "CopyBackwards")
-    (y * fw.tensor(weights)).sum().backward()
+    (y * fw.tensor(weights, device=device)).sum().backward()
     written = np.zeros(shape, bool)
     written[key] = True
     assert_close(leaf.grad, np.where(written, 0.0, weights), fw.float64, what="grad of x")
@@ -218,18 +369,19 @@ def test_setitem_autograd(rng, shape, key, value_shape):
             assert_close(v.grad, t_v.grad, fw.float64)
 
 
-def test_setitem_casts_and_no_grad(rng):
-    x = fw.zeros(3, dtype=fw.int64)
+@pytest.mark.parametrize("device", DEVICES)
+def test_setitem_casts_and_no_grad(rng, device):
+    x = fw.zeros(3, dtype=fw.int64, device=device)
     x[0] = 2.7
-    x[[1, 2]] = fw.tensor([3.9, -1.2])
+    x[[1, 2]] = fw.tensor([3.9, -1.2], device=device)
     assert x.tolist() == [2, 3, -1]
-    leaf = fw.tensor(random_array(rng, (3,)), requires_grad=True)
+    leaf = fw.tensor(random_array(rng, (3,)), requires_grad=True, device=device)
     with fw.no_grad():
         leaf[0] = 5.0
-        leaf[[1]] = fw.tensor([6.0], requires_grad=True)
+        leaf[[1]] = fw.tensor([6.0], requires_grad=True, device=device)
     assert leaf.tolist()[:2] == [5.0, 6.0] and leaf.grad_fn is None and leaf._version == 2
-    z = fw.zeros(3)
-    z[1:] = fw.tensor([1.0], requires_grad=True)
+    z = fw.zeros(3, device=device)
+    z[1:] = fw.tensor([1.0], requires_grad=True, device=device)
     assert z.requires_grad and z.grad_fn.name() == "CopySlices"
 
 

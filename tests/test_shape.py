@@ -378,3 +378,39 @@ def test_flatten_of_a_single_dim_is_the_tensor_itself():
     assert x.flatten() is x
     y = x * 2
     assert y.flatten() is y
+
+
+# ---- narrow, chunk, split, unflatten, movedim: PyTorch's bounds and errors ------------------------------
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.arange(5).narrow(0, -2, 2), lambda m: m.arange(5).narrow(0, 5, 0), lambda m: m.arange(5).narrow(0, -5, 1),
+    lambda m: m.arange(6).reshape(2, 3).narrow(-1, 1, 2), lambda m: m.zeros(0).chunk(3), lambda m: m.zeros(5).chunk(4),
+    lambda m: m.zeros(6).chunk(4), lambda m: m.zeros(2, 0).chunk(2, 1), lambda m: m.zeros(2, 6).unflatten(-1, (2, -1)),
+    lambda m: m.zeros(2, 3, 4).movedim((0, 1), (2, 0)), lambda m: m.zeros(2, 3, 4).movedim(-1, 0),
+])
+def test_bounds_like_torch(call):
+    ours = call(fw)
+    ours = ours if isinstance(ours, tuple) else (ours,)
+    if torch is None:
+        return
+    theirs = call(torch)
+    theirs = theirs if isinstance(theirs, tuple) else (theirs,)
+    assert [tuple(t.shape) for t in ours] == [tuple(t.shape) for t in theirs]
+    assert [t.tolist() for t in ours] == [t.tolist() for t in theirs]
+
+
+@requires_torch
+@pytest.mark.parametrize("call", [
+    lambda m: m.arange(3).narrow(0, 2, 2), lambda m: m.arange(3).narrow(0, 0, -1), lambda m: m.arange(3).narrow(0, 4, 0),
+    lambda m: m.arange(3).narrow(0, -4, 0), lambda m: m.tensor(1).narrow(0, 0, 1), lambda m: m.tensor(1.0).chunk(2),
+    lambda m: m.tensor(1.0).split(1), lambda m: m.zeros(5).split(-1), lambda m: m.zeros(5).split([6, -1]),
+    lambda m: m.zeros(2, 3).unflatten(1, (2, 2)), lambda m: m.zeros(2, 3).unflatten(1, ()),
+    lambda m: m.zeros(2, 3, 4).movedim((0, 1), (2,)), lambda m: m.zeros(2, 3, 4).movedim((0, 0), (2, 1)),
+    lambda m: m.zeros(2, 3, 4).movedim((0, 1), (2, -1)),
+])
+def test_errors_like_torch(call):
+    message = raises_like_torch(lambda: call(fw), lambda: call(torch))
+    try:
+        call(torch)
+    except Exception as error:  # noqa: BLE001 - comparing messages
+        assert message == str(error)

@@ -1,10 +1,10 @@
 """2-d convolution as implicit GEMM: forward, input gradient (also the transposed convolution's forward) and
 weight gradient with the bias gradient fused, plus the fused activation's backward.
 
-Three layers, as for every GPU op: the `@triton.jit` kernels below; host launchers that check buffers and sizes,
-pick a tile config and launch; the autograd kernels in framework/backends/cuda/conv.py. Nothing here imports
-`framework` or torch. Buffers are NCHW with any strides (`stride()` in elements); the weight is (C_out, C_in/G,
-KH, KW); 1-d convolutions come as H = 1.
+Three layers, as for every GPU op: the `@triton.jit` kernels (the three GEMMs in conv_gemm.py, two small ones
+here); host launchers that check buffers and sizes, pick a tile config and launch; the autograd kernels in
+framework/backends/cuda/conv.py. Nothing here imports `framework` or torch. Buffers are NCHW with any strides
+(`stride()` in elements); the weight is (C_out, C_in/G, KH, KW); 1-d convolutions come as H = 1.
 
 The three kernels are the matmul tutorial's tiled GEMM (grouped program order for L2 reuse, an fp32 accumulator,
 fp64 for float64) over the same index maps; the im2col matrix is never formed: each K step computes the input
@@ -15,7 +15,7 @@ addresses of its tile and loads them with masks (padding, out-of-range rows) tha
     weight grad  dW[co, (ci,kh,kw)]    = sum over m = (n, oh, ow) of dY[n, co, oh, ow] * X[n, ci, oh*s-p+kh*d, ...]
 each within one group (program axis 1). The weight gradient splits its long reduction (N*Ho*Wo) over SPLIT
 programs that write float32 partial sums; a second small kernel adds them in a fixed order (no atomics:
-deterministic). Its programs of column tile 0 also sum dY over m: the bias gradient, from the tiles they load
+deterministic). Its programs of the first column tile also sum dY over m: the bias gradient, from the tiles they load
 anyway. A transposed convolution's forward is the input-gradient kernel with the bias in its epilogue; its
 input gradient is the forward kernel, its weight gradient the weight-gradient kernel with input and gradient
 swapped (framework/backends/cuda/conv.py).
@@ -44,14 +44,21 @@ KERNEL_NAMES = ("forward", "input_grad", "weight_grad")
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Tile configs. NONE IS MEASURED: no GPU run has timed them yet. They start from linear.py's and matmul.py's
-# (which come from Triton's matmul tutorial) and were checked by the AOT tests (tests/triton_kernels/test_conv.py)
-# to compile for sm_80 and sm_90 without register spills, with tensor-core instructions for the 16-bit and TF32
-# tiles (mma.sync on sm_80; wgmma on sm_90, which needs BLOCK_M a multiple of 64 with 4 warps per 64 rows).
-# A config's BLOCK_M x BLOCK_N is the output tile (forward: pixels x output channels; input grad: pixels x input
-# channels; weight grad: output channels x (input channel, tap)) and BLOCK_K the reduction step.
-# "large" serves outputs with many tiles, "small" channel counts of 64 or less (BLOCK_N 128 would idle half
-# the tile); fp32 without TF32 runs an FMA dot holding both tiles in registers, hence its small tile.
+# Tile configs. NONE IS MEASURED: no GPU run has timed them yet. A config's BLOCK_M x BLOCK_N is the output tile
+# (forward: pixels x output channels; input grad: pixels x input channels; weight grad: output channels x input
+# channels at one tap, or (channel, tap) pairs with FLAT_K) and BLOCK_K the reduction step. They were chosen as
+# the largest tiles that compile for sm_80 and sm_90 without register spills for all three kernels, both loop
+# forms (tap-outer and FLAT_K), the heaviest flags (forward: bias, exact-erf GELU, saved pre-activation; input
+# grad: bias, a non-unit stride; weight grad: dW and db) and unaligned buffers (odd sizes and strides: no
+# vectorised address arithmetic, the most registers); tests/triton_kernels/test_conv.py compiles every one (AOT)
+# and checks tensor-core instructions for the 16-bit and TF32 tiles (mma.sync on sm_80, wgmma on sm_90).
+# Evidence for the cuts (Triton 3.9's ptxas, registers / spilled bytes, unaligned): the gathers' index and mask
+# tiles cost far more registers than a plain GEMM's, so the matmul tiles spill: 16-bit 128x128x32 (8 warps)
+# 255/1324 (forward, sm_80), 255/336 (weight grad, sm_90); 64x64x32 (4 warps) 255/32 (weight grad, sm_80).
+# 128x64x32 (8 warps) takes 249-255, no spill, but 255/20 in the FLAT_K input grad on sm_90, which gets
+# 128x64x16. TF32 128x64x32: weight grad 255/128 (sm_80); 64x64x32 (4 warps) 255/384; 128x64x16 at most 223.
+# IEEE fp32 (an FMA dot, both tiles in registers) 64x64x16 with 4 warps: weight grad 255/216 (sm_80); with 8
+# warps at most 199. fp64 64x64x16 (8 warps): input grad 128/8 (sm_90); 64x32x16 (4 warps) at most 190.
 # ----------------------------------------------------------------------------------------------------------------
 def _config(block_m, block_n, block_k, num_warps, num_stages, group_size_m=8):
     return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_SIZE_M=group_size_m, num_warps=num_warps,
@@ -59,11 +66,11 @@ def _config(block_m, block_n, block_k, num_warps, num_stages, group_size_m=8):
 
 
 CONFIGS = {
-    "large": _config(128, 128, 32, 8, 3),
-    "small": _config(128, 64, 32, 4, 3),
-    "tf32": _config(128, 64, 32, 8, 3),
-    "fp32": _config(64, 64, 16, 4, 3),
-    "fp64": _config(64, 64, 16, 8, 2),
+    "16bit": _config(128, 64, 32, 8, 2),
+    "16bit_flat": _config(128, 64, 16, 8, 2),
+    "tf32": _config(128, 64, 16, 8, 2),
+    "fp32": _config(64, 64, 16, 8, 2),
+    "fp64": _config(64, 32, 16, 4, 2),
 }
 SM_COUNT_GUESS = 132  # an H100 SXM: "enough programs to fill the GPU"
 
@@ -72,14 +79,13 @@ def _next_power_of_2(n):
     return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
 
 
-def config_name(dtype_name, allow_tf32, cols, flat=False):
-    """The config for a launch whose output tile has `cols` columns (output channels per group, input channels
-    per group, or the weight gradient's); FLAT_K launches (few channels) take the small 16-bit tile."""
+def config_name(dtype_name, allow_tf32, flat=False):
+    """The config of a launch: by dtype class, and for 16-bit data by loop form (FLAT_K needs fewer registers)."""
     if dtype_name == "float64":
         return "fp64"
     if dtype_name == "float32":
         return "tf32" if allow_tf32 else "fp32"
-    return "small" if cols <= 64 or flat else "large"
+    return "16bit_flat" if flat else "16bit"
 
 
 def flat_k(channels):
@@ -94,22 +100,24 @@ def pick_config(dtype_name, allow_tf32, rows, cols, reduction, flat=False):
     if interpreting():
         tile = lambda n, most: max(16, min(most, _next_power_of_2(n)))  # noqa: E731
         return _config(tile(rows, 128), tile(cols, 64), tile(reduction, 64), 4, 1, group_size_m=4)
-    return CONFIGS[config_name(dtype_name, allow_tf32, cols, flat)]
+    return CONFIGS[config_name(dtype_name, allow_tf32, flat)]
 
 
 # The tiles the tuner may time for a config kind (`tune=True`: PyTorch's torch.backends.cudnn.benchmark), the
-# size rule's first. fp32 without TF32 and fp64 keep their one tile (FMA dots: a larger tile spills).
-_ALTERNATIVES = {"large": ("small",), "small": ("large",), "tf32": ("large", "small")}
+# size rule's first. Each config above is already the largest tile that compiles without spills, so the only
+# alternative is a smaller one: 16-bit's half-depth K step (the FLAT_K tile, fewer registers in either loop form).
+# TF32, fp32 and fp64 keep their one tile.
+_ALTERNATIVES = {"16bit": ("16bit_flat",)}
 
 
-def _tuned_config(kernel_name, config, dtype_name, allow_tf32, cols, flat, sizes, layout, launch):
+def _tuned_config(kernel_name, config, dtype_name, allow_tf32, flat, sizes, layout, launch):
     """`config` (the size rule's), or on a GPU with tuning allowed the fastest of it and its alternatives, timed
     once per (kernel, dtype, precision, geometry with the batch bucketed, layout). `launch(config)` must be
     idempotent (it only writes its outputs, which alias no input): the forward and input-gradient kernels are."""
     if not tuning.enabled():
         return config
-    choices = (config,) + tuple(CONFIGS[name] for name in _ALTERNATIVES.get(config_name(dtype_name, allow_tf32, cols,
-                                                                                       flat), ()))
+    alternatives = _ALTERNATIVES.get(config_name(dtype_name, allow_tf32, flat), ())
+    choices = (config,) + tuple(CONFIGS[name] for name in alternatives)
     key = lambda: (dtype_name, allow_tf32, flat, tuning.bucket(sizes[0]), tuple(sizes[1:]), layout)  # noqa: E731
     return choices[tuning.choose(kernel_name, key, range(len(choices)), lambda i: launch(choices[i]))]
 
@@ -196,7 +204,7 @@ def conv_forward(x, weight, bias, y, stride, padding, dilation, groups, activati
     """y = act(conv2d(x, weight) + bias); `pre` (y's shape and strides), when given, receives the
     pre-activation. `tune`: time the candidate tiles once per problem on a GPU (see _tuned_config). Returns y."""
     dtype_name = _dtype_name(x, "input")
-    _check(dtype_name, weight=weight, bias=bias, output=y)
+    _check(dtype_name, input=x, weight=weight, bias=bias, output=y)
     if pre is not None:
         _check(_dtype_name(pre, "pre"), pre=pre)
     if activation not in ACTIVATIONS:
@@ -223,7 +231,7 @@ def conv_forward(x, weight, bias, y, stride, padding, dilation, groups, activati
         if tune:
             layout = (x.stride(), weight.stride(), y.stride(), bias is not None, activation, pre is not None,
                       tuple(stride), tuple(padding), tuple(dilation), groups)
-            config = _tuned_config("conv_forward", config, dtype_name, allow_tf32, og, flat, sizes, layout, launch)
+            config = _tuned_config("conv_forward", config, dtype_name, allow_tf32, flat, sizes, layout, launch)
     launch(config)
     return y
 
@@ -234,7 +242,7 @@ def conv_input_grad(grad_out, weight, grad_input, stride, padding, dilation, gro
     forward of a transposed convolution, whose input is `grad_out`). `tune` as conv_forward's. Returns
     grad_input."""
     dtype_name = _dtype_name(grad_out, "grad_output")
-    _check(dtype_name, weight=weight, grad_input=grad_input, bias=bias)
+    _check(dtype_name, grad_output=grad_out, weight=weight, grad_input=grad_input, bias=bias)
     sizes = _geometry(grad_input.shape, weight.shape, grad_out.shape, stride, padding, dilation, groups)
     n, h, w, _, _, kh, kw, cg, og = sizes[:9]
     m = n * h * w
@@ -257,7 +265,7 @@ def conv_input_grad(grad_out, weight, grad_input, stride, padding, dilation, gro
         if tune:
             layout = (grad_out.stride(), weight.stride(), grad_input.stride(), bias is not None, tuple(stride),
                       tuple(padding), tuple(dilation), groups)
-            config = _tuned_config("conv_input_grad", config, dtype_name, allow_tf32, cg, flat, sizes, layout,
+            config = _tuned_config("conv_input_grad", config, dtype_name, allow_tf32, flat, sizes, layout,
                                    launch)
     launch(config)
     return grad_input
@@ -281,10 +289,11 @@ def conv_weight_grad(x, grad_out, grad_weight, grad_bias, weight_shape, stride, 
     dtype_name = _dtype_name(x, "input")
     if grad_weight is None and grad_bias is None:
         raise ValueError("conv: conv_weight_grad needs grad_weight or grad_bias")
-    _check(dtype_name, grad_output=grad_out, grad_weight=grad_weight, grad_bias=grad_bias)
+    _check(dtype_name, input=x, grad_output=grad_out, grad_weight=grad_weight, grad_bias=grad_bias)
     weight_shape = tuple(weight_shape)
-    if grad_weight is not None and (tuple(grad_weight.shape) != weight_shape or tuple(grad_weight.stride()) != (
-            weight_shape[1] * weight_shape[2] * weight_shape[3], weight_shape[2] * weight_shape[3], weight_shape[3], 1)):
+    _, cg, kh, kw = weight_shape
+    if grad_weight is not None and (tuple(grad_weight.shape) != weight_shape
+                                    or tuple(grad_weight.stride()) != (cg * kh * kw, kh * kw, kw, 1)):
         raise ValueError(f"conv: grad_weight must be a contiguous {weight_shape}")
     sizes = _geometry(x.shape, weight_shape, grad_out.shape, stride, padding, dilation, groups)
     n, _, _, h_out, w_out, kh, kw, cg, og = sizes[:9]

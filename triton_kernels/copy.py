@@ -35,7 +35,11 @@ def _copy_kernel(
     dst_offs = strided_offsets(offs, size1, size2, size3, size4, size5,
                                stride_d0, stride_d1, stride_d2, stride_d3, stride_d4, stride_d5, NDIM)
     if FROM_SCALAR:
-        x = tl.full((BLOCK_SIZE,), value, dst_ptr.dtype.element_ty)
+        if DST_BF16:
+            # Rounded here, as copies are: Triton 3.6's interpreter has no bf16 scalars, later ones truncate them.
+            x = round_to_bfloat16(tl.full((BLOCK_SIZE,), value, tl.float32))
+        else:
+            x = tl.full((BLOCK_SIZE,), value, dst_ptr.dtype.element_ty)
     else:
         src_offs = strided_offsets(offs, size1, size2, size3, size4, size5,
                                    stride_s0, stride_s1, stride_s2, stride_s3, stride_s4, stride_s5, NDIM)
@@ -78,7 +82,7 @@ def _launch(src, dst, value, from_scalar):
     _copy_kernel[(triton.cdiv(n, block),)](
         dst if from_scalar else src, dst, n, *shape[1:], *src_strides, *dst_strides, value,
         FROM_SCALAR=from_scalar, SRC_BF16=not from_scalar and dtype_name_of(src) == "bfloat16",
-        DST_BF16=not from_scalar and dtype_name_of(dst) == "bfloat16", NDIM=ndim,
+        DST_BF16=dtype_name_of(dst) == "bfloat16", NDIM=ndim,
         BLOCK_SIZE=block, num_warps=NUM_WARPS)
     return dst
 

@@ -301,9 +301,12 @@ def _check_common(name, logits, target, weight, n_rows, n_cols, logits_row_strid
 
 def max_block_size(dtype_name, probs):
     """The widest column block: MAX_BLOCK_SIZE, halved for probability targets (their backward holds more
-    blocks live) and quartered for float64 (two registers an element). AOT (sm_80/sm_90, all flags on) at
-    16384: fp64 spilled 700-2056 B (6.6 KB with probabilities), bf16 probabilities 184 B (backward, sm_90)."""
-    return MAX_BLOCK_SIZE >> (2 if dtype_name == "float64" else 0) >> (1 if probs else 0)
+    blocks live), an eighth for float64 (two registers an element). AOT (sm_80/sm_90, all flags on) at
+    16384: fp64 spilled 700-2056 B (6.6 KB with probabilities), bf16 probabilities 184 B (backward, sm_90);
+    fp64 class indices at 4096 spilled 16 B (forward, sm_90) under Triton 3.6, 2048 under neither 3.6 nor 3.9."""
+    if dtype_name == "float64":
+        return MAX_BLOCK_SIZE >> 3
+    return MAX_BLOCK_SIZE >> (1 if probs else 0)
 
 
 def _settings(n_cols, block_size, num_warps, dtype_name, probs):

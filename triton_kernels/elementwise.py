@@ -36,7 +36,8 @@ from .strided import collapse, dtype_name_of, interpreting, numel, padded, strid
 # is the forward's input x or output o, as the numpy backend saves it.
 UNARY_FLOAT_OPS = frozenset((
     "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "reciprocal",
-    "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu"))
+    "gelu", "gelu_tanh", "silu", "softplus", "leaky_relu", "elu", "celu", "hardswish", "hardsigmoid", "mish",
+    "logsigmoid", "threshold", "erf", "erfc", "erfinv"))
 UNARY_OPS = UNARY_FLOAT_OPS | frozenset((
     "identity", "neg", "relu", "abs", "square", "floor", "ceil", "round", "trunc", "sign", "pow_scalar",
     "clamp", "logical_not", "bitwise_not", "isnan", "isinf", "isfinite"))
@@ -44,17 +45,25 @@ BINARY_BACKWARD_OPS = frozenset((
     "log1p_backward", "expm1_backward", "sqrt_backward", "rsqrt_backward", "sin_backward", "cos_backward",
     "tanh_backward", "sigmoid_backward", "relu_backward", "abs_backward", "reciprocal_backward",
     "square_backward", "pow_scalar_backward", "clamp_backward", "gelu_backward", "gelu_tanh_backward",
-    "silu_backward", "softplus_backward", "leaky_relu_backward"))
+    "silu_backward", "softplus_backward", "leaky_relu_backward", "elu_backward", "celu_backward",
+    "hardtanh_backward", "hardswish_backward", "hardsigmoid_backward", "mish_backward", "logsigmoid_backward",
+    "threshold_backward", "erf_backward", "erfc_backward", "erfinv_backward", "nan_to_num_backward",
+    "lerp_backward_self"))
 COMPARISONS = frozenset(("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"))
 BITWISE_OPS = frozenset(("bitwise_and", "bitwise_or", "bitwise_xor"))
+# nan_to_num(a = x, b = the value for -inf; p0 = the value for nan, p1 = for +inf); lerp_scalar(a = input,
+# b = end; p0 = weight)
 BINARY_OPS = BINARY_BACKWARD_OPS | COMPARISONS | BITWISE_OPS | frozenset((
-    "add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "maximum", "minimum"))
+    "add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "maximum", "minimum",
+    "nan_to_num", "lerp_scalar"))
 # (grad, a, b) -> gradient of the binary op; maximum/minimum_backward give a's (swap a and b for b's)
 TERNARY_BACKWARD_OPS = frozenset((
     "div_backward_b", "pow_backward_a", "pow_backward_b", "maximum_backward", "minimum_backward",
-    "remainder_backward_b"))
-TERNARY_OPS = TERNARY_BACKWARD_OPS | frozenset(("where",))
-FLOAT_OPS = UNARY_FLOAT_OPS | BINARY_BACKWARD_OPS | TERNARY_BACKWARD_OPS | frozenset(("div",))
+    "remainder_backward_b", "lerp_backward_weight"))
+# lerp(input, end, weight); clamp_tensor(input, min, max)
+TERNARY_OPS = TERNARY_BACKWARD_OPS | frozenset(("where", "lerp", "clamp_tensor"))
+FLOAT_OPS = UNARY_FLOAT_OPS | BINARY_BACKWARD_OPS | TERNARY_BACKWARD_OPS | frozenset((
+    "div", "nan_to_num", "lerp_scalar", "lerp"))
 INTEGER_OPS = BITWISE_OPS | frozenset(("bitwise_not",))
 
 SUPPORTED_DTYPES = ("float16", "bfloat16", "float32", "float64", "bool", "uint8", "int8", "int16", "int32",
@@ -71,6 +80,8 @@ _SQRT_HALF = tl.constexpr(math.sqrt(0.5))
 _SQRT_2_OVER_PI = tl.constexpr(math.sqrt(2.0 / math.pi))
 _INV_SQRT_2PI = tl.constexpr(1.0 / math.sqrt(2.0 * math.pi))
 _KAPPA = tl.constexpr(0.044715)
+_TWO_OVER_SQRT_PI = tl.constexpr(2.0 / math.sqrt(math.pi))
+_SQRT_PI_OVER_TWO = tl.constexpr(math.sqrt(math.pi) / 2.0)
 
 
 # ---- exact building blocks ---------------------------------------------------------------------------
@@ -109,6 +120,19 @@ def _sigmoid(x):
     # the numpy backend's stable form: exp of a non-positive number only
     e = libdevice.exp(-tl.abs(x))
     return tl.where(x >= 0, _div(1.0, 1.0 + e), _div(e, 1.0 + e))
+
+
+@triton.jit
+def _like(x, value):
+    # `value` as a block like x, for _div (which reads its divisor's dtype)
+    return tl.zeros_like(x) + value
+
+
+@triton.jit
+def _relu6(x):
+    # min(max(x, 0), 6) as PyTorch's std::min/std::max: nan stays nan
+    y = tl.where(x < 0, 0.0, x)
+    return tl.where(y > 6.0, 6.0, y)
 
 
 @triton.jit
@@ -168,14 +192,72 @@ def _remainder(a, b):
         return tl.where(b == 0, 0, rest)
 
 
+@triton.jit
+def _giles(central, c_central, c_tail):
+    return tl.where(central, c_central, c_tail)
+
+
+@triton.jit
+def _erfinv(y):
+    """The numpy backend's erfinv (framework/backends/numpy/special.py): M. Giles' single-precision start, then
+    Newton steps on erf(x) - |y| (|y| <= 0.5) or on log(erfc(x)) - log(1 - |y|) (beyond: no cancellation, and
+    the Gaussian tail is nearly quadratic in the logarithm). fp32 needs two steps; fp64 four (Giles' start is
+    12% off at 1 - 1e-16, far outside its fp32 range)."""
+    a = tl.abs(y)
+    inside = a < 1.0
+    a_in = tl.where(inside, a, 0.5)
+    w = -libdevice.log((1.0 - a_in) * (1.0 + a_in))
+    central = w < 5.0
+    t = tl.where(central, w - 2.5, _sqrt(w) - 3.0)
+    p = _giles(central, 2.81022636e-08, -0.000200214257)
+    p = p * t + _giles(central, 3.43273939e-07, 0.000100950558)
+    p = p * t + _giles(central, -3.5233877e-06, 0.00134934322)
+    p = p * t + _giles(central, -4.39150654e-06, -0.00367342844)
+    p = p * t + _giles(central, 0.00021858087, 0.00573950773)
+    p = p * t + _giles(central, -0.00125372503, -0.0076224613)
+    p = p * t + _giles(central, -0.00417768164, 0.00943887047)
+    p = p * t + _giles(central, 0.246640727, 1.00167406)
+    p = p * t + _giles(central, 1.50140941, 2.83297682)
+    x = p * a_in
+    tail = a_in > 0.5
+    log_rest = libdevice.log(1.0 - a_in)  # 1 - |y| is exact for |y| in [0.5, 1]
+    if y.dtype == tl.float64:
+        STEPS: tl.constexpr = 4
+    else:
+        STEPS: tl.constexpr = 2
+    for _ in tl.static_range(STEPS):
+        slope = _TWO_OVER_SQRT_PI * libdevice.exp(-x * x)
+        complement = libdevice.erfc(x)
+        x = tl.where(tail, x + _div((libdevice.log(complement) - log_rest) * complement, slope),
+                     x - _div(libdevice.erf(x) - a_in, slope))
+    x = tl.where(inside, x, tl.where(a == 1.0, float("inf"), float("nan")))
+    return tl.where(y == 0, y, libdevice.copysign(x, y))  # erfinv(-0.0) is -0.0
+
+
+@triton.jit
+def _lerp(a, b, w):
+    """a + w * (b - a) from whichever end is nearer (PyTorch's formula: exact at w = 0 and w = 1)."""
+    return tl.where(tl.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1.0 - w))
+
+
 # ---- the ops ------------------------------------------------------------------------------------------
+
+@triton.jit
+def _negate(x):
+    # -x with IEEE signs (-(+0.0) = -0.0): Triton < 3.8 compiles a float's `-x` as `0 - x`, which gives +0.0.
+    if x.dtype.is_floating():
+        y = x * -1.0
+    else:
+        y = -x
+    return y
+
 
 @triton.jit
 def _unary(x, p0, p1, OP: tl.constexpr, HAS_P0: tl.constexpr, HAS_P1: tl.constexpr):
     if OP == "identity":
         y = x
     elif OP == "neg":
-        y = -x
+        y = _negate(x)
     elif OP == "exp":
         y = libdevice.exp(x)
     elif OP == "log":
@@ -249,6 +331,26 @@ def _unary(x, p0, p1, OP: tl.constexpr, HAS_P0: tl.constexpr, HAS_P1: tl.constex
         y = tl.where(z > p1, x, _div(libdevice.log1p(libdevice.exp(_minimum(z, p1))), p0))
     elif OP == "leaky_relu":  # p0 = negative slope
         y = tl.where(x > 0, x, x * p0)
+    elif OP == "erf":
+        y = libdevice.erf(x)
+    elif OP == "erfc":
+        y = libdevice.erfc(x)
+    elif OP == "erfinv":
+        y = _erfinv(x)
+    elif OP == "elu":  # p0 = alpha, p1 = scale (selu: PyTorch's constants); PyTorch's test, x <= 0 (nan: not)
+        y = tl.where(x <= 0, p1 * p0 * libdevice.expm1(x), p1 * x)
+    elif OP == "celu":  # p0 = alpha
+        y = tl.where(x <= 0, p0 * libdevice.expm1(_div(x, p0)), x)
+    elif OP == "hardswish":
+        y = _div(x * _relu6(x + 3.0), _like(x, 6.0))
+    elif OP == "hardsigmoid":
+        y = _div(_relu6(x + 3.0), _like(x, 6.0))
+    elif OP == "mish":  # x tanh(softplus(x)); exp overflowing to inf still gives x
+        y = x * libdevice.tanh(libdevice.log1p(libdevice.exp(x)))
+    elif OP == "logsigmoid":  # min(x, 0) - log1p(exp(-|x|)): exp of a non-positive number only
+        y = tl.where(x < 0, x, 0.0) - libdevice.log1p(libdevice.exp(-tl.abs(x)))
+    elif OP == "threshold":  # p0 = threshold, p1 = value
+        y = tl.where(x <= p0, p1, x)
     else:
         tl.static_assert(False, "unknown unary op")
     return y
@@ -348,6 +450,39 @@ def _binary(a, b, p0, p1, OP: tl.constexpr, HAS_P0: tl.constexpr, HAS_P1: tl.con
         y = tl.where(z > p1, a, _div(a * e, e + 1.0))
     elif OP == "leaky_relu_backward":  # p0 = negative slope
         y = tl.where(b > 0, a, a * p0)
+    elif OP == "nan_to_num":  # b = the value for -inf, p0 = for nan, p1 = for +inf
+        y = tl.where(a != a, p0, tl.where(a == float("inf"), p1, tl.where(a == float("-inf"), b, a)))
+    elif OP == "lerp_scalar":  # p0 = weight
+        y = _lerp(a, b, p0)
+    elif OP == "erf_backward":
+        y = a * _TWO_OVER_SQRT_PI * libdevice.exp(-b * b)
+    elif OP == "erfc_backward":
+        y = -a * _TWO_OVER_SQRT_PI * libdevice.exp(-b * b)
+    elif OP == "erfinv_backward":  # b = the output
+        y = a * _SQRT_PI_OVER_TWO * libdevice.exp(b * b)
+    elif OP == "nan_to_num_backward":
+        y = a * (tl.abs(b) < float("inf")).to(a.dtype)
+    elif OP == "lerp_backward_self":  # b = weight
+        y = a * (1.0 - b)
+    elif OP == "elu_backward":  # p0 = alpha, p1 = scale; PyTorch's x <= 0: x = 0 on the exp side, nan on the other
+        y = tl.where(b <= 0, a * p1 * p0 * libdevice.exp(b), a * p1)
+    elif OP == "celu_backward":  # p0 = alpha
+        y = tl.where(b <= 0, a * libdevice.exp(_div(b, p0)), a)
+    elif OP == "hardtanh_backward":  # p0 = min, p1 = max: no gradient at the bounds (clamp passes it there)
+        y = tl.where((b <= p0) | (b >= p1), 0.0, a)
+    elif OP == "hardswish_backward":
+        y = tl.where(b <= -3.0, 0.0, tl.where(b < 3.0, a * (_div(b, _like(b, 3.0)) + 0.5), a))  # PyTorch's bounds
+    elif OP == "hardsigmoid_backward":
+        y = tl.where((b > -3.0) & (b < 3.0), _div(a, _like(a, 6.0)), 0.0)
+    elif OP == "mish_backward":
+        t = libdevice.tanh(libdevice.log1p(libdevice.exp(b)))
+        y = a * (t + b * _sigmoid(b) * (1.0 - t * t))
+    elif OP == "logsigmoid_backward":
+        z = libdevice.exp(-tl.abs(b))
+        side = _div(z, 1.0 + z)
+        y = a * tl.where(b < 0, 1.0 - side, side)
+    elif OP == "threshold_backward":  # p0 = threshold
+        y = tl.where(b <= p0, 0.0, a)
     else:
         tl.static_assert(False, "unknown binary op")
     return y
@@ -359,7 +494,7 @@ def _ternary(x, a, b, OP: tl.constexpr):
         y = tl.where(x, a, b)
     # ---- gradients of binary ops: x = upstream gradient g ----
     elif OP == "div_backward_b":
-        y = _div(-x * a, b * b)
+        y = _div(_negate(x) * a, b * b)
     elif OP == "pow_backward_a":
         y = x * b * libdevice.pow(a, b - 1.0)
     elif OP == "pow_backward_b":  # PyTorch: 0 where the base is 0 and the exponent >= 0
@@ -370,6 +505,12 @@ def _ternary(x, a, b, OP: tl.constexpr):
         y = x * ((a < b).to(x.dtype) + 0.5 * (a == b).to(x.dtype))
     elif OP == "remainder_backward_b":
         y = -x * tl.floor(_div(a, b))
+    elif OP == "lerp":  # x = input, a = end, b = weight
+        y = _lerp(x, a, b)
+    elif OP == "clamp_tensor":  # x = input, a = min, b = max: as clamp, nan from any of them
+        y = _minimum(b, _maximum(a, x))
+    elif OP == "lerp_backward_weight":  # x = grad, a = input, b = end
+        y = x * (b - a)
     else:
         tl.static_assert(False, "unknown ternary op")
     return y
@@ -488,7 +629,9 @@ def _elementwise_kernel(
 # ---- launchers ----------------------------------------------------------------------------------------
 
 # the ops whose parameters are required (clamp's bounds are optional)
-_PARAMETERS = {"pow_scalar": ("exponent",), "leaky_relu": ("negative slope",), "softplus": ("beta", "threshold")}
+_PARAMETERS = {"pow_scalar": ("exponent",), "leaky_relu": ("negative slope",), "softplus": ("beta", "threshold"),
+               "elu": ("alpha", "scale"), "celu": ("alpha",), "hardtanh": ("min", "max"),
+               "threshold": ("threshold", "value")}
 
 
 def compute_dtype(*dtype_names):
@@ -611,7 +754,8 @@ def _launch(op, n_inputs, inputs, out, p0=None, p1=None, zero_division_flag=None
 
 def unary(op, x, out, p0=None, p1=None):
     """out[...] = op(x), x broadcast to out's shape. Parameters: pow_scalar(p0 = exponent), clamp(p0 = min or
-    None, p1 = max or None), softplus(p0 = beta, p1 = threshold), leaky_relu(p0 = negative slope).
+    None, p1 = max or None), softplus(p0 = beta, p1 = threshold), leaky_relu(p0 = negative slope), elu(p0 = alpha,
+    p1 = scale), celu(p0 = alpha), threshold(p0 = threshold, p1 = value). (Hardtanh's forward is clamp.)
 
     Ops that are the identity on some dtypes (floor/ceil/round/trunc on integers, relu/abs/sign on bool,
     bitwise_not on bool = logical_not) are mapped here, so the kernel sees only meaningful pairs."""
@@ -628,7 +772,9 @@ def binary(op, a, b, out, p0=None, p1=None, zero_division_flag=None):
     """out[...] = op(a, b), broadcast to out's shape; `a` or `b` may be a Python scalar. Comparisons and
     logical ops give bools (store them in a bool `out`). `*_backward` ops take (grad, saved) and the
     forward's parameters: pow_scalar_backward(p0 = exponent), clamp_backward(p0 = min or None, p1 = max or
-    None), softplus_backward(p0 = beta, p1 = threshold), leaky_relu_backward(p0 = slope).
+    None), softplus_backward(p0 = beta, p1 = threshold), leaky_relu_backward(p0 = slope), elu_backward and
+    celu_backward (as their forwards), hardtanh_backward(p0 = min, p1 = max), threshold_backward(p0 = threshold,
+    p1 = value).
 
     `zero_division_flag`: an int32 array of one element, zeroed by the caller; integer floor_divide and
     remainder set it to 1 when a divisor is 0 (and give 0 there)."""

@@ -147,25 +147,30 @@ def _compact_scan_kernel(block_offsets_ptr, total_ptr, n_blocks, BLOCK_SIZE: tl.
     tl.store(total_ptr, carry)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["error_code"])
 def _compact_write_kernel(
     # pointers
-    flag_ptr, x_ptr, block_offsets_ptr, out_ptr,
-    # sizes
-    n_elements, size1, size2, size3, size4, size5,
+    flag_ptr, x_ptr, block_offsets_ptr, out_ptr, error_ptr,
+    # sizes: the flags' (merged), and the number of rows `out` holds
+    n_elements, size1, size2, size3, size4, size5, n_rows,
     # strides
     stride_f0, stride_f1, stride_f2, stride_f3, stride_f4, stride_f5,
     stride_x0, stride_x1, stride_x2, stride_x3, stride_x4, stride_x5,
+    # error reporting (device_errors.py): a flagged element past out's n_rows (masked_scatter's short source)
+    error_code,
     # meta-parameters
     MODE: tl.constexpr, LOW_PRECISION: tl.constexpr, NDIM: tl.constexpr, BLOCK_SIZE: tl.constexpr,
 ):
     # One program pairs the flagged elements of its block, in order, with rows block_offsets[pid]... of out.
     # MODE 0 (nonzero) writes their coordinates in the (unmerged) NDIM-d shape there (out is (total, NDIM)
     # int64); 1 (masked_select) writes x's values there; 2 (masked_scatter) writes those rows of out into x.
+    # Rows past n_rows are touched by none, and reported (value: the row count needed so far, arg0: n_rows).
     pid, offs, flag = _block_flags(flag_ptr, n_elements, size1, size2, size3, size4, size5,
                                    stride_f0, stride_f1, stride_f2, stride_f3, stride_f4, stride_f5,
                                    LOW_PRECISION, NDIM, BLOCK_SIZE)
     row = tl.load(block_offsets_ptr + pid) + tl.cumsum(flag.to(tl.int32), axis=0).to(tl.int64) - 1
+    report_bad_lanes(error_ptr, error_code, flag & (row >= n_rows), row + 1, n_rows, 0, BLOCK_SIZE)
+    flag = flag & (row < n_rows)
     if MODE == 0:
         # innermost coordinate into the last column, then outwards (the sizes of absent dims are 1)
         last = out_ptr + row * NDIM + (NDIM - 1)
@@ -345,8 +350,9 @@ def nonzero_write(x, block_offsets, out):
     if n_elements == 0 or ndim == 0 or out.shape[0] == 0:
         return
     sizes, (strides,) = padded(tuple(x.shape), [x.stride()])  # coordinates in x's own shape: no merging
-    _compact_write_kernel[(n_blocks,)](x, x, block_offsets, out, n_elements, *sizes[1:], *strides, *strides,
-                                       MODE=NONZERO, LOW_PRECISION=dtype_name_of(x) in _LOW_PRECISION, NDIM=ndim,
+    _compact_write_kernel[(n_blocks,)](x, x, block_offsets, out, out, n_elements, *sizes[1:], out.shape[0],
+                                       *strides, *strides, 0, MODE=NONZERO,
+                                       LOW_PRECISION=dtype_name_of(x) in _LOW_PRECISION, NDIM=ndim,
                                        BLOCK_SIZE=block, num_warps=NUM_WARPS)
 
 
@@ -364,26 +370,30 @@ def _contiguous(array):
     return True
 
 
-def _launch_masked(fn, mode, x, mask, block_offsets, out):
+def _launch_masked(fn, mode, x, mask, block_offsets, out, errors=None, error_code=0):
     n_elements, block, n_blocks = _flag_geometry(fn, mask, x, block_offsets)
     if dtype_name_of(out) != dtype_name_of(x):
         raise TypeError(f"{fn}: x and the compacted values must have one dtype, got {x.dtype} and {out.dtype}")
     _check_contiguous(fn, "the compacted values", out)
-    if n_elements == 0 or numel(out.shape) == 0:
+    check_record(fn, errors)
+    if n_elements == 0 or (numel(out.shape) == 0 and errors is None):
         return
     _, ndim, sizes, (mask_strides, x_strides) = _geometry(tuple(x.shape), mask.stride(), x.stride())
-    _compact_write_kernel[(n_blocks,)](mask, x, block_offsets, out, n_elements, *sizes, *mask_strides, *x_strides,
+    _compact_write_kernel[(n_blocks,)](mask, x, block_offsets, out, errors if errors is not None else block_offsets,
+                                       n_elements, *sizes, numel(out.shape), *mask_strides, *x_strides,
+                                       error_code if errors is not None else 0,
                                        MODE=mode, LOW_PRECISION=dtype_name_of(mask) in _LOW_PRECISION, NDIM=ndim,
                                        BLOCK_SIZE=block, num_warps=NUM_WARPS)
 
 
 def masked_select_write(x, mask, block_offsets, out):
-    """out (total elements, contiguous, x's dtype) gets x where mask, in C order; x and mask have one shape
-    (broadcast views); block_offsets from count_nonzero(mask, ...)."""
+    """out (contiguous, x's dtype) gets x where mask, in C order, as far as it has room (total elements, from
+    count_nonzero); x and mask have one shape (broadcast views); block_offsets from count_nonzero(mask, ...)."""
     _launch_masked("masked_select_write", MASKED_SELECT, x, mask, block_offsets, out)
 
 
-def masked_scatter_write(x, mask, block_offsets, src):
-    """The reverse of masked_select_write: x where mask (in C order) gets src's elements (total, contiguous),
-    in place. x must not overlap itself where mask is set."""
-    _launch_masked("masked_scatter_write", MASKED_SCATTER, x, mask, block_offsets, src)
+def masked_scatter_write(x, mask, block_offsets, src, *, errors=None, error_code=0):
+    """The reverse of masked_select_write: x where mask (in C order) gets src's elements (contiguous), in place.
+    A flagged element past src's last one is left as it is and, given an `errors` record and an `error_code`,
+    reported (device_errors.py). x must not overlap itself where mask is set."""
+    _launch_masked("masked_scatter_write", MASKED_SCATTER, x, mask, block_offsets, src, errors, error_code)

@@ -10,14 +10,19 @@
   (bf16 9.18e-41 widens to 0.0, -2.76e-40 to -5.88e-39), so pow(x, bf16 subnormal) on `cuda` gave 1. The two
   formats share sign and exponent: widening is the bits shifted left by 16, exact, as a GPU's cvt does;
   narrowing keeps the interpreter's truncation (kernels that must round do it themselves, in integer ops).
+* `one_element_indices()`: Triton 3.6's interpreter holds a scalar argument as a 1-element array and makes it an
+  index (`range(0, n, BLOCK)`) with `int(array)`, which NumPy 2.4 refuses ("only 0-dimensional arrays can be
+  converted to Python scalars"); Triton 3.7 squeezes the array first. Do as 3.7 does.
 * `quiet_float_warnings()`: a kernel computes in IEEE arithmetic, where x / 0 is inf and inf - inf is nan by
   design (a GPU raises nothing); the interpreter runs it as numpy, which warns at each such op ("overflow
   encountered in divide", ...), by the hundred in a test run. Every interpreted launch runs with numpy's
   floating-point warnings off, as the CPU backend's kernels do (framework/backends/numpy/common.py).
 """
 import math
+import re
 
 import numpy as np
+import triton
 import triton.language as tl
 
 from .strided import interpreting
@@ -26,12 +31,15 @@ from .strided import interpreting
 class HostLibdevice:
     """The libdevice functions these kernels call, in numpy, for Triton's interpreter. The interpreter runs
     kernels as Python on tensors that wrap host numpy arrays, so each function unwraps its arguments, applies
-    numpy (float64 math.erfc for erfc) and wraps the result in the type of its block argument."""
+    numpy (float64 math.erf and math.erfc for erf and erfc) and wraps the result in the type of its block
+    argument."""
 
     def __init__(self):
+        erf = np.vectorize(math.erf, otypes=[np.float64])
         erfc = np.vectorize(math.erfc, otypes=[np.float64])
         for name, fn in (("exp", np.exp), ("log", np.log), ("log1p", np.log1p), ("expm1", np.expm1),
-                         ("sin", np.sin), ("cos", np.cos), ("tanh", np.tanh), ("erfc", erfc), ("pow", np.power),
+                         ("sin", np.sin), ("cos", np.cos), ("tanh", np.tanh), ("erf", erf), ("erfc", erfc),
+                         ("pow", np.power),
                          ("rint", np.rint), ("trunc", np.trunc), ("fmod", np.fmod), ("copysign", np.copysign)):
             setattr(self, name, self._wrap(fn))
 
@@ -99,6 +107,21 @@ def exact_bfloat16_casts():
     interpreter._convert_float = convert
 
 
+def one_element_indices():
+    """Make a scalar argument usable as an index in Triton 3.6's interpreter (see the module's docstring)."""
+    from triton.runtime import interpreter
+    original = interpreter._patch_lang_tensor
+    if getattr(original, "_framework_squeezed_index", False):
+        return
+
+    def patch(tensor, scope):
+        original(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.squeeze()))
+
+    patch._framework_squeezed_index = True
+    interpreter._patch_lang_tensor = patch
+
+
 def quiet_float_warnings():
     """Run every interpreted launch (`kernel[grid](...)` -> `InterpretedFunction.run`) under
     np.errstate(all="ignore"): inf and nan are values there, not errors."""
@@ -122,6 +145,8 @@ if interpreting():
     libdevice = HostLibdevice()
     skip_repatching_device_calls()
     exact_bfloat16_casts()
+    if tuple(int(part) for part in re.findall(r"\d+", triton.__version__)[:2]) < (3, 7):
+        one_element_indices()
     quiet_float_warnings()
 else:
     from triton.language.extra.cuda import libdevice  # noqa: F401

@@ -89,7 +89,9 @@ CONFIGS = {
     # here fully unaligned (nothing is staged) but do for partly aligned launches (only M, K or N odd:
     # one-off AOT runs, not in the tests): with 3, dX spilled 20 B on sm_80 with K odd, at 80
     # registers (ptxas trading a spill for occupancy); with 2, no spill in any of them.
-    "unaligned": dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=16, GROUP_SIZE_M=8, num_warps=8, num_stages=2),
+    # Triton 3.6 (PyTorch 2.11's): 64x64x16 spilled 16 B in dW on sm_80 (erf GELU', at ptxas' 128-register cap);
+    # 128x32x16 (8 warps, 2 stages) none in any kernel under 3.6 or 3.9, at most 189/184 (dW), wgmma kept.
+    "unaligned": dict(BLOCK_M=128, BLOCK_N=32, BLOCK_K=16, GROUP_SIZE_M=8, num_warps=8, num_stages=2),
     # Unaligned fp32 (IEEE): cp.async of 4-byte elements still works, so stages matter. 64x64x32 with 8
     # warps spilled 8 B (dX, sm_80); 64x64x16 with 8 warps at most 128/128, no spill, partly aligned
     # too. With 2 stages the fully unaligned forward spilled 16 B on sm_90, at 80 registers.
@@ -101,12 +103,14 @@ CONFIGS = {
 }
 
 # Replacements by kernel, on every architecture: (kernel, config name) -> config.
-_BACKWARD_LARGE = dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=32, GROUP_SIZE_M=8, num_warps=8, num_stages=3)
+_BACKWARD_LARGE = dict(BLOCK_M=128, BLOCK_N=64, BLOCK_K=32, GROUP_SIZE_M=8, num_warps=8, num_stages=3)
 KERNEL_CONFIGS = {
     # The backward kernels form act'(pre) on their dY tiles inside the loop. At the forward's 64 step the
     # erf GELU' spilled in dX 6104 B on sm_80 (255 registers on sm_90, at the limit) and in dW 608 B on
     # sm_90 (dW also 152 B on sm_80 with the tanh GELU', which had given dW a 32 step on sm_80 only).
-    # A 32 step: dX 209/146, dW 188/248, no spill, half the shared memory.
+    # A 32 step: dX 209/146, dW 188/248, no spill, half the shared memory. Under Triton 3.6 (PyTorch 2.11's) that
+    # 128x128x32 tile spilled on sm_80 with the erf GELU' (dX 520 B, dW 608 B; 2 stages or 16 warps too, and
+    # 128x128x16 spilled 60 B in dX under 3.9); 128x64x32 spills under neither: dX 170/107, dW 241/177 (3.6).
     ("backward_input", "large"): _BACKWARD_LARGE,
     ("backward_weight", "large"): _BACKWARD_LARGE,
 }
@@ -267,7 +271,7 @@ def linear_forward_kernel(
         if DOT_FP32:
             a = a.to(ACC)
             b = b.to(ACC)
-        acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
+        acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION, out_dtype=ACC)
         x_ptrs += BLOCK_K * stride_xk
         w_ptrs += BLOCK_K * stride_wk
 
@@ -331,7 +335,7 @@ def linear_backward_input_kernel(
         dy = _load_dy_prime(dy_ptrs, pre_ptrs, mask_dy, ACTIVATION, ACC)
         w = tl.load(w_ptrs, mask=(offs_n[:, None] < n_left) & mask_k[None, :], other=0.0)
         dy, w = _dot_operands(dy, w, DOT_FP32, ACC)
-        acc = tl.dot(dy, w, acc, input_precision=INPUT_PRECISION)
+        acc = tl.dot(dy, w, acc, input_precision=INPUT_PRECISION, out_dtype=ACC)
         dy_ptrs += BLOCK_N * stride_dyn
         pre_ptrs += BLOCK_N * stride_pn
         w_ptrs += BLOCK_N * stride_wn
@@ -381,7 +385,7 @@ def linear_backward_weight_kernel(
         if COMPUTE_DW:
             xt = tl.load(x_ptrs, mask=(offs_m[:, None] < m_left) & mask_k[None, :], other=0.0)
             dy, xt = _dot_operands(dy, xt, DOT_FP32, ACC)
-            acc = tl.dot(dy, xt, acc, input_precision=INPUT_PRECISION)
+            acc = tl.dot(dy, xt, acc, input_precision=INPUT_PRECISION, out_dtype=ACC)
             x_ptrs += BLOCK_M * stride_xm
         dy_ptrs += BLOCK_M * stride_dym
         pre_ptrs += BLOCK_M * stride_pm

@@ -56,6 +56,11 @@ MAX_BATCH_DIMS = 2
 # - sm_80 IEEE fp32: 64x64x32 spills 560 B with A transposed; 64x64x16 none.
 # - int64 (no dot): 32x32x8 takes 232 registers on sm_80 (no spill), 32x32x4 128; on sm_90 32x32x4
 #   spills 8-52 B (ptxas caps it at 128 registers), 32x32x8 does not.
+# Triton 3.6 (what PyTorch 2.11 pins) compiles differently; every tile must pass under it too:
+# - sm_90 16-bit small: 64x128x64 (4 warps, 4 stages) spilled 1544 B unaligned under 3.6 (none under 3.9);
+#   64x128x32 none under either (238 registers unaligned), wgmma kept.
+# - sm_90 IEEE fp32: 64x64x32 spilled 20 B unaligned under 3.6; 64x64x16 (sm_80's tile) none under either.
+# - sm_80 16-bit small: 64x128x32 at 4 stages spilled 16 B A-transposed under 3.6; at 3 stages none.
 # "large" is for outputs with at least ~132 large tiles (one per H100 SM); "small" otherwise.
 # ----------------------------------------------------------------------------------------------
 def _config(block_m, block_n, block_k, num_warps, num_stages, group_size_m=8):
@@ -66,16 +71,16 @@ def _config(block_m, block_n, block_k, num_warps, num_stages, group_size_m=8):
 CONFIGS = {
     90: {
         "16bit_large": _config(128, 128, 64, 8, 3),
-        "16bit_small": _config(64, 128, 64, 4, 4),
+        "16bit_small": _config(64, 128, 32, 4, 4),
         "tf32_large": _config(64, 128, 32, 4, 3),
         "tf32_small": _config(64, 64, 32, 4, 4),
-        "fp32": _config(64, 64, 32, 4, 3),  # IEEE fp32: an FMA loop with both tiles in registers
+        "fp32": _config(64, 64, 16, 4, 3),  # IEEE fp32: an FMA loop with both tiles in registers
         "fp64": _config(64, 64, 16, 4, 3),
         "int": _config(32, 32, 8, 4, 1),
     },
     80: {
         "16bit_large": _config(128, 128, 32, 8, 4),
-        "16bit_small": _config(64, 128, 32, 4, 4),
+        "16bit_small": _config(64, 128, 32, 4, 3),
         "tf32_large": _config(128, 128, 16, 8, 4),
         "tf32_small": _config(64, 64, 32, 4, 3),
         "fp32": _config(64, 64, 16, 4, 3),
@@ -228,7 +233,8 @@ def matmul_kernel(
                 if ACC == 0:
                     a = a.to(tl.float32)
                     b = b.to(tl.float32)
-            acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
+            # out_dtype: Triton < 3.8 takes fp32 by default, not the accumulator's dtype, and rejects an fp64 acc
+            acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION, out_dtype=acc.dtype)
         a_ptrs += BLOCK_K * stride_ak
         b_ptrs += BLOCK_K * stride_bk
 

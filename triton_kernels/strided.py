@@ -2,7 +2,8 @@
 
 An *array argument* is any object with `data_ptr()` (the address of its first element), `dtype`
 (a numpy dtype; bfloat16 is ml_dtypes'), `shape` (a tuple) and `stride()` (strides in elements,
-possibly 0 for broadcast dims or negative never). The framework's device arrays, the tests'
+possibly 0 for broadcast dims; negative only for the source of a copy, which indexes in 64 bits: a flip is a
+copy from a view with negated strides). The framework's device arrays, the tests'
 `HostTensor` and PyTorch-like tensors with numpy dtypes all qualify. Under TRITON_INTERPRET=1 the
 object must also offer the few methods Triton's interpreter calls (see host_tensor.py).
 
@@ -46,7 +47,10 @@ def numel(shape):
 
 def is_contiguous(shape, strides):
     """Whether an array of `shape` with these element `strides` is C-contiguous (size-1 dims may have any
-    stride): what `collapse` would merge to one unit-stride dim, for a fraction of its cost."""
+    stride; an empty array is, whatever its strides: numpy gives empty arrays zero strides): what `collapse`
+    would merge to one unit-stride dim, for a fraction of its cost."""
+    if 0 in tuple(shape):
+        return True
     expected = 1
     for size, stride in zip(reversed(tuple(shape)), reversed(tuple(strides))):
         if size != 1 and stride != expected:

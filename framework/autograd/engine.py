@@ -3,9 +3,23 @@
 Dependencies are counted with an explicit stack, then nodes run once all of
 their consumers have delivered gradients, so a chain 100,000 ops deep needs no
 Python recursion.
+
+Two modes share the walk. The first-order one passes raw backend arrays and runs
+each node's backward kernel with grad mode off. With `create_graph`, gradients
+are Tensors, grad mode stays on and each node runs its differentiable formula
+(`Node.apply_graph`), so the gradients carry a graph of their own.
 """
+import warnings
+
 from .grad_mode import set_grad_enabled
 from .graph import AccumulateGrad
+from .hooks import checked_result
+
+_CYCLE_WARNING = (
+    "Using backward() with create_graph=True will create a reference cycle between the parameter and its gradient "
+    "which can cause a memory leak. We recommend using autograd.grad when creating the graph to avoid this. If you "
+    "have to use this function, make sure to reset the .grad fields of your parameters to None after use to break "
+    "the cycle and avoid the leak.")
 
 
 def _collect(roots):
@@ -15,10 +29,12 @@ def _collect(roots):
     stack = list(seen)
     while stack:
         node = stack.pop()
-        for edge in node.next_functions:
+        for edge in node._edges:
             if edge is None:
                 continue
             child = edge[0]
+            if child is None:
+                continue
             dependencies[child] = dependencies.get(child, 0) + 1
             if child not in seen:
                 seen.add(child)
@@ -27,7 +43,8 @@ def _collect(roots):
 
 
 def _needed(nodes, targets):
-    """Nodes with a path to a target: the only ones autograd.grad must run."""
+    """Nodes with a path (of one edge or more) to a target: the only ones autograd.grad must run.
+    A target itself runs only when another target lies below it."""
     needed = set()
     state = {}
     for start in nodes:
@@ -38,29 +55,28 @@ def _needed(nodes, targets):
             node = stack[-1]
             if node not in state:
                 state[node] = 0
-                for edge in node.next_functions:
-                    if edge is not None and edge[0] not in state:
+                for edge in node._edges:
+                    if edge is not None and edge[0] is not None and edge[0] not in state:
                         stack.append(edge[0])
                 continue
             stack.pop()
             if state[node] == 1:
                 continue
             state[node] = 1
-            if node in targets or any(e is not None and e[0] in needed for e in node.next_functions):
+            if any(e is not None and (e[0] in targets or e[0] in needed) for e in node._edges):
                 needed.add(node)
     return needed
 
 
 def run_backward(roots, root_grads, retain_graph, create_graph=False, capture=None):
-    """Backpropagate `root_grads` (raw arrays) from `roots` (edges `(node, output_nr)`).
+    """Backpropagate `root_grads` from `roots` (edges `(node, output_nr)`).
 
+    `root_grads` are raw arrays, or Tensors with `create_graph` (then every gradient is a Tensor
+    and what computes it is recorded).
     Without `capture`, gradients accumulate into the leaves' `.grad`.
     With `capture` (a list of edges, for `autograd.grad`), the gradients arriving
     at those edges are returned instead, and no `.grad` is touched.
     """
-    if create_graph:
-        raise NotImplementedError(
-            "create_graph=True (higher-order gradients) is not supported: backward kernels run on raw arrays")
     root_nodes = [edge[0] for edge in roots]
     dependencies, nodes = _collect(root_nodes)
     buffers = {}
@@ -69,17 +85,20 @@ def run_backward(roots, root_grads, retain_graph, create_graph=False, capture=No
         slots[nr] = grad if slots[nr] is None else slots[nr] + grad
 
     captured = None
+    wanted = None
     if capture is not None:
         targets = {node for node, _ in capture}
         needed = _needed(set(root_nodes), targets)
+        wanted = needed | targets
         captured = {}
     ready = [node for node in buffers if dependencies.get(node, 0) == 0]
-    with set_grad_enabled(False):
+    warned = False
+    with set_grad_enabled(create_graph):
         while ready:
             node = ready.pop()
             grads = buffers.pop(node, None) or [None] * node.num_outputs
             if node._hooks is not None or node._retained is not None:
-                grads = _run_hooks(node, grads)
+                grads = _run_hooks(node, grads, create_graph)
             if capture is not None:
                 for edge in capture:
                     if edge[0] is node:
@@ -88,18 +107,26 @@ def run_backward(roots, root_grads, retain_graph, create_graph=False, capture=No
                     continue
             if type(node) is AccumulateGrad:
                 if capture is None and grads[0] is not None:
-                    node.accumulate(grads[0])
+                    if create_graph:
+                        if not warned:
+                            warnings.warn(_CYCLE_WARNING, UserWarning, stacklevel=4)
+                            warned = True
+                        node.accumulate_graph(grads[0])
+                    else:
+                        node.accumulate(grads[0])
                 continue
             if all(g is None for g in grads):
-                outputs = (None,) * len(node.next_functions)
+                outputs = (None,) * len(node._edges)
             else:
-                outputs = node.apply(grads)
+                outputs = node.apply_graph(grads) if create_graph else node.apply(grads)
                 if not retain_graph:
                     node.release()
-            for edge, grad in zip(node.next_functions, outputs):
+            for edge, grad in zip(node._edges, outputs):
                 if edge is None:
                     continue
                 child, nr = edge
+                if child is None:
+                    continue
                 if grad is not None:
                     slots = buffers.get(child)
                     if slots is None:
@@ -107,32 +134,37 @@ def run_backward(roots, root_grads, retain_graph, create_graph=False, capture=No
                     slots[nr] = grad if slots[nr] is None else slots[nr] + grad
                 remaining = dependencies[child] - 1
                 dependencies[child] = remaining
-                if remaining == 0 and (capture is None or child in needed):
+                if remaining == 0 and (capture is None or child in wanted):
                     ready.append(child)
     return captured
 
 
-def _run_hooks(node, grads):
+def _run_hooks(node, grads, create_graph):
+    """Tensor hooks on the node's outputs (they may replace a gradient), then retain_grad's `.grad`."""
     grads = list(grads)
     if node._hooks:
         for nr, hooks in node._hooks.items():
             for hook in list(hooks):
                 if grads[nr] is None:
                     continue
-                replaced = hook(_as_tensor(node, nr, grads[nr]))
+                grad = grads[nr] if create_graph else _as_tensor(grads[nr])
+                replaced = checked_result(hook, grad, hook(grad))
                 if replaced is not None:
-                    grads[nr] = replaced._data
+                    grads[nr] = replaced if create_graph else replaced._data
     if node._retained:
         for nr, ref in node._retained.items():
             tensor = ref()
-            if tensor is not None and grads[nr] is not None:
-                if tensor.grad is None:
-                    tensor.grad = tensor._wrap_like(grads[nr].copy())
-                else:
-                    tensor.grad = tensor.grad + tensor._wrap_like(grads[nr])
+            if tensor is None or grads[nr] is None:
+                continue
+            if create_graph:
+                tensor.grad = grads[nr].clone() if tensor.grad is None else tensor.grad + grads[nr]
+            elif tensor.grad is None:
+                tensor.grad = tensor._wrap_like(grads[nr].copy())
+            else:
+                tensor.grad = tensor.grad + tensor._wrap_like(grads[nr])
     return grads
 
 
-def _as_tensor(node, nr, grad):
+def _as_tensor(grad):
     from ..tensor import Tensor  # late: the engine sits below the Tensor class
     return Tensor._from_raw(grad)

@@ -7,11 +7,24 @@ gradient is needed, records a node that will run the backward kernel.
 `Function` is PyTorch's contract for user-defined ops (`forward(ctx, ...)`,
 `backward(ctx, *grads)`, `Function.apply`), recorded in the same graph.
 """
+import weakref
+
 from .grad_mode import is_grad_enabled, no_grad
-from .graph import _SAVED_FREED, FREED_MESSAGE, KernelContext, Node, _check_versions, node_class
+from .graph import _SAVED_FREED, FREED_MESSAGE, NO_EDGE, KernelContext, Node, _check_versions, node_class
 from .registry import KERNELS, NODE_NAMES
 
+# op -> what its differentiable formula reads, taken when a node is recorded (filled by `derivatives`)
+CAPTURES = {}
+
 Tensor = None  # set by framework.tensor once the class exists (the tensor module imports this one)
+# While an autocast region is open (framework/amp/autocast_mode.py): (op, inputs) -> inputs cast by the op's policy
+AUTOCAST = None
+
+
+def autocast_inputs(op, inputs):
+    """`inputs` as `op` takes them in an autocast region; unchanged outside one. `run` calls it; so do the few ops
+    that compare their inputs' dtypes before `run` (matmul, linear), so that they compare the cast ones."""
+    return inputs if AUTOCAST is None else AUTOCAST(op, inputs)
 
 
 def _edge(tensor):
@@ -24,11 +37,18 @@ def _edge(tensor):
     return None
 
 
+def _edges(inputs):
+    """One entry per input: its edge, NO_EDGE for a tensor that needs no gradient, None for a non-tensor."""
+    return tuple((_edge(x) or NO_EDGE) if isinstance(x, Tensor) else None for x in inputs)
+
+
 def run(op, inputs, params=(), node_name=None):
     """Run the registered op `op` on `inputs` (Tensors or Python scalars).
 
     Returns a Tensor, or a tuple of Tensors when the kernel returns a tuple.
     """
+    if AUTOCAST is not None:
+        inputs = AUTOCAST(op, inputs)
     device = None
     requires_grad = False
     raws = []
@@ -52,7 +72,10 @@ def run(op, inputs, params=(), node_name=None):
     if type(result) is not tuple:
         out = Tensor._from_raw(result, device)
         if record and out._dtype.is_floating_point:
-            node = node_class(node_name or NODE_NAMES[op])(ctx, backward, tuple(_edge(x) if isinstance(x, Tensor) else None for x in inputs), 1)
+            capture = CAPTURES.get(op)
+            edges = tuple((_edge(x) or NO_EDGE) if isinstance(x, Tensor) else None for x in inputs)  # _edges, inline
+            node = node_class(node_name or NODE_NAMES[op])(ctx, backward, edges, 1, False, op, params,
+                                                           None if capture is None else capture(inputs, out))
             out.grad_fn = node
             out._requires_grad = True
             if ctx.saved_tensors:
@@ -60,8 +83,9 @@ def run(op, inputs, params=(), node_name=None):
         return out
     outs = tuple(Tensor._from_raw(r, device) for r in result)
     if record:
-        node = node_class(node_name or NODE_NAMES[op])(
-            ctx, backward, tuple(_edge(x) if isinstance(x, Tensor) else None for x in inputs), len(outs), True)
+        capture = CAPTURES.get(op)
+        node = node_class(node_name or NODE_NAMES[op])(ctx, backward, _edges(inputs), len(outs), True, op, params,
+                                                       None if capture is None else capture(inputs, outs))
         for nr, out in enumerate(outs):
             if out._dtype.is_floating_point:
                 out.grad_fn = node
@@ -117,7 +141,7 @@ class FunctionCtx:
             raise RuntimeError(FREED_MESSAGE)
         for t, expected in zip(self._saved, self._saved_versions):
             if t is not None and t._version_counter[0] != expected:
-                _check_versions(self._node, [(t._version_counter, expected, t.shape, t._dtype, None)])
+                _check_versions(self._node(), [(t._version_counter, expected, t.shape, t._dtype, None)])
         return self._saved
 
     def mark_non_differentiable(self, *tensors):
@@ -133,36 +157,44 @@ class FunctionCtx:
 class FunctionNode(Node):
     __slots__ = ("_cls", "_ctx", "num_outputs", "_output_meta")
 
-    def __init__(self, cls, ctx, next_functions, output_meta):
+    def __init__(self, cls, ctx, edges, output_meta):
         self._hooks = None
         self._retained = None
         self._cls = cls
         self._ctx = ctx
-        self.next_functions = next_functions
+        self._edges = edges
         self.num_outputs = len(output_meta)
         self._output_meta = output_meta
 
     def name(self):
-        return f"{self._cls.__name__}Backward"
+        return getattr(self._cls, "_node_name", None) or f"{self._cls.__name__}Backward"
 
     def __repr__(self):
         return f"<torch.autograd.function.{self.name()} object at {hex(id(self))}>".replace("torch.", "framework.")
 
     def apply(self, grads):
+        grads = [None if grad is None else Tensor._from_raw(grad, device)
+                 for grad, (_, _, device) in zip(grads, self._output_meta)]
+        return tuple(g._data if isinstance(g, Tensor) else None for g in self._call_backward(grads))
+
+    def apply_graph(self, grads):
+        """The user's backward, written in Tensor ops, runs with grad mode on: its result is recorded."""
+        return tuple(g if isinstance(g, Tensor) else None for g in self._call_backward(grads))
+
+    def _call_backward(self, grads):
         grad_tensors = []
         for grad, (shape, dtype, device) in zip(grads, self._output_meta):
             if grad is None and self._ctx.materialize_grads:
-                grad_tensors.append(Tensor._zeros(shape, dtype, device))
-            else:
-                grad_tensors.append(None if grad is None else Tensor._from_raw(grad, device))
+                grad = Tensor._zeros(shape, dtype, device)
+            grad_tensors.append(grad)
         result = self._cls.backward(self._ctx, *grad_tensors)
         if not isinstance(result, tuple):
             result = (result,)
-        if len(result) < len(self.next_functions):
+        if len(result) < len(self._edges):
             raise RuntimeError(
                 f"function {self.name()} returned an incorrect number of gradients (expected "
-                f"{len(self.next_functions)}, got {len(result)})")
-        return tuple(g._data if isinstance(g, Tensor) else None for g in result[:len(self.next_functions)])
+                f"{len(self._edges)}, got {len(result)})")
+        return result[:len(self._edges)]
 
     def release(self):
         if self._ctx._saved:
@@ -198,8 +230,8 @@ class Function(metaclass=_FunctionMeta):
             return result
         outputs = result if isinstance(result, tuple) else (result,)
         meta = tuple((o.shape, o._dtype, o._device) for o in outputs)
-        node = FunctionNode(cls, ctx, tuple(_edge(a) if isinstance(a, Tensor) else None for a in args), meta)
-        ctx._node = node
+        node = FunctionNode(cls, ctx, _edges(args), meta)
+        ctx._node = weakref.ref(node)  # the node holds ctx: a strong reference back would make a cycle
         wrapped = []
         for nr, out in enumerate(outputs):
             if any(out is t for t in tensors):

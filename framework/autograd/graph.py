@@ -1,8 +1,13 @@
 """Graph nodes: what `tensor.grad_fn` holds.
 
-A node takes the gradients of its outputs (raw backend arrays) and returns one
-gradient per entry of `next_functions`, each an edge `(node, output_nr)` or
-None for inputs that need no gradient.
+A node's `_edges` hold one entry per input: an edge `(node, output_nr)`, `(None, 0)` for a tensor that
+needs no gradient, or None for an argument that is not a tensor (a Python scalar, an absent optional
+tensor). `apply` takes the gradients of its outputs as raw backend arrays and returns one gradient per
+edge (the first-order path); `apply_graph` takes and returns Tensors and records what it computes, for
+`create_graph=True` (it runs the op's formula from `derivatives`).
+
+`next_functions` is what PyTorch shows: the edges of the inputs its node has, `(None, 0)` for a tensor
+that needs no gradient.
 """
 import weakref
 
@@ -18,7 +23,7 @@ FREED_MESSAGE = (
 class KernelContext:
     """`ctx` of a kernel pair: what the forward kernel keeps for the backward kernel."""
 
-    __slots__ = ("saved_tensors", "needs_input_grad", "_versions", "__dict__")
+    __slots__ = ("saved_tensors", "needs_input_grad", "_versions", "operand_shapes", "__dict__")
 
     def __init__(self, needs_input_grad):
         self.needs_input_grad = needs_input_grad
@@ -31,7 +36,9 @@ class KernelContext:
     def save_operands(self, a, b, a_for, b_for):
         """Save the operands of a binary kernel that its backward reads: `a_for` / `b_for` say whether
         (grad_a, grad_b) read `a` / `b`; only the gradients that are needed count. Nothing saved when none is
-        read (add, sub): saved arrays cost memory and version checks."""
+        read (add, sub): saved arrays cost memory and version checks. The operands' shapes are kept too: the
+        differentiable formulas of binary ops (autograd/derivatives, `operands=True`) read both from here."""
+        self.operand_shapes = (getattr(a, "shape", None), getattr(b, "shape", None))
         need = self.needs_input_grad
         keep_a = (a_for[0] and need[0]) or (a_for[1] and need[1])
         keep_b = (b_for[0] and need[0]) or (b_for[1] and need[1])
@@ -39,8 +46,11 @@ class KernelContext:
             self.saved_tensors = (a if keep_a else None, b if keep_b else None)
 
 
+NO_EDGE = (None, 0)  # the edge of a tensor input that needs no gradient, as PyTorch shows it
+
+
 class Node:
-    __slots__ = ("next_functions", "_hooks", "_retained", "__weakref__")
+    __slots__ = ("_edges", "_hooks", "_retained", "__weakref__")
 
     num_outputs = 1
 
@@ -50,6 +60,10 @@ class Node:
 
     def name(self):
         return type(self).__name__
+
+    @property
+    def next_functions(self):
+        return tuple(edge for edge in self._edges if edge is not None)
 
     def __repr__(self):
         return f"<{type(self).__name__} object at {hex(id(self))}>"
@@ -83,18 +97,29 @@ class _HookHandle:
 
 
 class KernelNode(Node):
-    """Node of a registered op: runs the op's backward kernel."""
+    """Node of a registered op: runs the op's backward kernel, or its differentiable formula.
 
-    __slots__ = ("_ctx", "_backward", "num_outputs", "_tuple_output")
+    `_op` and `_params` are the registry op and its plain-Python parameters; `_saved` is what the
+    op's formula captured at record time (derivatives.Derivative.capture), or None."""
 
-    def __init__(self, ctx, backward, next_functions, num_outputs, tuple_output=False):
+    __slots__ = ("_ctx", "_backward", "num_outputs", "_tuple_output", "_op", "_params", "_saved")
+
+    def __init__(self, ctx, backward, edges, num_outputs, tuple_output=False, op=None, params=(), saved=None):
         self._hooks = None
         self._retained = None
         self._ctx = ctx
         self._backward = backward
-        self.next_functions = next_functions
+        self._edges = edges
         self.num_outputs = num_outputs
         self._tuple_output = tuple_output  # the backward kernel takes a list of output gradients
+        self._op = op
+        self._params = params
+        self._saved = saved
+
+    @property
+    def next_functions(self):
+        from .derivatives import shown_edges
+        return shown_edges(self)
 
     def apply(self, grads):
         ctx = self._ctx
@@ -105,9 +130,20 @@ class KernelNode(Node):
         result = self._backward(ctx, grads if self._tuple_output else grads[0])
         return result if type(result) is tuple else (result,)
 
+    def apply_graph(self, grads):
+        from .derivatives import apply_formula
+        if self._ctx.saved_tensors is _SAVED_FREED:
+            raise RuntimeError(FREED_MESSAGE)
+        if self._ctx._versions is not None:
+            _check_versions(self, self._ctx._versions)
+        result = apply_formula(self, grads if self._tuple_output else grads[0])
+        return result if type(result) is tuple else (result,)
+
     def release(self):
         if self._ctx.saved_tensors:
             self._ctx.saved_tensors = _SAVED_FREED
+        if self._saved is not None:
+            self._saved = _SAVED_FREED
 
 
 def _check_versions(node, versions):
@@ -136,13 +172,14 @@ def node_class(name):
 class AccumulateGrad(Node):
     """The node of a leaf that requires grad: adds incoming gradients into `.grad`."""
 
-    __slots__ = ("variable",)
+    __slots__ = ("variable", "post_hooks")
 
     def __init__(self, variable):
         self._hooks = None
         self._retained = None
         self.variable = variable
-        self.next_functions = ()
+        self._edges = ()
+        self.post_hooks = None  # register_post_accumulate_grad_hook's, run after each accumulation
 
     def accumulate(self, grad):
         variable = self.variable
@@ -152,3 +189,24 @@ class AccumulateGrad(Node):
             variable.grad = variable._wrap_like(grad.copy())
         else:
             existing.add_(variable._wrap_like(grad))
+        self._run_post_hooks()
+
+    def accumulate_graph(self, grad):
+        """`.grad` as a differentiable function of `grad` (create_graph=True): a copy the first time,
+        then `.grad + grad`, out of place, as PyTorch does when grad mode is on."""
+        accumulate_graph(self.variable, grad)
+        self._run_post_hooks()
+
+    def _run_post_hooks(self):
+        if self.post_hooks:
+            from .hooks import run_post_accumulate_hooks
+            run_post_accumulate_hooks(self.post_hooks, self.variable)
+
+
+def accumulate_graph(variable, grad):
+    existing = variable.grad
+    if existing is None:
+        from ..creation import zeros_like
+        variable.grad = zeros_like(grad).copy_(grad)  # PyTorch's clone_obey_contract: a CopyBackwards node
+    else:
+        variable.grad = existing + grad

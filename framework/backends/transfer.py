@@ -28,6 +28,7 @@ def to_device(x, target):
     if x._requires_grad and is_grad_enabled():
         ctx = KernelContext((True,))
         ctx.source, ctx.target = x._device, target
-        out.grad_fn = node_class("ToCopyBackward0")(ctx, _backward, (_edge(x),), 1)
+        # op "to_device": its differentiable formula (autograd/derivatives) moves the gradient back with `to`
+        out.grad_fn = node_class("ToCopyBackward0")(ctx, _backward, (_edge(x),), 1, False, "to_device", (x._device,))
         out._requires_grad = True
     return out

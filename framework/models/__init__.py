@@ -2,15 +2,17 @@
 
     import framework.models
     model = framework.models.get_model("digits_mlp", pretrained=True)   # or digits_mlp(pretrained=True)
-    framework.models.list_models()                                      # ['digits_mlp', 'digits_mlp_wide']
+    framework.models.list_models()                  # ['digits_cnn', 'digits_mlp', 'digits_mlp_wide']
 
 `pretrained=True` loads `weights/<name>.safetensors` after checking its SHA-256 against
 `weights/<name>.sha256`; `pretrained="path"` loads a user's safetensors file (or
 `path/<name>.safetensors`), PyTorch's included. Each builder's docstring gives its
 architecture, data, training command and held-out accuracy.
 """
+from .cnn import ConvNet, digits_cnn
 from .mlp import NeuralNetwork, digits_mlp, digits_mlp_wide
 from .pretrained import load_weights
 from .registry import get_model, list_models
 
-__all__ = ["NeuralNetwork", "digits_mlp", "digits_mlp_wide", "get_model", "list_models", "load_weights"]
+__all__ = ["ConvNet", "NeuralNetwork", "digits_cnn", "digits_mlp", "digits_mlp_wide", "get_model", "list_models",
+           "load_weights"]

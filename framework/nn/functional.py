@@ -1,20 +1,26 @@
 """`framework.nn.functional`: every layer and loss as a function, as `torch.nn.functional` spells them.
 
-Ops that PyTorch keeps whole (the fused losses, GELU, SiLU, LeakyReLU,
-Softplus, embedding) run registered kernel pairs from `framework.ops.nn`;
+Ops that PyTorch keeps whole (the fused losses, the elementwise activations,
+embedding, group_norm) run registered kernel pairs from `framework.ops`;
 convolution, pooling, padding, interpolation and batch norm run theirs too
 (framework.ops.conv, .pooling, .padding, .resample, .batch_norm); the rest
-(MSE, L1, Huber, LayerNorm, dropout, one_hot) are composed from framework
-ops, so every device that runs those runs these.
+(MSE, L1, Huber, LayerNorm, dropout, one_hot, bilinear, the losses of
+`_loss_functions`) are composed from framework ops, so every device that runs
+those runs these. A composed op that PyTorch records as one node (mse_loss,
+huber_loss, prelu, ...) is decorated with `autograd.composite` and shows that
+node's name. More activations live in `_activation_functions`.
 """
 import warnings
 
 from .. import dtypes, random
+from ..autograd.composite import composite
 from ..creation import arange, from_numpy, zeros
 from ..ops import elementwise as _ew
 from ..ops import linalg as _linalg
 from ..ops import nn as _nn
+from ..ops import normalization as _normalization
 from ..ops import reduction as _red
+from ..ops.inplace import apply_inplace
 from ..ops.batch_norm import batch_norm  # noqa: F401  (one fused op per direction)
 from ..ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d  # noqa: F401
 from ..ops.padding import pad  # noqa: F401
@@ -25,6 +31,7 @@ from ..ops.resample import interpolate  # noqa: F401
 from ..ops.nn import binary_cross_entropy_with_logits as _bce_with_logits
 from ..ops.nn import gelu, softplus  # noqa: F401  (re-exported as they are)
 from ..ops.nn import silu as _silu
+from ..ops.distance import cosine_similarity, pairwise_distance  # noqa: F401  (as PyTorch re-exports them)
 from ..tensor import Tensor
 
 # ---- reductions of losses ---------------------------------------------------
@@ -62,14 +69,14 @@ def _check_size(input, target):
                          "same size.")
 
 
-def _weighted(loss, weight, input, reduction, mean_over_weight=True):
-    """PyTorch's optional elementwise `weight` of mse/l1/huber losses."""
+def _weighted(loss, weight, input, reduction):
+    """PyTorch's optional elementwise `weight` of mse/l1 losses (their weighted mean divides by the weights' sum)."""
     if weight is None:
         return _reduce(loss, reduction)
     if weight.shape != input.shape:
         raise ValueError("Weights and input must have the same size.")
     loss = loss * weight
-    if reduction == "mean" and mean_over_weight:
+    if reduction == "mean":
         return loss.sum() / weight.sum()
     return _reduce(loss, reduction)
 
@@ -78,6 +85,48 @@ def _weighted(loss, weight, input, reduction, mean_over_weight=True):
 
 def linear(input, weight, bias=None):
     return _linalg.linear(input, weight, bias)
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y = x1^T A x2 + b per output feature: `weight` (out, in1, in2), inputs (*, in1) and (*, in2) with the same
+    leading dims. As PyTorch: the inputs as rows, their trilinear product (`TrilinearBackward0`), viewed back to
+    (*, out) (`ViewBackward0`), plus the bias (`AddBackward0`)."""
+    if input1.ndim != input2.ndim:
+        raise RuntimeError(f"bilinear(): input dimensions do not match: got {input1.ndim} and {input2.ndim}")
+    for i in range(input1.ndim - 1):
+        if input1.shape[i] != input2.shape[i]:
+            raise RuntimeError(f"bilinear(): input batch dimensions do not match at dim {i}: got {input1.shape[i]} "
+                               f"and {input2.shape[i]}")
+    if weight.ndim < 3:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-weight.ndim}, {weight.ndim - 1}], "
+                         f"but got 2)")
+    out_features, in1, in2 = weight.shape[0], weight.shape[1], weight.shape[2]
+    if input1.shape[-1] != in1:
+        raise RuntimeError(f"bilinear(): input1 size does not match weight size: got {input1.shape[-1]} but "
+                           f"expected {in1}")
+    if input2.shape[-1] != in2:
+        raise RuntimeError(f"bilinear(): input2 size does not match weight size: got {input2.shape[-1]} but "
+                           f"expected {in2}")
+    if bias is not None and bias.shape[0] != out_features:
+        raise RuntimeError(f"bilinear(): bias size does not match weight size: got {bias.shape[0]} but expected "
+                           f"{out_features}")
+    named = [("input1", input1), ("input2", input2), ("weight", weight)] + ([("bias", bias)] if bias is not None
+                                                                            else [])
+    if len({t.dtype for _, t in named}) > 1:
+        raise RuntimeError("All tensors must have the same dtype, got " +
+                           ", ".join(f"{name}: {t.dtype.cpp_name}" for name, t in named))
+    lead = tuple(input1.shape[:-1])
+    out = _trilinear(input1.reshape(-1, in1), weight, input2.reshape(-1, in2)).view(lead + (out_features,))
+    return out if bias is None else out + bias
+
+
+@composite("TrilinearBackward0", inputs=("rows1", "weight", "rows2"))
+def _trilinear(rows1, weight, rows2):
+    """out[n, o] = sum_ij rows1[n, i] weight[o, i, j] rows2[n, j] (PyTorch's _trilinear as bilinear calls it):
+    one matmul of rows1 with the weight laid out (in1, out * in2), a product with rows2 and a sum."""
+    out_features, in1, in2 = weight.shape
+    mixed = _linalg.matmul(rows1, weight.permute(1, 0, 2).reshape(in1, out_features * in2))
+    return (mixed.reshape(-1, out_features, in2) * rows2.unsqueeze(1)).sum(-1)
 
 
 def relu(input, inplace=False):
@@ -89,13 +138,13 @@ def relu_(input):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    out = _nn.leaky_relu(input, negative_slope)
-    return input.copy_(out) if inplace else out
+    if inplace:  # computed from a clone, so the saved input survives the write (PyTorch: LeakyReluBackward1)
+        return apply_inplace(input, _nn.leaky_relu, negative_slope, node_name="LeakyReluBackward1")
+    return _nn.leaky_relu(input, negative_slope)
 
 
 def silu(input, inplace=False):
-    out = _silu(input)
-    return input.copy_(out) if inplace else out
+    return apply_inplace(input, _silu) if inplace else _silu(input)
 
 
 def sigmoid(input):
@@ -107,7 +156,7 @@ def tanh(input):
 
 
 def logsigmoid(input):
-    return -softplus(-input)
+    return _nn.logsigmoid(input)
 
 
 def _get_softmax_dim(name, ndim, stacklevel):
@@ -262,6 +311,7 @@ def _compute_dtype(input):
     return dtypes.float32 if input.dtype in (dtypes.float16, dtypes.bfloat16) else input.dtype
 
 
+@composite("NativeLayerNormBackward0", inputs=("input", "weight", "bias"))
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if not shape or tuple(input.shape[input.ndim - len(shape):]) != shape or input.ndim < len(shape):
@@ -278,8 +328,27 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return out.to(input.dtype)
 
 
+def _verify_batch_size(size):
+    values = size[0]
+    for s in size[2:]:
+        values *= s
+    if values == 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size {size}")
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalize over groups of channels: each (sample, group of C / num_groups channels) by its own mean and
+    variance, then scale and shift per channel (one kernel pair: PyTorch's NativeGroupNormBackward0)."""
+    if input.dim() < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.dim()}")
+    _verify_batch_size([input.size(0) * input.size(1) // num_groups, num_groups] + list(input.size()[2:]))
+    return _normalization.group_norm(input, num_groups, weight, bias, eps)
+
+
 # ---- losses ------------------------------------------------------------------------
 
+# PyTorch composes the weighted forms in Python: their nodes are the pieces'
+@composite(lambda args: "MseLossBackward0" if args["weight"] is None else None, inputs=("input", "target"))
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     _check_size(input, target)
     reduction = _reduction(size_average, reduce, reduction)
@@ -301,17 +370,32 @@ def _huber(diff, delta, scale_quadratic):
     return _ew.where(size < delta, quadratic, delta * (size - 0.5 * delta))
 
 
+@composite("HuberLossBackward0", inputs=("input", "target"))
+def _huber_loss(input, target, reduction, delta):
+    return _reduce(_huber(input - target, delta, False), reduction)
+
+
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     _check_size(input, target)
     _nn.check_reduction(reduction)
-    return _weighted(_huber(input - target, delta, False), weight, input, reduction, mean_over_weight=False)
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    if weight is None:
+        return _huber_loss(input, target, reduction, delta)
+    # PyTorch weights the unreduced loss (its one node), then reduces: the weighted mean divides by the count
+    if weight.shape != input.shape:
+        raise ValueError("Weights and input must have the same size.")
+    return _reduce(_huber_loss(input, target, "none", delta) * weight, reduction)
 
 
+@composite(lambda args: "SmoothL1LossBackward0" if args["beta"] != 0.0 else None, inputs=("input", "target"))
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     _check_size(input, target)
     reduction = _reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     if beta == 0.0:
-        return _reduce((input - target).abs(), reduction)
+        return _reduce((input - target).abs(), reduction)  # l1_loss, composed by PyTorch too
     return _reduce(_huber(input - target, beta, True), reduction)
 
 
@@ -348,3 +432,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                                      pos_weight=None):
     return _bce_with_logits(input, target, weight, _reduction(size_average, reduce, reduction), pos_weight)
 
+
+from ._loss_functions import (cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss,  # noqa: E402,F401
+                              kl_div, margin_ranking_loss, multilabel_soft_margin_loss, poisson_nll_loss,
+                              soft_margin_loss, triplet_margin_loss)
+from ._activation_functions import (celu, celu_, elu, elu_, hardsigmoid, hardswish, hardtanh,  # noqa: E402,F401
+                                    hardtanh_, mish, prelu, relu6, selu, selu_, softsign, tanhshrink, threshold,
+                                    threshold_)

@@ -4,9 +4,12 @@ Each module owns one family and lists the names that are also Tensor methods
 in `TENSOR_METHODS`, so `x.exp()` and `framework.exp(x)` are one function.
 """
 from ..tensor import Tensor
-from . import elementwise, indexing, inplace, linalg, reduction, shape
+from . import (combine, elementwise, factories, index_ops, indexing, inplace, linalg, matrix, products, rearrange,
+               reduction, shape)
+from . import quantile, sampling, scan, search, sorting, unique
 
-_FAMILIES = (elementwise, shape, linalg, reduction, indexing)
+_FAMILIES = (elementwise, shape, linalg, reduction, indexing, index_ops, rearrange, matrix, combine, products, factories,
+             sorting, unique, scan, search, quantile, sampling)
 
 
 def bind_tensor_methods():

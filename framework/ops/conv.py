@@ -10,7 +10,7 @@ first (ConstantPadNdBackward0 below the conv, as in PyTorch).
 """
 import warnings
 
-from ..autograd.function import run
+from ..autograd.function import autocast_inputs, run
 from .linalg import LINEAR_ACTIVATIONS
 from .padding import pad
 from .shape import squeeze, unsqueeze
@@ -140,6 +140,7 @@ def _convolution(input, weight, bias, stride, padding, dilation, groups, dims, n
         return squeeze(out, 0)
     if weight.ndim < 3:
         raise RuntimeError("weight should have at least three dimensions")
+    input, weight, bias = autocast_inputs("convolution", (input, weight, bias))  # first: _check compares dtypes
     stride, dilation = _as_tuple(stride, dims), _as_tuple(dilation, dims)
     output_padding = _as_tuple(output_padding, dims)
     if isinstance(padding, str):

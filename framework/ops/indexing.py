@@ -21,8 +21,8 @@ import warnings
 
 import numpy as np
 
-from .. import dtypes
-from ..autograd.function import run
+from .. import dtypes, scalars
+from ..autograd.function import _mixed_devices_message, run
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.registry import kernels
 from ..tensor import Tensor, _wrap_dim
@@ -34,27 +34,52 @@ _MASK_DTYPES = (dtypes.bool, dtypes.uint8)
 
 # ---- parsing a key -------------------------------------------------------------
 
+_SEQUENCES = (list, tuple, range, np.ndarray)
+
+
 def _items(key):
-    """The key as a tuple of per-dim items; a short list holding slices, None, ... or sequences is a tuple too."""
+    """The key as a tuple of per-dim items. A short list (under 32 items) holding a tensor, a sequence, a slice,
+    None or `...` is read as a tuple too (PyTorch's deprecated numpy heuristic); any other list is one index."""
     if isinstance(key, tuple):
         return key
     if isinstance(key, list) and len(key) < 32 and any(
-            isinstance(k, (Tensor, list, tuple, slice, np.ndarray)) or k is None or k is Ellipsis for k in key):
-        warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated; use x[tuple(seq)] "
-                      "instead of x[seq]", UserWarning, stacklevel=4)
+            isinstance(k, (Tensor, slice, str) + _SEQUENCES) or k is None or k is Ellipsis for k in key):
+        warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed in "
+                      "pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted as "
+                      "tensor index, x[torch.tensor(seq)], which will result either in an error or a different result",
+                      UserWarning, stacklevel=4)
         return tuple(key)
     return (key,)
 
 
 def _index_tensor(obj, device):
+    """An index tensor on `device`. A tensor on another device may only come from the CPU (PyTorch's rule);
+    Python data (lists, ranges, numpy arrays) becomes a bool or uint8 mask when that is its type, else int64, as
+    PyTorch reads indices (floats truncated, checked; numpy's int8 and int16 widened)."""
+    from ..creation import tensor
     if isinstance(obj, Tensor):
-        return obj if obj._device is device else obj.to(device)
-    array = np.asarray(obj)
-    if isinstance(obj, (list, tuple)) and array.dtype != np.bool_:
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"new(): invalid data type '{type(obj[0]).__name__ if len(obj) else 'list'}'")
-        array = array.astype(np.int64)  # PyTorch reads a list of numbers as longs
-    return Tensor._from_raw(array).to(device)
+        if obj._device is device:
+            return obj
+        if obj._device.type != "cpu":
+            raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed tensor "
+                               f"({device})")
+        return obj.to(device)
+    if isinstance(obj, range):
+        obj = np.arange(obj.start, obj.stop, obj.step, dtype=np.int64)
+    if isinstance(obj, np.ndarray):
+        mask = obj.dtype == np.bool_ or obj.dtype == np.uint8
+    else:
+        kinds = {type(v) for v in _flat_items(obj)}
+        mask = bool(kinds) and kinds <= {builtins.bool, np.bool_}
+    return tensor(obj, dtype=None if mask else dtypes.int64, device=device)
+
+
+def _flat_items(data):
+    for item in data:
+        if isinstance(item, (list, tuple)):
+            yield from _flat_items(item)
+        else:
+            yield item
 
 
 def _classify(item, device):
@@ -67,23 +92,32 @@ def _classify(item, device):
         return "slice", item
     if isinstance(item, (builtins.bool, np.bool_)):
         return "mask", _index_tensor(np.asarray(builtins.bool(item)), device)
-    if isinstance(item, str):
+    if isinstance(item, (str, bytes)):
         raise TypeError(f"new(): invalid data type '{type(item).__name__}'")
-    if isinstance(item, (Tensor, list, tuple, np.ndarray)):
+    if isinstance(item, Tensor) and item.ndim == 0 and item._dtype not in _MASK_DTYPES:
+        if item._dtype.is_floating_point:
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        return "int", builtins.int(item.item())  # a 0-dim integer tensor selects, on any device (PyTorch's item())
+    if isinstance(item, Tensor) and item.ndim == 0:
+        item = item.cpu()  # a 0-dim mask is read on the host, whatever its device (PyTorch's item())
+    if isinstance(item, (Tensor,) + _SEQUENCES):
         t = _index_tensor(item, device)
         if t._dtype is dtypes.uint8:
             warnings.warn("indexing with dtype framework.uint8 is now deprecated, please use a dtype framework.bool "
                           "instead.", UserWarning, stacklevel=4)
         if t._dtype in _MASK_DTYPES:
             return "mask", t.to(dtypes.bool)
-        if t._dtype.is_floating_point or t._dtype not in _INDEX_DTYPES and t.ndim:
+        if t._dtype.is_floating_point or t._dtype not in _INDEX_DTYPES:
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
         return ("int", builtins.int(t.item())) if t.ndim == 0 else ("tensor", t)
     try:
-        return "int", operator.index(item)
+        value = operator.index(item)
     except TypeError:
         raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid "
                          f"indices (got {type(item).__name__})") from None
+    if not scalars.INT64_MIN <= value <= scalars.INT64_MAX:
+        raise scalars.unpack_long_error()
+    return "int", value
 
 
 def _out_of_bounds(index, size, allow_negative=True):
@@ -107,7 +141,9 @@ def _parse(x, key):
     """
     sizes = x._data.shape
     ndim = len(sizes)
-    items = [_classify(item, x._device) for item in _items(key)]
+    items = []
+    for item in _items(key):  # a loop, not a comprehension: _classify's warnings point at the caller's line
+        items.append(_classify(item, x._device))
     consumed = builtins.sum(1 if kind in ("int", "slice", "tensor") else value.ndim if kind == "mask" else 0
                             for kind, value in items)
     if consumed > ndim:
@@ -207,9 +243,12 @@ def getitem(x, key):
     return out
 
 
-def _python_scalar(value, dtype):
-    """`value` as the Python number the tensor's dtype holds (2.7 -> 2 for an integer tensor)."""
-    return np.asarray(value).astype(dtype.np).item()
+def _setitem_scalar(value, dtype):
+    """A Python number stored by `x[key] = value`: PyTorch unpacks an int as a long long, then checks it against the
+    dtype (float16/bfloat16 unchecked: an overflowing float becomes inf there, as in PyTorch)."""
+    if isinstance(value, numbers.Integral) and not scalars.INT64_MIN <= value <= scalars.INT64_MAX:
+        raise scalars.unpack_long_error()
+    return scalars.checked(value, dtype, low_precision=False)
 
 
 def _broadcastable(source, target):
@@ -217,42 +256,57 @@ def _broadcastable(source, target):
         s == 1 or s == t for s, t in zip(reversed(source), reversed(target)))
 
 
+def _value_for(x, value, view_shape, advanced):
+    """A value tensor for x[key] = value, checked against the indexing result's shape (PyTorch drops its leading
+    size-1 dims) and cast to x's dtype and device (differentiably)."""
+    target = _advanced_shape(view_shape, advanced) if advanced else view_shape
+    value_shape = tuple(value.shape)
+    while value_shape and value_shape[0] == 1:
+        value_shape = value_shape[1:]
+    if not _broadcastable(value_shape, target):
+        if advanced:
+            raise RuntimeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast to "
+                               f"indexing result of shape {list(target)}")
+        with no_grad():
+            shape.expand(value.reshape(value_shape), target)  # raises expand's error
+    if advanced and value._device is not x._device and value.ndim:
+        raise RuntimeError(_mixed_devices_message(x._device, value._device))  # index_put_ moves 0-dim values only
+    value = value.to(x._device, x._dtype)  # differentiable cast; a no-op when both already match
+    return value.reshape(value_shape) if value_shape != tuple(value.shape) else value
+
+
 def setitem(x, key, value):
     basic, name, advanced, view_shape = _parse(x, key)
-    through_view = name is not None  # PyTorch writes into a view of x (CopySlices), else into x itself
-    indices = tuple(index for _, index in advanced)
-    dims = tuple(d for d, _ in advanced)
     if isinstance(value, Tensor):
-        target = _advanced_shape(view_shape, advanced) if advanced else view_shape
-        value_shape = tuple(value.shape)
-        while value_shape and value_shape[0] == 1:  # PyTorch drops leading size-1 dims of the value
-            value_shape = value_shape[1:]
-        if not _broadcastable(value_shape, target):
-            if advanced:
-                raise RuntimeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast to "
-                                   f"indexing result of shape {list(target)}")
-            with no_grad():
-                shape.expand(value.reshape(value_shape), target)  # raises expand's error
-        value = value.to(x._device, x._dtype)  # differentiable cast; a no-op when both already match
-        if value_shape != tuple(value.shape):
-            value = value.reshape(value_shape)
+        value = _value_for(x, value, view_shape, advanced)
     elif isinstance(value, numbers.Number):
-        value = _python_scalar(value, x._dtype)
+        value = _setitem_scalar(value, x._dtype)
     else:
         kind = type(value)
         kind = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
         raise TypeError(f"can't assign a {kind} to a {x.type()}")
+    store(x, basic, name, advanced, value)
+
+
+def store(x, basic, name, advanced, value, accumulate=False):
+    """Write `value` (a tensor of x's dtype and device, or a Python number) at the parsed key in x: straight into
+    storage when autograd is not involved, else through the out-of-place index_put, whose result `write_` stores
+    with its history. With `accumulate` (index_put_'s), values at repeated positions add up."""
+    through_view = name is not None  # PyTorch writes into a view of x (CopySlices), else into x itself
+    indices = tuple(index for _, index in advanced)
+    params = (basic, tuple(d for d, _ in advanced)) + ((True,) if accumulate else ())
     value_requires_grad = isinstance(value, Tensor) and value._requires_grad
     if is_grad_enabled() and (x._requires_grad or value_requires_grad):
         if through_view and x._requires_grad and x.grad_fn is None and x._base is None:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
-        result = run("index_put", (x, value) + indices, (basic, dims),
+        result = run("index_put", (x, value) + indices, params,
                      "CopySlices" if through_view else "IndexPutBackward0" if advanced else "CopyBackwards")
         inplace.write_(x, result)
-        return
+        return x
     value = value._data if isinstance(value, Tensor) else value
-    kernels("index_put_", x._device.type).forward(None, x._data, value, *(i._data for i in indices), basic, dims)
+    kernels("index_put_", x._device.type).forward(None, x._data, value, *(i._data for i in indices), *params)
     x._version_counter[0] += 1
+    return x
 
 
 # ---- functions ---------------------------------------------------------------------
@@ -318,17 +372,22 @@ def gather(input, dim, index, *, sparse_grad=False):
 
 
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
-    if reduce is not None:
-        if reduce != "add":
-            raise NotImplementedError(f"scatter(reduce='{reduce}') is not supported; use scatter_add")
-        return scatter_add(input, dim, index, src)
     if src is None:
         src = value
+    if reduce is not None:  # PyTorch's legacy form: its node has no derivative
+        if reduce not in ("add", "multiply"):
+            raise RuntimeError("reduce argument must be either add or multiply.")
+        if not isinstance(src, Tensor):
+            from ..creation import full
+            src = full(tuple(index.shape), scalars.checked(src, input._dtype), dtype=input._dtype, device=input._device)
+        dim = _check_scatter_gather("scatter", input, dim, index, src)
+        return _run_1d("scatter_legacy_reduce", input, (index, src), (dim, "sum" if reduce == "add" else "prod", True))
     if isinstance(src, Tensor):
         dim = _check_scatter_gather("scatter", input, dim, index, src)
         return _run_1d("scatter", input, (index, src), (dim,))
     dim = _check_scatter_gather("scatter", input, dim, index)
-    return _run_1d("scatter", input, (index, _python_scalar(src, input._dtype)), (dim,), "ScatterBackward1")
+    return _run_1d("scatter", input, (index, scalars.checked(src, input._dtype)), (dim,),
+                    "ScatterBackward1")
 
 
 def scatter_add(input, dim, index, src):
@@ -370,12 +429,14 @@ def masked_fill(input, mask, value):
         if value.ndim != 0:
             raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                                f"{value.ndim} dimension(s).")
-        value = value if value._dtype is input._dtype else value.to(input._dtype)
+        if value._device.type == "cpu":
+            scalars.checked(value, input._dtype)  # PyTorch reads the value as a Scalar (a host read here)
+        value = elementwise._as_operand(value, input._dtype, input._device)  # a CPU value may fill any device
         return run("masked_fill", (input, mask, value), (), "MaskedFillBackward1")
     if not isinstance(value, numbers.Number):
         raise TypeError(f"masked_fill() received an invalid combination of arguments - got (Tensor, Tensor, "
                         f"{type(value).__name__})")
-    return run("masked_fill", (input, mask, _python_scalar(value, input._dtype)))
+    return run("masked_fill", (input, mask, scalars.checked(value, input._dtype)))
 
 
 def masked_fill_(input, mask, value):

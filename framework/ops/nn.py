@@ -10,6 +10,7 @@ them on the device and a violation raises the same error at the next synchronisi
 import numpy as np
 
 from .. import dtypes
+from ..autograd.composite import composite
 from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
@@ -58,6 +59,78 @@ def leaky_relu(input, negative_slope=0.01):
 def softplus(input, beta=1.0, threshold=20.0):
     _require_float("softplus_cpu", input)
     return run("softplus", (input,), (float(beta), float(threshold)))
+
+
+def elu(input, alpha=1.0, scale=1.0):
+    """scale * (x if x > 0 else alpha * (exp(x) - 1)); selu is elu with PyTorch's two constants."""
+    _require_float("elu_cpu", input)
+    return run("elu", (input,), (float(alpha), float(scale)))
+
+
+def celu(input, alpha=1.0):
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    _require_float("elu_cpu", input)
+    return run("celu", (input,), (float(alpha),))
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0):
+    """clamp(x, min_val, max_val), with no gradient at the bounds; integers clamp to the bounds truncated to
+    integers (PyTorch accepts them so)."""
+    if not input._dtype.is_floating_point:
+        from .elementwise import clamp
+        return clamp(input, int(min_val), int(max_val))
+    return run("hardtanh", (input,), (float(min_val), float(max_val)))
+
+
+def threshold(input, threshold, value):
+    """value where x <= threshold, else x; integers work too, with both numbers truncated (as in PyTorch)."""
+    if not input._dtype.is_floating_point:
+        from .elementwise import where
+        return where(input <= int(threshold), int(value), input)
+    return run("threshold", (input,), (float(threshold), float(value)))
+
+
+def _parameterless(op, kernel_name):
+    def activation(input):
+        _require_float(kernel_name, input)
+        return run(op, (input,))
+    activation.__name__ = op
+    return activation
+
+
+hardswish = _parameterless("hardswish", "hardswish_cpu")
+hardsigmoid = _parameterless("hardsigmoid", "hardsigmoid_cpu")
+mish = _parameterless("mish", "mish_cpu")
+logsigmoid = _parameterless("log_sigmoid", "log_sigmoid_cpu")
+
+
+def prelu(input, weight):
+    """x where x > 0, else weight * x: one weight, or one per channel (dim 1). Composed (where, mul) and recorded
+    as PyTorch's one node."""
+    if weight.ndim > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}")
+    if weight._dtype is not input._dtype:
+        raise RuntimeError(f"prelu: Type promoting not supported. Got {input._dtype.scalar_name} and "
+                           f"{weight._dtype.scalar_name}")
+    _require_float("prelu_cpu", input)
+    n_weights = weight.numel()
+    if n_weights != 1:
+        if input.ndim == 0:
+            raise RuntimeError("Not allow zero-dim input tensor.")
+        channels = input.shape[1] if input.ndim >= 2 else 1
+        if n_weights != channels:
+            raise RuntimeError("Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                               f"{n_weights} and channel size = {channels}.")
+    if weight.ndim != input.ndim:  # as PyTorch: the weight viewed as (1, C, 1, ...), its node a ViewBackward0
+        weight = weight.reshape([1 if i != 1 else n_weights for i in range(input.ndim)])
+    return _prelu_kernel(input, weight)
+
+
+@composite("PreluKernelBackward0", inputs=("input", "weight"))
+def _prelu_kernel(input, weight):
+    from .elementwise import where
+    return where(input > 0, input, weight * input)
 
 
 # ---- class-index losses --------------------------------------------------------
@@ -247,5 +320,6 @@ def embedding(weight, indices, padding_idx=None):
     return run("embedding", (weight, indices), (padding_idx,))
 
 
-__all__ = ["gelu", "silu", "leaky_relu", "softplus", "cross_entropy", "nll_loss", "binary_cross_entropy",
+__all__ = ["gelu", "silu", "leaky_relu", "softplus", "elu", "celu", "hardtanh", "threshold", "hardswish",
+           "hardsigmoid", "mish", "logsigmoid", "prelu", "cross_entropy", "nll_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "embedding", "linear_cross_entropy"]

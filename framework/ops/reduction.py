@@ -4,28 +4,19 @@ registered kernels.
 `dim` is an int or a tuple/list of ints (negative dims wrap); None, () and [] reduce every dim.
 """
 import builtins
-import collections
 import math
 import numbers
 import warnings
 
-from .. import dtypes
+from .. import dtypes, return_types
+from ..autograd.composite import record
 from ..autograd.function import run
 from ..tensor import Tensor, _wrap_dim
 from .elementwise import maximum, minimum
 
 # PyTorch names scalar types in errors by their ScalarType spelling
 
-
-def _return_type(name):
-    """PyTorch's `torch.return_types.<name>`: a named (values, indices) tuple."""
-    cls = collections.namedtuple(name, ("values", "indices"))
-    cls.__module__ = "framework.return_types"
-    cls.__repr__ = lambda self: f"framework.return_types.{name}(\nvalues={self.values!r},\nindices={self.indices!r})"
-    return cls
-
-
-_RETURN_TYPES = {"max": _return_type("max"), "min": _return_type("min")}
+_RETURN_TYPES = {"max": return_types.max, "min": return_types.min}
 
 
 def _int_dim(op, dim):
@@ -61,6 +52,13 @@ def _cast(input, dtype):
     return input if dtype is None or input._dtype is dtype else input.to(dtype)
 
 
+def _cast_inside(original, cast, out):
+    """PyTorch casts inside a reduction given `dtype=`: its node lists the uncast input, not a ToCopyBackward0."""
+    if cast is original or out.grad_fn is None:
+        return out
+    return record(out.grad_fn.name(), (original,), out)
+
+
 def _dim_node(name, dim):
     """PyTorch's node names tell a full reduction (…Backward0) from one over dims (…Backward1)."""
     return f"{name}Backward{0 if dim is None else 1}"
@@ -92,8 +90,9 @@ def _require_nonempty(op, input, dims, full, error=IndexError):
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     """Integer and bool inputs sum to int64; `dtype` casts the input first."""
-    input = _cast(input, dtype)
-    return run("sum", (input,), (_reduced_axes("sum", input, dim), keepdim), _dim_node("Sum", dim))
+    cast = _cast(input, dtype)
+    out = run("sum", (cast,), (_reduced_axes("sum", cast, dim), keepdim), _dim_node("Sum", dim))
+    return _cast_inside(input, cast, out)
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None):
@@ -103,15 +102,17 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is None and not input._dtype.is_floating_point:
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating point or "
                            f"complex dtype. Got: {input._dtype.scalar_name}")
-    input = _cast(input, dtype)
-    return run("mean", (input,), (_reduced_axes("mean", input, dim), keepdim), _dim_node("Mean", dim))
+    cast = _cast(input, dtype)
+    out = run("mean", (cast,), (_reduced_axes("mean", cast, dim), keepdim), _dim_node("Mean", dim))
+    return _cast_inside(input, cast, out)
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     """Product of every element, or along one dim (an int, as in PyTorch)."""
-    input = _cast(input, dtype)
-    axes = tuple(range(input._data.ndim)) if dim is None else (_single_axis("prod", input, dim),)
-    return run("prod", (input,), (axes if input._data.ndim else (), keepdim), _dim_node("Prod", dim))
+    cast = _cast(input, dtype)
+    axes = tuple(range(cast._data.ndim)) if dim is None else (_single_axis("prod", cast, dim),)
+    out = run("prod", (cast,), (axes if cast._data.ndim else (), keepdim), _dim_node("Prod", dim))
+    return _cast_inside(input, cast, out)
 
 
 # ---- max, min, amax, amin, argmax, argmin -----------------------------------
@@ -177,7 +178,8 @@ def _spread(op, input, dim, unbiased, keepdim, correction):
         raise TypeError(f"{op}() received an invalid combination of arguments: give either 'unbiased' or "
                         "'correction', not both")
     if not input._dtype.is_floating_point:
-        raise RuntimeError("std and var only support floating point and complex dtypes")
+        raise RuntimeError(f"{op} only support floating point and complex dtypes" if op.endswith("_mean") else
+                           "std and var only support floating point and complex dtypes")
     correction = (1 if unbiased is None or unbiased else 0) if correction is None else correction
     axes = _reduced_axes(op, input, dim)
     if _count_over(input, axes) - correction <= 0:
@@ -198,6 +200,16 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return _spread("std", input, dim, unbiased, keepdim, correction)
 
 
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(var, mean) over `dim` in one op (one graph node, VarMeanBackward0)."""
+    return _spread("var_mean", input, dim, unbiased, keepdim, correction)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(std, mean) over `dim` in one op (one graph node, StdMeanBackward0)."""
+    return _spread("std_mean", input, dim, unbiased, keepdim, correction)
+
+
 def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
     """The vector norm over `dim` (every dim by default): p is 'fro' (2), a number, inf or -inf."""
     if isinstance(p, str):
@@ -210,7 +222,7 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
     if not (input._dtype.is_floating_point or dtype is not None and dtype.is_floating_point):
         raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor as input. "
                            f"Got {input._dtype.scalar_name}")
-    input = _cast(input, dtype)
+    original, input = input, _cast(input, dtype)
     axes = _reduced_axes("norm", input, dim)
     if (p < 0 or p == math.inf) and input._data.size == 0:
         if _reduces_everything(dim):
@@ -220,7 +232,11 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
         if empty is not None:
             raise RuntimeError(f"linalg.vector_norm cannot compute the {p:g} norm on the dimension {empty}because "
                                "this dimension is empty and the operation does not have an identity")
-    return run("norm", (input,), (p, axes, keepdim))
+    if out is not None:
+        from .inplace import check_out, store_out
+        check_out("norm", out, (original,))
+    result = _cast_inside(original, input, run("norm", (input,), (p, axes, keepdim)))
+    return result if out is None else store_out(out, result)
 
 
 def logsumexp(input, dim, keepdim=False):
@@ -248,8 +264,8 @@ def count_nonzero(input, dim=None):
 
 def cumsum(input, dim, *, dtype=None):
     """Running sum along `dim`; integer and bool inputs accumulate in int64."""
-    input = _cast(input, dtype)
-    return run("cumsum", (input,), (_single_axis("cumsum", input, dim),))
+    cast = _cast(input, dtype)
+    return _cast_inside(input, cast, run("cumsum", (cast,), (_single_axis("cumsum", cast, dim),)))
 
 
 def _softmax_like(op, input, dim, dtype):
@@ -275,4 +291,4 @@ TENSOR_METHODS = (
     "logsumexp", "all", "any", "count_nonzero", "cumsum", "softmax", "log_softmax",
 )
 
-__all__ = list(TENSOR_METHODS)
+__all__ = list(TENSOR_METHODS) + ["var_mean", "std_mean"]

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from .. import dtypes
+from ..autograd.composite import composite
 from ..autograd.function import run
 from ..device import device as _device
 from ..tensor import Size, Tensor, _wrap_dim
@@ -139,7 +140,16 @@ def flatten(x, start_dim=0, end_dim=-1):
 def unflatten(x, dim, sizes):
     dim = _wrap_dim(dim, x.ndim)
     shape = x._data.shape
-    sizes = _infer_shape(tuple(sizes), shape[dim])
+    sizes = tuple(builtins.int(s) for s in sizes)
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    try:
+        sizes = _infer_shape(sizes, shape[dim])
+    except RuntimeError as error:
+        if "invalid for input of size" not in str(error):
+            raise RuntimeError(f"unflatten got an unexpected error:\n{error}") from None
+        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
+                           f"({shape[dim]}) in the input tensor") from None
     return view(x, shape[:dim] + sizes + shape[dim + 1:])
 
 
@@ -179,8 +189,15 @@ def adjoint(x):
 def movedim(x, source, destination):
     source = [source] if isinstance(source, builtins.int) else list(source)
     destination = [destination] if isinstance(destination, builtins.int) else list(destination)
+    if len(source) != len(destination):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({source} dims) should contain the "
+                           f"same number of dims as destination ({destination} dims)")
+    given = (list(source), list(destination))
     source = [_wrap_dim(d, x.ndim) for d in source]
     destination = [_wrap_dim(d, x.ndim) for d in destination]
+    for name, dims, original in (("source", source, given[0]), ("destination", destination, given[1])):
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"movedim: repeated dim in `{name}` ({original})")
     order = [d for d in range(x.ndim) if d not in source]
     for dst, src in sorted(zip(destination, source)):
         order.insert(dst, src)
@@ -312,16 +329,20 @@ def stack(tensors, dim=0):
     return run("stack", tuple(tensors), (dim,))
 
 
-def hstack(tensors):
-    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
-
-
-def vstack(tensors):
-    return cat([t_ if t_.ndim > 1 else t_.reshape(1, -1) for t_ in tensors], 0)
-
-
 def narrow(x, dim, start, length):
+    """A view of `length` elements of `dim` from `start` (negative starts count from the end)."""
+    if x.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
     dim = _wrap_dim(dim, x.ndim)
+    size = x._data.shape[dim]
+    start = builtins.int(start)
+    if not -size <= start <= size:
+        raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
+    start = start + size if start < 0 else start
+    if start + length > size:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
     index = [slice(None)] * dim + [slice(start, start + length)]
     return x[tuple(index)]
 
@@ -332,15 +353,22 @@ def select(x, dim, index):
 
 
 def split(x, split_size_or_sections, dim=0):
+    if x.ndim == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     dim = _wrap_dim(dim, x.ndim)
     size = x._data.shape[dim]
     if isinstance(split_size_or_sections, builtins.int):
         step = split_size_or_sections
+        if step < 0:
+            raise RuntimeError(f"split expects split_size be non-negative, but got split_size={step}")
         if step <= 0 and size:
             raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}")
         sections = [step] * (size // step) + ([size % step] if size % step else []) if step else [0]
     else:
-        sections = list(split_size_or_sections)
+        sections = [builtins.int(s) for s in split_size_or_sections]
+        if any(s < 0 for s in sections):
+            raise RuntimeError(f"split_with_sizes expects split_sizes have only non-negative entries, but got "
+                               f"split_sizes={sections}")
         if sum(sections) != size:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size at "
                                f"dimension {dim}), but got split_sizes={sections}")
@@ -350,12 +378,17 @@ def split(x, split_size_or_sections, dim=0):
 
 
 def chunk(x, chunks, dim=0):
+    if x.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     if chunks <= 0:
         raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
     size = x._data.shape[_wrap_dim(dim, x.ndim)]
-    return split(x, max(1, -(-size // chunks)), dim)
+    if size == 0:  # PyTorch: `chunks` empty pieces
+        return split(x, [0] * chunks, dim)
+    return split(x, -(-size // chunks), dim)
 
 
+@composite("UnbindBackward0", inputs=("x",))
 def unbind(x, dim=0):
     dim = _wrap_dim(dim, x.ndim)
     return tuple(select(x, dim, i) for i in range(x._data.shape[dim]))
@@ -404,4 +437,4 @@ TENSOR_METHODS = (
     "broadcast_to", "contiguous", "clone", "repeat", "narrow", "select", "split", "chunk", "unbind",
 )
 
-__all__ = list(TENSOR_METHODS) + ["cat", "concat", "concatenate", "stack", "hstack", "vstack", "t"]
+__all__ = list(TENSOR_METHODS) + ["cat", "concat", "concatenate", "stack", "t"]

@@ -1,2 +1,2 @@
-"""`framework.utils`, as `torch.utils`: for now the data loading utilities."""
-from . import data  # noqa: F401
+"""`framework.utils`, as `torch.utils`: the data loading utilities and DLPack exchange."""
+from . import data, dlpack  # noqa: F401

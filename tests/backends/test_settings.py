@@ -126,9 +126,10 @@ def _conv_keys(tuning):
 @requires_cuda
 def test_cudnn_benchmark_tunes_the_convolution_tiles(fake_gpu_tuner, monkeypatch):
     from triton_kernels import conv
-    monkeypatch.setattr(conv, "pick_config", lambda *args, **kw: conv.CONFIGS["small"])  # a GPU's 16-bit rule
-    image = fw.randn(1, 2, 5, 5, device="cuda", dtype=fw.float16, requires_grad=True)
-    kernel = fw.randn(3, 2, 3, 3, device="cuda", dtype=fw.float16)
+    monkeypatch.setattr(conv, "pick_config", lambda *args, **kw: conv.CONFIGS["16bit"])  # a GPU's 16-bit rule
+    # 16 input and output channels: both GEMMs take the tap-outer loop, whose 16-bit tile has an alternative
+    image = fw.randn(1, 16, 5, 5, device="cuda", dtype=fw.float16, requires_grad=True)
+    kernel = fw.randn(16, 16, 3, 3, device="cuda", dtype=fw.float16)
     expected = F.conv2d(image, kernel)
     F.conv2d(image, kernel).sum().backward()
     assert _conv_keys(fake_gpu_tuner) == []  # benchmark off (PyTorch's default): the size rule alone

@@ -28,6 +28,14 @@ def test_default_run_reaches_95_percent_held_out(tmp_path):
     assert accuracy >= 0.95
 
 
+@pytest.mark.parametrize("amp_dtype", ["bfloat16", "float16"])
+def test_mixed_precision_reaches_the_same_accuracy(tmp_path, amp_dtype):
+    model, accuracy = _train_module().main(["--quiet", "--amp", "--amp-dtype", amp_dtype, "--checkpoint",
+                                            str(tmp_path / "digits.safetensors")])
+    assert accuracy >= 0.95
+    assert all(p.dtype.name == "float32" for p in model.parameters())  # float32 master weights
+
+
 def test_resume_continues_from_the_checkpoint(tmp_path, capsys):
     train = _train_module()
     checkpoint = str(tmp_path / "digits.safetensors")

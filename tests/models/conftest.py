@@ -8,14 +8,21 @@ import pytest
 import framework.models
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+INPUT_SHAPES = {"digits_cnn": (1, 8, 8)}  # what each model takes per digit, when not digits_split()'s 64 values
+
+
+def input_shape(name):
+    return INPUT_SHAPES.get(name, (64,))
 
 
 def documented(name):
-    """What `name`'s docstring states: its training command (argv list after `python`) and held-out result."""
+    """What `name`'s docstring states: its training command (argv list after `python`), the environment
+    variables set before it (`OPENBLAS_NUM_THREADS=1 python ...`), and its held-out result."""
     doc = getattr(framework.models, name).__doc__.replace("\\\n", " ")  # join the command's continued lines
-    command = re.search(r"^\s*python (examples/train\.py .*)$", doc, re.MULTILINE).group(1).split()
+    variables, command = re.search(r"^\s*((?:\w+=\S+ )*)python (examples/train\w*\.py .*)$", doc, re.MULTILINE).groups()
+    environment = dict(variable.split("=", 1) for variable in variables.split())
     accuracy, correct, total = re.search(r"Held-out accuracy: (\d\.\d{4}) \((\d+) of (\d+) digits\)", doc).groups()
-    return command, float(accuracy), int(correct), int(total)
+    return command.split(), environment, float(accuracy), int(correct), int(total)
 
 
 @pytest.fixture(scope="session")

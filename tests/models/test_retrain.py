@@ -14,6 +14,9 @@ What we measured (numpy 2.4.6, OpenBLAS 0.3.31, an AMD EPYC with AVX2, no AVX-51
   units of its second layer die in those runs and live in the shipped one), held-out
   accuracy 0.9833 or 0.9861. A CPU with AVX-512 picks other kernels still (OpenBLAS SkylakeX,
   numpy X86_V4).
+* digits_cnn's weights also depend on OpenBLAS's thread count (its convolution matmuls are
+  split between threads: 1 and 2 threads differ by up to 1.5e-5), so its documented command
+  sets OPENBLAS_NUM_THREADS=1 and this test runs it so.
 So the weights must be equal bit for bit where the numeric environment is the one that
 trained them (TRAINED_ON: numpy's version and SIMD loops, OpenBLAS's version and kernels);
 elsewhere the test can only check that the retrained model is as good (held-out accuracy
@@ -49,12 +52,13 @@ def numeric_environment():
 @pytest.mark.parametrize("name", list_models())
 def test_documented_command_reproduces_the_shipped_weights(name, train, tmp_path):
     from safetensors.numpy import load_file
-    command, accuracy, _, _ = documented(name)
-    # the documented command as it stands; only where it writes goes to tmp_path
+    command, variables, accuracy, _, _ = documented(name)
+    # the documented command as it stands (its environment variables too); only where it writes goes to tmp_path
     weights = tmp_path / f"{name}.safetensors"
     command[command.index("--save-weights") + 1] = str(weights)
     command += ["--checkpoint", str(tmp_path / "checkpoint.safetensors"), "--quiet"]
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    environment = dict(os.environ, **variables,
+                       PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     output = subprocess.run([sys.executable, *command], cwd=ROOT, env=environment, capture_output=True, text=True,
                             check=True).stdout
     printed = float(re.search(r"^held-out accuracy (\d\.\d{4}) after", output, re.MULTILINE).group(1))

@@ -6,7 +6,7 @@ import pytest
 from safetensors.numpy import save_file
 
 import framework
-from framework.models import NeuralNetwork, get_model, load_weights
+from framework.models import ConvNet, NeuralNetwork, get_model, load_weights
 from framework.models import pretrained as pretrained_module
 from framework.models.pretrained import WEIGHTS_DIR, load_pretrained
 from helpers import requires_torch, torch
@@ -15,11 +15,11 @@ SHAPES = {"layers.0.weight": (30, 64), "layers.0.bias": (30,), "layers.2.weight"
           "layers.4.weight": (10, 20), "layers.4.bias": (10,)}  # digits_mlp's state dict, PyTorch's key names
 
 
-def _tampered_copy(folder):
-    """digits_mlp's weights and .sha256 copied into `folder`, one byte of the last tensor's data flipped."""
+def _tampered_copy(folder, name="digits_mlp"):
+    """`name`'s weights and .sha256 copied into `folder`, one byte of the last tensor's data flipped."""
     for suffix in (".safetensors", ".sha256"):
-        shutil.copy(WEIGHTS_DIR / f"digits_mlp{suffix}", folder / f"digits_mlp{suffix}")
-    path = folder / "digits_mlp.safetensors"
+        shutil.copy(WEIGHTS_DIR / f"{name}{suffix}", folder / f"{name}{suffix}")
+    path = folder / f"{name}.safetensors"
     data = bytearray(path.read_bytes())
     data[-3] ^= 0x01
     path.write_bytes(bytes(data))
@@ -47,6 +47,19 @@ def test_tampered_shipped_weights_fail_the_recorded_hash(tmp_path, monkeypatch):
         get_model("digits_mlp", pretrained=True)
     with pytest.raises(RuntimeError, match="fails its SHA-256 check"):
         load_weights(WEIGHTS_DIR / "digits_mlp.safetensors", sha256="0" * 64)  # a hash given explicitly
+
+
+def test_tampered_digits_cnn_fails_its_hash_and_keeps_its_initialisation(tmp_path, monkeypatch):
+    path = _tampered_copy(tmp_path, "digits_cnn")
+    model = ConvNet()
+    before = _parameters(model)  # the batch norms' buffers included
+    with pytest.raises(RuntimeError, match=f"weights file '{path}' fails its SHA-256 check.*nothing was loaded"):
+        load_pretrained(model, "digits_cnn", path)
+    after = _parameters(model)
+    assert all(np.array_equal(before[key], after[key]) for key in before)
+    monkeypatch.setattr(pretrained_module, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(RuntimeError, match=f"weights file '{path}' fails its SHA-256 check"):
+        get_model("digits_cnn", pretrained=True)
 
 
 def test_shipped_weights_need_their_recorded_hash(tmp_path, monkeypatch):
@@ -118,3 +131,42 @@ def test_weights_saved_by_pytorch_give_pytorchs_outputs(tmp_path, rng):
         expected = torch_model(torch.from_numpy(x)).numpy()
     with framework.no_grad():
         np.testing.assert_allclose(model(framework.from_numpy(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+@requires_torch
+def test_a_cnn_pytorch_trained_gives_pytorchs_outputs_in_both_modes(tmp_path, rng):
+    """digits_cnn's state dict as PyTorch's same modules write it (batch norms' buffers, num_batches_tracked
+    an int64 scalar) loads as it is, and gives PyTorch's logits in eval and in train mode."""
+    from safetensors.torch import save_file as torch_save_file
+    nn = torch.nn
+
+    class TorchConvNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2))
+            self.classifier = nn.Linear(128, 10)
+
+        def forward(self, x):
+            return self.classifier(self.features(x).flatten(1))
+
+    torch_model = TorchConvNet()
+    with torch.no_grad():  # running statistics and affine parameters that are not their initial values
+        for bn in (torch_model.features[1], torch_model.features[5]):
+            bn.running_mean.normal_()
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.normal_()
+            bn.num_batches_tracked.fill_(7)
+    torch_save_file(torch_model.state_dict(), str(tmp_path / "digits_cnn.safetensors"))
+    model = get_model("digits_cnn", pretrained=tmp_path)
+    assert int(model.features[5].num_batches_tracked) == 7
+    x = rng.random((5, 1, 8, 8), dtype=np.float32)
+    for train in (False, True):
+        torch_model.train(train)
+        model.train(train)
+        with torch.no_grad():
+            expected = torch_model(torch.from_numpy(x)).numpy()
+        with framework.no_grad():
+            np.testing.assert_allclose(model(framework.from_numpy(x)).numpy(), expected, rtol=1e-5, atol=1e-5)

@@ -6,8 +6,8 @@ import pytest
 import framework as fw
 import framework.nn.functional as F
 from framework import nn
-from helpers import (DEVICES, TOLERANCES, assert_close, check_op, random_array, raises_like_torch, requires_torch, torch,
-                     torch_name)
+from helpers import (DEVICES, TOLERANCES, assert_close, check_op, random_array, raises_like_torch, requires_torch,
+                     torch, torch_name)
 
 TF = torch.nn.functional if torch is not None else None
 

@@ -167,6 +167,35 @@ def test_conv_errors_match_torch():
                 assert torch_name(message).split("\n")[0] == str(error).split("\n")[0]
 
 
+@requires_torch
+@pytest.mark.parametrize("device", DEVICES)
+def test_issue_14_bad_inputs_raise_pytorchs_errors_on_every_device(device):
+    """Wrong channel counts, kernels larger than the padded input, groups that do not divide the channels, wrong
+    input ranks, negative or oversized pooling padding: PyTorch's exception and words on every device, raised
+    before any kernel runs (the checks are in framework/ops, ahead of the dispatch)."""
+    def zeros(m, *shape):
+        return m.zeros(*shape, device=device) if m is fw else m.zeros(*shape)
+    cases = [
+        lambda F_, m: F_.conv2d(zeros(m, 2, 5, 8, 8), zeros(m, 4, 3, 3, 3)),  # channels
+        lambda F_, m: F_.conv2d(zeros(m, 2, 3, 2, 2), zeros(m, 4, 3, 3, 3), padding=0),  # kernel > padded input
+        lambda F_, m: F_.conv2d(zeros(m, 2, 4, 8, 8), zeros(m, 3, 2, 3, 3), groups=2),  # groups
+        lambda F_, m: F_.conv2d(zeros(m, 2, 3), zeros(m, 4, 3, 3, 3)),  # rank
+        lambda F_, m: F_.conv_transpose2d(zeros(m, 2, 5, 8, 8), zeros(m, 3, 4, 3, 3)),  # channels
+        lambda F_, m: F_.max_pool2d(zeros(m, 2, 3, 8, 8), 2, padding=-1),
+        lambda F_, m: F_.max_pool2d(zeros(m, 2, 3, 8, 8), 2, padding=2),
+        lambda F_, m: F_.avg_pool2d(zeros(m, 2, 3, 8, 8), 3, padding=2),
+        lambda F_, m: F_.max_pool2d(zeros(m, 8, 8), 2),  # rank
+        lambda F_, m: F_.batch_norm(zeros(m, 2, 3, 4), zeros(m, 4), zeros(m, 4)),  # channels
+    ]
+    for i, make in enumerate(cases):
+        with case(error_case=i, device=device):
+            message = raises_like_torch(lambda: make(F, fw), lambda: make(TF, torch))
+            try:
+                make(TF, torch)
+            except Exception as error:
+                assert torch_name(message).split("\n")[0] == str(error).split("\n")[0]
+
+
 # ---- layers -----------------------------------------------------------------------------------------------------
 
 LAYERS = [
@@ -246,7 +275,7 @@ def _node_names(node):
     while stack:
         node = stack.pop()
         names.append(node.name())
-        stack.extend(edge[0] for edge in node.next_functions if edge is not None)
+        stack.extend(edge[0] for edge in node.next_functions if edge[0] is not None)  # (None, 0): no gradient
     return names
 
 

@@ -50,7 +50,12 @@ def test_exports_match_torch_nn_names():
     names = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Linear", "Identity", "Flatten",
              "Unflatten", "Dropout", "Embedding", "LayerNorm", "BatchNorm1d", "ReLU", "LeakyReLU", "GELU", "SiLU",
              "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "MSELoss", "L1Loss", "HuberLoss",
-             "SmoothL1Loss", "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "functional", "init"]
+             "SmoothL1Loss", "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "functional", "init",
+             "utils", "Bilinear", "PReLU", "ELU", "CELU", "SELU", "Hardtanh", "ReLU6", "Hardswish", "Hardsigmoid",
+             "Mish", "LogSigmoid", "Softsign", "Tanhshrink", "Threshold", "Softmin", "GroupNorm", "ParameterList",
+             "ParameterDict", "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss", "CosineEmbeddingLoss",
+             "MarginRankingLoss", "HingeEmbeddingLoss", "TripletMarginLoss", "SoftMarginLoss",
+             "MultiLabelSoftMarginLoss"]
     for name in names:
         assert hasattr(nn, name), name
         if torch is not None:
@@ -58,5 +63,16 @@ def test_exports_match_torch_nn_names():
     for name in ["linear", "relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "softplus", "softmax",
                  "log_softmax", "dropout", "embedding", "one_hot", "layer_norm", "batch_norm", "mse_loss", "l1_loss",
                  "huber_loss", "smooth_l1_loss", "nll_loss", "cross_entropy", "binary_cross_entropy",
-                 "binary_cross_entropy_with_logits", "normalize", "logsigmoid", "softmin"]:
+                 "binary_cross_entropy_with_logits", "normalize", "logsigmoid", "softmin", "elu", "elu_", "selu",
+                 "selu_", "celu", "celu_", "hardtanh", "hardtanh_", "relu6", "hardswish", "hardsigmoid", "mish",
+                 "threshold", "threshold_", "softsign", "tanhshrink", "prelu", "bilinear", "group_norm", "kl_div",
+                 "poisson_nll_loss", "gaussian_nll_loss", "cosine_embedding_loss", "margin_ranking_loss",
+                 "hinge_embedding_loss", "triplet_margin_loss", "soft_margin_loss", "multilabel_soft_margin_loss"]:
         assert callable(getattr(F, name)), name
+        if torch is not None:
+            assert callable(getattr(torch.nn.functional, name)), name
+    for name in ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_",
+                 "parameters_to_vector", "vector_to_parameters"]:
+        assert callable(getattr(nn.utils, name)), name
+        if torch is not None:
+            assert callable(getattr(torch.nn.utils, name)), name

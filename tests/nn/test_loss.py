@@ -307,3 +307,32 @@ def test_loss_modules_call_their_functions(rng):
     ]
     for i, (a, b) in enumerate(pairs):
         assert_close(a, b, "float32", what=f"module {i}")
+
+
+@requires_torch
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_regression_loss_node_names_match_torch(reduction):
+    """huber/smooth_l1/mse are one node in PyTorch (HuberLossBackward0, ...) whose edges lead to the inputs; l1 and
+    the weighted forms are PyTorch compositions."""
+    calls = [("mse_loss", {}), ("l1_loss", {}), ("huber_loss", {"delta": 0.5}), ("smooth_l1_loss", {"beta": 0.5}),
+             ("smooth_l1_loss", {"beta": 0.0}), ("mse_loss", {"weight": np.full(3, 0.5)}),
+             ("huber_loss", {"weight": np.full(3, 0.5)}), ("l1_loss", {"weight": np.full(3, 0.5)})]
+    for name, kwargs in calls:
+        fw_fn, torch_fn = _both(name, reduction=reduction, **kwargs)
+        x, t = fw.tensor([0.3, -1.2, 2.0], requires_grad=True), fw.tensor([0.0, 0.5, 1.0], requires_grad=True)
+        tx, tt = torch.tensor([0.3, -1.2, 2.0], requires_grad=True), torch.tensor([0.0, 0.5, 1.0], requires_grad=True)
+        out, expected = fw_fn(x, t), torch_fn(tx, tt)
+        with case(name=name, **kwargs):
+            assert out.grad_fn.name() == expected.grad_fn.name()
+            assert len(out.grad_fn.next_functions) == len(expected.grad_fn.next_functions)
+
+
+@requires_torch
+def test_regression_loss_parameter_errors_match_torch():
+    x = np.ones(3, np.float32)
+    raises_like_torch(lambda: F.huber_loss(fw.tensor(x), fw.tensor(x), delta=0.0),
+                      lambda: TF.huber_loss(torch.tensor(x), torch.tensor(x), delta=0.0),
+                      match="huber_loss does not support non-positive values for delta.")
+    raises_like_torch(lambda: F.smooth_l1_loss(fw.tensor(x), fw.tensor(x), beta=-0.5),
+                      lambda: TF.smooth_l1_loss(torch.tensor(x), torch.tensor(x), beta=-0.5),
+                      match="smooth_l1_loss does not support negative values for beta.")

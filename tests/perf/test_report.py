@@ -15,15 +15,25 @@ def run_script(name, *args, env=None):
     return done.stdout
 
 
-def _gpu_cases(small):
-    """perf/cases.py's cuda rows, loaded from the perf folder as report.py loads them."""
+def _perf_module(name):
+    """perf/<name>.py, loaded from the perf folder as the scripts load each other; the thread variables that
+    perf/machine.py pins on import are put back as they were."""
     sys.path.insert(0, os.path.join(ROOT, "perf"))
+    environment = dict(os.environ)
     try:
-        spec = importlib.util.spec_from_file_location("perf_cases", os.path.join(ROOT, "perf", "cases.py"))
-        cases = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(cases)
+        spec = importlib.util.spec_from_file_location(f"perf_{name}", os.path.join(ROOT, "perf", f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     finally:
         sys.path.remove(os.path.join(ROOT, "perf"))
+        os.environ.clear()
+        os.environ.update(environment)
+    return module
+
+
+def _gpu_cases(small):
+    """perf/cases.py's cuda rows."""
+    cases = _perf_module("cases")
     return cases.gpu_cases(small=small), cases.torch is not None
 
 
@@ -61,6 +71,13 @@ def test_gpu_rows_are_the_issue_rows_at_their_target_sizes():
             "SGD step (momentum 0.9)"} <= {c.kernel for c in cases}
     for kernel in ("LSTM layer fwd", "LSTM layer bwd"):  # issue #20: batch 64, hidden 512, 128 steps, against cuDNN
         assert (kernel, "T=128 B=64 I=512 H=512", "float32") in rows
+    # issue #14: conv2d at ResNet-50's shapes in bfloat16 and float16 (against cuDNN), pooling and batch norm
+    for direction in ("fwd", "bwd"):
+        for dtype in ("bfloat16", "float16"):
+            assert (f"conv2d {direction}", "ResNet-50 layer1 3x3: 64x64x56x56, 64 3x3", dtype) in rows
+        assert (f"conv2d {direction}", "ResNet-50 stem: 64x3x224x224, 64 7x7 s2", "bfloat16") in rows
+        assert (f"max_pool2d {direction}", "ResNet-50 stem pool: 64x64x112x112, 3x3 s2", "bfloat16") in rows
+        assert (f"batch_norm {direction}", "ResNet-50 layer1: 64x64x56x56", "bfloat16") in rows
     assert {c.unit for c in cases} == {"TFLOP/s", "GB/s"}
     small = {(c.kernel, c.dtype) for c in _gpu_cases(small=True)[0]}
     assert small == {(c.kernel, c.dtype) for c in cases}  # the interpreter runs the same rows, smaller
@@ -73,3 +90,22 @@ def test_train_bench_quick_prints_step_memory_and_import_tables(tmp_path):
     record = json.loads((tmp_path / "train.json").read_text())
     assert {(row["model"], row["optimizer"]) for row in record["steps"]} == {
         (m, o) for m in ("tutorial", "MNIST") for o in ("SGD", "Adam")}
+
+
+def test_cpu_rows_hold_conv_pooling_and_batch_norm_and_the_conv_target_is_computed_from_them():
+    rows = {(c.kernel, c.size, c.dtype, c.unit) for c in _perf_module("cases").all_cases()}
+    for direction in ("fwd", "bwd"):
+        for size in ("LeNet conv1: 64x1x32x32, 6 5x5", "LeNet conv2: 64x6x14x14, 16 5x5",
+                     "ResNet-50 layer1 3x3: 4x64x56x56, 64 3x3"):
+            assert (f"conv2d {direction}", size, "float32", "GFLOP/s") in rows
+        assert (f"max_pool2d {direction}", "LeNet pool1: 64x6x28x28, 2x2 s2", "float32", "GB/s") in rows
+        assert (f"batch_norm {direction}", "ResNet-50 layer1: 4x64x56x56", "float32", "GB/s") in rows
+
+    def record(kernel, size, ours, torch_s=None):
+        results = {"framework": {"median_s": ours}, **({"torch": {"median_s": torch_s}} if torch_s else {})}
+        return {"device": "cpu", "kernel": kernel, "size": size, "results": results}
+    rows = [record("conv2d fwd", "LeNet conv1", 1.0, 2.0), record("conv2d bwd", "LeNet conv1", 5.0, 1.0),
+            record("conv2d fwd", "LeNet conv2", 1.0, 1.0),  # no backward row: no target
+            record("conv2d fwd", "ResNet-50", 9.0, 1.0), record("conv2d bwd", "ResNet-50", 9.0, 1.0),
+            record("conv2d fwd", "LeNet x", 1.0), record("conv2d bwd", "LeNet x", 1.0)]  # no torch column
+    assert _perf_module("report").conv_target(rows) == [["LeNet conv1", 2.0]]  # (1 + 5) / (2 + 1)

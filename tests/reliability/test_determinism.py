@@ -8,13 +8,16 @@ mean and var (multi-program reductions), softmax, cumsum, matmul and an embeddin
 On `cuda` (a GPU, or Triton's interpreter when there is none; skipped when neither is available) every kernel
 is deterministic (fixed reduction orders, Philox random streams keyed by seed and offset; the linear
 kernels' tile autotuning, which picks by timing on a GPU, is switched off here with TRITON_KERNELS_AUTOTUNE=0,
-the documented way to bit-identical GPU runs: triton_kernels/tuning.py) except these, which use `tl.atomic_add` (triton_kernels/indexing.py, SCATTER_ADD) and so add floats in
-whatever order the GPU's programs reach memory: bit-for-bit, their float results may differ run to run on a
-GPU (integer adds are associative: exact). Same as PyTorch's CUDA kernels for the same ops:
+the documented way to bit-identical GPU runs: triton_kernels/tuning.py) except these, which use `tl.atomic_add` (triton_kernels/indexing.py, SCATTER_ADD) or a compare-and-swap loop
+(triton_kernels/scatter_reduce.py) and so combine floats in whatever order the GPU's programs reach memory:
+bit-for-bit, their float results may differ run to run on a GPU (integer adds and products wrap the same in
+any order: exact; a maximum or minimum does not depend on the order). Same as PyTorch's CUDA kernels for the
+same ops:
 
-* scatter_add (forward);
-* the backward of gather, index (x[index_tensor]), index_select and embedding (a scatter-add of the gradient,
-  framework/backends/cuda/indexing.py).
+* scatter_add, index_add, index_put(accumulate=True) and scatter_reduce's sum, mean and prod (forward);
+* the backward of gather, index (x[index_tensor]), index_select, take and embedding (a scatter-add of the
+  gradient, framework/backends/cuda/indexing.py), and of cummax/cummin (the scatter_add kernel);
+* bincount with float weights (triton_kernels/search.py; its unweighted counts, and histc's, add integers: exact).
 
 Also unordered, without atomics: scatter, index_put / index_put_ (x[index] = v) with repeated indices, where
 one of the writes to a position wins, unspecified which (PyTorch's words too). The interpreter runs programs
@@ -107,15 +110,19 @@ def test_same_seed_gives_identical_bits_in_two_processes_on_cuda():
     assert first == second, "two cuda runs with the same seed differ"
 
 
-# The ops whose cuda kernels add floats with tl.atomic_add, and the backend functions that launch those adds
-# (framework/backends/cuda/indexing.py: K.scatter(..., accumulate=True), or _launch_rows(..., accumulate=True)).
+# The ops whose cuda kernels add floats with tl.atomic_add, and the backend functions (framework/backends/cuda)
+# that launch those adds (K.scatter(..., accumulate=True), or _launch_rows(..., accumulate=True)).
 NONDETERMINISTIC_CUDA = {
-    "scatter_add": "_scatter_add_forward",
-    "gather (backward)": "_gather_backward",
-    "index (backward)": "_scatter_add_rows",
-    "index_select (backward)": "_scatter_add_rows",
-    "embedding (backward)": "_embedding_backward",
+    "scatter_add, index_add": "indexing.py:_scatter_add_forward",
+    "index_put(accumulate=True)": "indexing.py:_put",
+    "gather (backward)": "indexing.py:_gather_backward",
+    "index, take (backward)": "indexing.py:_scatter_add_rows",
+    "index_select (backward)": "indexing.py:_scatter_add_rows",
+    "embedding (backward)": "indexing.py:_embedding_backward",
+    "scatter_reduce (sum, mean)": "scatter_reduce.py:_forward",
 }
+# kernel files with atomics: indexing.py's scatter-add, scatter_reduce.py's compare-and-swap (prod, amax, amin)
+KERNELS_WITH_ATOMICS = ["indexing.py", "scatter_reduce.py", "search.py"]
 
 
 def _read(path):
@@ -124,11 +131,12 @@ def _read(path):
 
 
 def test_nondeterministic_cuda_kernels_are_the_listed_ones():
-    """Every atomic in triton_kernels/ is indexing.py's scatter-add, launched only by the listed functions."""
+    """Every atomic in triton_kernels/ is in the listed files; the scatter-add is launched only by the listed
+    functions."""
     kernels = os.path.join(ROOT, "triton_kernels")
     with_atomics = sorted(name for name in os.listdir(kernels) if name.endswith(".py") and name != "aot.py"
                           and re.search(r"\btl\.atomic_\w+\(", _read(os.path.join(kernels, name))))
-    assert with_atomics == ["indexing.py"], f"kernels with atomics: {with_atomics}; list their ops above"
+    assert with_atomics == KERNELS_WITH_ATOMICS, f"kernels with atomics: {with_atomics}; list their ops above"
     backend = os.path.join(ROOT, "framework", "backends", "cuda")
     launchers = set()
     for name in sorted(n for n in os.listdir(backend) if n.endswith(".py")):
@@ -138,5 +146,5 @@ def test_nondeterministic_cuda_kernels_are_the_listed_ones():
             function = top.group(1) if top else function
             if "accumulate=True" in line:
                 launchers.add(f"{name}:{function}")
-    assert launchers == {f"indexing.py:{f}" for f in NONDETERMINISTIC_CUDA.values()}, \
+    assert launchers == set(NONDETERMINISTIC_CUDA.values()), \
         f"functions launching atomic scatter-adds: {sorted(launchers)}; update NONDETERMINISTIC_CUDA and the docstring"

@@ -72,6 +72,9 @@ def test_fill_writes_only_the_view(rng):
     halves = np.zeros(3, ml_dtypes.bfloat16)
     C.fill(HostTensor(halves), 1.5)
     assert (halves.astype(np.float32) == 1.5).all()
+    for value in (1.1, -3.3e-39, 1e39, float("nan")):  # rounded to nearest (truncation gives 1.09375 for 1.1)
+        C.fill(HostTensor(halves), value)
+        np.testing.assert_array_equal(halves.view(np.uint16), np.full(3, value, ml_dtypes.bfloat16).view(np.uint16))
 
 
 def test_empty_copy_launches_nothing_and_shape_mismatch_is_an_error():
@@ -109,3 +112,13 @@ def aot_jobs():
 def test_copy_kernel_compiles_without_spills_for_every_dims_count(aot_results):
     assert len(aot_results) == 2 * 6
     aot.assert_no_spills(aot_results)
+
+
+@pytest.mark.parametrize("name", ["float32", "bfloat16", "int8", "bool"])
+def test_copy_from_negative_strides(name, rng):
+    """A flip is a copy whose source has negated strides (starting at the last element of those dims)."""
+    base = _random(rng, (5, 6, 7), name)
+    for view in (base[::-1], base[:, ::-1, ::-2], base[::-1, ::-1, ::-1], base[::-1].transpose(2, 0, 1)):
+        dst = np.empty(view.shape, view.dtype)
+        C.copy(HostTensor(view), HostTensor(dst))
+        np.testing.assert_array_equal(dst, view)

@@ -93,6 +93,13 @@ UNARY = {
     "silu": (lambda x: x * sigmoid64(x), "wide", ()),
     "softplus": (lambda x, beta, t: np.where(beta * x > t, x, np.log1p(np.exp(beta * x)) / beta), None, (2.0, 3.0)),
     "leaky_relu": (lambda x, slope: np.where(x > 0, x, x * slope), None, (0.2,)),
+    "elu": (lambda x, alpha, scale: scale * np.where(x > 0, x, alpha * np.expm1(x)), "wide", (1.7, 1.05)),
+    "celu": (lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(x / alpha)), "wide", (0.6,)),
+    "hardswish": (lambda x: x * np.clip(x + 3, 0, 6) / 6, "wide", ()),
+    "hardsigmoid": (lambda x: np.clip(x + 3, 0, 6) / 6, "wide", ()),
+    "mish": (lambda x: x * np.tanh(np.logaddexp(0, x)), "wide", ()),
+    "logsigmoid": (lambda x: -np.logaddexp(0, -x), "wide", ()),
+    "threshold": (lambda x, t, v: np.where(x <= t, v, x), None, (0.3, -2.5)),
 }
 
 
@@ -339,6 +346,17 @@ UNARY_BACKWARD = {
     "softplus_backward": (lambda x: x, lambda x, s, beta, t: np.where(beta * x > t, 1.0, sigmoid64(beta * x)),
                           None, (2.0, 3.0)),
     "leaky_relu_backward": (lambda x: x, lambda x, s, slope: np.where(x > 0, 1.0, slope), None, (0.2,)),
+    "elu_backward": (lambda x: x, lambda x, s, alpha, scale: scale * np.where(x > 0, 1.0, alpha * np.exp(x)), "wide",
+                     (1.7, 1.05)),
+    "celu_backward": (lambda x: x, lambda x, s, alpha: np.where(x > 0, 1.0, np.exp(x / alpha)), "wide", (0.6,)),
+    "hardtanh_backward": (lambda x: x, lambda x, s, lo, hi: ((x > lo) & (x < hi)) * 1.0, None, (-0.5, 0.75)),
+    "hardswish_backward": (lambda x: x, lambda x, s: np.where(x <= -3, 0.0, np.where(x < 3, x / 3 + 0.5, 1.0)),
+                           "wide", ()),
+    "hardsigmoid_backward": (lambda x: x, lambda x, s: ((x > -3) & (x < 3)) / 6, "wide", ()),
+    "mish_backward": (lambda x: x, lambda x, s: np.tanh(np.logaddexp(0, x)) + x * sigmoid64(x) *
+                      (1 - np.tanh(np.logaddexp(0, x)) ** 2), "wide", ()),
+    "logsigmoid_backward": (lambda x: x, lambda x, s: sigmoid64(-x), "wide", ()),
+    "threshold_backward": (lambda x: x, lambda x, s, t, v: (x > t) * 1.0, None, (0.3, -2.5)),
 }
 
 
@@ -511,10 +529,15 @@ _AOT_CASES = [
     ("gelu_tanh", 1, "bf16", "bf16", "fp32", 1, False, {}),
     ("softplus", 1, "fp64", "fp64", "fp64", 6, True, dict(HAS_P0=True, HAS_P1=True)),
     ("gelu_backward", 2, "bf16", "bf16", "fp32", 6, True, {}),
+    ("mish_backward", 2, "fp64", "fp64", "fp64", 6, True, {}),
+    ("elu", 1, "fp16", "fp16", "fp32", 6, True, dict(HAS_P0=True, HAS_P1=True)),
     ("floor_divide", 2, "i64", "i64", "i64", 6, True, dict(CHECK_ZERO=True)),
     ("pow", 2, "i32", "i32", "i64", 1, False, dict(Y_SCALAR=True)),
     ("pow_backward_b", 3, "fp32", "fp32", "fp32", 6, True, {}),
     ("where", 3, "fp16", "fp16", "fp32", 3, False, dict(Z_SCALAR=True)),
+    # _negate's two paths (Triton < 3.8 compiles a float's -x as 0 - x, so floats multiply by -1 instead)
+    ("neg", 1, "fp32", "fp32", "fp32", 1, False, {}),
+    ("neg", 1, "i64", "i64", "i64", 1, False, {}),
 ]
 
 

@@ -335,6 +335,23 @@ def test_masked_scatter_reverses_masked_select(dtype, small_blocks):
     _equal(np.ascontiguousarray(base.T), expected)
 
 
+def test_masked_scatter_from_a_short_source_writes_what_it_has_and_reports(small_blocks):
+    """masked_scatter's source may hold fewer elements than the mask has ones: the rest stay, and it is reported
+    (no read past the source); a long enough source reports nothing, and a longer one is read from its start."""
+    mask = np.zeros(40, bool)
+    mask[[1, 5, 17, 18, 33, 39]] = True
+    block_offsets, total = _count(mask)
+    for length, reported in ((4, True), (6, False), (9, False)):
+        errors = np.zeros(4, np.int64)
+        target = np.full(40, -1.0)
+        src = np.arange(1.0, length + 1)
+        K.masked_scatter_write(H(target), H(mask), H(block_offsets), H(src), errors=H(errors), error_code=9)
+        expected = np.full(40, -1.0)
+        expected[np.flatnonzero(mask)[:length]] = src[:total]
+        _equal(target, expected)
+        assert (errors[0] == 9) == reported and (not reported or errors[2] == length)
+
+
 # ---- launcher checks ------------------------------------------------------------------------------------
 
 def test_launcher_checks():
@@ -388,9 +405,9 @@ def _aot_configs():
         ("compact_scan", K._compact_scan_kernel, dict(block_offsets_ptr="*i64", total_ptr="*i64", n_blocks="i32",
                                                       BLOCK_SIZE="constexpr"), dict(BLOCK_SIZE=K.SCAN_BLOCK_SIZE)),
     ]
-    write_signature = dict(flag_ptr="*i1", x_ptr="*fp32", block_offsets_ptr="*i64", out_ptr="*i64", **_sizes(),
-                           **_strided("fx"), MODE="constexpr", LOW_PRECISION="constexpr", NDIM="constexpr",
-                           BLOCK_SIZE="constexpr")
+    write_signature = dict(flag_ptr="*i1", x_ptr="*fp32", block_offsets_ptr="*i64", out_ptr="*i64", error_ptr="*i64",
+                           **_sizes(), n_rows="i32", **_strided("fx"), error_code="i32", MODE="constexpr",
+                           LOW_PRECISION="constexpr", NDIM="constexpr", BLOCK_SIZE="constexpr")
     configs += [
         ("compact_write nonzero", K._compact_write_kernel, write_signature,
          dict(flags, MODE=K.NONZERO, LOW_PRECISION=False, NDIM=6)),

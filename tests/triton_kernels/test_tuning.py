@@ -200,6 +200,7 @@ def test_only_the_process_driver_runtime_registers_a_benchmarker(monkeypatch):
     monkeypatch.setattr(runtime, "DriverRuntime", StubDriverRuntime)
     monkeypatch.setattr(runtime, "interpreter_requested", lambda: False)
     monkeypatch.setattr(runtime, "gpu_count", lambda: 1)
+    monkeypatch.setattr(runtime.cuda_requirements, "check_gpu_stack", lambda: None)  # no cuda-core here
     rt = runtime.runtime()
     assert isinstance(rt, StubDriverRuntime) and tuning.benchmarker() == rt.benchmark
     tuning.set_benchmarker(None)

@@ -7,24 +7,37 @@ GPU cuda-core. Under TRITON_INTERPRET=1 the same kernels run in Triton's interpr
 import importlib.util
 
 from .. import settings
+from ..cuda_requirements import check_triton
 
 # `framework.backends.cuda.matmul.allow_tf32 = True` must work where Triton is missing too (PyTorch's CPU builds
 # accept it): there the package holds only the switches below.
 _HAS_TRITON = importlib.util.find_spec("triton") is not None
 if _HAS_TRITON:
+    check_triton()  # before anything below imports Triton: an unsupported one fails here, saying which is needed
+
     from ...tensor import RAW_DEVICES
     from ...device import device as _device
     from . import array, device_errors, memory, runtime  # noqa: F401
     from . import shape  # noqa: F401
     from . import reduction  # noqa: F401
     from . import indexing  # noqa: F401
+    from . import masks  # noqa: F401
+    from . import scatter_reduce  # noqa: F401
     from . import elementwise  # noqa: F401
     from . import linalg  # noqa: F401
     from . import nn  # noqa: F401
+    from . import normalization  # noqa: F401
     from . import linear_cross_entropy  # noqa: F401
     from . import batch_norm, conv, pooling, resample  # noqa: F401
+    from . import scan, search, sorting  # noqa: F401
+    from . import rearrange  # noqa: F401
+    from . import matrix  # noqa: F401
+    from . import products  # noqa: F401
+    from . import distance  # noqa: F401
+    from ..composed import register_composed
     from triton_kernels import tuning as _tuning
 
+    register_composed("cuda")
     RAW_DEVICES[array.CudaArray] = _device("cuda", 0)
     _tuning.set_allowed(not settings.are_deterministic_algorithms_enabled())
 

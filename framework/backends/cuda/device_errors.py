@@ -1,7 +1,8 @@
 """Bad input that kernels find on the device, raised on the host at its next synchronising call.
 
 An index outside its dim (cross_entropy's and nll_loss's targets, embedding, index_select, gather, scatter,
-x[index]) and a binary_cross_entropy input outside [0, 1] are found by the kernels that read them
+scatter_reduce, index_add/copy/fill, take, x[index], index_put_), a masked_scatter source shorter than its mask
+and a binary_cross_entropy input outside [0, 1] are found by the kernels that read them
 (triton_kernels/device_errors.py): those touch nothing out of bounds and write a record into the one buffer
 this module owns, passed to every such launch with a code saying which op's error it is. The host reads the
 record only where it waits for the device anyway: after every copy to the host (`.item()`, `.cpu()`, `.tolist()`,
@@ -31,6 +32,9 @@ INDEX_OUT_OF_RANGE = 2  # embedding, index_select
 INDEX_OUT_OF_BOUNDS = 3  # x[index] and x[index] = value: value, dim, size
 GATHER_INDEX_OUT_OF_BOUNDS = 4  # gather, scatter, scatter_add: value, dim, size
 NOT_A_PROBABILITY = 5  # binary_cross_entropy: arg0 0 for the input, 1 for the target
+TAKE_OUT_OF_RANGE = 6  # take: value, arg1 the number of elements
+INDEX_COPY_OUT_OF_BOUNDS = 7  # index_copy: value, dim, size
+SOURCE_TOO_SHORT = 8  # masked_scatter: the mask has more ones than the source has elements
 
 _NOTE = ("(found by a `cuda` kernel launched earlier: errors on the device are raised at the next call that waits "
          "for it, so the traceback may not show the op that failed)")
@@ -44,6 +48,12 @@ def _exception(code, value, arg0, arg1):
     elif code in (INDEX_OUT_OF_BOUNDS, GATHER_INDEX_OUT_OF_BOUNDS):
         kind = IndexError if code == INDEX_OUT_OF_BOUNDS else RuntimeError
         error = kind(f"index {value} is out of bounds for dimension {arg0} with size {arg1}")
+    elif code == TAKE_OUT_OF_RANGE:
+        error = IndexError(f"out of range: tried to access index {value} on a tensor of {arg1} elements.")
+    elif code == INDEX_COPY_OUT_OF_BOUNDS:
+        error = IndexError(f"index_copy_(): index {value} is out of bounds for dimension {arg0} with size {arg1}")
+    elif code == SOURCE_TOO_SHORT:
+        error = RuntimeError("Number of elements of source < number of ones in mask")
     elif code == NOT_A_PROBABILITY:
         error = RuntimeError(f"all elements of {'target' if arg0 else 'input'} should be between 0 and 1")
     else:

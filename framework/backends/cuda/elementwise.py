@@ -11,7 +11,7 @@ import numpy as np
 from triton_kernels import elementwise as kernels
 
 from ...autograd.registry import not_differentiable, register
-from .common import CudaArray, empty, scalar, sum_to_shape, zeros
+from .common import CudaArray, call, empty, scalar, sum_to_shape, zeros
 
 _LOW_PRECISION = frozenset(("float16", "bfloat16"))
 _FLOAT32 = np.dtype(np.float32)
@@ -65,6 +65,7 @@ _UNARY = {
     "relu": ("output", None), "abs": ("input", None), "reciprocal": ("output", None), "square": ("input", None),
     "floor": (None, "zeros"), "ceil": (None, "zeros"), "round": (None, "zeros"), "trunc": (None, "zeros"),
     "sign": (None, "zeros"),
+    "erf": ("input", None), "erfc": ("input", None), "erfinv": ("output", None),
 }
 
 
@@ -123,14 +124,46 @@ def _clamp_backward(ctx, g):
 register("clamp", "cuda", _clamp_forward, _clamp_backward, "ClampBackward1")
 
 
+def _clamp_tensor_forward(ctx, x, low, high):
+    if ctx.needs_input_grad:
+        ctx.save_for_backward(x, low, high)
+    if low is None or high is None:  # numpy's maximum(low, x) / minimum(high, x), as the scalar clamp
+        return _binary("maximum" if high is None else "minimum", low if high is None else high, x)
+    out = empty(np.broadcast_shapes(x.shape, low.shape, high.shape), x.dtype)
+    return kernels.ternary("clamp_tensor", x, low, high, out)
+
+
+def _clamp_tensor_backward(ctx, g):
+    """The cpu kernel's masks (PyTorch's clamp_backward, clamp_backward_min_max) from comparison launches."""
+    x, low, high = ctx.saved_tensors
+    keep_x = keep_low = keep_high = None
+    if low is not None:
+        keep_x = call("ge", x, low)
+        keep_low = call("lt", x, low)
+        if high is not None:
+            keep_low = call("logical_and", keep_low, call("lt", low, high))
+    if high is not None:
+        below_high = call("le", x, high)
+        keep_x = below_high if keep_x is None else call("logical_and", keep_x, below_high)
+        keep_high = call("gt", x, high)
+        if low is not None:
+            keep_high = call("logical_or", keep_high, call("lt", high, low))
+    return tuple(_gradient("ternary", "where", (keep, g, 0), saved.shape, g.dtype) if need else None
+                 for keep, saved, need in zip((keep_x, keep_low, keep_high), (x, low, high), ctx.needs_input_grad))
+
+
+register("clamp_tensor", "cuda", _clamp_tensor_forward, _clamp_tensor_backward, "ClampBackward0")
+
+
 # ---- activations (framework/backends/numpy/nn.py): forward(ctx, x, *params) ----
 
-def _register_activation(op, op_of_params, params_of):
+def _register_activation(op, op_of_params, params_of, forward_op=None):
+    """`forward_op` names the forward's kernel op when it is not `op_of_params(...)` (hardtanh's is clamp)."""
     def forward(ctx, x, *params):
         if ctx.needs_input_grad:
             ctx.save_for_backward(x)
             ctx.params = params
-        name = op_of_params(*params)
+        name = forward_op or op_of_params(*params)
         return _unary(name, x, **params_of(*params))
 
     def backward(ctx, g):
@@ -145,6 +178,13 @@ _register_activation("gelu", lambda approximate: "gelu_tanh" if approximate == "
 _register_activation("silu", lambda: "silu", lambda: {})
 _register_activation("leaky_relu", lambda slope: "leaky_relu", lambda slope: dict(p0=slope))
 _register_activation("softplus", lambda beta, threshold: "softplus", lambda beta, t: dict(p0=beta, p1=t))
+_register_activation("elu", lambda alpha, scale: "elu", lambda alpha, scale: dict(p0=alpha, p1=scale))
+_register_activation("celu", lambda alpha: "celu", lambda alpha: dict(p0=alpha))
+_register_activation("hardtanh", lambda low, high: "hardtanh", lambda low, high: dict(p0=low, p1=high), "clamp")
+_register_activation("threshold", lambda threshold, value: "threshold", lambda t, v: dict(p0=t, p1=v))
+for _op in ("hardswish", "hardsigmoid", "mish"):
+    _register_activation(_op, lambda _op=_op: _op, lambda: {})
+_register_activation("log_sigmoid", lambda: "logsigmoid", lambda: {})
 
 
 # ---- binary ops: inputs share one dtype; either may be a Python scalar ----
@@ -253,3 +293,58 @@ def _where_backward(ctx, g):
 
 
 register("where", "cuda", _where_forward, _where_backward)
+
+
+# ---- nan_to_num, lerp ----
+
+def _nan_to_num_forward(ctx, x, nan, posinf, neginf):
+    if ctx.needs_input_grad:
+        ctx.save_for_backward(x)
+    return _binary("nan_to_num", x, neginf, p0=nan, p1=posinf)
+
+
+def _nan_to_num_backward(ctx, g):
+    (x,) = ctx.saved_tensors
+    return kernels.binary("nan_to_num_backward", g, x, empty(g.shape, g.dtype))
+
+
+register("nan_to_num", "cuda", _nan_to_num_forward, _nan_to_num_backward)
+
+
+def _lerp_scalar_forward(ctx, a, b, weight):
+    if ctx.needs_input_grad:
+        ctx.meta = (a.shape, b.shape, a.dtype, weight)
+    return _binary("lerp_scalar", a, b, p0=weight)
+
+
+def _lerp_scalar_backward(ctx, g):
+    shape_a, shape_b, dtype, weight = ctx.meta
+    need_a, need_b = ctx.needs_input_grad
+    ga = _gradient("binary", "mul", (g, 1.0 - weight), shape_a, dtype) if need_a else None
+    gb = _gradient("binary", "mul", (g, weight), shape_b, dtype) if need_b else None
+    return ga, gb
+
+
+register("lerp", "cuda", _lerp_scalar_forward, _lerp_scalar_backward)
+
+
+def _lerp_tensor_forward(ctx, a, b, w):
+    if ctx.needs_input_grad:
+        need_a, need_b, need_w = ctx.needs_input_grad
+        ctx.meta = (a.shape, b.shape, w.shape, a.dtype)
+        ctx.save_for_backward(a if need_w else None, b if need_w else None, w if need_a or need_b else None)
+    out = empty(np.broadcast_shapes(a.shape, b.shape, w.shape), a.dtype)
+    return kernels.ternary("lerp", a, b, w, out)
+
+
+def _lerp_tensor_backward(ctx, g):
+    a, b, w = ctx.saved_tensors
+    need_a, need_b, need_w = ctx.needs_input_grad
+    shape_a, shape_b, shape_w, dtype = ctx.meta
+    ga = _gradient("binary", "lerp_backward_self", (g, w), shape_a, dtype) if need_a else None
+    gb = _gradient("binary", "mul", (g, w), shape_b, dtype) if need_b else None
+    gw = _gradient("ternary", "lerp_backward_weight", (g, a, b), shape_w, dtype) if need_w else None
+    return ga, gb, gw
+
+
+register("lerp_tensor", "cuda", _lerp_tensor_forward, _lerp_tensor_backward, "LerpBackward1")

@@ -15,15 +15,13 @@ element offsets (linear_offsets, negative indices wrapped), addressed with strid
 import ml_dtypes
 import numpy as np
 
-from triton_kernels import elementwise as E
 from triton_kernels import indexing as K
-from triton_kernels.strided import MAX_DIMS
 
 from ...autograd.registry import not_differentiable, register
 from ..settings import alert_not_deterministic
 from . import device_errors
 from .array import CudaArray
-from .common import call, contiguous, copy_into, empty, full, scalar, sum_to_shape, zeros
+from .common import copy_into, empty, full, sum_to_shape, zeros
 from .shape import _has_self_overlap
 
 _INT64 = np.dtype(np.int64)
@@ -38,11 +36,18 @@ _WIDE = {np.dtype(np.float16): np.dtype(np.float32), np.dtype(ml_dtypes.bfloat16
 # index_select do not.
 _ADVANCED = (device_errors.INDEX_OUT_OF_BOUNDS, True)
 _LOOKUP = (device_errors.INDEX_OUT_OF_RANGE, False)
+_TAKE = (device_errors.TAKE_OUT_OF_RANGE, True)
+# gather/scatter along one dim, by the op whose index they read (the scatter ops' optional `check` param):
+# gather, scatter, scatter_add, index_add and scatter_reduce raise gather's error; index_copy and index_fill theirs
+_ALONG = {None: (device_errors.GATHER_INDEX_OUT_OF_BOUNDS, False),
+          "index_copy": (device_errors.INDEX_COPY_OUT_OF_BOUNDS, False),
+          "index_fill": (device_errors.INDEX_OUT_OF_BOUNDS, True)}
 
 
-def _checked_along(dim):
-    """The launch arguments that make gather/scatter along `dim` check their index as PyTorch's do."""
-    return dict(errors=device_errors.record(), error_code=device_errors.GATHER_INDEX_OUT_OF_BOUNDS, error_dim=dim)
+def _checked_along(dim, check=None):
+    """The launch arguments that make gather/scatter along `dim` check their index as PyTorch's op `check` does."""
+    code, wrap = _ALONG[check]
+    return dict(errors=device_errors.record(), error_code=code, error_dim=dim, wrap_negative=wrap)
 
 
 def _alert_atomic_float_adds(caller, dtype):
@@ -173,6 +178,22 @@ def _index_backward(ctx, g):
 register("index", "cuda", _index_forward, _index_backward)
 
 
+def _take_forward(ctx, x, index):
+    """x viewed as 1-d (a copy when its layout cannot be), gathered at `index` (negatives count from the end)."""
+    ctx.save_for_backward(index)
+    ctx.shape = x.shape
+    return _gather_rows(x.reshape((x.size,)), (index,), (0,), _TAKE)
+
+
+def _take_backward(ctx, g):
+    index, = ctx.saved_tensors
+    size = int(np.prod(ctx.shape))
+    return _scatter_add_rows((size,), (index,), (0,), g, _TAKE, "put_").reshape(ctx.shape), None
+
+
+register("take", "cuda", _take_forward, _take_backward)
+
+
 def _index_select_forward(ctx, x, index, dim):
     ctx.save_for_backward(index)
     ctx.shape, ctx.dim = x.shape, dim
@@ -212,7 +233,7 @@ register("embedding", "cuda", _embedding_forward, _embedding_backward)
 
 # ---- x[key] = value, out of place (autograd) and in place -------------------
 
-def _put(target, value, indices, basic_key, dims):
+def _put(target, value, indices, basic_key, dims, accumulate=False):
     view = target[basic_key + (Ellipsis,)]
     if not indices:
         copy_into(view, value)
@@ -221,20 +242,39 @@ def _put(target, value, indices, basic_key, dims):
     src = _source(value, shape, view.dtype)
     if isinstance(value, CudaArray):
         src = src.broadcast_to(shape)
-    _launch_rows(view, indices, dims, src, True, _ADVANCED)
+    if not accumulate:
+        _launch_rows(view, indices, dims, src, True, _ADVANCED)
+        return
+    wide = _WIDE.get(view.dtype)  # atomics add in a wider copy for float16/bfloat16 and small integers
+    acc = view.astype(wide) if wide is not None else view
+    _launch_rows(acc, indices, dims, src, True, _ADVANCED, accumulate=True)
+    if wide is not None:
+        copy_into(view, acc)
+
+
+def _put_params(indices_and_params):
+    """(index arrays, basic_key, dims, accumulate) of index_put's arguments; `accumulate` (index_put_'s, a bool)
+    is optional: `x[key] = value` passes (basic_key, dims)."""
+    if isinstance(indices_and_params[-1], bool):
+        *indices, basic_key, dims, accumulate = indices_and_params
+    else:
+        (*indices, basic_key, dims), accumulate = indices_and_params, False
+    return indices, basic_key, dims, accumulate
 
 
 def _index_put_forward(ctx, x, value, *indices_and_params):
-    *indices, basic_key, dims = indices_and_params
+    indices, basic_key, dims, accumulate = _put_params(indices_and_params)
     ctx.save_for_backward(*indices)
-    ctx.basic_key, ctx.dims = basic_key, dims
+    ctx.basic_key, ctx.dims, ctx.accumulate = basic_key, dims, accumulate
     ctx.value_shape = value.shape if isinstance(value, CudaArray) else None
     out = x.copy()
-    _put(out, value, indices, basic_key, dims)
+    _put(out, value, indices, basic_key, dims, accumulate)
     return out
 
 
 def _index_put_backward(ctx, g):
+    """x's gradient: g, with the written positions zeroed unless the values were added there; the values': g read
+    back at their positions, summed over what broadcasting repeated."""
     indices = ctx.saved_tensors
     grad_x = g.copy()
     grad_value = None
@@ -242,18 +282,19 @@ def _index_put_backward(ctx, g):
         view = grad_x[ctx.basic_key + (Ellipsis,)]
         gathered = _gather_rows(view, indices, ctx.dims, _ADVANCED) if indices else view.copy()
         grad_value = sum_to_shape(gathered, ctx.value_shape)
-    _put(grad_x, 0, indices, ctx.basic_key, ctx.dims)
+    if not ctx.accumulate:
+        _put(grad_x, 0, indices, ctx.basic_key, ctx.dims)
     return (grad_x if ctx.needs_input_grad[0] else None, grad_value) + (None,) * len(indices)
 
 
 def _index_put_inplace(ctx, x, value, *indices_and_params):
-    *indices, basic_key, dims = indices_and_params
+    indices, basic_key, dims, accumulate = _put_params(indices_and_params)
     if _has_self_overlap(x):
         raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a "
                            "single memory location. Please clone() the tensor before performing the operation.")
     if isinstance(value, CudaArray) and value.storage is x.storage:
         value = value.copy()  # reading and writing overlapping memory in one launch is unordered
-    _put(x, value, indices, basic_key, dims)
+    _put(x, value, indices, basic_key, dims, accumulate)
     return x
 
 
@@ -281,12 +322,12 @@ def _gather_backward(ctx, g):
 register("gather", "cuda", _gather_forward, _gather_backward)
 
 
-def _scatter_forward(ctx, x, index, src, dim):
+def _scatter_forward(ctx, x, index, src, dim, check=None):
     ctx.save_for_backward(index)
-    ctx.dim = dim
+    ctx.dim, ctx.check = dim, check
     ctx.src_shape = src.shape if isinstance(src, CudaArray) else None
     out = x.copy()
-    K.scatter(out, index, _source(src, index.shape, x.dtype), dim, **_checked_along(dim))
+    K.scatter(out, index, _source(src, index.shape, x.dtype), dim, **_checked_along(dim, check))
     return out
 
 
@@ -294,7 +335,7 @@ def _scatter_src_grad(ctx, g, index):
     if ctx.src_shape is None or not ctx.needs_input_grad[2]:
         return None
     grad = zeros(ctx.src_shape, g.dtype)
-    K.gather(g, index, grad[tuple(slice(0, s) for s in index.shape)], ctx.dim, **_checked_along(ctx.dim))
+    K.gather(g, index, grad[tuple(slice(0, s) for s in index.shape)], ctx.dim, **_checked_along(ctx.dim, ctx.check))
     return grad
 
 
@@ -303,17 +344,17 @@ def _scatter_backward(ctx, g):
     grad_x = None
     if ctx.needs_input_grad[0]:
         grad_x = g.copy()
-        K.scatter(grad_x, index, _source(0, index.shape, g.dtype), ctx.dim, **_checked_along(ctx.dim))
+        K.scatter(grad_x, index, _source(0, index.shape, g.dtype), ctx.dim, **_checked_along(ctx.dim, ctx.check))
     return grad_x, None, _scatter_src_grad(ctx, g, index)
 
 
-def _scatter_add_forward(ctx, x, index, src, dim):
-    _alert_atomic_float_adds("scatter_add_cuda_kernel", x.dtype)
+def _scatter_add_forward(ctx, x, index, src, dim, check=None):
+    _alert_atomic_float_adds("scatter_add_cuda_kernel", x.dtype)  # index_add runs here too (PyTorch: index_add_cuda_)
     ctx.save_for_backward(index)
-    ctx.dim, ctx.src_shape = dim, src.shape
+    ctx.dim, ctx.check, ctx.src_shape = dim, check, src.shape
     wide = _WIDE.get(x.dtype)
     out = x.astype(wide) if wide is not None else x.copy()
-    K.scatter(out, index, src, dim, accumulate=True, **_checked_along(dim))
+    K.scatter(out, index, src, dim, accumulate=True, **_checked_along(dim, check))
     return out.astype(x.dtype) if wide is not None else out
 
 
@@ -324,71 +365,3 @@ def _scatter_add_backward(ctx, g):
 
 register("scatter", "cuda", _scatter_forward, _scatter_backward)
 register("scatter_add", "cuda", _scatter_add_forward, _scatter_add_backward)
-
-
-# ---- masks ------------------------------------------------------------------------
-
-def _masked_fill_forward(ctx, x, mask, value):
-    ctx.save_for_backward(mask)
-    ctx.shape = x.shape
-    ctx.value_is_array = isinstance(value, CudaArray)
-    shape = np.broadcast_shapes(x.shape, mask.shape)
-    fill = _one(value, x.dtype).reshape(()).broadcast_to(shape) if ctx.value_is_array else value
-    return E.where(mask.broadcast_to(shape), fill, x.broadcast_to(shape), empty(shape, x.dtype))
-
-
-def _masked_fill_backward(ctx, g):
-    mask, = ctx.saved_tensors
-    mask = mask.broadcast_to(g.shape)
-    grad_x = grad_value = None
-    if ctx.needs_input_grad[0]:
-        grad_x = sum_to_shape(E.where(mask, 0, g, empty(g.shape, g.dtype)), ctx.shape)
-    if ctx.value_is_array and ctx.needs_input_grad[2]:
-        selected = E.where(mask, g, 0, empty(g.shape, g.dtype))
-        grad_value = call("sum", selected, tuple(range(g.ndim)), False)
-    return grad_x, None, grad_value
-
-
-register("masked_fill", "cuda", _masked_fill_forward, _masked_fill_backward)
-
-
-def _count(flags):
-    """(block offsets, number of nonzero elements) of `flags`: the count is read back to the host (a sync)."""
-    block_offsets = empty((max(1, K.compaction_blocks(flags.size)),), _INT64)
-    total = empty((1,), _INT64)
-    K.count_nonzero(flags, block_offsets, total)
-    return block_offsets, int(scalar(total))
-
-
-def _masked_select_forward(ctx, x, mask):
-    shape = np.broadcast_shapes(x.shape, mask.shape)
-    mask = mask.broadcast_to(shape)
-    block_offsets, total = _count(mask)
-    ctx.save_for_backward(mask)
-    ctx.shape, ctx.block_offsets = x.shape, block_offsets
-    out = empty((total,), x.dtype)
-    K.masked_select_write(x.broadcast_to(shape), mask, block_offsets, out)
-    return out
-
-
-def _masked_select_backward(ctx, g):
-    mask, = ctx.saved_tensors
-    grad = zeros(mask.shape, g.dtype)
-    K.masked_scatter_write(grad, mask, ctx.block_offsets, contiguous(g))
-    return sum_to_shape(grad, ctx.shape), None
-
-
-register("masked_select", "cuda", _masked_select_forward, _masked_select_backward)
-
-
-def _nonzero_forward(ctx, x):
-    if x.ndim > MAX_DIMS:
-        raise RuntimeError(f"nonzero on cuda supports tensors of at most {MAX_DIMS} dims, got {x.ndim}")
-    block_offsets, total = _count(x if x.ndim else x.reshape((1,)))
-    out = empty((total, x.ndim), _INT64)
-    if x.ndim:
-        K.nonzero_write(x, block_offsets, out)
-    return out
-
-
-register("nonzero", "cuda", _nonzero_forward, not_differentiable)

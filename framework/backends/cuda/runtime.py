@@ -23,6 +23,8 @@ import time
 import warnings
 
 from ...cuda import OutOfMemoryError, gpu_count
+from .. import cuda_requirements
+from ..cuda_requirements import INTERPRETER_HINT  # noqa: F401  (where users of this module found it)
 
 # Host<->device copies of at least STAGING_THRESHOLD bytes go through page-locked ("pinned") staging buffers;
 # smaller ones go straight from or to the numpy array's pageable memory, where the driver stages them itself.
@@ -37,10 +39,6 @@ STAGING_CHUNK = 4 << 20
 # Timed calls per candidate when autotuning (DriverRuntime.benchmark). 20: enough for a stable median; at ~0.2 ms a
 # 4096^3 bf16 GEMM, 2 candidates x 21 calls cost ~10 ms once per shape class, plus one compile per candidate.
 BENCHMARK_REPEATS = 20
-
-INTERPRETER_HINT = ("set TRITON_INTERPRET=1 before importing framework to run the `cuda` device's Triton "
-                    "kernels in Triton's interpreter on the CPU")
-
 
 def interpreter_requested():
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
@@ -136,6 +134,7 @@ class DriverRuntime:
     """
 
     def __init__(self, index=0, staging_threshold=STAGING_THRESHOLD, staging_chunk=STAGING_CHUNK):
+        triton_driver = cuda_requirements.triton_driver()  # first: a Triton that cannot launch here says so
         Device, DeviceMemoryResource, EventOptions, LegacyPinnedMemoryResource = _import_cuda_core()
         from cuda.bindings import driver
         self._driver = driver
@@ -158,9 +157,12 @@ class DriverRuntime:
         self._ring = None  # (buffer, address) of the small uploads' ring, made by the first one; () without pinning
         self._ring_half, self._ring_used = 0, 0  # the half being filled, and its bytes used
         self._ring_events = [None, None]  # per half: an event recorded after the copies of its last lap
-        import triton
-        # Every launch asks the active driver for the current stream: make it this one.
-        triton.runtime.driver.active.get_current_stream = lambda device=None: self.stream_handle
+        # Every launch asks the active driver for the current stream (JITFunction.run and CompiledKernel's runner:
+        # driver.active.get_current_stream(device)): make it this one. Triton keeps that getter on the driver
+        # instance (torch.cuda's raw current stream when torch drives it, always so before 3.8; from 3.8 without
+        # torch, the device's default stream), so replacing the instance attribute redirects every launch. Read in
+        # Triton 3.6's and 3.9's source; the torch-backed path awaits a GPU run.
+        triton_driver.get_current_stream = lambda device=None: self.stream_handle
 
     def _call(self, name, *args):
         """`cuda.bindings.driver.<name>(*args)`'s outputs: None, one value, or a tuple of several."""
@@ -224,6 +226,19 @@ class DriverRuntime:
         """Return the pool's cached, unused blocks to the driver (torch.cuda.empty_cache)."""
         self.stream.sync()  # blocks freed on the stream are only released once the stream has passed the free
         self._call("cuMemPoolTrimTo", self.memory_resource.handle, 0)
+
+    def make_stream_wait(self, consumer_stream):
+        """Order another library's stream (a CUstream as an int; 1 is the legacy default stream) after the work
+        queued so far on ours, without a host wait: an event recorded here, waited on there (DLPack's
+        handshake, framework/utils/dlpack.py). The event may be destroyed at once: the wait is already queued."""
+        if consumer_stream == self.stream_handle:
+            return
+        event = self._call("cuEventCreate", 2)  # CU_EVENT_DISABLE_TIMING: the cheapest kind
+        try:
+            self._call("cuEventRecord", event, self.stream_handle)
+            self._call("cuStreamWaitEvent", consumer_stream, event, 0)
+        finally:
+            self._call("cuEventDestroy", event)
 
     # ---- copies -------------------------------------------------------------------------------------------
 
@@ -349,18 +364,14 @@ def runtime():
         if interpreter_requested():
             _RUNTIME = InterpreterRuntime()
         elif gpu_count() > 0:
-            try:
-                _RUNTIME = DriverRuntime()
-            except ImportError as error:
-                raise RuntimeError(f"a CUDA GPU is present but cuda-core could not be imported ({error}): "
-                                   "pip install 'framework[cuda]'") from None
+            cuda_requirements.check_gpu_stack()
+            _RUNTIME = DriverRuntime()
             # Registered here, for the process's runtime only, not in DriverRuntime.__init__: a DriverRuntime
             # built on the side (tests/backends/cuda's fake GPU) must not become the whole process's benchmarker.
             from triton_kernels import tuning
             tuning.set_benchmarker(_RUNTIME.benchmark)
         else:
-            raise RuntimeError("Found no NVIDIA driver on your system: no CUDA GPUs are available. "
-                               f"To run the `cuda` device without a GPU, {INTERPRETER_HINT}.")
+            raise RuntimeError(cuda_requirements.unavailable_reason())
     return _RUNTIME
 
 

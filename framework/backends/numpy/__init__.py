@@ -3,9 +3,18 @@ from ...autograd.registry import KERNELS, KernelPair, not_differentiable
 from . import elementwise, linalg, shape  # noqa: F401
 from . import reduction  # noqa: F401
 from . import indexing  # noqa: F401
+from . import scatter_reduce  # noqa: F401
 from . import nn  # noqa: F401
+from . import activation  # noqa: F401
+from . import normalization  # noqa: F401
 from . import linear_cross_entropy  # noqa: F401
+from . import scan, search, sorting  # noqa: F401
+from . import rearrange  # noqa: F401
+from . import matrix  # noqa: F401
+from . import products  # noqa: F401
+from . import distance  # noqa: F401
 from . import batch_norm, conv, pooling, resample  # noqa: F401
+from ..composed import register_composed
 from .common import without_float_warnings
 
 
@@ -19,4 +28,5 @@ def _quiet_all_kernels():
             pairs["cpu"] = KernelPair(without_float_warnings(pair.forward), backward)
 
 
+register_composed("cpu")
 _quiet_all_kernels()

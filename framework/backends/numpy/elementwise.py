@@ -6,6 +6,7 @@ PyTorch's CPU kernels do.
 import numpy as np
 
 from ...autograd.registry import not_differentiable, register
+from . import special
 from .common import LOW_PRECISION, sum_to_shape, upcast
 
 
@@ -117,6 +118,39 @@ def _clamp_backward(ctx, g):
 
 
 register("clamp", "cpu", _clamp_forward, _clamp_backward, "ClampBackward1")
+
+
+def _clamp_tensor_forward(ctx, x, low, high):
+    """clamp with tensor bounds (either may be None): numpy's minimum(high, maximum(low, x)) as the scalar
+    clamp, so nan in any operand gives nan and high wins where low > high."""
+    out = upcast(x)
+    if low is not None:
+        out = np.maximum(upcast(low), out)
+    if high is not None:
+        out = np.minimum(upcast(high), out)
+    if ctx.needs_input_grad:
+        ctx.save_for_backward(x, low, high)
+    return out.astype(x.dtype, copy=False)
+
+
+def _clamp_tensor_backward(ctx, g):
+    """Each of (x, low, high) gets the gradient where it is the result, as PyTorch's clamp_backward and
+    clamp_backward_min_max define it (ties go to x; where low > high, to high)."""
+    x, low, high = (None if a is None else upcast(a) for a in ctx.saved_tensors)
+    keep_x = np.ones(x.shape, dtype=bool)
+    keep_low = keep_high = None
+    if low is not None:
+        keep_x = keep_x & (x >= low)
+        keep_low = (x < low) & (low < high) if high is not None else x < low
+    if high is not None:
+        keep_x = keep_x & (x <= high)
+        keep_high = (x > high) | (high < low) if low is not None else x > high
+    zero = np.zeros((), dtype=g.dtype)
+    return tuple(sum_to_shape(np.where(keep, g, zero), saved.shape) if need else None
+                 for keep, saved, need in zip((keep_x, keep_low, keep_high), ctx.saved_tensors, ctx.needs_input_grad))
+
+
+register("clamp_tensor", "cpu", _clamp_tensor_forward, _clamp_tensor_backward, "ClampBackward0")
 
 
 # ---- binary ops: inputs already share one dtype; `b` may be a Python scalar ----
@@ -236,3 +270,85 @@ def _where_backward(ctx, g):
 
 
 register("where", "cpu", _where_forward, _where_backward)
+
+
+# ---- erf, erfc, erfinv, nan_to_num, lerp ----
+
+_TWO_OVER_SQRT_PI = 2.0 / np.sqrt(np.pi)
+_SQRT_PI_OVER_TWO = np.sqrt(np.pi) / 2.0
+
+
+def _in_float64(fn):
+    """A special function of special.py (float64 math) returning the argument's dtype."""
+    return lambda x: fn(x).astype(x.dtype, copy=False)
+
+
+_unary("erf", _in_float64(special.erf), lambda g, x, o: g * _TWO_OVER_SQRT_PI * np.exp(-x * x))
+_unary("erfc", _in_float64(special.erfc), lambda g, x, o: -g * _TWO_OVER_SQRT_PI * np.exp(-x * x))
+_unary("erfinv", _in_float64(special.erfinv), lambda g, x, o: g * _SQRT_PI_OVER_TWO * np.exp(o * o), saves="output")
+
+
+def _nan_to_num_forward(ctx, x, nan, posinf, neginf):
+    if ctx.needs_input_grad:
+        ctx.save_for_backward(x)
+    out = np.nan_to_num(upcast(x), nan=nan, posinf=posinf, neginf=neginf)
+    return out.astype(x.dtype, copy=False)
+
+
+def _nan_to_num_backward(ctx, g):
+    (x,) = ctx.saved_tensors
+    return g * np.isfinite(upcast(x))
+
+
+register("nan_to_num", "cpu", _nan_to_num_forward, _nan_to_num_backward)
+
+
+def _lerp(a, b, w):
+    """a + w * (b - a), from whichever end is nearer (PyTorch's formula: exact at w = 0 and w = 1)."""
+    return np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
+
+
+def _lerp_scalar_forward(ctx, a, b, weight):
+    if ctx.needs_input_grad:
+        ctx.meta = (a.shape, b.shape, weight)
+    out = _lerp(upcast(a), upcast(b), weight)
+    return out.astype(a.dtype, copy=False)
+
+
+def _lerp_scalar_backward(ctx, g):
+    shape_a, shape_b, weight = ctx.meta
+    need_a, need_b = ctx.needs_input_grad
+    g32 = upcast(g)
+    ga = sum_to_shape(g32 * (1 - weight), shape_a).astype(g.dtype, copy=False) if need_a else None
+    gb = sum_to_shape(g32 * weight, shape_b).astype(g.dtype, copy=False) if need_b else None
+    return ga, gb
+
+
+register("lerp", "cpu", _lerp_scalar_forward, _lerp_scalar_backward)
+
+
+def _lerp_tensor_forward(ctx, a, b, w):
+    if ctx.needs_input_grad:
+        need_a, need_b, need_w = ctx.needs_input_grad
+        ctx.shapes = (a.shape, b.shape, w.shape)
+        ctx.save_for_backward(a if need_w else None, b if need_w else None, w if need_a or need_b else None)
+    out = _lerp(upcast(a), upcast(b), upcast(w))
+    return out.astype(a.dtype, copy=False)
+
+
+def _lerp_tensor_backward(ctx, g):
+    a, b, w = ctx.saved_tensors
+    need_a, need_b, need_w = ctx.needs_input_grad
+    shape_a, shape_b, shape_w = ctx.shapes
+    g32 = upcast(g)
+
+    def reduced(grad, shape):
+        return sum_to_shape(grad, shape).astype(g.dtype, copy=False)
+
+    ga = reduced(g32 * (1 - upcast(w)), shape_a) if need_a else None
+    gb = reduced(g32 * upcast(w), shape_b) if need_b else None
+    gw = reduced(g32 * (upcast(b) - upcast(a)), shape_w) if need_w else None
+    return ga, gb, gw
+
+
+register("lerp_tensor", "cpu", _lerp_tensor_forward, _lerp_tensor_backward, "LerpBackward1")

@@ -66,23 +66,52 @@ def _index_backward(ctx, g):
 register("index", "cpu", _index_forward, _index_backward)
 
 
+def _take_forward(ctx, x, index):
+    ctx.save_for_backward(index)
+    ctx.shape = x.shape
+    return np.take(x.reshape(-1), index)  # negatives count from the end (bounds checked by the op)
+
+
+def _take_backward(ctx, g):
+    index, = ctx.saved_tensors
+    return _scatter_add((int(np.prod(ctx.shape)),), g.dtype, (index,), g).reshape(ctx.shape), None
+
+
+register("take", "cpu", _take_forward, _take_backward)
+
+
 # ---- x[key] = value, out of place (autograd) and in place -------------------
 
-def _put(target, value, indices, basic_key, dims):
+def _put(target, value, indices, basic_key, dims, accumulate=False):
     view = target[basic_key + (Ellipsis,)]
-    if indices:
-        view[_advanced_key(view.ndim, indices, dims)] = value
+    key = _advanced_key(view.ndim, indices, dims) if indices else Ellipsis
+    if not accumulate:
+        view[key] = value
+        return
+    # repeated positions add up (np.add.at), in float32 for float16/bfloat16
+    acc = view.astype(np.float32) if view.dtype in LOW_PRECISION else view
+    np.add.at(acc, key, np.asarray(value).astype(acc.dtype, copy=False))
+    if acc is not view:
+        view[...] = acc
+
+
+def _put_params(indices_and_params):
+    """(index arrays, basic_key, dims, accumulate) of index_put's arguments; `accumulate` (index_put_'s, a bool)
+    is optional: `x[key] = value` passes (basic_key, dims)."""
+    if isinstance(indices_and_params[-1], bool):
+        *indices, basic_key, dims, accumulate = indices_and_params
     else:
-        view[...] = value
+        (*indices, basic_key, dims), accumulate = indices_and_params, False
+    return indices, basic_key, dims, accumulate
 
 
 def _index_put_forward(ctx, x, value, *indices_and_params):
-    *indices, basic_key, dims = indices_and_params
+    indices, basic_key, dims, accumulate = _put_params(indices_and_params)
     ctx.save_for_backward(*indices)
-    ctx.basic_key, ctx.dims = basic_key, dims
+    ctx.basic_key, ctx.dims, ctx.accumulate = basic_key, dims, accumulate
     ctx.value_shape = value.shape if isinstance(value, np.ndarray) else None
     out = x.copy()
-    _put(out, value, indices, basic_key, dims)
+    _put(out, value, indices, basic_key, dims, accumulate)
     return out
 
 
@@ -95,14 +124,15 @@ def _index_put_backward(ctx, g):
     if ctx.value_shape is not None and ctx.needs_input_grad[1]:
         gathered = view[key] if indices else view.copy()  # a basic key reads a view: copy before zeroing
         grad_value = sum_to_shape(gathered, ctx.value_shape)
-    view[key] = 0
+    if not ctx.accumulate:  # values added in: x's gradient passes through; written over: it stops there
+        view[key] = 0
     return (grad_x if ctx.needs_input_grad[0] else None, grad_value) + (None,) * len(indices)
 
 
 def _index_put_inplace(ctx, x, value, *indices_and_params):
-    *indices, basic_key, dims = indices_and_params
+    indices, basic_key, dims, accumulate = _put_params(indices_and_params)
     _check_writeable(x)
-    _put(x, value, indices, basic_key, dims)
+    _put(x, value, indices, basic_key, dims, accumulate)
     return x
 
 
@@ -152,7 +182,7 @@ def _src_part(src, index):
     return src[tuple(slice(0, s) for s in index.shape)]
 
 
-def _scatter_forward(ctx, x, index, src, dim):
+def _scatter_forward(ctx, x, index, src, dim, check=None):  # check: cuda's error (bounds are checked by the op)
     ctx.save_for_backward(index)
     ctx.dim = dim
     ctx.src_shape = src.shape if isinstance(src, np.ndarray) else None
@@ -178,7 +208,7 @@ def _scatter_backward(ctx, g):
     return grad_x, None, _scatter_src_grad(ctx, g, index)
 
 
-def _scatter_add_forward(ctx, x, index, src, dim):
+def _scatter_add_forward(ctx, x, index, src, dim, check=None):
     ctx.save_for_backward(index)
     ctx.dim, ctx.src_shape = dim, src.shape
     return x + _scatter_add(x.shape, x.dtype, _gather_key(index, dim), _src_part(src, index))
@@ -232,4 +262,35 @@ def _masked_select_backward(ctx, g):
 
 
 register("masked_select", "cpu", _masked_select_forward, _masked_select_backward)
+
+
+def _masked_scatter_forward(ctx, x, mask, source):
+    """x where not mask, and where mask the source's elements in C order (x and mask broadcast together)."""
+    shape = np.broadcast_shapes(x.shape, mask.shape)
+    mask = np.broadcast_to(mask, shape)
+    count = int(np.count_nonzero(mask))
+    if count > source.size:
+        raise RuntimeError("Number of elements of source < number of ones in mask")
+    out = np.array(np.broadcast_to(x, shape))
+    out[mask] = source.reshape(-1)[:count]
+    ctx.save_for_backward(mask)
+    ctx.shapes = (x.shape, source.shape)
+    return out
+
+
+def _masked_scatter_backward(ctx, g):
+    mask, = ctx.saved_tensors
+    x_shape, source_shape = ctx.shapes
+    grad_x = grad_source = None
+    if ctx.needs_input_grad[0]:
+        grad_x = sum_to_shape(np.where(mask, np.zeros((), g.dtype), g), x_shape)
+    if ctx.needs_input_grad[2]:
+        grad_source = np.zeros(int(np.prod(source_shape)), g.dtype)
+        selected = g[mask]
+        grad_source[:selected.size] = selected
+        grad_source = grad_source.reshape(source_shape)
+    return grad_x, None, grad_source
+
+
+register("masked_scatter", "cpu", _masked_scatter_forward, _masked_scatter_backward)
 register("nonzero", "cpu", lambda ctx, x: np.argwhere(x), not_differentiable)

@@ -154,8 +154,11 @@ register("repeat", "cpu", _repeat_forward, _repeat_backward)
 def _copy_into(ctx, destination, source):
     """Write `source` into `destination`'s memory (broadcast, cast); the in-place ops' last step."""
     if not destination.flags.writeable:
-        raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a "
-                           "single memory location. Please clone() the tensor before performing the operation.")
+        if any(stride == 0 and size > 1 for stride, size in zip(destination.strides, destination.shape)):
+            raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a "
+                               "single memory location. Please clone() the tensor before performing the operation.")
+        raise RuntimeError("unsupported operation: the written-to tensor's memory is read-only (a read-only NumPy "
+                           "array or DLPack capsule). Please clone() the tensor before performing the operation.")
     np.copyto(destination, source, casting="unsafe")
 
 

@@ -1,2 +1,8 @@
-"""`framework.nn.utils`: helpers around the layers (`rnn`: packed and padded variable-length batches)."""
+"""`framework.nn.utils`: gradient clipping, flattening parameters to one vector, as `torch.nn.utils`, and
+`rnn` (packed and padded variable-length batches)."""
 from . import rnn  # noqa: F401
+from .clip_grad import clip_grad_norm, clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm
+from .convert_parameters import parameters_to_vector, vector_to_parameters
+
+__all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grads_with_norm_", "clip_grad_value_", "get_total_norm",
+           "parameters_to_vector", "vector_to_parameters"]

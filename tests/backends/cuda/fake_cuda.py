@@ -29,10 +29,12 @@ class CUresult(enum.IntEnum):
     CUDA_SUCCESS = 0
     CUDA_ERROR_INVALID_VALUE = 1
     CUDA_ERROR_OUT_OF_MEMORY = 2
+    CUDA_ERROR_NO_DEVICE = 100
 
 
 _ERROR_STRINGS = {CUresult.CUDA_ERROR_INVALID_VALUE: b"invalid argument",
-                  CUresult.CUDA_ERROR_OUT_OF_MEMORY: b"out of memory"}
+                  CUresult.CUDA_ERROR_OUT_OF_MEMORY: b"out of memory",
+                  CUresult.CUDA_ERROR_NO_DEVICE: b"no CUDA-capable device is detected"}
 
 
 class _Handle:
@@ -54,6 +56,10 @@ class CUdeviceptr(_Handle):
 
 
 class CUmemoryPool(_Handle):
+    pass
+
+
+class CUevent(_Handle):
     pass
 
 
@@ -85,6 +91,9 @@ class FakeGPU:
     """One device of `total_memory` bytes, of which the pool can hand out `pool_capacity`; host-backed."""
 
     def __init__(self, total_memory=1 << 30, pool_capacity=256 << 20, pinned_capacity=1 << 30):
+        self.device_count = 1  # 0: a driver without a GPU (cuInit answers CUDA_ERROR_NO_DEVICE)
+        self.driver_version = 12090  # the CUDA version the driver supports (cuDriverGetVersion)
+        self.bindings_version = "12.9.0"  # cuda-bindings' version; its major is the CUDA it was built for
         self.total_memory = total_memory
         self.pool_capacity = pool_capacity
         self.pinned_capacity = pinned_capacity
@@ -95,6 +104,7 @@ class FakeGPU:
         self.fail = {}  # driver function name -> the CUresult it returns instead of running
         self.streams = {}  # int(handle) -> Stream
         self.device_memory = {}  # address -> ctypes buffer
+        self.events = {}  # int(handle) of each driver-API event alive -> (stream, mark) of its last record, or None
         self.context_current = False
         self.triton_driver = types.SimpleNamespace(get_current_device=lambda: 0,
                                                    get_current_stream=lambda device: 0)
@@ -122,14 +132,20 @@ class FakeGPU:
 
     def driver_module(self):
         driver = types.ModuleType("cuda.bindings.driver")
-        driver.CUresult, driver.CUstream, driver.CUdeviceptr, driver.CUmemoryPool = (
-            CUresult, CUstream, CUdeviceptr, CUmemoryPool)
+        driver.CUresult, driver.CUstream, driver.CUdeviceptr, driver.CUmemoryPool, driver.CUevent = (
+            CUresult, CUstream, CUdeviceptr, CUmemoryPool, CUevent)
 
-        def cuInit(flags):
-            return (CUresult.CUDA_SUCCESS,)
+        major, minor = (int(part) for part in self.bindings_version.split(".")[:2])
+        driver.CUDA_VERSION = major * 1000 + minor * 10  # e.g. 12090: the CUDA these bindings were built for
+
+        def cuInit(Flags):
+            return (CUresult.CUDA_SUCCESS if self.device_count else CUresult.CUDA_ERROR_NO_DEVICE,)
 
         def cuDeviceGetCount():
-            return (CUresult.CUDA_SUCCESS, 1)
+            return (CUresult.CUDA_SUCCESS, self.device_count)
+
+        def cuDriverGetVersion():
+            return (CUresult.CUDA_SUCCESS, self.driver_version)
 
         def cuDeviceTotalMem(dev):
             operator.index(dev)
@@ -155,14 +171,44 @@ class FakeGPU:
             self.calls.append(("cuMemPoolTrimTo", (_handle_int(pool, CUmemoryPool), operator.index(minBytesToKeep))))
             return (CUresult.CUDA_SUCCESS,)
 
+        def cuEventCreate(flags):
+            event = CUevent(0x9000 + 0x10 * len(self.calls))  # unique: calls only grows
+            self.events[int(event)] = None  # the (stream, mark) it was last recorded at
+            self.calls.append(("cuEventCreate", (operator.index(flags),)))
+            return (CUresult.CUDA_SUCCESS, event)
+
+        def cuEventRecord(hEvent, hStream):
+            event, stream = _handle_int(hEvent, CUevent), self._stream(hStream)
+            self.calls.append(("cuEventRecord", (event, int(stream.handle))))
+            self.events[event] = (stream, stream._enqueue(lambda: None))
+            return (CUresult.CUDA_SUCCESS,)
+
+        def cuStreamWaitEvent(hStream, hEvent, flags):
+            stream, event = _handle_int(hStream, CUstream), _handle_int(hEvent, CUevent)
+            self.calls.append(("cuStreamWaitEvent", (stream, event, operator.index(flags))))
+            recorded = self.events.get(event)
+            if recorded is None:
+                return (CUresult.CUDA_ERROR_INVALID_VALUE,)
+            producer, mark = recorded
+            waiter = self.streams.get(stream)
+            if waiter is not None:  # the waiting stream runs nothing queued after this until the producer reached mark
+                waiter._enqueue(lambda: producer._run_until(mark))
+            return (CUresult.CUDA_SUCCESS,)
+
+        def cuEventDestroy(hEvent):
+            event = _handle_int(hEvent, CUevent)
+            self.calls.append(("cuEventDestroy", (event,)))
+            return (CUresult.CUDA_SUCCESS,) if self.events.pop(event, 0) != 0 else (CUresult.CUDA_ERROR_INVALID_VALUE,)
+
         def cuGetErrorName(error):
             return (CUresult.CUDA_SUCCESS, CUresult(error).name.encode())
 
         def cuGetErrorString(error):
             return (CUresult.CUDA_SUCCESS, _ERROR_STRINGS[CUresult(error)])
 
-        for function in (cuInit, cuDeviceGetCount, cuDeviceTotalMem, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync,
-                         cuMemcpyDtoDAsync, cuMemPoolTrimTo, cuGetErrorName, cuGetErrorString):
+        for function in (cuInit, cuDeviceGetCount, cuDriverGetVersion, cuDeviceTotalMem, cuMemcpyHtoDAsync,
+                         cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemPoolTrimTo, cuEventCreate, cuEventRecord,
+                         cuStreamWaitEvent, cuEventDestroy, cuGetErrorName, cuGetErrorString):
             setattr(driver, function.__name__, function)
         return driver
 
@@ -341,7 +387,7 @@ class FakeGPU:
         core.__path__ = []
         bindings = types.ModuleType("cuda.bindings")
         bindings.__path__ = []
-        bindings.__version__ = "12.9.0"
+        bindings.__version__ = self.bindings_version
         bindings.driver = self.driver_module()
         cuda.core, cuda.bindings = core, bindings
         modules = {"cuda": cuda, "cuda.core": core, "cuda.bindings": bindings, "cuda.bindings.driver": bindings.driver}

@@ -273,8 +273,8 @@ def test_the_fake_has_the_signatures_of_the_installed_cuda_core():
                         ("Buffer", "close"), ("Stream", "record"), ("Stream", "sync"), ("Event", "sync")]:
         assert _parameters(getattr(classes[cls], method)) == _parameters(getattr(getattr(core, cls), method)), \
             f"{cls}.{method}"
-    for name in ("cuDeviceTotalMem", "cuMemcpyHtoDAsync", "cuMemcpyDtoHAsync", "cuMemcpyDtoDAsync", "cuMemPoolTrimTo",
-                 "cuGetErrorName", "cuGetErrorString"):
+    for name in ("cuInit", "cuDeviceGetCount", "cuDriverGetVersion", "cuDeviceTotalMem", "cuMemcpyHtoDAsync",
+                 "cuMemcpyDtoHAsync", "cuMemcpyDtoDAsync", "cuMemPoolTrimTo", "cuGetErrorName", "cuGetErrorString"):
         assert [p[:2] for p in _parameters(getattr(fake_driver, name))] == \
             [p[:2] for p in _parameters(getattr(driver, name))], name
     assert [f.name for f in dataclasses.fields(classes["EventOptions"])] == \

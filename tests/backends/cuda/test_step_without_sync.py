@@ -72,15 +72,17 @@ def fake_gpu_runtime(monkeypatch, **fake_options):
     return gpu, rt
 
 
-def train(steps, batches, model, optimizer):
-    """`steps` training steps (an MLP, cross-entropy, Adam) over device-resident batches; returns the losses, not
-    read."""
+def train(steps, batches, model, optimizer, clip=False):
+    """`steps` training steps (an MLP, cross-entropy, Adam; with `clip`, the gradients clipped by their total
+    norm) over device-resident batches; returns the losses, not read."""
     losses = []
     for step in range(steps):
         x, y = batches[step % len(batches)]
         optimizer.zero_grad()
         loss = F.cross_entropy(model(x), y)
         loss.backward()
+        if clip:
+            fw.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
         optimizer.step()
         losses.append(loss.detach())
     return losses
@@ -99,12 +101,12 @@ def waiting(counts):
     return {name: counts[name] for name in WAITING if counts[name]}
 
 
-def _check_steps_wait_for_nothing(counts, waits):
+def _check_steps_wait_for_nothing(counts, waits, clip=False):
     model, optimizer, batches = setup_mlp()
-    train(1, batches, model, optimizer)  # warm-up: lazily made state (Adam's moments, the error record)
+    train(1, batches, model, optimizer, clip)  # warm-up: lazily made state (Adam's moments, the error record)
     counts.clear()
     waits.clear()
-    losses = train(3, batches, model, optimizer)
+    losses = train(3, batches, model, optimizer, clip)
     assert waiting(counts) == {}, f"a training step copied to the host or synchronised: {dict(counts)}"
     assert waits == [], f"a training step waited for the device: {waits}"
     values = [loss.item() for loss in losses]  # the loss is read only now
@@ -122,6 +124,15 @@ def test_no_copy_or_sync_in_a_step_on_the_fake_gpu(monkeypatch):
     gpu, _ = fake_gpu_runtime(monkeypatch)
     _check_steps_wait_for_nothing(counts, gpu.waits)
     assert gpu.copies("cuMemcpyDtoHAsync")  # the losses came from the fake's memory
+
+
+@pytest.mark.parametrize("runtime", ["interpreter", "fake GPU"])
+def test_clip_grad_norm_in_a_step_waits_for_nothing(monkeypatch, runtime):
+    """clip_grad_norm_ (error_if_nonfinite=False, PyTorch's default, where PyTorch does not sync either) keeps the
+    total norm and the clip coefficient on the device."""
+    counts = count_entry_points(monkeypatch, InterpreterRuntime if runtime == "interpreter" else DriverRuntime)
+    waits = fake_gpu_runtime(monkeypatch)[0].waits if runtime == "fake GPU" else []
+    _check_steps_wait_for_nothing(counts, waits, clip=True)
 
 
 @pytest.mark.parametrize("runtime", ["interpreter", "fake GPU"])

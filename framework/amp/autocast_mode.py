@@ -24,8 +24,10 @@ from ..autograd import function as _function
 
 __all__ = ["autocast", "get_autocast_dtype", "is_autocast_enabled", "is_autocast_cache_enabled"]
 
-# mm, bmm, mv, dot's matmul path, addmm's product all run "matmul"; every conv and conv_transpose "convolution"
-_MATMUL_FAMILY = {"linear", "matmul", "convolution"}
+# mm, bmm, mv, dot's matmul path, addmm's product all run "matmul"; every conv and conv_transpose "convolution";
+# the recurrent layers' step "rnn_step" (PyTorch lists their fused kernels: _cudnn_rnn and the cells on cuda,
+# mkldnn_rnn_layer on the CPU)
+_MATMUL_FAMILY = {"linear", "matmul", "convolution", "rnn_step"}
 LOWER = {"cpu": _MATMUL_FAMILY, "cuda": _MATMUL_FAMILY}
 _LOSSES = {"cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse_loss", "huber_loss",
            "smooth_l1_loss"}

@@ -13,6 +13,7 @@ import pytest
 import framework as fw
 from framework.autograd.derivatives import DERIVATIVES
 from framework.autograd.registry import KERNELS, not_differentiable
+from framework.ops.rnn_step import rnn_step
 from helpers import DEVICES, assert_close, requires_torch, torch
 
 # ops the case table cannot reach through a forward graph, and why
@@ -97,6 +98,25 @@ def _linear_cross_entropy(L, x, w, t, b):
     if L is fw:
         return fw.nn.functional.linear_cross_entropy(x, w, t, b, label_smoothing=0.1, chunk_size=2)
     return L.nn.functional.cross_entropy(L.nn.functional.linear(x, w, b), t, label_smoothing=0.1)
+
+
+def _rnn_step(L, mode, gx, h, c, w, b=None):
+    """The recurrent layers' fused step; torch: the same equations composed (PyTorch has no such function)."""
+    if L is fw:
+        out = rnn_step(mode, gx, h, c, w, b)
+    elif mode == "GRU":
+        x_r, x_z, x_n = gx.chunk(3, 1)
+        h_r, h_z, h_n = L.nn.functional.linear(h, w, b).chunk(3, 1)
+        r, z = (x_r + h_r).sigmoid(), (x_z + h_z).sigmoid()
+        n = (x_n + r * h_n).tanh()
+        out = n + z * (h - n)
+    elif mode == "LSTM":
+        i, f, g, o = (gx + h @ w.T).chunk(4, 1)
+        c_new = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        out = o.sigmoid() * c_new.tanh(), c_new
+    else:
+        out = (gx + h @ w.T).tanh()
+    return out[0] * out[1] if mode == "LSTM" else out
 
 
 def _move(L, x):
@@ -255,6 +275,9 @@ CASES = [
                                                                                   label_smoothing=0.1), [S, S]),
     ("linear-cross-entropy", lambda L, x, w, b: _linear_cross_entropy(L, x, w, _index(L, [0, 4, 1], x), b),
      [S, (5, 4), (5,)]),
+    ("rnn-step-lstm", lambda L, x, h, c, w: _rnn_step(L, "LSTM", x, h, c, w), [(3, 8), (3, 2), (3, 2), (8, 2)]),
+    ("rnn-step-gru", lambda L, x, h, w, b: _rnn_step(L, "GRU", x, h, None, w, b), [(3, 6), (3, 2), (6, 2), (6,)]),
+    ("rnn-step-tanh", lambda L, x, h, w: _rnn_step(L, "RNN_TANH", x, h, None, w), [(3, 2), (3, 2), (2, 2)]),
     ("nll-loss", lambda L, x: L.nn.functional.nll_loss(x.log_softmax(1), _index(L, [0, 3, 1], x)), [S]),
     ("nll-loss-options", lambda L, x: L.nn.functional.nll_loss(
         x.log_softmax(1), _index(L, [0, 3, 1], x), weight=_index(L, [1.0, 2.0, 0.5, 3.0], x).double(),

@@ -459,6 +459,7 @@ EXCLUDED = {
     **{op: "test_search.py" for op in ("searchsorted", "histc", "bincount")},
     "group_norm": "nn/test_group_norm.py (per-group statistics: not elementwise)",
     "linear_cross_entropy": "nn/test_linear_cross_entropy.py (class targets, a matmul: not elementwise)",
+    "rnn_step": "test_rnn_step.py, nn/test_rnn.py (a recurrent step: a matmul and gates, not elementwise)",
     # elements moved, not computed: the property is where each lands; test_rearrange.py and test_matrix.py
     **{op: "test_rearrange.py" for op in ("flip", "roll", "rot90")},
     **{op: "test_matrix.py (matrix structure: shapes and offsets are the property)" for op in (

@@ -8,6 +8,7 @@ import math
 from ...ops import elementwise as ew
 from ...ops import nn as ops_nn
 from ...ops import reduction as red
+from ...ops import rnn_step as ops_rnn_step
 from ...ops.elementwise import broadcast_shapes
 from . import derivative
 from .tools import recompute, sum_to, zeros
@@ -203,6 +204,12 @@ def _linear_cross_entropy_composition(x, weight, target, bias, ignore_index, lab
 @derivative("linear_cross_entropy", save=(0, 1, 2, 3), inputs=(0, 1, 3))
 def _linear_cross_entropy(ctx, g):
     return recompute(ctx, g, _linear_cross_entropy_composition, (0, 1, 3))
+
+
+@derivative("rnn_step", save=(0, 1, 2, 3, 4))
+def _rnn_step(ctx, g):
+    """The fused recurrent step differentiates its composition (ops/rnn_step.py)."""
+    return recompute(ctx, g, ops_rnn_step.composition, (0, 1, 2, 3, 4))
 
 
 @derivative("nll_loss", save=(1, 2), shapes=True, inputs=(0,))

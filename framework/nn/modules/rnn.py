@@ -10,14 +10,16 @@ How a layer runs (the same on every device, composed from framework ops, so auto
 * then a loop over the time steps (never over elements): the recurrent matmul of the step's active rows and
   the gates' elementwise update. Forward runs t = 0..T-1, reverse T-1..0; rows past a sequence's end keep its
   final state (forward) or still hold the initial one (reverse), which is how packed batches end and start.
-On `cuda` each step is a handful of kernel launches (a matmul and the elementwise gate ops), not yet one fused
-per-step kernel.
+Each step is one `rnn_step` op (framework/ops/rnn_step.py): one autograd node per step and direction; on `cuda`
+one fused Triton launch forward (the recurrent GEMM with the gates in its epilogue) and one backward (plus W_hh's
+gradient GEMM), numpy on the CPU.
 """
 import math
 import numbers
 import warnings
 
 from ...creation import empty, zeros
+from ...ops.rnn_step import composition, rnn_step
 from ...ops.shape import cat, stack
 from .. import functional as F
 from .. import init
@@ -28,23 +30,17 @@ from .module import Module
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def _step(mode, gates_x, h, c, w_hh, b_hh, w_hr):
+def _step(mode, gates_x, h, c, w_hh, b_hh, w_hr, fused=True):
     """One time step for the active rows: gates_x is their input projection (with the biases, except GRU's
-    b_hh); returns the new (h, c) (c is None but for LSTM)."""
-    if mode == "GRU":
-        gates_h = F.linear(h, w_hh, b_hh)
-        x_r, x_z, x_n = gates_x.chunk(3, 1)
-        h_r, h_z, h_n = gates_h.chunk(3, 1)
-        r, z = F.sigmoid(x_r + h_r), F.sigmoid(x_z + h_z)
-        n = F.tanh(x_n + r * h_n)
-        return n + z * (h - n), None
-    gates = gates_x + F.linear(h, w_hh)
-    if mode == "LSTM":
-        i, f, g, o = gates.chunk(4, 1)
-        c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
-        h = F.sigmoid(o) * F.tanh(c)
-        return (h if w_hr is None else F.linear(h, w_hr)), c
-    return (F.tanh(gates) if mode == "RNN_TANH" else F.relu(gates)), None
+    b_hh); returns the new (h, c) (c is None but for LSTM). `fused`: the layers' one rnn_step op (one kernel
+    launch per step on cuda, one autograd node); the cells compose the same equations from framework ops, so
+    their outputs' grad_fn is PyTorch's (MulBackward0, AddBackward0, TanhBackward0 as on its CPU)."""
+    if fused:
+        out = rnn_step(mode, gates_x, h, c, w_hh, b_hh)
+    else:
+        out = composition(gates_x, h, c, w_hh, b_hh, mode)
+    h, c = out if mode == "LSTM" else (out, None)
+    return (h if w_hr is None else F.linear(h, w_hr)), c
 
 
 def _input_projection(mode, rows, w_ih, b_ih, b_hh):

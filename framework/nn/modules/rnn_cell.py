@@ -64,7 +64,8 @@ class RNNCellBase(Module):
 
     def _cell(self, mode, x, h, c=None):
         gates_x = _input_projection(mode, x, self.weight_ih, self.bias_ih, self.bias_hh)
-        return _step(mode, gates_x, h, c, self.weight_hh, self.bias_hh if mode == "GRU" else None, None)
+        return _step(mode, gates_x, h, c, self.weight_hh, self.bias_hh if mode == "GRU" else None, None,
+                     fused=False)
 
 
 class RNNCell(RNNCellBase):

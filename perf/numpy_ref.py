@@ -176,6 +176,9 @@ def lstm_backward(x, w_ih, w_hh, b_ih, b_hh, grad):
         d_bias = flat.sum(axis=0)
         return ((flat @ w_ih).reshape(x.shape), flat.T @ x.reshape(steps * batch, -1), flat.T @ h_prev, d_bias,
                 d_bias)
+    return backward
+
+
 # ---- convolutional networks: NCHW, square kernels, im2col by sliding windows (views) and a tensordot ----------
 
 def _windows(x, k, stride, padding, fill=0.0):

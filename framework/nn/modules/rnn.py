@@ -20,7 +20,7 @@ import warnings
 
 from ...creation import empty, zeros
 from ...ops.rnn_step import composition, rnn_step
-from ...ops.shape import cat, stack
+from ...ops.shape import cat, split, stack
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -50,16 +50,19 @@ def _input_projection(mode, rows, w_ih, b_ih, b_hh):
     return F.linear(rows, w_ih, b_ih if mode == "GRU" else b_ih + b_hh)
 
 
-def _direction(mode, rows, sizes, offsets, h, c, weights, reverse):
+def _direction(mode, rows, sizes, h, c, weights, reverse):
     """Runs one direction of one layer over packed rows: (output rows (N, H_out), final h, final c)."""
     w_ih, w_hh, b_ih, b_hh, w_hr = weights
     projected = _input_projection(mode, rows, w_ih, b_ih, b_hh)
     batch = h.shape[0]
     outputs = [None] * len(sizes)
+    # one split, not a slice per step: its backward assembles the steps' gradients once (a slice's backward
+    # writes a zero-filled full-size gradient per step, which autograd would then add up: O(steps^2) traffic)
+    gates_x = split(projected, list(sizes), 0) if sizes else []
     for t in (reversed(range(len(sizes))) if reverse else range(len(sizes))):
         size = sizes[t]
         active = lambda state: state if size == batch else state[:size]  # noqa: E731
-        new_h, new_c = _step(mode, projected[offsets[t]:offsets[t] + size], active(h), None if c is None
+        new_h, new_c = _step(mode, gates_x[t], active(h), None if c is None
                              else active(c), w_hh, b_hh if mode == "GRU" else None, w_hr)
         outputs[t] = new_h
         h = new_h if size == batch else cat([new_h, h[size:]], 0)
@@ -181,9 +184,6 @@ class RNNBase(Module):
 
     def _run(self, rows, sizes, h0, c0):
         """Runs every layer over packed rows; returns (output rows, h_n, c_n or None)."""
-        offsets = [0]
-        for size in sizes:
-            offsets.append(offsets[-1] + size)
         directions = 2 if self.bidirectional else 1
         finals_h, finals_c = [], []
         for layer in range(self.num_layers):
@@ -194,7 +194,7 @@ class RNNBase(Module):
                 weights = [getattr(self, name) for name in names[:2]]
                 weights += [getattr(self, name) for name in names[2:4]] if self.bias else [None, None]
                 weights.append(getattr(self, names[-1]) if self.proj_size else None)
-                out, h, c = _direction(self.mode, rows, sizes, offsets, h0[index], None if c0 is None
+                out, h, c = _direction(self.mode, rows, sizes, h0[index], None if c0 is None
                                        else c0[index], weights, reverse=direction == 1)
                 outputs.append(out)
                 finals_h.append(h)

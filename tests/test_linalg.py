@@ -237,6 +237,9 @@ def test_matmul_shape_errors(name):
     "bmm-shapes": lambda m: m.bmm(m.ones(2, 2, 3), m.ones(2, 2, 3)),
     "mv": lambda m: m.mv(m.ones(3, 2), m.ones(3)),
     "dot-2d": lambda m: m.dot(m.ones(3, 2), m.ones(3)),
+    "vdot-2d": lambda m: m.vdot(m.ones(3, 2), m.ones(3)),
+    "vdot-dtype": lambda m: m.vdot(m.ones(3), m.ones(3, dtype=m.float64)),
+    "vdot-sizes": lambda m: m.vdot(m.ones(3), m.ones(2)),
     "outer-2d": lambda m: m.outer(m.ones(3, 2), m.ones(3)),
     # no bool matrix products: each path names its kernel
     **{f"bool-{path}": (lambda f: lambda m: f(m, m.ones(3, 3, dtype=m.bool), m.ones(3, dtype=m.bool)))(f)

@@ -100,6 +100,22 @@ def dot(input, other):
     return matmul(input, other)
 
 
+def vdot(input, other):
+    """The dot product of two 1-D tensors, the first conjugated (real tensors: dot, shown as VdotBackward0)."""
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
+    if input._dtype is not other._dtype:
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found {input._dtype.scalar_name} "
+                           f"and {other._dtype.scalar_name}")
+    if input.shape[0] != other.shape[0]:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{input.shape[0]}] and src [{other.shape[0]}] "
+                           f"to have the same number of elements, but got {input.shape[0]} and {other.shape[0]} "
+                           "elements respectively")
+    input, other = autocast_inputs("matmul", (input, other))
+    _refuse_bool(input, "dot")
+    return run("matmul", (input, other), (), "VdotBackward0")
+
+
 inner = dot
 
 
@@ -157,6 +173,6 @@ def linear(input, weight, bias=None, activation=None):
     return run("linear", (input, weight, bias), (activation,), name)
 
 
-TENSOR_METHODS = ("matmul", "mm", "bmm", "mv", "dot", "inner", "outer", "ger")
+TENSOR_METHODS = ("matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger")
 __all__ = list(TENSOR_METHODS)
 OPERATORS = {"__matmul__": matmul, "__rmatmul__": lambda self, other: matmul(other, self)}

@@ -2,13 +2,13 @@
 PyTorch's parameters (names, shapes, registration order, hence initialisation and state dict), arguments,
 shapes and errors. PyTorch's weights load as they are: `weight_ih_l0`, `weight_hh_l0_reverse`, ...
 
-How a layer runs (the same on every device, composed from framework ops, so autograd needs nothing new):
+How a layer runs (the same on every device):
 * every input goes through one row layout: packed rows (PackedSequence.data) with `batch_sizes[t]` rows at
   step t, the longest sequences first; a padded (T, B, I) batch is the packing where every step has B rows;
 * per layer and direction, the input projection of ALL time steps is one matmul (F.linear over the rows, with
   b_ih + b_hh folded in; GRU keeps b_hh for its reset gate);
-* then a loop over the time steps (never over elements): the recurrent matmul of the step's active rows and
-  the gates' elementwise update. Forward runs t = 0..T-1, reverse T-1..0; rows past a sequence's end keep its
+* then a loop over the time steps (never over elements): one rnn_step op on the step's active rows (the
+  recurrent matmul and the gates' update). Forward runs t = 0..T-1, reverse T-1..0; rows past a sequence's end keep its
   final state (forward) or still hold the initial one (reverse), which is how packed batches end and start.
 Each step is one `rnn_step` op (framework/ops/rnn_step.py): one autograd node per step and direction; on `cuda`
 one fused Triton launch forward (the recurrent GEMM with the gates in its epilogue) and one backward (plus W_hh's

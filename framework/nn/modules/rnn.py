@@ -8,8 +8,9 @@ How a layer runs (the same on every device):
 * per layer and direction, the input projection of ALL time steps is one matmul (F.linear over the rows, with
   b_ih + b_hh folded in; GRU keeps b_hh for its reset gate);
 * then a loop over the time steps (never over elements): one rnn_step op on the step's active rows (the
-  recurrent matmul and the gates' update). Forward runs t = 0..T-1, reverse T-1..0; rows past a sequence's end keep its
-  final state (forward) or still hold the initial one (reverse), which is how packed batches end and start.
+  recurrent matmul and the gates' update). Forward runs t = 0..T-1, reverse T-1..0; rows past a sequence's
+  end keep its final state (forward) or still hold the initial one (reverse), which is how packed batches
+  end and start.
 Each step is one `rnn_step` op (framework/ops/rnn_step.py): one autograd node per step and direction; on `cuda`
 one fused Triton launch forward (the recurrent GEMM with the gates in its epilogue) and one backward (plus W_hh's
 gradient GEMM), numpy on the CPU.

@@ -1,5 +1,7 @@
 """CPU kernels of `group_norm` (PyTorch's native_group_norm): statistics per (sample, group), then the
-per-channel affine; the backward in PyTorch's closed form. float16/bfloat16 compute in float32.
+per-channel affine; the backward in PyTorch's closed form. float16/bfloat16 compute in float32. And of
+`layer_norm` / `rms_norm` (native_layer_norm, _fused_rms_norm): the same over each row of the trailing
+normalized dims, with an elementwise affine whose parameters may be float32 for a float16/bfloat16 input.
 
 Layout: x of shape (N, C, *) is seen as (N, G, D, HxW) with D = C / G channels per group.
 """
@@ -64,3 +66,67 @@ def _group_norm_backward(ctx, g):
 
 
 register("group_norm", "cpu", _group_norm_forward, _group_norm_backward, "NativeGroupNormBackward0")
+
+
+# ---- layer_norm and rms_norm: x seen as (M, N) rows, N the product of the normalized dims ----------------------
+
+def _rows(x, normalized_ndim):
+    n = int(np.prod(x.shape[x.ndim - normalized_ndim:], dtype=np.int64))
+    return upcast(x).astype(_compute(x), copy=False).reshape(-1, n)
+
+
+def _row_norm_forward(ctx, x, weight, bias, normalized_ndim, eps, rms):
+    rows = _rows(x, normalized_ndim)
+    n = rows.shape[1]
+    empty = rows.size == 0  # (no rows, or rows of nothing: no statistics to take)
+    mean = None if rms else (rows.mean(axis=1) if not empty else np.zeros(rows.shape[0], rows.dtype))
+    centered = rows if rms else rows - mean[:, None]
+    var = (centered * centered).mean(axis=1) if not empty else np.zeros(rows.shape[0], rows.dtype)
+    rstd = 1 / np.sqrt(var + eps)
+    out = centered * rstd[:, None]
+    if weight is not None:
+        out = out * upcast(weight).astype(rows.dtype, copy=False).reshape(n)
+    if bias is not None:
+        out = out + upcast(bias).astype(rows.dtype, copy=False).reshape(n)
+    if ctx.needs_input_grad:
+        ctx.save_for_backward(x, weight)
+        ctx.stats = (mean, rstd, normalized_ndim)
+    return out.reshape(x.shape).astype(x.dtype, copy=False)
+
+
+def _row_norm_backward(ctx, g):
+    """xhat = (x - mean) rstd; dx = rstd (w dy - mean(w dy) - xhat mean(w dy xhat)) over each row (rms_norm:
+    without the mean(w dy) term); dw = sum over rows of dy xhat, db = sum of dy, in the parameters' dtypes."""
+    x, weight = ctx.saved_tensors
+    mean, rstd, normalized_ndim = ctx.stats
+    need = ctx.needs_input_grad
+    rows = _rows(x, normalized_ndim)
+    n = rows.shape[1]
+    xhat = (rows if mean is None else rows - mean[:, None]) * rstd[:, None]
+    dy = upcast(g).astype(rows.dtype, copy=False).reshape(rows.shape)
+    gx = gw = gb = None
+    if need[0]:
+        wdy = dy if weight is None else dy * upcast(weight).astype(rows.dtype, copy=False).reshape(n)
+        gx = wdy - xhat * (wdy * xhat).mean(axis=1, keepdims=True) if n else wdy
+        if mean is not None and n:
+            gx = gx - wdy.mean(axis=1, keepdims=True)
+        gx = (gx * rstd[:, None]).reshape(x.shape).astype(x.dtype, copy=False)
+    if need[1]:
+        gw = (dy * xhat).sum(axis=0).reshape(weight.shape).astype(weight.dtype, copy=False)
+    if len(need) > 2 and need[2]:
+        bias_shape = x.shape[x.ndim - normalized_ndim:]
+        gb = dy.sum(axis=0).reshape(bias_shape).astype(ctx.bias_dtype, copy=False)
+    return (gx, gw, gb) if len(need) > 2 else (gx, gw)
+
+
+def _layer_norm_forward(ctx, x, weight, bias, normalized_ndim, eps):
+    ctx.bias_dtype = None if bias is None else bias.dtype
+    return _row_norm_forward(ctx, x, weight, bias, normalized_ndim, eps, rms=False)
+
+
+def _rms_norm_forward(ctx, x, weight, normalized_ndim, eps):
+    return _row_norm_forward(ctx, x, weight, None, normalized_ndim, eps, rms=True)
+
+
+register("layer_norm", "cpu", _layer_norm_forward, _row_norm_backward, "NativeLayerNormBackward0")
+register("rms_norm", "cpu", _rms_norm_forward, _row_norm_backward, "FusedRmsNormBackward0")

@@ -26,12 +26,23 @@ from .row_settings import INTERPRETER_TILE, MAX_TILE
 from .strided import dtype_name_of, interpreting, is_contiguous
 
 _COMPUTE = {"float32": tl.float32, "float16": tl.float32, "bfloat16": tl.float32, "float64": tl.float64}
-# A program's tile: MAX_TILE (4096) elements, BLOCK_M rows of BLOCK_N = next_power_of_2(N) columns, 8 warps;
-# wider rows walk 4096-column blocks one row at a time. The backward programs each take a run of rows so that
-# at most PARTIAL_PROGRAMS partial rows are summed (4 per SM of an H100's 132, rounded up). Unmeasured on a GPU;
-# every tile the launchers can pick compiles without spills (tests/triton_kernels/test_layer_norm.py). The
-# interpreter pays per program and per loop step: it takes INTERPRETER_TILE-element tiles.
+# A program's tile: BLOCK_M rows of BLOCK_N = next_power_of_2(N) columns, `tile` elements in all, 8 warps; wider
+# rows walk tile-wide column blocks one row at a time. The forward's tile is MAX_TILE (4096) elements; the
+# backward holds more per element (x, dy, xhat, w dy and the partials) and takes 2048 (1024 for float64): at 4096
+# it spilled on sm_80/sm_90 (bfloat16 looped rows 8 B, float64 up to 736 B, at 255 registers), at these it does
+# not. The backward programs each take a run of rows so that at most PARTIAL_PROGRAMS partial rows are summed
+# (4 per SM of an H100's 132, rounded up). Unmeasured on a GPU; every tile the launchers can pick compiles without
+# spills (tests/triton_kernels/test_layer_norm.py). The interpreter pays per program and per loop step: it takes
+# INTERPRETER_TILE-element tiles.
 NUM_WARPS, PARTIAL_PROGRAMS, BLOCK_C = 8, 512, 256
+FORWARD_TILE, BACKWARD_TILE, BACKWARD_TILE_FLOAT64, MIN_BLOCK_N = MAX_TILE, 2048, 1024, 16
+# ptxas of Triton 3.6 spilled 8 B (at 80 registers) for the forward's 8 x 512 tile with 8 warps (bfloat16,
+# sm_90); with 4 warps it compiles without spills for every dtype under Triton 3.6 and 3.9.
+_FORWARD_WARPS = {(8, 512): 4}
+
+
+def forward_warps(block_m, block_n):
+    return _FORWARD_WARPS.get((block_m, block_n), NUM_WARPS)
 
 
 @triton.jit
@@ -242,14 +253,22 @@ def _layer_norm_params_backward_kernel(
 
 # ---- launchers ------------------------------------------------------------------------------------------------
 
-def blocks(n_cols, tile=None):
+def tile_for(kernel, dtype_name):
+    """The tile (elements) of the "forward" or "backward" kernel for an input of `dtype_name` on a GPU."""
+    if kernel == "forward":
+        return FORWARD_TILE
+    return BACKWARD_TILE_FLOAT64 if dtype_name == "float64" else BACKWARD_TILE
+
+
+def blocks(n_cols, tile):
     """(ONE_BLOCK, BLOCK_M, BLOCK_N) for rows of `n_cols` elements: whole rows packed into a tile of `tile`
-    elements (MAX_TILE on a GPU, INTERPRETER_TILE in the interpreter), or one row in `tile`-wide blocks. The tile
-    does not shrink for few rows (masked lanes cost nothing that matters there): the launchers pick from
-    exactly log2(tile) + 2 configs, every one of them compiled ahead of time in the tests."""
-    if tile is None:
-        tile = INTERPRETER_TILE if interpreting() else MAX_TILE
-    block_n = triton.next_power_of_2(max(n_cols, 1))
+    elements (INTERPRETER_TILE in the interpreter), or one row in `tile`-wide blocks. The tile does not shrink
+    for few rows, nor BLOCK_N below MIN_BLOCK_N for rows shorter than it (masked lanes cost nothing that matters
+    there): a kernel and dtype pick from exactly log2(tile / MIN_BLOCK_N) + 2 configs, every one of them compiled
+    ahead of time in the tests."""
+    if interpreting():
+        tile = INTERPRETER_TILE
+    block_n = max(triton.next_power_of_2(max(n_cols, 1)), MIN_BLOCK_N)
     if block_n > tile:
         return False, 1, tile
     return True, tile // block_n, block_n
@@ -286,19 +305,25 @@ def forward(x, weight, bias, y, mean, rstd, eps, rms=False):
     m, n = x.shape
     if m * n == 0:
         return y
-    one_block, block_m, block_n = blocks(n)
+    one_block, block_m, block_n = blocks(n, tile_for("forward", dtype_name_of(x)))
     _layer_norm_forward_kernel[(triton.cdiv(m, block_m),)](
         x, x if weight is None else weight, x if bias is None else bias, y, rstd if mean is None else mean, rstd,
         m, n, float_bits(eps), RMS=rms, HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None,
         COMPUTE=_COMPUTE[dtype_name_of(x)], ONE_BLOCK=one_block, BLOCK_M=block_m, BLOCK_N=block_n,
-        num_warps=NUM_WARPS)
+        num_warps=forward_warps(block_m, block_n))
     return y
 
 
-def partial_programs(m, n):
-    """(programs, rows_per_program) of the backward for M rows of N: scratch rows for the partials."""
-    block_m = blocks(n)[1]
-    row_blocks = triton.cdiv(m, block_m)
+def backward_blocks(x):
+    """blocks() of the backward for input `x` (M, N): whether rows of N need the row_sums scratch (not ONE_BLOCK)."""
+    return blocks(x.shape[1], tile_for("backward", dtype_name_of(x)))
+
+
+def partial_programs(x):
+    """(programs, rows_per_program) of the backward for input `x` (M, N): scratch rows for the partials."""
+    m = x.shape[0]
+    block_m = backward_blocks(x)[1]
+    row_blocks = max(1, triton.cdiv(m, block_m))
     per_program = triton.cdiv(row_blocks, min(row_blocks, PARTIAL_PROGRAMS)) * block_m
     return triton.cdiv(m, per_program), per_program
 
@@ -307,18 +332,18 @@ def backward(x, dy, weight, mean, rstd, dx=None, dw=None, db=None, partial_w=Non
              rms=False):
     """dx (and, given dw / db, the weight's and bias's gradients, in their own dtypes) of layer_norm (rms_norm
     with `rms`) at x for output gradient dy. Scratch of compute_dtype(x): `partial_w` / `partial_b`,
-    partial_programs(M, N)[0] x N elements, with dw / db; `row_sums`, 2 M elements, with dx when rows are wider
-    than one block (blocks(N)[0] is False)."""
+    partial_programs(x)[0] x N elements, with dw / db; `row_sums`, 2 M elements, with dx when rows are wider
+    than one block (backward_blocks(x)[0] is False)."""
     _check("layer_norm_backward", x, (dy,) + ((dx,) if dx is not None else ()), (weight, dw, db))
     m, n = x.shape
     if (dw is not None and partial_w is None) or (db is not None and partial_b is None):
         raise ValueError("layer_norm_backward: the weight's and bias's gradients need their partial scratch arrays")
-    one_block, block_m, block_n = blocks(n)
+    one_block, block_m, block_n = backward_blocks(x)
     if dx is not None and not one_block and row_sums is None:
         raise ValueError("layer_norm_backward: rows wider than one block need the row_sums scratch array")
     if m * n == 0:
         return dx  # nothing to sum: the caller fills the gradients with zeros
-    programs, per_program = partial_programs(m, n)
+    programs, per_program = partial_programs(x)
     compute = _COMPUTE[dtype_name_of(x)]
     _layer_norm_backward_kernel[(programs,)](
         x, dy, x if weight is None else weight, rstd if mean is None else mean, rstd, x if dx is None else dx,

@@ -77,10 +77,10 @@ def _row_norm_backward(ctx, g):
     dx = empty(x.shape, x.dtype) if need[0] else None
     dw = new((n,), weight.dtype) if need[1] else None
     db = new((n,), bias_dtype) if len(need) > 2 and need[2] else None
-    programs = row_kernels.partial_programs(m, n)[0] if m else 0
+    programs = row_kernels.partial_programs(rows)[0] if m else 0
     partial_w = empty((programs, n), compute) if dw is not None else None
     partial_b = empty((programs, n), compute) if db is not None else None
-    row_sums = empty((2 * m,), compute) if dx is not None and not row_kernels.blocks(n)[0] else None
+    row_sums = empty((2 * m,), compute) if dx is not None and not row_kernels.backward_blocks(rows)[0] else None
     row_kernels.backward(rows, contiguous(g).reshape(rows.shape), weight, mean, rstd,
                          None if dx is None else dx.reshape(rows.shape), dw, db, partial_w, partial_b, row_sums,
                          rms=rms)

@@ -71,8 +71,9 @@ register("group_norm", "cpu", _group_norm_forward, _group_norm_backward, "Native
 # ---- layer_norm and rms_norm: x seen as (M, N) rows, N the product of the normalized dims ----------------------
 
 def _rows(x, normalized_ndim):
-    n = int(np.prod(x.shape[x.ndim - normalized_ndim:], dtype=np.int64))
-    return upcast(x).astype(_compute(x), copy=False).reshape(-1, n)
+    lead = x.ndim - normalized_ndim
+    m, n = (int(np.prod(dims, dtype=np.int64)) for dims in (x.shape[:lead], x.shape[lead:]))
+    return upcast(x).astype(_compute(x), copy=False).reshape(m, n)
 
 
 def _row_norm_forward(ctx, x, weight, bias, normalized_ndim, eps, rms):

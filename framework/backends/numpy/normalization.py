@@ -76,19 +76,25 @@ def _rows(x, normalized_ndim):
     return upcast(x).astype(_compute(x), copy=False).reshape(m, n)
 
 
+def _row_dot(a, b):
+    """Per-row sums of a * b (one pass, no temporary of the rows' size)."""
+    return np.einsum("ij,ij->i", a, b)
+
+
 def _row_norm_forward(ctx, x, weight, bias, normalized_ndim, eps, rms):
     rows = _rows(x, normalized_ndim)
-    n = rows.shape[1]
-    empty = rows.size == 0  # (no rows, or rows of nothing: no statistics to take)
-    mean = None if rms else (rows.mean(axis=1) if not empty else np.zeros(rows.shape[0], rows.dtype))
-    centered = rows if rms else rows - mean[:, None]
-    var = (centered * centered).mean(axis=1) if not empty else np.zeros(rows.shape[0], rows.dtype)
-    rstd = 1 / np.sqrt(var + eps)
-    out = centered * rstd[:, None]
-    if weight is not None:
-        out = out * upcast(weight).astype(rows.dtype, copy=False).reshape(n)
-    if bias is not None:
-        out = out + upcast(bias).astype(rows.dtype, copy=False).reshape(n)
+    m, n = rows.shape
+    if rows.size == 0:  # no rows, or rows of nothing: no statistics to take
+        mean, rstd, out = (None if rms else np.zeros(m, rows.dtype)), 1 / np.sqrt(np.zeros(m, rows.dtype) + eps), rows
+    else:
+        mean = None if rms else rows.mean(axis=1)
+        out = rows.copy() if rms else rows - mean[:, None]  # (a fresh array: scaled in place below)
+        rstd = 1 / np.sqrt(_row_dot(out, out) / n + eps)
+        out *= rstd[:, None]
+        if weight is not None:
+            out *= upcast(weight).astype(rows.dtype, copy=False).reshape(n)
+        if bias is not None:
+            out += upcast(bias).astype(rows.dtype, copy=False).reshape(n)
     if ctx.needs_input_grad:
         ctx.save_for_backward(x, weight)
         ctx.stats = (mean, rstd, normalized_ndim)
@@ -103,17 +109,20 @@ def _row_norm_backward(ctx, g):
     need = ctx.needs_input_grad
     rows = _rows(x, normalized_ndim)
     n = rows.shape[1]
-    xhat = (rows if mean is None else rows - mean[:, None]) * rstd[:, None]
+    xhat = rows * rstd[:, None] if mean is None else (rows - mean[:, None]) * rstd[:, None]
     dy = upcast(g).astype(rows.dtype, copy=False).reshape(rows.shape)
     gx = gw = gb = None
     if need[0]:
-        wdy = dy if weight is None else dy * upcast(weight).astype(rows.dtype, copy=False).reshape(n)
-        gx = wdy - xhat * (wdy * xhat).mean(axis=1, keepdims=True) if n else wdy
-        if mean is not None and n:
-            gx = gx - wdy.mean(axis=1, keepdims=True)
-        gx = (gx * rstd[:, None]).reshape(x.shape).astype(x.dtype, copy=False)
+        gx = dy * upcast(weight).astype(rows.dtype, copy=False).reshape(n) if weight is not None else dy.copy()
+        if n:
+            slope = _row_dot(gx, xhat) / n
+            if mean is not None:
+                gx -= gx.mean(axis=1, keepdims=True)
+            gx -= xhat * slope[:, None]
+            gx *= rstd[:, None]
+        gx = gx.reshape(x.shape).astype(x.dtype, copy=False)
     if need[1]:
-        gw = (dy * xhat).sum(axis=0).reshape(weight.shape).astype(weight.dtype, copy=False)
+        gw = np.einsum("ij,ij->j", dy, xhat).reshape(weight.shape).astype(weight.dtype, copy=False)
     if len(need) > 2 and need[2]:
         bias_shape = x.shape[x.ndim - normalized_ndim:]
         gb = dy.sum(axis=0).reshape(bias_shape).astype(ctx.bias_dtype, copy=False)

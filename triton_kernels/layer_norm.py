@@ -20,12 +20,11 @@ parameters of a bfloat16/float16 input); their gradients come back in it.
 import triton
 import triton.language as tl
 
-from .group_norm import _divide, _store, _widen
+from .group_norm import _COMPUTE, _divide, _store, _widen
 from .random import float64_from_bits, float_bits
 from .row_settings import INTERPRETER_TILE, MAX_TILE
 from .strided import dtype_name_of, interpreting, is_contiguous
 
-_COMPUTE = {"float32": tl.float32, "float16": tl.float32, "bfloat16": tl.float32, "float64": tl.float64}
 # A program's tile: BLOCK_M rows of BLOCK_N = next_power_of_2(N) columns, `tile` elements in all, 8 warps; wider
 # rows walk tile-wide column blocks one row at a time. The forward's tile is MAX_TILE (4096) elements; the
 # backward holds more per element (x, dy, xhat, w dy and the partials) and takes 2048 (1024 for float64): at 4096

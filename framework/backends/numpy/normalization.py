@@ -97,7 +97,7 @@ def _row_norm_forward(ctx, x, weight, bias, normalized_ndim, eps, rms):
             out += upcast(bias).astype(rows.dtype, copy=False).reshape(n)
     if ctx.needs_input_grad:
         ctx.save_for_backward(x, weight)
-        ctx.stats = (mean, rstd, normalized_ndim)
+        ctx.stats = (mean, rstd, normalized_ndim, None if bias is None else bias.dtype)
     return out.reshape(x.shape).astype(x.dtype, copy=False)
 
 
@@ -105,7 +105,7 @@ def _row_norm_backward(ctx, g):
     """xhat = (x - mean) rstd; dx = rstd (w dy - mean(w dy) - xhat mean(w dy xhat)) over each row (rms_norm:
     without the mean(w dy) term); dw = sum over rows of dy xhat, db = sum of dy, in the parameters' dtypes."""
     x, weight = ctx.saved_tensors
-    mean, rstd, normalized_ndim = ctx.stats
+    mean, rstd, normalized_ndim, bias_dtype = ctx.stats
     need = ctx.needs_input_grad
     rows = _rows(x, normalized_ndim)
     n = rows.shape[1]
@@ -125,12 +125,11 @@ def _row_norm_backward(ctx, g):
         gw = np.einsum("ij,ij->j", dy, xhat).reshape(weight.shape).astype(weight.dtype, copy=False)
     if len(need) > 2 and need[2]:
         bias_shape = x.shape[x.ndim - normalized_ndim:]
-        gb = dy.sum(axis=0).reshape(bias_shape).astype(ctx.bias_dtype, copy=False)
+        gb = dy.sum(axis=0).reshape(bias_shape).astype(bias_dtype, copy=False)
     return (gx, gw, gb) if len(need) > 2 else (gx, gw)
 
 
 def _layer_norm_forward(ctx, x, weight, bias, normalized_ndim, eps):
-    ctx.bias_dtype = None if bias is None else bias.dtype
     return _row_norm_forward(ctx, x, weight, bias, normalized_ndim, eps, rms=False)
 
 

@@ -315,6 +315,26 @@ def batch_norm_cases(label, n, c, hw, dtype=np.float32, quick=False):
                  quick=quick)]
 
 
+def layer_norm_cases(n, d, dtype=np.float32, rms=False, quick=False):
+    """F.layer_norm (F.rms_norm with `rms`) over rows of d, with the elementwise affine, forward and backward.
+    Work, forward: read x, write y; backward: read x and the output's gradient, write x's gradient (the
+    d-vectors and the per-row statistics not counted)."""
+    item, count, label = np.dtype(dtype).itemsize, n * d, "rms_norm" if rms else "layer_norm"
+    make = lambda rng: {"x": _randn(rng, (n, d), dtype),  # noqa: E731
+                        "w": (1 + _randn(rng, (d,), np.float32, 0.1)).astype(dtype),
+                        **({} if rms else {"b": _randn(rng, (d,), dtype, 0.1)}), "grad": _randn(rng, (n, d), dtype)}
+    if rms:
+        op = lambda lib, t: lib.F.rms_norm(t["x"], (d,), t["w"], 1e-5)  # noqa: E731
+    else:
+        op = lambda lib, t: lib.F.layer_norm(t["x"], (d,), t["w"], t["b"])  # noqa: E731
+    size, dt = f"{n}x{d}", np.dtype(dtype).name
+    return [Case(f"{label} fwd", size, dt, "GB/s", 2.0 * item * count, make, op,
+                 lambda a: lambda: numpy_ref.layer_norm(a["x"], a["w"], a.get("b"), rms=rms), quick=quick),
+            Case(f"{label} bwd", size, dt, "GB/s", 3.0 * item * count, make, op,
+                 lambda a: numpy_ref.layer_norm_backward(a["x"], a["w"], a["grad"], rms=rms),
+                 grad_of=("x", "w") if rms else ("x", "w", "b"), quick=quick)]
+
+
 def all_cases():
     """The cpu table."""
     tutorial, mnist = (50, 30, 20, 3), (784, 512, 512, 10)
@@ -340,6 +360,7 @@ def all_cases():
         *max_pool2d_cases("LeNet pool1", 64, 6, 28, 2, 2, 0),
         *max_pool2d_cases("ResNet-50 stem pool", 4, 64, 112, 3, 2, 1),
         *batch_norm_cases("ResNet-50 layer1", 4, 64, 56),
+        *layer_norm_cases(2048, 768), *layer_norm_cases(2048, 768, rms=True),
     ]
 
 
@@ -378,5 +399,9 @@ def gpu_cases(small=False):
         *max_pool2d_cases("ResNet-50 stem pool", *pick((64, 64, 112), (2, 3, 9)), 3, 2, 1, dtype=BF16),
         *batch_norm_cases("ResNet-50 layer1", *pick((64, 64, 56), (2, 3, 5)), dtype=BF16, quick=True),
         *batch_norm_cases("ResNet-50 layer1", *pick((64, 64, 56), (2, 3, 5))),
+        # a transformer's normalisations: rows of a 4096-wide model (Llama-2 7B), 8192 tokens
+        *layer_norm_cases(*pick((8192, 4096), (16, 200)), dtype=BF16, quick=True),
+        *layer_norm_cases(*pick((8192, 4096), (16, 200)), dtype=BF16, rms=True, quick=True),
+        *layer_norm_cases(*pick((8192, 4096), (16, 200))),
     ]
     return [dataclasses.replace(c, unit="TFLOP/s") if c.unit == "GFLOP/s" else c for c in cases]

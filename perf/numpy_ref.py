@@ -252,3 +252,26 @@ def batch_norm_backward(x, weight, grad, eps=1e-5):
             count * grad - dbias[:, None, None] - x_hat * dweight[:, None, None])
         return dx, dweight, dbias
     return backward
+
+
+def layer_norm(x, weight, bias, eps=1e-5, rms=False):
+    """Layer norm over the last dim (rms: RMS norm, no mean and no bias)."""
+    centered = x if rms else x - x.mean(axis=-1, keepdims=True)
+    out = centered / np.sqrt((centered * centered).mean(axis=-1, keepdims=True) + eps) * weight
+    return out if rms else out + bias
+
+
+def layer_norm_backward(x, weight, grad, eps=1e-5, rms=False):
+    """The forward's mean and inverse deviation (what it saves); backward() -> (dx, dweight[, dbias])."""
+    mean = 0.0 if rms else x.mean(axis=-1, keepdims=True)
+    inv_std = 1 / np.sqrt(((x - mean) ** 2).mean(axis=-1, keepdims=True) + eps)
+
+    def backward():
+        x_hat = (x - mean) * inv_std
+        wdy = grad * weight
+        dx = wdy - x_hat * (wdy * x_hat).mean(axis=-1, keepdims=True)
+        if not rms:
+            dx -= wdy.mean(axis=-1, keepdims=True)
+        dweight = (grad * x_hat).reshape(-1, x.shape[-1]).sum(axis=0)
+        return (dx * inv_std, dweight) if rms else (dx * inv_std, dweight, grad.reshape(-1, x.shape[-1]).sum(axis=0))
+    return backward

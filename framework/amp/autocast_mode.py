@@ -34,7 +34,7 @@ _LOSSES = {"cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse
 FP32 = {
     "cpu": _LOSSES | {"prod", "binary_cross_entropy", "cdist", "trace"},
     "cuda": _LOSSES | {"exp", "expm1", "log", "log1p", "reciprocal", "rsqrt", "pow", "pow_scalar", "square", "softplus",
-                       "layer_norm", "group_norm", "logsumexp", "softmax", "log_softmax", "cumsum", "cumprod", "prod",
+                       "layer_norm", "rms_norm", "group_norm", "logsumexp", "softmax", "log_softmax", "cumsum", "cumprod", "prod",
                        "sum", "norm", "erfinv", "cdist"},
 }
 PROMOTE = {"cpu": {"cat", "stack"}, "cuda": {"cat", "stack", "index_put", "scatter_add"}}

@@ -1,10 +1,10 @@
 """`framework.nn.functional`: every layer and loss as a function, as `torch.nn.functional` spells them.
 
 Ops that PyTorch keeps whole (the fused losses, the elementwise activations,
-embedding, group_norm) run registered kernel pairs from `framework.ops`;
+embedding, group_norm, layer_norm, rms_norm) run registered kernel pairs from `framework.ops`;
 convolution, pooling, padding, interpolation and batch norm run theirs too
 (framework.ops.conv, .pooling, .padding, .resample, .batch_norm); the rest
-(MSE, L1, Huber, LayerNorm, dropout, one_hot, bilinear, the losses of
+(MSE, L1, Huber, dropout, one_hot, bilinear, the losses of
 `_loss_functions`) are composed from framework ops, so every device that runs
 those runs these. A composed op that PyTorch records as one node (mse_loss,
 huber_loss, prelu, ...) is decorated with `autograd.composite` and shows that
@@ -311,26 +311,16 @@ def one_hot(tensor, num_classes=-1):
 
 # ---- normalization ---------------------------------------------------------------
 
-def _compute_dtype(input):
-    """float16/bfloat16 statistics are taken in float32, as PyTorch's CPU kernels do."""
-    return dtypes.float32 if input.dtype in (dtypes.float16, dtypes.bfloat16) else input.dtype
-
-
-@composite("NativeLayerNormBackward0", inputs=("input", "weight", "bias"))
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if not shape or tuple(input.shape[input.ndim - len(shape):]) != shape or input.ndim < len(shape):
-        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
-                           f"[*, {', '.join(str(s) for s in shape)}], but got input of size{list(input.shape)}")
-    dims = tuple(range(-len(shape), 0))
-    x = input.to(_compute_dtype(input))
-    centered = x - x.mean(dims, keepdim=True)
-    out = centered * ((centered * centered).mean(dims, keepdim=True) + eps).rsqrt()
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out.to(input.dtype)
+    """Normalize over the trailing `normalized_shape` dims, then scale and shift elementwise (one kernel pair:
+    PyTorch's NativeLayerNormBackward0)."""
+    return _normalization.layer_norm(input, normalized_shape, weight, bias, eps)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """Divide by the root mean square over the trailing `normalized_shape` dims, then scale elementwise (one kernel
+    pair); `eps=None` is the machine epsilon of the computation's dtype."""
+    return _normalization.rms_norm(input, normalized_shape, weight, eps)
 
 
 def _verify_batch_size(size):

@@ -38,6 +38,8 @@ def _cases(lib, functional, rng, device):
         "log": lambda x: lib.log(x.abs()), "pow": lambda x: x.pow(2), "sum": lib.sum, "mean": lib.mean,
         "cumsum": lambda x: x.cumsum(0), "prod": lib.prod, "logsumexp": lambda x: x.logsumexp(-1),
         "norm": lambda x: x.norm(), "layer_norm": lambda x: functional.layer_norm(x, (4,)),
+        "layer_norm_affine": lambda x: functional.layer_norm(x, (4,), weight[0], weight[1]),
+        "rms_norm": lambda x: functional.rms_norm(x, (4,), weight[0]),
         "mse_loss": lambda x: functional.mse_loss(x, other), "l1_loss": lambda x: functional.l1_loss(x, other),
         "huber_loss": lambda x: functional.huber_loss(x, other),
         "smooth_l1_loss": lambda x: functional.smooth_l1_loss(x, other),
@@ -80,7 +82,7 @@ def test_cpu_output_dtypes_match_torch_autocast(rng, low, given):
 # "fp32" in float32, "promote" in the widest input, anything else in its input's dtype.
 CUDA_POLICY = dict.fromkeys(["linear", "matmul", "mm", "bmm", "two_layers", "conv1d"], "low") | dict.fromkeys(
     ["softmax", "log_softmax", "exp", "log", "pow", "sum", "cumsum", "prod", "logsumexp", "norm", "layer_norm",
-     "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "cross_entropy", "nll_loss", "bce_with_logits", "rsqrt",
+     "layer_norm_affine", "rms_norm", "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "cross_entropy", "nll_loss", "bce_with_logits", "rsqrt",
      "softplus", "group_norm", "cdist", "cumprod", "erfinv"], "fp32") | dict.fromkeys(["add_float32", "where", "cat", "stack"], "promote")
 
 

@@ -321,6 +321,9 @@ CASES = [
      + L.nn.functional.multilabel_soft_margin_loss(x, _index(L, [0.0, 1.0, 1.0, 0.0], x)), [S]),
     ("mse-loss", lambda L, x, t: L.nn.functional.mse_loss(x, t), [S, S]),
     ("layer-norm", lambda L, x, w, b: L.nn.functional.layer_norm(x, (4,), w, b), [S, (4,), (4,)]),
+    ("layer-norm-2d-no-affine", lambda L, x: L.nn.functional.layer_norm(x, (3, 2)) * x, [(2, 3, 2)]),
+    ("rms-norm", lambda L, x, w: L.nn.functional.rms_norm(x, (4,), w, 1e-3), [S, (4,)]),
+    ("rms-norm-no-weight", lambda L, x: L.nn.functional.rms_norm(x, (3, 2)) * x, [(2, 3, 2)]),
     ("batch-norm", lambda L, x, w, b: L.nn.functional.batch_norm(x, None, None, w, b, training=True),
      [S, (4,), (4,)]),
     # sorting, selection and scans (random values: no ties)

@@ -215,6 +215,11 @@ CASES = {
     "layer-norm": lambda t: t.F.layer_norm(t.x, (3,), t.v, t.v * 2),  # NativeLayerNormBackward0
     "layer-norm-no-affine": lambda t: t.F.layer_norm(t.x3, (4, 3)),
     "LayerNorm": lambda t: _module(t, "LayerNorm", 3),
+    "LayerNorm-no-bias": lambda t: _module(t, "LayerNorm", 3, 1e-5, True, False),
+    "rms-norm": lambda t: t.F.rms_norm(t.x, (3,), t.v),  # MulBackward0: PyTorch composes it on the CPU
+    "rms-norm-no-weight": lambda t: t.F.rms_norm(t.x3, (4, 3)),
+    "rms-norm-bfloat16": lambda t: t.F.rms_norm(t.x.bfloat16(), (3,), t.v.bfloat16()),  # ToCopyBackward0: the cast back
+    "RMSNorm": lambda t: _module(t, "RMSNorm", 3),
     "batch-norm": lambda t: t.F.batch_norm(t.x, None, None, t.v, t.v * 2, training=True),
     "batch-norm-eval": lambda t: t.F.batch_norm(t.x, t.const[0] * 0, t.const[0].abs() + 1, t.v, None),
     "BatchNorm1d": lambda t: _module(t, "BatchNorm1d", 3),
@@ -323,6 +328,8 @@ STRUCTURE_DIFFERS = {
     "matmul-batched", "vecmat", "Sequential-Linear-ReLU", "Sequential-Linear-GELU", "Sequential-Linear-SiLU",
     "cross-entropy", "cross-entropy-smoothing", "cross-entropy-probabilities", "cross-entropy-probabilities-sum",
     "cross-entropy-4d", "CrossEntropyLoss", "Sequential-Conv2d-ReLU", "pad-circular",
+    # rms_norm is one fused op (PyTorch's CPU composes it: pow, mean, add, rsqrt, mul(s), the cast back)
+    "rms-norm", "rms-norm-no-weight", "rms-norm-bfloat16", "RMSNorm",
 }
 
 

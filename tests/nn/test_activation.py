@@ -161,6 +161,22 @@ def test_values_and_gradients_at_the_kinks_follow_torch(device, dtype):
 
 
 @requires_torch
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", FLOAT_NAMES)
+def test_tanh_gelu_at_the_extremes_follows_torch(device, dtype):
+    """GELU(approximate="tanh") where x^3 (and x^2 in the gradient) overflow the dtype, at infinities and nan:
+    PyTorch's values and gradients (x, 0; slopes 1 and 0; nan stays nan), never inf * 0."""
+    values = [300.0, -300.0, 6e4, -6e4, 1e20, -1e20, 3e38, math.inf, -math.inf, math.nan, 0.0, -0.0, 1.5, -3.0]
+    x = fw.tensor(values, dtype=getattr(fw, dtype), device=device, requires_grad=True)
+    t = torch.tensor(values, dtype=getattr(torch, dtype), requires_grad=True)
+    out, expected = F.gelu(x, approximate="tanh"), TF.gelu(t, approximate="tanh")
+    out.sum().backward()
+    expected.sum().backward()
+    assert_close(out, expected, dtype, what="value")
+    assert_close(x.grad, t.grad, dtype, what="gradient")
+
+
+@requires_torch
 def test_grad_fn_names_match_torch():
     x, t = fw.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)
     for name in sorted(CASES):

@@ -78,6 +78,10 @@ def test_gpu_rows_are_the_issue_rows_at_their_target_sizes():
         assert (f"conv2d {direction}", "ResNet-50 stem: 64x3x224x224, 64 7x7 s2", "bfloat16") in rows
         assert (f"max_pool2d {direction}", "ResNet-50 stem pool: 64x64x112x112, 3x3 s2", "bfloat16") in rows
         assert (f"batch_norm {direction}", "ResNet-50 layer1: 64x64x56x56", "bfloat16") in rows
+        # issue #15: layer norm and RMS norm in GB/s
+        for kernel in ("layer_norm", "rms_norm"):
+            assert next(c.unit for c in cases if (c.kernel, c.size, c.dtype) == (
+                f"{kernel} {direction}", "8192x4096", "bfloat16")) == "GB/s"
     assert {c.unit for c in cases} == {"TFLOP/s", "GB/s"}
     small = {(c.kernel, c.dtype) for c in _gpu_cases(small=True)[0]}
     assert small == {(c.kernel, c.dtype) for c in cases}  # the interpreter runs the same rows, smaller
@@ -100,6 +104,8 @@ def test_cpu_rows_hold_conv_pooling_and_batch_norm_and_the_conv_target_is_comput
             assert (f"conv2d {direction}", size, "float32", "GFLOP/s") in rows
         assert (f"max_pool2d {direction}", "LeNet pool1: 64x6x28x28, 2x2 s2", "float32", "GB/s") in rows
         assert (f"batch_norm {direction}", "ResNet-50 layer1: 4x64x56x56", "float32", "GB/s") in rows
+        for kernel in ("layer_norm", "rms_norm"):
+            assert (f"{kernel} {direction}", "2048x768", "float32", "GB/s") in rows
 
     def record(kernel, size, ours, torch_s=None):
         results = {"framework": {"median_s": ours}, **({"torch": {"median_s": torch_s}} if torch_s else {})}

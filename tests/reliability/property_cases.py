@@ -458,6 +458,8 @@ EXCLUDED = {
     **{op: "test_unique.py" for op in ("unique", "unique_dim", "unique_consecutive", "unique_dim_consecutive")},
     **{op: "test_search.py" for op in ("searchsorted", "histc", "bincount")},
     "group_norm": "nn/test_group_norm.py (per-group statistics: not elementwise)",
+    "layer_norm": "nn/test_normalization.py (per-row statistics: not elementwise)",
+    "rms_norm": "nn/test_rms_norm.py (per-row statistics: not elementwise)",
     "linear_cross_entropy": "nn/test_linear_cross_entropy.py (class targets, a matmul: not elementwise)",
     "rnn_step": "test_rnn_step.py, nn/test_rnn.py (a recurrent step: a matmul and gates, not elementwise)",
     # elements moved, not computed: the property is where each lands; test_rearrange.py and test_matrix.py

@@ -7,7 +7,9 @@
 One step is forward, cross-entropy loss, zero_grad, backward and optimizer step
 (SGD lr 0.01, or Adam lr 1e-3) for the tutorial's MLP (50-30-20-3, batch 32) and
 an MNIST-sized MLP (784-512-512-10, batch 256), from the same initial weights
-and batches for every contender (8 batches, rotated). Each contender runs in its
+and batches for every contender (8 batches, rotated). Each also runs in mixed
+precision: the forward and loss under autocast (bf16; on a GPU also fp16, with a
+GradScaler), float32 weights, against PyTorch's autocast (numpy has no such row). Each contender runs in its
 own process (numpy's and PyTorch's thread pools disturb each other inside one),
 spawned with sys.executable; every round runs each contender once, in an order
 that rotates between rounds, so slow drifts of the machine hit all of them. A
@@ -32,6 +34,7 @@ from tabulate import tabulate
 
 MODELS = (("tutorial", (50, 30, 20, 3), 32), ("MNIST", (784, 512, 512, 10), 256))
 OPTIMIZERS = ("SGD", "Adam")
+PRECISIONS = {"cpu": ("fp32", "bf16"), "cuda": ("fp32", "bf16", "fp16")}  # fp32, or autocast to the 16-bit dtype
 STEPS = {"tutorial": (30, 300), "MNIST": (2, 15)}  # (warm-up, timed) steps per process
 QUICK_STEPS = {"tutorial": (5, 40), "MNIST": (1, 3)}
 N_BATCHES = 8
@@ -67,8 +70,9 @@ def build_training(lib, device, params, batches, optimizer):
     return model, opt, [(lib.from_numpy(x).to(device), lib.from_numpy(y).to(device)) for x, y in batches]
 
 
-def library_step(lib, device, params, batches, optimizer):
-    """step(i) -> loss: forward, loss, zero_grad, backward, optimizer step (synchronized on a GPU)."""
+def library_step(lib, device, params, batches, optimizer, precision="fp32"):
+    """step(i) -> loss: forward, loss, zero_grad, backward, optimizer step (synchronized on a GPU). With
+    `precision` bf16 or fp16 the forward and loss run under autocast, and fp16 scales the loss (GradScaler)."""
     model, opt, data = build_training(lib, device, params, batches, optimizer)
     sync = lib.cuda.synchronize if device == "cuda" else (lambda: None)
 
@@ -80,7 +84,23 @@ def library_step(lib, device, params, batches, optimizer):
         opt.step()
         sync()
         return loss
-    return step
+
+    if precision == "fp32":
+        return step
+    autocast = lib.autocast(device, dtype=lib.bfloat16 if precision == "bf16" else lib.float16)
+    scaler = lib.amp.GradScaler(device, enabled=precision == "fp16")
+
+    def mixed_step(i):
+        x, y = data[i % len(data)]
+        with autocast:
+            loss = lib.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        sync()
+        return loss
+    return mixed_step
 
 
 def numpy_step(numpy_ref, params, batches, optimizer):
@@ -95,7 +115,7 @@ def _maxrss_mib():
 
 
 def run_worker(contender, device, quick):
-    """Times every model and optimizer for one contender; prints one JSON line."""
+    """Times every model, optimizer and precision for one contender; prints one JSON line."""
     if contender == "numpy":
         import numpy_ref as lib
     elif contender == "torch":
@@ -104,21 +124,22 @@ def run_worker(contender, device, quick):
     else:
         import framework as lib
     results, rss_import = [], _maxrss_mib()
-    for model, sizes, batch in MODELS:
-        for optimizer in OPTIMIZERS:
-            params, batches = _initial_state(sizes, batch)
-            step = (numpy_step(lib, params, batches, optimizer) if contender == "numpy"
-                    else library_step(lib, device, params, batches, optimizer))
-            warmup, count = (QUICK_STEPS if quick else STEPS)[model]
-            for i in range(warmup):
-                step(i)
-            times = []
-            for i in range(warmup, warmup + count):
-                t0 = time.perf_counter()
-                loss = step(i)
-                times.append(time.perf_counter() - t0)
-            results.append({"model": model, "optimizer": optimizer, "median_s": statistics.median(times),
-                            "loss": float(loss), "maxrss_mib": _maxrss_mib()})
+    runs = [(model, sizes, batch, optimizer, precision) for model, sizes, batch in MODELS for optimizer in OPTIMIZERS
+            for precision in PRECISIONS[device] if contender != "numpy" or precision == "fp32"]
+    for model, sizes, batch, optimizer, precision in runs:
+        params, batches = _initial_state(sizes, batch)
+        step = (numpy_step(lib, params, batches, optimizer) if contender == "numpy"
+                else library_step(lib, device, params, batches, optimizer, precision))
+        warmup, count = (QUICK_STEPS if quick else STEPS)[model]
+        for i in range(warmup):
+            step(i)
+        times = []
+        for i in range(warmup, warmup + count):
+            t0 = time.perf_counter()
+            loss = step(i)
+            times.append(time.perf_counter() - t0)
+        results.append({"model": model, "optimizer": optimizer, "precision": precision,
+                        "median_s": statistics.median(times), "loss": float(loss), "maxrss_mib": _maxrss_mib()})
     print(json.dumps({"contender": contender, "rss_after_import_mib": rss_import, "results": results}))
 
 
@@ -142,12 +163,12 @@ def run_rounds(contenders, device, rounds, quick):
 
 
 def aggregate(reports):
-    """{(model, optimizer): {contender: {median_s, min_s, max_s, loss, maxrss_mib}}} over rounds."""
+    """{(model, optimizer, precision): {contender: {median_s, min_s, max_s, loss, maxrss_mib}}} over rounds."""
     table = {}
     for contender, runs in reports.items():
         for i, first in enumerate(runs[0]["results"]):
             medians = [run["results"][i]["median_s"] for run in runs]
-            table.setdefault((first["model"], first["optimizer"]), {})[contender] = {
+            table.setdefault((first["model"], first["optimizer"], first["precision"]), {})[contender] = {
                 "median_s": statistics.median(medians), "min_s": min(medians), "max_s": max(medians),
                 "loss": first["loss"], "maxrss_mib": max(run["results"][i]["maxrss_mib"] for run in runs)}
     return table
@@ -163,29 +184,34 @@ def measure_import(module, runs):
 def step_rows(table, contenders):
     fmt = machine.format_seconds
     rows = []
-    for (model, optimizer), by in table.items():
+    for (model, optimizer, precision), by in table.items():
         ours, torch_ = by["framework"], by.get("torch")
         spread = f"{fmt(ours['min_s'])} - {fmt(ours['max_s'])}"
-        row = [model, optimizer, fmt(ours["median_s"]), spread]
-        row += [fmt(by[c]["median_s"]) for c in contenders if c != "framework"]
-        row += [machine.format_ratio(ours["median_s"], by[c]["median_s"]) for c in contenders if c != "framework"]
-        verdict = "no torch" if torch_ is None else (
-            "met" if ours["median_s"] / torch_["median_s"] <= TARGETS[model] else "NOT met")
-        row.append(f"<= {TARGETS[model]:.1f}x: {verdict}")
-        row.append(" / ".join(f"{by[c]['loss']:.4f}" for c in contenders))
+        row = [model, optimizer, precision, fmt(ours["median_s"]), spread]
+        row += [fmt(by[c]["median_s"]) if c in by else "-" for c in contenders if c != "framework"]
+        row += [machine.format_ratio(ours["median_s"], by[c]["median_s"]) if c in by else "-"
+                for c in contenders if c != "framework"]
+        if precision != "fp32":
+            row.append("")  # the targets are the fp32 step's
+        else:
+            verdict = "no torch" if torch_ is None else (
+                "met" if ours["median_s"] / torch_["median_s"] <= TARGETS[model] else "NOT met")
+            row.append(f"<= {TARGETS[model]:.1f}x: {verdict}")
+        row.append(" / ".join(f"{by[c]['loss']:.4f}" for c in contenders if c in by))
         rows.append(row)
     others = [c for c in contenders if c != "framework"]
-    headers = (["model", "optimizer", "framework", "fw spread (rounds)"] + others + [f"x {c}" for c in others]
-               + ["target (x torch)", "final loss"])
+    headers = (["model", "optimizer", "precision", "framework", "fw spread (rounds)"] + others
+               + [f"x {c}" for c in others] + ["target (x torch)", "final loss"])
     return rows, headers
 
 
 def memory_rows(table, reports, contenders):
-    rows = [["after import", ""] + [f"{statistics.median(r['rss_after_import_mib'] for r in reports[c]):.0f}"
+    rows = [["after import", "", ""] + [f"{statistics.median(r['rss_after_import_mib'] for r in reports[c]):.0f}"
                                     for c in contenders]]
-    for (model, optimizer), by in table.items():
-        rows.append([model, optimizer] + [f"{by[c]['maxrss_mib']:.0f}" for c in contenders])
-    return rows, ["model", "optimizer"] + [f"{c} peak RSS MiB" for c in contenders]
+    for (model, optimizer, precision), by in table.items():
+        rows.append([model, optimizer, precision] + [f"{by[c]['maxrss_mib']:.0f}" if c in by else "-"
+                                                     for c in contenders])
+    return rows, ["model", "optimizer", "precision"] + [f"{c} peak RSS MiB" for c in contenders]
 
 
 def import_rows(quick):
@@ -276,24 +302,28 @@ def report_device(device, contenders, args):
     rows, headers = memory_rows(table, reports, contenders)
     print(f"\npeak memory on {device} (ru_maxrss of each contender's process; high-water mark down the rows)")
     print(tabulate(rows, headers=headers, disable_numparse=True))
-    return [{"device": device, "model": m, "optimizer": o, **{c: v for c, v in by.items()}}
-            for (m, o), by in table.items()]
+    return [{"device": device, "model": m, "optimizer": o, "precision": p, **{c: v for c, v in by.items()}}
+            for (m, o, p), by in table.items()]
 
 
 def check_interpreted_steps(framework):
     """Under TRITON_INTERPRET=1 `cuda` runs in Triton's interpreter: times would mean nothing, so one training
-    step per model and optimizer runs there, untimed, and its loss is compared with the CPU step's."""
+    step per model, optimizer and precision both devices have runs there, untimed, and its loss is compared with
+    the CPU step's (under bf16 autocast the devices' policies differ a little: PyTorch's lists)."""
     print("\nGPU rows: not timed: TRITON_INTERPRET=1 runs the cuda kernels in Triton's interpreter. One step per "
-          "model and optimizer on the interpreted cuda (loss, and difference from the CPU step's loss):")
+          "model, optimizer and precision on the interpreted cuda (loss, and difference from the CPU step's loss):")
     rows = []
     for model, sizes, batch in MODELS:
         if model != "tutorial":
-            continue  # the MNIST MLP's matmuls take minutes in the interpreter; the tutorial's exercise the same kernels
+            continue  # the MNIST MLP's matmuls take minutes in the interpreter; the tutorial's use the same kernels
         for optimizer in OPTIMIZERS:
-            params, batches = _initial_state(sizes, batch)
-            losses = [float(library_step(framework, device, params, batches, optimizer)(0)) for device in ("cpu", "cuda")]
-            rows.append([model, optimizer, f"{losses[1]:.6f}", f"{abs(losses[1] - losses[0]):.1e}"])
-    print(tabulate(rows, headers=["model", "optimizer", "cuda loss", "|cuda - cpu|"], disable_numparse=True))
+            for precision in PRECISIONS["cpu"]:
+                params, batches = _initial_state(sizes, batch)
+                losses = [float(library_step(framework, device, params, batches, optimizer, precision)(0))
+                          for device in ("cpu", "cuda")]
+                rows.append([model, optimizer, precision, f"{losses[1]:.6f}", f"{abs(losses[1] - losses[0]):.1e}"])
+    print(tabulate(rows, headers=["model", "optimizer", "precision", "cuda loss", "|cuda - cpu|"],
+                   disable_numparse=True))
 
 
 def main(argv=None):

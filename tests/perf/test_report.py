@@ -92,8 +92,9 @@ def test_train_bench_quick_prints_step_memory_and_import_tables(tmp_path):
     for text in ("training step on cpu", "tutorial", "MNIST", "peak RSS", "import framework", "target", "GPU rows"):
         assert text in out
     record = json.loads((tmp_path / "train.json").read_text())
-    assert {(row["model"], row["optimizer"]) for row in record["steps"]} == {
-        (m, o) for m in ("tutorial", "MNIST") for o in ("SGD", "Adam")}
+    assert {(row["model"], row["optimizer"], row["precision"]) for row in record["steps"]} == {
+        (m, o, p) for m in ("tutorial", "MNIST") for o in ("SGD", "Adam") for p in ("fp32", "bf16")}
+    assert all("numpy" not in row for row in record["steps"] if row["precision"] != "fp32")  # numpy has no autocast
 
 
 def test_cpu_rows_hold_conv_pooling_and_batch_norm_and_the_conv_target_is_computed_from_them():

@@ -249,9 +249,12 @@ def test_median_and_nanmedian(rng, device, dtype):
         t = make_tensor(x, device=device)
         with case(shape=shape, dim=None):
             if flat.size == 0 and dtype not in FLOAT_NAMES:
-                expected = expected_nan = float(torch.median(make_torch(x))) if torch is not None else expected
-            _same(fw.median(t).double(), np.float64(expected), "median()")
-            _same(t.nanmedian().double(), np.float64(expected_nan), "nanmedian()")
+                # an integer has no nan: PyTorch's median of an empty one is the value its kernel leaves, so only
+                # the oracle can say which (without it, nothing to compare)
+                expected = expected_nan = float(torch.median(make_torch(x))) if torch is not None else None
+            if expected is not None:
+                _same(fw.median(t).double(), np.float64(expected), "median()")
+                _same(t.nanmedian().double(), np.float64(expected_nan), "nanmedian()")
         for dim in _dims(shape, device):
             axis = dim if shape else 0
             if x.size == 0 and (shape[axis] == 0):

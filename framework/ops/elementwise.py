@@ -401,7 +401,11 @@ def _clamp_tensor(input, min, max, node_name, name="clamp"):
     dtype = dtypes.result_type(input, *bounds)
     if dtype is dtypes.bool and len(bounds) == 2:
         raise NotImplementedError("\"clamp_cpu\" not implemented for 'Bool'")
-    operands = tuple(None if x is None else _as_operand(x, dtype) for x in (input, min, max))
+    device = _common_device(input, *bounds)
+    # a 0-dim CPU operand beside tensors on another device (PyTorch's CPU scalars) is copied there: the kernel
+    # takes three tensors
+    operands = tuple(None if x is None else _as_operand(
+        x.to(device) if device is not None and x._device is not device else x, dtype) for x in (input, min, max))
     return run("clamp_tensor", operands, (), node_name)
 
 

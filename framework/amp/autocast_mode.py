@@ -24,8 +24,9 @@ from ..autograd import function as _function
 
 __all__ = ["autocast", "get_autocast_dtype", "is_autocast_enabled", "is_autocast_cache_enabled"]
 
-# mm, bmm, mv, dot's matmul path, addmm's product all run "matmul"; every conv and conv_transpose "convolution"
-_MATMUL_FAMILY = {"linear", "matmul", "convolution"}
+# mm, bmm, mv, dot's matmul path, addmm's product all run "matmul"; every conv and conv_transpose "convolution";
+# scaled_dot_product_attention is in both devices' lower-precision lists too
+_MATMUL_FAMILY = {"linear", "matmul", "convolution", "scaled_dot_product_attention"}
 LOWER = {"cpu": _MATMUL_FAMILY, "cuda": _MATMUL_FAMILY}
 _LOSSES = {"cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse_loss", "huber_loss",
            "smooth_l1_loss"}

@@ -22,6 +22,7 @@ from . import nn  # noqa: F401,E402
 from . import normalization  # noqa: F401,E402
 from . import linear_cross_entropy  # noqa: F401,E402
 from . import batch_norm, conv, pooling, resample  # noqa: F401,E402
+from . import attention  # noqa: F401,E402
 from . import scan, search, sorting  # noqa: F401,E402
 from . import rearrange  # noqa: F401,E402
 from . import matrix  # noqa: F401,E402

@@ -14,6 +14,7 @@ from . import matrix  # noqa: F401
 from . import products  # noqa: F401
 from . import distance  # noqa: F401
 from . import batch_norm, conv, pooling, resample  # noqa: F401
+from . import attention  # noqa: F401
 from ..composed import register_composed
 from .common import without_float_warnings
 

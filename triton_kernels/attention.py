@@ -17,9 +17,10 @@ one over key blocks for one query block (dQ). Probabilities are recomputed from 
     P = exp(s - lse),  dV = (P o Z)^T dO,  dP = (dO V^T) o Z,  dS = P o (dP - delta),
     dQ = scale dS K,  dK = scale dS^T Q,  dmask = dS           (Z = keep / (1 - p), the dropout multiplier).
 
-Dropout uses the framework's Philox stream exactly as a bernoulli fill of shape (N, H, L_q, L_k) does
-(random.py): element e = ((n H + h) L_q + i) L_k + j keeps iff word e % 4 of counter offset + e // 4, as a
-float32 uniform, is below 1 - p. The backward regenerates the same mask from (seed, offset); the caller
+Dropout uses the framework's Philox stream as a bernoulli fill of shape (N, H, L_q, 4 ceil(L_k / 4)) does
+(random.py), keeping its first L_k columns: key j of row r = (n H + h) L_q + i keeps iff word j % 4 of counter
+offset + r ceil(L_k / 4) + j // 4, as a float32 uniform, is below 1 - p (rows padded to whole counters, so that
+a tile draws one counter per four keys). The backward regenerates the same mask from (seed, offset); the caller
 advances its generator by `dropout_counters(...)`.
 
 Numbers: fp16/bf16 tiles go to tl.dot in their dtype with an fp32 accumulator, fp32 in IEEE fp32, fp64 in
@@ -38,13 +39,17 @@ _INT32_MAX = 2**31 - 1
 
 
 @triton.jit
-def _dropout_keep(seed, offset, row_start, rows, cols, len_k, keep_prob):
-    # Whether element (row_start + rows, cols) survives dropout: word e % 4 of Philox counter offset + e // 4.
-    e = (row_start + rows[:, None]).to(tl.int64) * len_k + cols[None, :]
-    r0, r1, r2, r3 = tl.randint4x(seed, tl.cast(offset, tl.int64) + e // 4)
-    word = e % 4
-    bits = tl.where(word == 0, r0, tl.where(word == 1, r1, tl.where(word == 2, r2, r3)))
-    return tl.random.uint_to_uniform_float(bits) < keep_prob
+def _dropout_keep(seed, offset, row_start, rows, start_n, len_k, keep_prob, BLOCK_M: tl.constexpr,
+                  BLOCK_N: tl.constexpr):
+    # Whether each element of rows x [start_n, start_n + BLOCK_N) survives dropout. Row r's key j takes word j % 4
+    # of Philox counter offset + r * ceil(L_k / 4) + j // 4: one counter gives four neighbours (start_n is a
+    # multiple of 4), so a tile computes BLOCK_N / 4 counters a row, not one a key.
+    quads = start_n // 4 + tl.arange(0, BLOCK_N // 4)
+    counters = (tl.cast(offset, tl.int64) + (row_start + rows[:, None]).to(tl.int64) * ((len_k + 3) // 4)
+                + quads[None, :])
+    r0, r1, r2, r3 = tl.randint4x(seed, counters)
+    words = tl.reshape(tl.join(tl.join(r0, r2), tl.join(r1, r3)), (BLOCK_M, BLOCK_N))  # [r0, r1, r2, r3] per quad
+    return tl.random.uint_to_uniform_float(words) < keep_prob
 
 
 @triton.jit
@@ -119,7 +124,7 @@ def _attention_forward_kernel(
         alpha = tl.exp(m_i - m_safe)
         l_i = l_i * alpha + tl.sum(p, axis=1)
         if DROPOUT:  # the normaliser sums every probability; only the kept ones reach the output
-            keep = _dropout_keep(seed, offset, row_start, rows, cols, len_k, keep_prob)
+            keep = _dropout_keep(seed, offset, row_start, rows, start_n, len_k, keep_prob, BLOCK_M, BLOCK_N)
             p = tl.where(keep, p / keep_prob, 0.0)
         v = tl.load(v_base + cols[:, None].to(tl.int64) * stride_vm + offs_dv[None, :] * stride_vd,
                     mask=col_ok[:, None] & dv_ok[None, :], other=0.0)
@@ -165,14 +170,14 @@ def _attention_delta_kernel(
 
 @triton.jit
 def _tile_grads(q, kt, vt, do, lse, delta, mask_ptrs, rows, cols, row_ok, col_ok, scale, keep_prob, seed, offset,
-                row_start, len_k, HAS_MASK: tl.constexpr, CAUSAL: tl.constexpr, DROPOUT: tl.constexpr,
-                INPUT_PRECISION: tl.constexpr, ACC: tl.constexpr):
+                row_start, start_n, len_k, HAS_MASK: tl.constexpr, CAUSAL: tl.constexpr, DROPOUT: tl.constexpr,
+                INPUT_PRECISION: tl.constexpr, ACC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     # (P o Z, dS) of one (BLOCK_M, BLOCK_N) tile, P recomputed from the saved log-sum-exp.
     s = _scores(q, kt, mask_ptrs, rows, cols, row_ok, col_ok, scale, HAS_MASK, CAUSAL, INPUT_PRECISION, ACC)
     p = tl.exp(s - lse[:, None])  # 0 off the band, and in fully masked rows (lse = +inf)
     dp = tl.dot(do, vt, input_precision=INPUT_PRECISION, out_dtype=ACC)
     if DROPOUT:
-        keep = _dropout_keep(seed, offset, row_start, rows, cols, len_k, keep_prob)
+        keep = _dropout_keep(seed, offset, row_start, rows, start_n, len_k, keep_prob, BLOCK_M, BLOCK_N)
         pd = tl.where(keep, p / keep_prob, 0.0)
         dp = tl.where(keep, dp / keep_prob, 0.0)
     else:
@@ -246,7 +251,8 @@ def _attention_backward_kv_kernel(
             delta = tl.load(delta_ptr + row_start + rows, mask=row_ok, other=0.0)
             mask_ptrs = m_base + rows[:, None].to(tl.int64) * stride_mm + cols[None, :].to(tl.int64) * stride_mk
             pd, ds = _tile_grads(q, kt, vt, do, lse, delta, mask_ptrs, rows, cols, row_ok, col_ok, scale, keep_prob,
-                                 seed, offset, row_start, len_k, HAS_MASK, CAUSAL, DROPOUT, INPUT_PRECISION, ACC)
+                                 seed, offset, row_start, pid_n * BLOCK_N, len_k, HAS_MASK, CAUSAL, DROPOUT,
+                                 INPUT_PRECISION, ACC, BLOCK_M, BLOCK_N)
             dv += tl.dot(tl.trans(pd).to(do.dtype), do, input_precision=INPUT_PRECISION, out_dtype=ACC)
             dk += tl.dot(tl.trans(ds).to(q.dtype), q, input_precision=INPUT_PRECISION, out_dtype=ACC)
             if NEED_DMASK:
@@ -321,8 +327,8 @@ def _attention_backward_q_kernel(
             vt = vt.to(ACC)
         mask_ptrs = m_base + rows[:, None].to(tl.int64) * stride_mm + cols[None, :].to(tl.int64) * stride_mk
         pd, ds = _tile_grads(q, tl.trans(k), vt, do, lse, delta, mask_ptrs, rows, cols, row_ok, col_ok, scale,
-                             keep_prob, seed, offset, row_start, len_k, HAS_MASK, CAUSAL, DROPOUT, INPUT_PRECISION,
-                             ACC)
+                             keep_prob, seed, offset, row_start, start_n, len_k, HAS_MASK, CAUSAL, DROPOUT,
+                             INPUT_PRECISION, ACC, BLOCK_M, BLOCK_N)
         dq += tl.dot(ds.to(k.dtype), k, input_precision=INPUT_PRECISION, out_dtype=ACC)
     dq = dq * scale
     tl.store(dq_ptr + n.to(tl.int64) * stride_dqn + h.to(tl.int64) * stride_dqh
@@ -348,6 +354,7 @@ _CONFIGS = {
     ("q", "float64"): {64: (16, 16, 4, 1), 128: (16, 16, 8, 1), 256: (16, 16, 8, 1)},
 }
 _INTERPRETER_BLOCK = 64  # the interpreter pays per program instance: few, large tiles
+_DELTA_BLOCK_M = 32  # delta's rows a program: 32 x 256 fp32 pairs stay in 4 warps' registers
 
 
 def _dim_block(size):
@@ -373,7 +380,7 @@ def compute_dtype(q):
 
 def dropout_counters(n, heads, len_q, len_k):
     """How many Philox counters a launch with dropout reads (the generator advances its offset by this)."""
-    return -(-(n * heads * len_q * len_k) // 4)
+    return n * heads * len_q * -(-len_k // 4)
 
 
 def _check_array(name, array, shape, dtype):
@@ -479,10 +486,10 @@ def backward(q, k, v, mask, out, dout, lse, delta, dq, dk, dv, scale, causal=Fal
     inputs = (*_strides(q), *_strides(k), *_strides(v), *_strides(mask), *_strides(dout))
     the_mask = q if mask is None else mask
     if n * heads * len_q:
-        block_m, _, _, block_dv, _, _ = config("q", dtype, head_dim, value_dim, len_q, len_k)
+        block_m = _INTERPRETER_BLOCK if interpreting() else _DELTA_BLOCK_M
         _attention_delta_kernel[(triton.cdiv(len_q, block_m), n * heads)](
             out, dout, delta, heads, len_q, value_dim, *_strides(out), *_strides(dout), ACC=flags["ACC"],
-            BLOCK_M=block_m, BLOCK_DV=block_dv)
+            BLOCK_M=block_m, BLOCK_DV=_dim_block(value_dim))
         block_m, block_n, block_d, block_dv, warps, stages = config("q", dtype, head_dim, value_dim, len_q, len_k)
         _attention_backward_q_kernel[(triton.cdiv(len_q, block_m), n * heads)](
             q, k, v, the_mask, dout, lse, delta, dq, *sizes, *inputs, *_strides(dq), *scalars, **flags,

@@ -141,7 +141,8 @@ def dropout_keep(shape, dropout_p, stream, device):
     cuda_random = _random.for_device(device, None)
     generator = cuda_random.Generator().manual_seed(stream[0])
     generator.set_offset(stream[1])
-    return Tensor._from_raw(cuda_random.bernoulli_mask(shape, 1 - dropout_p, generator), device)
+    padded = tuple(shape[:-1]) + (4 * -(-shape[-1] // 4),)  # the kernels' rows take whole Philox counters
+    return Tensor._from_raw(cuda_random.bernoulli_mask(padded, 1 - dropout_p, generator), device)[..., :shape[-1]]
 
 
 def _node_name(device, query, mask):
@@ -171,7 +172,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     mask = None if attn_mask is None else _mask_4d(attn_mask, query, batch, heads, len_q, len_k, len(out_shape))
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     drop = dropout_p if dropout_p < 1.0 else 0.0
-    stream = dropout_stream(query._device, -(-q.shape[0] * heads * len_q * len_k // 4)) if drop else None
+    stream = dropout_stream(query._device, q.shape[0] * heads * len_q * -(-len_k // 4)) if drop else None
     out = run(_OP, (q, k, v, mask), (scale, bool(is_causal), drop, stream),
               node_name=_node_name(query._device, query, mask))
     if dropout_p == 1.0:  # every weight dropped (PyTorch's dropout multiplies by zeros then)

@@ -76,6 +76,10 @@ def test_gpu_rows_are_the_issue_rows_at_their_target_sizes():
         assert (f"conv2d {direction}", "ResNet-50 stem: 64x3x224x224, 64 7x7 s2", "bfloat16") in rows
         assert (f"max_pool2d {direction}", "ResNet-50 stem pool: 64x64x112x112, 3x3 s2", "bfloat16") in rows
         assert (f"batch_norm {direction}", "ResNet-50 layer1: 64x64x56x56", "bfloat16") in rows
+    # issue #15: attention at (4, 16, L, D), L from 1k to 16k, D 64 and 128, causal and not, in bfloat16
+    for direction in ("fwd", "bwd"):
+        for size in ("4x16x1024x64", "4x16x4096x128 causal", "4x16x16384x64", "4x16x16384x128 causal"):
+            assert (f"attention {direction}", size, "bfloat16") in rows
     assert {c.unit for c in cases} == {"TFLOP/s", "GB/s"}
     small = {(c.kernel, c.dtype) for c in _gpu_cases(small=True)[0]}
     assert small == {(c.kernel, c.dtype) for c in cases}  # the interpreter runs the same rows, smaller
@@ -98,6 +102,7 @@ def test_cpu_rows_hold_conv_pooling_and_batch_norm_and_the_conv_target_is_comput
             assert (f"conv2d {direction}", size, "float32", "GFLOP/s") in rows
         assert (f"max_pool2d {direction}", "LeNet pool1: 64x6x28x28, 2x2 s2", "float32", "GB/s") in rows
         assert (f"batch_norm {direction}", "ResNet-50 layer1: 4x64x56x56", "float32", "GB/s") in rows
+        assert (f"attention {direction}", "2x4x256x64 causal", "float32", "GFLOP/s") in rows
 
     def record(kernel, size, ours, torch_s=None):
         results = {"framework": {"median_s": ours}, **({"torch": {"median_s": torch_s}} if torch_s else {})}

@@ -458,6 +458,8 @@ EXCLUDED = {
     **{op: "test_unique.py" for op in ("unique", "unique_dim", "unique_consecutive", "unique_dim_consecutive")},
     **{op: "test_search.py" for op in ("searchsorted", "histc", "bincount")},
     "group_norm": "nn/test_group_norm.py (per-group statistics: not elementwise)",
+    "scaled_dot_product_attention": "nn/test_attention.py, triton_kernels/test_attention.py (rows of a softmax over "
+                                    "keys, masks and dropout: not elementwise)",
     "linear_cross_entropy": "nn/test_linear_cross_entropy.py (class targets, a matmul: not elementwise)",
     # elements moved, not computed: the property is where each lands; test_rearrange.py and test_matrix.py
     **{op: "test_rearrange.py" for op in ("flip", "roll", "rot90")},

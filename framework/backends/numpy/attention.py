@@ -133,7 +133,9 @@ def _attention_backward(ctx, g):
     for t0, t1, i0, i1 in _chunks(n * heads, len_q, len_k, dropout_p):
         chunk = _Chunk(q, k, v, mask, t0, t1, i0, i1, scale, causal, compute)
         keep = _keep(generator, chunk, len_k, dropout_p)
-        kv_rows = chunk.kv[0] * kv_heads + chunk.kv[1]
+        kv_rows = chunk.kv[0] * kv_heads + chunk.kv[1]  # non-decreasing: a chunk's heads are consecutive
+        starts = np.flatnonzero(np.r_[True, kv_rows[1:] != kv_rows[:-1]])
+        own = kv_rows[starts]  # each key/value head once: the query heads of its group summed by reduceat
         do, row_lse, row_delta = grad[t0:t1, i0:i1], lse[t0:t1, i0:i1, None], delta[t0:t1, i0:i1]
         for j0 in range(0, chunk.end, _KEY_BLOCK):
             j1 = min(j0 + _KEY_BLOCK, chunk.end)
@@ -145,12 +147,11 @@ def _attention_backward(ctx, g):
                 pd, dp = p * z, dp * z
             ds = p * (dp - row_delta)
             dq[t0:t1, i0:i1] += ds @ chunk.k[:, j0:j1]
-            keys = np.arange(j0, j1)[None, :]
-            np.add.at(dk, (kv_rows[:, None], keys), ds.swapaxes(1, 2) @ chunk.q)
-            np.add.at(dv, (kv_rows[:, None], keys), pd.swapaxes(1, 2) @ do)
+            dk[own, j0:j1] += np.add.reduceat(ds.swapaxes(1, 2) @ chunk.q, starts, axis=0)
+            dv[own, j0:j1] += np.add.reduceat(pd.swapaxes(1, 2) @ do, starts, axis=0)
             if dmask is not None:
                 dmask[chunk.n[:, None, None], chunk.h[:, None, None], chunk.rows[None, :, None],
-                      keys[:, None, :]] = ds
+                      np.arange(j0, j1)[None, None, :]] = ds
     dq *= compute(scale)
     dk *= compute(scale)
     return ((dq.reshape(q.shape).astype(q.dtype, copy=False) if need_q else None),

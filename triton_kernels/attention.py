@@ -34,7 +34,7 @@ from .reduction import cast_for_store
 from .strided import dtype_name_of, interpreting
 
 _DTYPES = ("float16", "bfloat16", "float32", "float64")
-MAX_HEAD_DIM = 256
+MAX_HEAD_DIM = 128  # head dims (D and D_v) the kernels take; larger ones spilled registers in every tile
 _INT32_MAX = 2**31 - 1
 
 
@@ -338,23 +338,24 @@ def _attention_backward_q_kernel(
 
 # ---- host launchers -------------------------------------------------------------------------------------------
 # Tiles per kernel ("forward", "kv": dK/dV, "q": dQ) and dtype class, by the padded head dim (the larger of D and
-# D_v): (BLOCK_M, BLOCK_N, num_warps, num_stages). Starting points are the Triton fused-attention tutorial's
-# (128 x 64 forward, 32 x 64 / 64 x 32 backward for 16-bit tiles), cut down until ptxas reported no spill for
-# sm_80 and sm_90 under Triton 3.6 and 3.9 (tests/triton_kernels/test_attention.py compiles every entry).
-# UNMEASURED on a GPU: to be swept on an H100 and replaced by timed choices (perf/report.py has the rows).
+# D_v, 64 or 128): (BLOCK_M, BLOCK_N, num_warps, num_stages). The Triton tutorial's 128 x 64 forward tiles spill
+# here: the additive mask's 64-bit pointer tile and dropout's Philox words take registers the tutorial's kernel
+# does not have. These are the largest tiles (of an AOT sweep, every flag on, unaligned) that ptxas compiled
+# without a spill for sm_80 and sm_90 under Triton 3.6 and 3.9; tests/triton_kernels/test_attention.py compiles
+# every entry. UNMEASURED on a GPU: flag-specific tiles (no mask, no dropout) are the first thing to sweep there.
 _CONFIGS = {
-    ("forward", "16bit"): {64: (128, 64, 4, 3), 128: (128, 64, 8, 3), 256: (64, 32, 8, 2)},
-    ("kv", "16bit"): {64: (32, 64, 4, 3), 128: (32, 64, 8, 2), 256: (16, 32, 8, 1)},
-    ("q", "16bit"): {64: (64, 64, 4, 3), 128: (64, 32, 8, 2), 256: (32, 32, 8, 1)},
-    ("forward", "float32"): {64: (64, 32, 4, 2), 128: (64, 32, 8, 2), 256: (32, 32, 8, 1)},
-    ("kv", "float32"): {64: (32, 32, 4, 2), 128: (32, 32, 8, 1), 256: (16, 16, 8, 1)},
-    ("q", "float32"): {64: (32, 32, 4, 2), 128: (32, 32, 8, 1), 256: (16, 16, 8, 1)},
-    ("forward", "float64"): {64: (32, 16, 4, 1), 128: (32, 16, 8, 1), 256: (16, 16, 8, 1)},
-    ("kv", "float64"): {64: (16, 16, 4, 1), 128: (16, 16, 8, 1), 256: (16, 16, 8, 1)},
-    ("q", "float64"): {64: (16, 16, 4, 1), 128: (16, 16, 8, 1), 256: (16, 16, 8, 1)},
+    ("forward", "16bit"): {64: (64, 32, 4, 2), 128: (32, 32, 4, 2)},
+    ("kv", "16bit"): {64: (32, 32, 4, 2), 128: (16, 32, 8, 1)},
+    ("q", "16bit"): {64: (32, 32, 4, 2), 128: (32, 32, 8, 1)},
+    ("forward", "float32"): {64: (32, 32, 4, 1), 128: (32, 32, 8, 1)},
+    ("kv", "float32"): {64: (16, 32, 8, 1), 128: (16, 32, 8, 1)},
+    ("q", "float32"): {64: (32, 32, 4, 1), 128: (16, 32, 4, 1)},
+    ("forward", "float64"): {64: (16, 16, 4, 1), 128: (16, 16, 8, 1)},
+    ("kv", "float64"): {64: (16, 16, 4, 1), 128: (16, 16, 8, 1)},
+    ("q", "float64"): {64: (16, 16, 4, 1), 128: (16, 16, 8, 1)},
 }
 _INTERPRETER_BLOCK = 64  # the interpreter pays per program instance: few, large tiles
-_DELTA_BLOCK_M = 32  # delta's rows a program: 32 x 256 fp32 pairs stay in 4 warps' registers
+_DELTA_BLOCK_M = 32  # delta's rows a program: 32 x 128 pairs stay in 4 warps' registers
 
 
 def _dim_block(size):

@@ -101,7 +101,7 @@ def _mask_4d(attn_mask, query, batch, heads, len_q, len_k, ndim):
     try:
         joint = broadcast_shapes(weights[-max(len(mask_shape), 2):], mask_shape)
     except RuntimeError:
-        raise RuntimeError(_mask_mismatch(weights, mask_shape)) from None
+        raise RuntimeError(_mask_mismatch(shown, mask_shape)) from None
     if len(mask_shape) > ndim or joint != weights[-len(joint):]:
         raise RuntimeError(f"output with shape {_sizes(shown)} doesn't match the broadcast shape "
                            f"{_sizes(broadcast_shapes(shown, mask_shape))}")
@@ -112,6 +112,7 @@ def _mask_4d(attn_mask, query, batch, heads, len_q, len_k, ndim):
 
 
 def _mask_mismatch(weights, mask_shape):
+    """PyTorch's message for the first dim (from the right) where the mask and the weights clash."""
     ndim = max(len(weights), len(mask_shape))
     for i in range(-1, -min(len(weights), len(mask_shape)) - 1, -1):
         a, b = weights[i], mask_shape[i]

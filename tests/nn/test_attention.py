@@ -110,6 +110,13 @@ def test_size_zero_and_one_dims(shapes):
     _check(shapes)
 
 
+@pytest.mark.skipif("cuda" not in DEVICES, reason="no cuda device")
+def test_cuda_refuses_head_dims_above_its_kernels_limit():
+    q = fw.zeros(1, 1, 2, 136, device="cuda")
+    with pytest.raises(ValueError, match="head dims up to 128"):
+        F.scaled_dot_product_attention(q, q, q)
+
+
 @pytest.mark.parametrize("dtype", FLOAT_NAMES)
 def test_every_float_dtype_noncontiguous(dtype):
     _check([(2, 2, 5, 8), (2, 2, 7, 8), (2, 2, 7, 8)], dtype=dtype, mask=_RNG.standard_normal((5, 7)),
@@ -210,6 +217,8 @@ def _both(*shapes, dtype="float32"):
      "The size of tensor a (7) must match the size of tensor b (6) at non-singleton dimension 3"],
     [((2, 3, 5, 8), (2, 3, 7, 8), (2, 3, 7, 8), (1, 2, 3, 5, 7)), {},
      "output with shape [2, 3, 5, 7] doesn't match the broadcast shape [1, 2, 3, 5, 7]"],
+    [((3, 5, 8), (3, 7, 8), (3, 7, 8), (2, 5, 7)), {},
+     "The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 0"],
     [((3, 5, 8), (3, 7, 8), (3, 7, 8), (5, 7)), {"is_causal": True},
      "_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True"],
     [((2, 6, 5, 8), (2, 4, 7, 8), (2, 4, 7, 8)), {"enable_gqa": True},

@@ -136,8 +136,8 @@ def test_bad_arguments():
         A.forward(q, *_arrays((1, 1, 4, 6)), v, None, out, lse, 1.0)
     with pytest.raises(ValueError, match="must divide the 2 query heads"):
         A.forward(q, *_arrays((1, 3, 4, 8), (1, 3, 4, 8)), None, out, lse, 1.0)
-    with pytest.raises(ValueError, match="head dims up to 256"):
-        A.forward(*_arrays((1, 2, 3, 300), (1, 1, 4, 300)), v, None, out, lse, 1.0)
+    with pytest.raises(ValueError, match="head dims up to 128"):
+        A.forward(*_arrays((1, 2, 3, 136), (1, 1, 4, 136)), v, None, out, lse, 1.0)
     with pytest.raises(ValueError, match="the mask must have shape"):
         A.forward(q, k, v, *_arrays((1, 2, 3, 5)), out, lse, 1.0)
     with pytest.raises(TypeError, match="the mask must be a float array"):
@@ -153,8 +153,9 @@ def test_bad_arguments():
 
 
 def aot_jobs():
-    """Every tile the launchers pick on a GPU (fp16 shares bf16's), with every flag on (mask, its gradient,
-    causal, dropout: the most registers), unaligned (odd sizes and strides), for sm_80 and sm_90."""
+    """Every tile the launchers pick on a GPU (fp16 shares bf16's; narrower head dims take the 64 entry), with
+    every flag on (mask, its gradient, causal, dropout: the most registers), unaligned (odd sizes and strides), for
+    sm_80 and sm_90."""
     import triton.language as tl
     kernels = {"forward": A._attention_forward_kernel, "kv": A._attention_backward_kv_kernel,
                "q": A._attention_backward_q_kernel}
@@ -163,7 +164,7 @@ def aot_jobs():
         for dtype, short in (("bfloat16", "bf16"), ("float32", "fp32"), ("float64", "fp64")):
             acc = tl.float64 if dtype == "float64" else tl.float32
             acc_short = "fp64" if dtype == "float64" else "fp32"
-            for width in (64, 128, 256):
+            for width in (64, 128):
                 for kind, kernel in kernels.items():
                     with aot.gpu_settings():
                         block_m, block_n, block_d, block_dv, warps, stages = A.config(kind, dtype, width, width,
@@ -183,13 +184,24 @@ def aot_jobs():
                         spec["signature"][name] = "fp32"
                     jobs.append((f"{kind} {short} d{width}",
                                  aot.job(kernel, spec["signature"], spec["constexprs"], arch, warps, stages)))
-            delta = aot.specialize(A._attention_delta_kernel, dict(ACC=acc, BLOCK_M=A._DELTA_BLOCK_M, BLOCK_DV=256),
+            delta = aot.specialize(A._attention_delta_kernel, dict(ACC=acc, BLOCK_M=A._DELTA_BLOCK_M, BLOCK_DV=128),
                                    {"out_ptr": short, "dout_ptr": short, "delta_ptr": acc_short}, aligned=False)
             jobs.append((f"delta {short}", aot.job(A._attention_delta_kernel, delta["signature"],
                                                    delta["constexprs"], arch)))
     return jobs
 
 
+@pytest.fixture(scope="module")
+def aot_results(request, _aot_compiling):
+    """conftest's fixture with a longer wait: these 42 compiles take about 5 minutes on two busy cores."""
+    compiling, slices = _aot_compiling
+    found = slices[request.module]
+    if isinstance(found, Exception):
+        raise found
+    keys, indices = found
+    return list(zip(keys, compiling.result(indices, timeout=1800)))
+
+
 def test_attention_aot_no_spills(aot_results):
-    assert len(aot_results) == 2 * 3 * (3 * 3 + 1)
+    assert len(aot_results) == 2 * 3 * (3 * 2 + 1)
     aot.assert_no_spills(aot_results)

@@ -267,3 +267,22 @@ def test_cpu_memory_is_linear_in_the_sequence_length():
         tracemalloc.stop()
     assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB"
     assert tuple(q.grad.shape) == (1, 1, length, 8)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_dropout_second_derivatives_redraw_the_same_mask(device):
+    """create_graph=True differentiates the composition (autograd/derivatives/attention.py), which draws the
+    dropout mask again from the saved stream: its first derivatives are the kernels' ones."""
+    arrays = [_RNG.standard_normal(shape) for shape in ((1, 2, 5, 8), (1, 2, 6, 8), (1, 2, 6, 4))]
+    grads = []
+    for create_graph in (False, True):
+        fw.manual_seed(99)
+        tensors = [fw.tensor(a, device=device, requires_grad=True) for a in arrays]
+        out = F.scaled_dot_product_attention(*tensors, dropout_p=0.5, is_causal=True)
+        found = fw.autograd.grad((out * out).sum(), tensors, create_graph=create_graph)
+        grads.append([g.detach().cpu().numpy() for g in found])
+        if create_graph:  # and the graph of the gradient reaches the inputs again
+            second = fw.autograd.grad(sum(g.sum() for g in found), tensors, allow_unused=True)
+            assert any(s is not None and s.abs().sum().item() > 0 for s in second)
+    for first, again in zip(*grads):
+        assert_close(again, first, fw.float32)

@@ -220,7 +220,9 @@ def test_one_hot(device, rng):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("call", [
     lambda m, d: m.nn.functional.one_hot(m.tensor([-1, 2], device=d)),
-    lambda m, d: m.nn.functional.one_hot(m.tensor([1, 2], device=d), 2),
+    # a class >= num_classes: on the host at the call on the CPU; on cuda, as PyTorch, by a device-side check
+    # reported at the next read (tests/backends/cuda/test_step_without_sync.py)
+    lambda m, d: m.nn.functional.one_hot(m.tensor([1, 2]), 2),
     lambda m, d: m.nn.functional.one_hot(m.tensor([1, 2], dtype=m.int32, device=d), 3),
     lambda m, d: m.nn.functional.one_hot(m.tensor([], dtype=m.int64, device=d)),
     lambda m, d: m.nn.functional.one_hot(m.tensor([1.0], device=d), 3),

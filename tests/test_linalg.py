@@ -5,7 +5,7 @@ import pytest
 
 import framework as fw
 from framework.ops.linalg import linear
-from helpers import (FLOAT_NAMES, case, check_op, gelu_reference, gradcheck, make_tensor, random_array,
+from helpers import (DEVICES, FLOAT_NAMES, case, check_op, gelu_reference, gradcheck, make_tensor, random_array,
                      raises_like_torch, requires_torch, torch)
 
 # (shape of a, shape of b): every rank combination matmul accepts, with broadcasting and odd sizes
@@ -237,7 +237,17 @@ def test_matmul_shape_errors(name):
     "bmm-shapes": lambda m: m.bmm(m.ones(2, 2, 3), m.ones(2, 2, 3)),
     "mv": lambda m: m.mv(m.ones(3, 2), m.ones(3)),
     "dot-2d": lambda m: m.dot(m.ones(3, 2), m.ones(3)),
+    "vdot-2d": lambda m: m.vdot(m.ones(3, 2), m.ones(3)),
+    "vdot-dtype": lambda m: m.vdot(m.ones(3), m.ones(3, dtype=m.float64)),
+    "vdot-sizes": lambda m: m.vdot(m.ones(3), m.ones(2)),
     "outer-2d": lambda m: m.outer(m.ones(3, 2), m.ones(3)),
+    # no bool matrix products: each path names its kernel
+    **{f"bool-{path}": (lambda f: lambda m: f(m, m.ones(3, 3, dtype=m.bool), m.ones(3, dtype=m.bool)))(f)
+       for path, f in {"matmul-2d": lambda m, a, v: a @ a, "mm": lambda m, a, v: m.mm(a, a),
+                       "bmm": lambda m, a, v: m.bmm(a[None], a[None]),
+                       "matmul-batched": lambda m, a, v: a[None] @ a[None, None], "mv": lambda m, a, v: m.mv(a, v),
+                       "dot": lambda m, a, v: m.dot(v, v),
+                       "linear": lambda m, a, v: m.nn.functional.linear(a, a)}.items()},
 }.items(), ids=lambda item: item[0])
 def test_matmul_family_errors_match_torch(call):
     name, fn = call
@@ -246,6 +256,16 @@ def test_matmul_family_errors_match_torch(call):
         with pytest.raises(Exception) as info:
             fn(torch)
         assert message == str(info.value), name
+
+
+@pytest.mark.skipif("cuda" not in DEVICES, reason="no cuda device (neither a GPU nor Triton's interpreter)")
+@pytest.mark.parametrize("product, kernel", [
+    (lambda a, v: a @ a, "addmm_cuda"), (lambda a, v: a @ v, "addmv_impl_cuda"),
+    (lambda a, v: fw.bmm(a[None], a[None]), "bmm_cuda"), (lambda a, v: fw.dot(v, v), "dot")])
+def test_bool_matrix_products_name_the_cuda_kernel(product, kernel):
+    a, v = fw.ones(3, 3, dtype=fw.bool, device="cuda"), fw.ones(3, dtype=fw.bool, device="cuda")
+    with pytest.raises(NotImplementedError, match=f"^\"{kernel}\" not implemented for 'Bool'$"):
+        product(a, v)
 
 
 def test_matmul_with_non_tensor_raises_type_error():

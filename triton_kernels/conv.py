@@ -57,7 +57,10 @@ KERNEL_NAMES = ("forward", "input_grad", "weight_grad")
 # 128x64x32 (8 warps) takes 249-255, no spill, but 255/20 in the FLAT_K input grad on sm_90, which gets
 # 128x64x16. TF32 128x64x32: weight grad 255/128 (sm_80); 64x64x32 (4 warps) 255/384; 128x64x16 at most 223.
 # IEEE fp32 (an FMA dot, both tiles in registers) 64x64x16 with 4 warps: weight grad 255/216 (sm_80); with 8
-# warps at most 199. fp64 64x64x16 (8 warps): input grad 128/8 (sm_90); 64x32x16 (4 warps) at most 190.
+# warps at most 199 under Triton 3.9, but 8-64 B spilled under Triton 3.6 (sm_80), as did 64x32x16 and 32x64x16
+# (8 warps) on sm_90 and 32x32x16 with 4 warps; 32x32x16 with 8 warps spills under neither. (IEEE fp32 runs only
+# with cudnn.allow_tf32 off: the default is the TF32 tile.) fp64 64x64x16 (8 warps): input grad 128/8 (sm_90); 64x32x16 with 4 warps at most 190 under
+# Triton 3.9 but 40-48 B spilled in the weight grad under Triton 3.6 (sm_80), with 8 warps none under either.
 # ----------------------------------------------------------------------------------------------------------------
 def _config(block_m, block_n, block_k, num_warps, num_stages, group_size_m=8):
     return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_SIZE_M=group_size_m, num_warps=num_warps,
@@ -68,8 +71,8 @@ CONFIGS = {
     "16bit": _config(128, 64, 32, 8, 2),
     "16bit_flat": _config(128, 64, 16, 8, 2),
     "tf32": _config(128, 64, 16, 8, 2),
-    "fp32": _config(64, 64, 16, 8, 2),
-    "fp64": _config(64, 32, 16, 4, 2),
+    "fp32": _config(32, 32, 16, 8, 2),
+    "fp64": _config(64, 32, 16, 8, 2),
 }
 SM_COUNT_GUESS = 132  # an H100 SXM: "enough programs to fill the GPU"
 

@@ -19,10 +19,11 @@ from .matmul import grouped_tile
 
 @triton.jit
 def _dot(a, b, acc, DOT_FP32: tl.constexpr, INPUT_PRECISION: tl.constexpr):
-    """acc + a @ b; under the interpreter (DOT_FP32) on tiles upcast to the accumulator's dtype."""
+    """acc + a @ b; under the interpreter (DOT_FP32) on tiles upcast to the accumulator's dtype. out_dtype is
+    given: Triton 3.6 asserts that an fp64 accumulator matches the default fp32 out_dtype."""
     if DOT_FP32:
-        return tl.dot(a.to(acc.dtype), b.to(acc.dtype), acc, input_precision=INPUT_PRECISION)
-    return tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
+        return tl.dot(a.to(acc.dtype), b.to(acc.dtype), acc, input_precision=INPUT_PRECISION, out_dtype=acc.dtype)
+    return tl.dot(a, b, acc, input_precision=INPUT_PRECISION, out_dtype=acc.dtype)
 
 
 @triton.jit

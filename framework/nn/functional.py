@@ -293,6 +293,11 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
 def one_hot(tensor, num_classes=-1):
     if tensor.dtype is not dtypes.int64:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes != -1 and tensor.device.type != "cpu":
+        # PyTorch's device path: no host read of the classes (it would wait for the device); scatter's device-side
+        # bounds check reports a negative or too large class at the next synchronising call
+        out = zeros(*tensor.shape, num_classes, dtype=dtypes.int64, device=tensor.device)
+        return out.scatter_(-1, tensor.unsqueeze(-1), 1)
     values = tensor._host()
     if values.size and values.min() < 0:
         raise RuntimeError("Class values must be non-negative.")

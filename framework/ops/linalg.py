@@ -1,8 +1,20 @@
 """Matrix products: matmul/@ in all of PyTorch's shapes, mm, bmm, mv, dot, outer, and linear."""
 import math
 
+from .. import dtypes
 from ..autograd.function import autocast_inputs, run
 from ..tensor import Tensor
+
+# PyTorch has no bool matrix products: each path names its kernel (cpu, cuda) in the NotImplementedError
+_KERNEL_NAMES = {"dot": ("dot", "dot"), "mv": ("addmv_impl_cpu", "addmv_impl_cuda"),
+                 "mm": ("addmm_impl_cpu_", "addmm_cuda"), "bmm": ("bmm", "bmm_cuda")}
+
+
+def _refuse_bool(input, path):
+    if input._dtype is dtypes.bool:
+        kernel = _KERNEL_NAMES[path][input._device.type == "cuda"]
+        raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")
+
 
 def _same_dtype(a, b):
     if a._dtype is not b._dtype:
@@ -29,16 +41,19 @@ def matmul(input, other):
         if a[0] != b[0]:
             raise RuntimeError(f"inconsistent tensor size, expected tensor [{a[0]}] and src [{b[0]}] to have the same "
                                f"number of elements, but got {a[0]} and {b[0]} elements respectively")
+        _refuse_bool(input, "dot")
         return run("matmul", (input, other), (), "DotBackward0")
     if len(b) == 1:  # matrix (or folded batch of matrices) times vector
         rows = math.prod(a[:-1])
         if a[-1] != b[0]:
             raise RuntimeError(f"size mismatch, got input ({rows}), mat ({rows}x{a[-1]}), vec ({b[0]})")
+        _refuse_bool(input, "mv")
         return run("matmul", (input, other), (), "MvBackward0" if len(a) == 2 else "UnsafeViewBackward0")
     if len(b) == 2 and len(a) <= 2 or len(a) > 2 and len(b) == 2:
         rows = math.prod(a[:-1])
         if a[-1] != b[0]:
             raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{a[-1]} and {_dims(b)})")
+        _refuse_bool(input, "mm")
         name = {1: "SqueezeBackward4", 2: "MmBackward0"}.get(len(a), "UnsafeViewBackward0")
         return run("matmul", (input, other), (), name)
     from .elementwise import broadcast_shapes
@@ -46,6 +61,7 @@ def matmul(input, other):
     if a[-1] != b[-2]:
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: [{batch}, {a[-1]}] but "
                            f"got: [{batch}, {b[-2]}].")
+    _refuse_bool(input, "bmm")
     return run("matmul", (input, other), (), "UnsafeViewBackward0")
 
 
@@ -65,6 +81,7 @@ def bmm(input, mat2):
                            f"{input.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}].")
     input, mat2 = autocast_inputs("matmul", (input, mat2))
     _same_dtype(input, mat2)
+    _refuse_bool(input, "bmm")
     return run("matmul", (input, mat2), (), "BmmBackward0")
 
 
@@ -81,6 +98,22 @@ def dot(input, other):
         raise RuntimeError(f"dot : expected both vectors to have same dtype, but found {input._dtype.scalar_name} and "
                            f"{other._dtype.scalar_name}")
     return matmul(input, other)
+
+
+def vdot(input, other):
+    """The dot product of two 1-D tensors, the first conjugated (real tensors: dot, shown as VdotBackward0)."""
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
+    if input._dtype is not other._dtype:
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found {input._dtype.scalar_name} "
+                           f"and {other._dtype.scalar_name}")
+    if input.shape[0] != other.shape[0]:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{input.shape[0]}] and src [{other.shape[0]}] "
+                           f"to have the same number of elements, but got {input.shape[0]} and {other.shape[0]} "
+                           "elements respectively")
+    input, other = autocast_inputs("matmul", (input, other))
+    _refuse_bool(input, "dot")
+    return run("matmul", (input, other), (), "VdotBackward0")
 
 
 inner = dot
@@ -123,6 +156,7 @@ def linear(input, weight, bias=None, activation=None):
                            f"{w_shape[1]}x{w_shape[0]})")
     input, weight, bias = autocast_inputs("linear", (input, weight, bias))
     _same_dtype(input, weight)
+    _refuse_bool(input, "mm")
     if bias is not None:
         _same_dtype(input, bias)
         b_shape = bias._data.shape
@@ -139,6 +173,6 @@ def linear(input, weight, bias=None, activation=None):
     return run("linear", (input, weight, bias), (activation,), name)
 
 
-TENSOR_METHODS = ("matmul", "mm", "bmm", "mv", "dot", "inner", "outer", "ger")
+TENSOR_METHODS = ("matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger")
 __all__ = list(TENSOR_METHODS)
 OPERATORS = {"__matmul__": matmul, "__rmatmul__": lambda self, other: matmul(other, self)}

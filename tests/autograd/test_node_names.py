@@ -169,6 +169,7 @@ CASES = {
     # linear algebra
     "matmul": lambda t: t.x @ t.w.t(), "mm": lambda t: t.L.mm(t.x, t.w.t()), "mv": lambda t: t.x @ t.v,
     "dot": lambda t: t.v @ t.v, "vecmat": lambda t: t.v @ t.w.t(), "bmm": lambda t: t.L.bmm(t.x3, t.x3.transpose(1, 2)),
+    "vdot": lambda t: t.L.vdot(t.v, t.v),
     "matmul-batched": lambda t: t.x3 @ t.w.t(), "outer": lambda t: t.L.outer(t.v, t.v),
     "cross": lambda t: t.L.cross(t.x, t.const, dim=1),
     "cdist": lambda t: t.L.cdist(t.x, t.w), "cdist-p1": lambda t: t.L.cdist(t.x, t.const, p=1),

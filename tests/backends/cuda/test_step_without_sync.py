@@ -170,3 +170,21 @@ def test_a_bad_target_on_the_fake_gpu_is_raised_at_the_next_read(monkeypatch, pi
     assert str(error.value) == "Target 7 is out of bounds."  # PyTorch's message (a note says where it came from)
     assert np.isfinite(train(1, [(x, y)], model, optimizer)[0].item())
     assert len(gpu.pinned) == (2 if pinned else 0)  # the error record and the small uploads' ring
+
+
+def test_one_hot_with_num_classes_waits_for_nothing(monkeypatch):
+    """F.one_hot(t, num_classes) on cuda reads no class back (PyTorch's device path); a class out of range is
+    raised at the next read, by scatter's device-side bounds check. Without num_classes the classes must be read."""
+    counts = count_entry_points(monkeypatch, InterpreterRuntime)
+    labels = fw.tensor([0, 3, 1], device="cuda")
+    counts.clear()
+    encoded = F.one_hot(labels, 4)
+    assert waiting(counts) == {}, dict(counts)
+    assert encoded.cpu().tolist() == [[1, 0, 0, 0], [0, 0, 0, 1], [0, 1, 0, 0]]
+    counts.clear()
+    F.one_hot(labels)
+    assert waiting(counts) == {"copy_device_to_host": 1}
+    for bad in (4, -1):
+        late = F.one_hot(fw.tensor([0, bad], device="cuda"), 4)
+        with pytest.raises(RuntimeError, match=f"index {bad} is out of bounds for dimension 1 with size 4"):
+            late.cpu()

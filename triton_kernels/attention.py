@@ -3,6 +3,7 @@
 Shapes (any strides, 0 included, in elements): q (N, H, L_q, D), k (N, H_kv, L_k, D), v (N, H_kv, L_k, D_v),
 an optional additive mask (N, H, L_q, L_k) (broadcast dims have stride 0), out (N, H, L_q, D_v); H_kv divides
 H and query head h reads key/value head h // (H / H_kv) (grouped-query attention; H_kv = 1 broadcasts one head).
+D and D_v up to MAX_HEAD_DIM (128), any size below it (tiles padded to a power of two, masked).
 
 Forward (one program: BLOCK_M query rows of one (n, h)): loops over BLOCK_N key blocks with the online
 (max, sum-exp) recurrence of FlashAttention-2 and writes the rows' log-sum-exp `lse` (fp32, fp64 for fp64):

@@ -6,7 +6,8 @@ None. Here the leading dims of any rank are broadcast as PyTorch's matmul broadc
 no copies for 4-d inputs), grouped-query heads are checked, a boolean mask becomes an additive one (0 where
 True, -inf where False, in the query's dtype, at the mask's own size), and dropout gets its random stream:
 the CPU generator's state (the kernels draw PyTorch's CPU stream from it) or the cuda generator's Philox
-(seed, offset), whose offset moves past the counters the kernels read.
+(seed, offset), whose offset moves past the counters the kernels read. On cuda the kernels take head dims up to
+128 and refuse larger ones with a ValueError saying so (PyTorch's own kernels go to 256, its math path beyond).
 """
 import math
 

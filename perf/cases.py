@@ -335,6 +335,21 @@ def layer_norm_cases(n, d, dtype=np.float32, rms=False, quick=False):
                  grad_of=("x", "w") if rms else ("x", "w", "b"), quick=quick)]
 
 
+def attention_cases(b, h, length, d, causal, dtype=np.float32, quick=False):
+    """F.scaled_dot_product_attention forward and backward (dq, dk, dv), against PyTorch's SDPA (its flash kernel on
+    a GPU). Work: the two L x L x D products forward, 4 B H L^2 D FLOPs (half of it causal); backward 2.5x that (the
+    recomputed scores, dP, dV, dK and dQ)."""
+    make = lambda rng: {name: _randn(rng, (b, h, length, d), dtype) for name in ("q", "k", "v", "grad")}  # noqa: E731
+    op = lambda lib, t: lib.F.scaled_dot_product_attention(t["q"], t["k"], t["v"], is_causal=causal)  # noqa: E731
+    flops = 4.0 * b * h * length * length * d * (0.5 if causal else 1.0)
+    size, dt = f"{b}x{h}x{length}x{d}{' causal' if causal else ''}", np.dtype(dtype).name
+    return [Case("attention fwd", size, dt, "GFLOP/s", flops, make, op,
+                 lambda a: lambda: numpy_ref.attention(a["q"], a["k"], a["v"], causal), quick=quick),
+            Case("attention bwd", size, dt, "GFLOP/s", 2.5 * flops, make, op,
+                 lambda a: numpy_ref.attention_backward(a["q"], a["k"], a["v"], a["grad"], causal),
+                 grad_of=("q", "k", "v"), quick=quick)]
+
+
 def all_cases():
     """The cpu table."""
     tutorial, mnist = (50, 30, 20, 3), (784, 512, 512, 10)
@@ -361,6 +376,7 @@ def all_cases():
         *max_pool2d_cases("ResNet-50 stem pool", 4, 64, 112, 3, 2, 1),
         *batch_norm_cases("ResNet-50 layer1", 4, 64, 56),
         *layer_norm_cases(2048, 768), *layer_norm_cases(2048, 768, rms=True),
+        *attention_cases(2, 4, 256, 64, causal=True),  # a small GPT's block: blockwise numpy against the unfused
     ]
 
 
@@ -403,5 +419,11 @@ def gpu_cases(small=False):
         *layer_norm_cases(*pick((8192, 4096), (16, 200)), dtype=BF16, quick=True),
         *layer_norm_cases(*pick((8192, 4096), (16, 200)), dtype=BF16, rms=True, quick=True),
         *layer_norm_cases(*pick((8192, 4096), (16, 200))),
+        # issue #15's rows: (4, 16, L, D) bf16 against PyTorch's flash attention; target: forward + backward within
+        # 10% of it at L >= 4k
+        *(case for length in (1024, 4096, 16384) for d in (64, 128) for causal in (False, True)
+          for case in attention_cases(*pick((4, 16, length, d), (1, 2, 40, d)), causal=causal, dtype=BF16,
+                                      quick=length == 4096 and d == 64 and not causal)
+          if not small or length == 1024),
     ]
     return [dataclasses.replace(c, unit="TFLOP/s") if c.unit == "GFLOP/s" else c for c in cases]

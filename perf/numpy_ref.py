@@ -275,3 +275,26 @@ def layer_norm_backward(x, weight, grad, eps=1e-5, rms=False):
         dweight = (grad * x_hat).reshape(-1, x.shape[-1]).sum(axis=0)
         return (dx * inv_std, dweight) if rms else (dx * inv_std, dweight, grad.reshape(-1, x.shape[-1]).sum(axis=0))
     return backward
+
+
+def _attention_weights(q, k, causal):
+    s = (q @ np.swapaxes(k, -1, -2)) * (1 / math.sqrt(q.shape[-1]))
+    if causal:
+        s = np.where(np.tri(q.shape[-2], k.shape[-2], dtype=bool), s, -np.inf)
+    s = np.exp(s - s.max(axis=-1, keepdims=True))
+    return s / s.sum(axis=-1, keepdims=True)
+
+
+def attention(q, k, v, causal=False):
+    """softmax(q k^T / sqrt(d)) v, the L x L weights held whole (the unfused way)."""
+    return _attention_weights(q, k, causal) @ v
+
+
+def attention_backward(q, k, v, grad, causal=False):
+    p = _attention_weights(q, k, causal)
+
+    def backward():
+        dp = grad @ np.swapaxes(v, -1, -2)
+        ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True)) * (1 / math.sqrt(q.shape[-1]))
+        return ds @ k, np.swapaxes(ds, -1, -2) @ q, np.swapaxes(p, -1, -2) @ grad
+    return backward

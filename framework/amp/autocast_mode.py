@@ -26,8 +26,8 @@ __all__ = ["autocast", "get_autocast_dtype", "is_autocast_enabled", "is_autocast
 
 # mm, bmm, mv, dot's matmul path, addmm's product all run "matmul"; every conv and conv_transpose "convolution";
 # the recurrent layers' step "rnn_step" (PyTorch lists their fused kernels: _cudnn_rnn and the cells on cuda,
-# mkldnn_rnn_layer on the CPU)
-_MATMUL_FAMILY = {"linear", "matmul", "convolution", "rnn_step"}
+# mkldnn_rnn_layer on the CPU); scaled_dot_product_attention is in both devices' lists too
+_MATMUL_FAMILY = {"linear", "matmul", "convolution", "rnn_step", "scaled_dot_product_attention"}
 LOWER = {"cpu": _MATMUL_FAMILY, "cuda": _MATMUL_FAMILY}
 _LOSSES = {"cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse_loss", "huber_loss",
            "smooth_l1_loss"}

@@ -28,6 +28,7 @@ from ..ops.pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_ma
                            adaptive_max_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d,
                            max_pool2d_with_indices)
 from ..ops.resample import interpolate  # noqa: F401
+from ..ops.attention import scaled_dot_product_attention  # noqa: F401  (one fused op each way)
 from ..ops.nn import binary_cross_entropy_with_logits as _bce_with_logits
 from ..ops.nn import gelu, softplus  # noqa: F401  (re-exported as they are)
 from ..ops.nn import silu as _silu

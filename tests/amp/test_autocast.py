@@ -54,6 +54,9 @@ def _cases(lib, functional, rng, device):
         "conv1d": lambda x: functional.conv1d(x, kernel), "group_norm": lambda x: functional.group_norm(x[None], 3),
         "cdist": lambda x: lib.cdist(x, other), "cumprod": lambda x: x.cumprod(0), "trace": lib.trace,
         "erfinv": lambda x: (x.tanh() * 0.5).erfinv(),
+        # x as one head of 3 queries of dim 4 attending to other's 3 keys, with a float32 additive mask
+        "sdpa": lambda x: functional.scaled_dot_product_attention(x[None], other[None], other[None],
+                                                                  attn_mask=other[:, :3]),
     }
 
 
@@ -80,7 +83,7 @@ def test_cpu_output_dtypes_match_torch_autocast(rng, low, given):
 
 # PyTorch's cuda policy (aten/src/ATen/autocast_mode.cpp) for these cases: "low" runs in the region's dtype,
 # "fp32" in float32, "promote" in the widest input, anything else in its input's dtype.
-CUDA_POLICY = dict.fromkeys(["linear", "matmul", "mm", "bmm", "two_layers", "conv1d"], "low") | dict.fromkeys(
+CUDA_POLICY = dict.fromkeys(["linear", "matmul", "mm", "bmm", "two_layers", "conv1d", "sdpa"], "low") | dict.fromkeys(
     ["softmax", "log_softmax", "exp", "log", "pow", "sum", "cumsum", "prod", "logsumexp", "norm", "layer_norm",
      "layer_norm_affine", "rms_norm", "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "cross_entropy", "nll_loss", "bce_with_logits", "rsqrt",
      "softplus", "group_norm", "cdist", "cumprod", "erfinv"], "fp32") | dict.fromkeys(["add_float32", "where", "cat", "stack"], "promote")

@@ -302,6 +302,10 @@ CASES = [
     ("prelu", lambda L, x, w: L.nn.functional.prelu(x, w) * x + L.nn.functional.prelu(x, w[:1]) ** 2, [S, (4,)]),
     ("group-norm", lambda L, x, w, b: L.nn.functional.group_norm(x, 2, w, b), [(2, 4, 3), (4,), (4,)]),
     ("group-norm-no-affine", lambda L, x: L.nn.functional.group_norm(x, 1) * x, [(3, 2, 2)]),
+    ("attention-mask", lambda L, q, k, v, m: L.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m),
+     [(2, 3, 4), (2, 5, 4), (2, 5, 3), (3, 5)]),
+    ("attention-causal-gqa", lambda L, q, k, v: L.nn.functional.scaled_dot_product_attention(
+        q, k, v, is_causal=True, enable_gqa=True, scale=0.7), [(1, 4, 5, 3), (1, 2, 4, 3), (1, 2, 4, 2)]),
     ("bilinear", lambda L, x, y, w, b: L.nn.functional.bilinear(x, y, w, b) ** 2, [S, (3, 2), (5, 4, 2), (5,)]),
     ("huber-smooth-l1", lambda L, x, t: L.nn.functional.huber_loss(x, t, delta=0.5)
      + L.nn.functional.huber_loss(x, t, weight=t.abs(), reduction="sum")
@@ -371,7 +375,9 @@ CASE_IDS = [case[0] for case in CASES]
 TORCH_REFUSES = {"scatter-from-a-larger-source", "hardsigmoid"}
 # cases whose second derivatives PyTorch lacks: "the derivative for '_cdist_backward' is not implemented"
 # (first derivatives are compared; gradgradcheck checks the second ones on the cpu, other devices match the cpu)
-TORCH_HAS_NO_SECOND_DERIVATIVE = {"cdist"}
+# and "_scaled_dot_product_flash_attention_for_cpu_backward" (its fused CPU kernel; with a mask that needs a
+# gradient PyTorch takes its composed math path, which has them)
+TORCH_HAS_NO_SECOND_DERIVATIVE = {"cdist", "attention-causal-gqa"}
 # cases whose finite differences are too coarse for gradgradcheck: a float32 round trip
 TOO_COARSE_FOR_FINITE_DIFFERENCES = {"to-dtype"}
 

@@ -16,7 +16,7 @@ pytestmark = requires_torch
 _RNG = np.random.default_rng(0)
 _VALUES = {"x": (4, 3), "y": (4, 3), "w": (5, 3), "b": (5,), "v": (3,), "x3": (2, 4, 3), "s": (), "p": (4, 3),
            "img": (2, 4, 5, 6), "k": (5, 4, 3, 3), "kg": (4, 2, 3, 3), "kt": (4, 3, 2, 2), "k1": (5, 4, 2),
-           "c": (4,), "w3": (5, 3, 3)}
+           "c": (4,), "w3": (5, 3, 3), "q4": (2, 3, 5, 4), "k4": (2, 3, 6, 4)}
 _ARRAYS = {name: _RNG.uniform(0.2, 0.9, shape) if name == "p" else _RNG.standard_normal(shape)
            for name, shape in _VALUES.items()}
 
@@ -224,6 +224,10 @@ CASES = {
     "batch-norm-eval": lambda t: t.F.batch_norm(t.x, t.const[0] * 0, t.const[0].abs() + 1, t.v, None),
     "BatchNorm1d": lambda t: _module(t, "BatchNorm1d", 3),
     "group-norm": lambda t: t.F.group_norm(t.x3, 2, t.c, t.c * 2),  # NativeGroupNormBackward0
+    # ScaledDotProductFlashAttentionForCpuBackward0: (query, key, value), the mask not among them
+    "scaled-dot-product-attention": lambda t: t.F.scaled_dot_product_attention(t.q4, t.k4, t.k4.detach()),
+    "scaled-dot-product-attention-mask": lambda t: t.F.scaled_dot_product_attention(
+        t.q4, t.k4, t.k4 * 2, attn_mask=t.L.zeros(5, 6), is_causal=False),
     "group-norm-no-affine": lambda t: t.F.group_norm(t.x3, 4), "GroupNorm": lambda t: _module(t, "GroupNorm", 2, 4,
                                                                                                inputs=("x3",)),
     # nn.functional: bilinear (a view of PyTorch's trilinear; ours composes it)

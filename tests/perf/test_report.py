@@ -82,6 +82,10 @@ def test_gpu_rows_are_the_issue_rows_at_their_target_sizes():
         for kernel in ("layer_norm", "rms_norm"):
             assert next(c.unit for c in cases if (c.kernel, c.size, c.dtype) == (
                 f"{kernel} {direction}", "8192x4096", "bfloat16")) == "GB/s"
+    # issue #15: attention at (4, 16, L, D), L from 1k to 16k, D 64 and 128, causal and not, in bfloat16
+    for direction in ("fwd", "bwd"):
+        for size in ("4x16x1024x64", "4x16x4096x128 causal", "4x16x16384x64", "4x16x16384x128 causal"):
+            assert (f"attention {direction}", size, "bfloat16") in rows
     assert {c.unit for c in cases} == {"TFLOP/s", "GB/s"}
     small = {(c.kernel, c.dtype) for c in _gpu_cases(small=True)[0]}
     assert small == {(c.kernel, c.dtype) for c in cases}  # the interpreter runs the same rows, smaller
@@ -107,6 +111,7 @@ def test_cpu_rows_hold_conv_pooling_and_batch_norm_and_the_conv_target_is_comput
         assert (f"batch_norm {direction}", "ResNet-50 layer1: 4x64x56x56", "float32", "GB/s") in rows
         for kernel in ("layer_norm", "rms_norm"):
             assert (f"{kernel} {direction}", "2048x768", "float32", "GB/s") in rows
+        assert (f"attention {direction}", "2x4x256x64 causal", "float32", "GFLOP/s") in rows
 
     def record(kernel, size, ours, torch_s=None):
         results = {"framework": {"median_s": ours}, **({"torch": {"median_s": torch_s}} if torch_s else {})}

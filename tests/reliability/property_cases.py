@@ -460,6 +460,8 @@ EXCLUDED = {
     "group_norm": "nn/test_group_norm.py (per-group statistics: not elementwise)",
     "layer_norm": "nn/test_normalization.py (per-row statistics: not elementwise)",
     "rms_norm": "nn/test_rms_norm.py (per-row statistics: not elementwise)",
+    "scaled_dot_product_attention": "nn/test_attention.py, triton_kernels/test_attention.py (rows of a softmax over "
+                                    "keys, masks and dropout: not elementwise)",
     "linear_cross_entropy": "nn/test_linear_cross_entropy.py (class targets, a matmul: not elementwise)",
     "rnn_step": "test_rnn_step.py, nn/test_rnn.py (a recurrent step: a matmul and gates, not elementwise)",
     # elements moved, not computed: the property is where each lands; test_rearrange.py and test_matrix.py

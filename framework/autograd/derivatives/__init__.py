@@ -273,4 +273,4 @@ def apply_formula(node, grads):
 def load():
     """Register every family's formulas (framework/__init__ calls this once the ops exist)."""
     from . import elementwise, index_ops, indexing, matrix, nn, normalization, products, reduction, shape  # noqa: F401
-    from . import cnn, scan, sorting  # noqa: F401
+    from . import attention, cnn, scan, sorting  # noqa: F401

@@ -30,6 +30,7 @@ if _HAS_TRITON:
     from . import linear_cross_entropy  # noqa: F401
     from . import batch_norm, conv, pooling, resample  # noqa: F401
     from . import rnn_step  # noqa: F401
+    from . import attention  # noqa: F401
     from . import scan, search, sorting  # noqa: F401
     from . import rearrange  # noqa: F401
     from . import matrix  # noqa: F401

@@ -44,14 +44,15 @@ def _col2im(dcols, shape, kernel, stride, padding, dilation, out_size, groups):
     """Sum columns (G, Cg*kh*kw, N*Ho*Wo) back into an input of `shape` (N, C, H, W): im2col's transpose."""
     n, c, h, w = shape
     (kh, kw), (ho, wo) = kernel, out_size
-    grad = np.zeros((n, c, h + 2 * padding[0] + stride[0], w + 2 * padding[1] + stride[1]), dcols.dtype)
-    taps = dcols.reshape(groups, c // groups, kh, kw, n, ho, wo).transpose(4, 0, 1, 2, 3, 5, 6)
-    taps = taps.reshape(n, c, kh, kw, ho, wo)
+    # Summed channel-first, (C, N, H, W), in the columns' own order: each tap's slice of them is then whole
+    # (N, Ho, Wo) blocks, not a transposed view (6.5 ms -> 1.7 ms for LeNet's conv2 at batch 64, 1 thread).
+    grad = np.zeros((c, n, h + 2 * padding[0] + stride[0], w + 2 * padding[1] + stride[1]), dcols.dtype)
+    taps = dcols.reshape(c, kh, kw, n, ho, wo)  # (G, Cg) is C
     for i in range(kh):
         for j in range(kw):
             top, left = i * dilation[0], j * dilation[1]
-            grad[:, :, top:top + stride[0] * ho:stride[0], left:left + stride[1] * wo:stride[1]] += taps[:, :, i, j]
-    return grad[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w]
+            grad[:, :, top:top + stride[0] * ho:stride[0], left:left + stride[1] * wo:stride[1]] += taps[:, i, j]
+    return grad[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w].transpose(1, 0, 2, 3)
 
 
 def _weight_matrix(w, groups):

@@ -193,7 +193,11 @@ def test_index_tensors_of_every_integer_dtype(dtype):
         warnings.simplefilter("ignore")
         for index in (values, values[0]):
             if torch is None:
-                call(fw, fw.tensor(index))
+                if dtype in ("int8", "int16") and np.ndim(index):
+                    with pytest.raises(IndexError, match="tensors used as indices must be long, int, byte or bool"):
+                        call(fw, fw.tensor(index))
+                else:
+                    call(fw, fw.tensor(index))
                 continue
             try:
                 expected = call(torch, torch.tensor(index))

@@ -205,6 +205,48 @@ def test_dropout_only_while_training(need_weights, rng):
     assert_close(module(q, k, v, need_weights=need_weights)[0], expected, "float64", **TOL["float64"])
 
 
+def test_static_key_and_value(rng):
+    """static_k/static_v (N * num_heads, S, head_dim) replace the projected key and value."""
+    module = _build({})
+    q, k, v = (fw.tensor(a) for a in _inputs(rng, {}, False))
+    w_k, w_v = module.in_proj_weight.chunk(3)[1:]
+    b_k, b_v = module.in_proj_bias.chunk(3)[1:]
+    heads = lambda x: x.reshape(S, N * H, E // H).transpose(0, 1)  # noqa: E731
+    static_k, static_v = heads(F.linear(k, w_k, b_k)), heads(F.linear(v, w_v, b_v))
+    args = (E, H, module.in_proj_weight, module.in_proj_bias, None, None, False, 0.0, module.out_proj.weight,
+            module.out_proj.bias)
+    for need_weights in (True, False):
+        expected = module(q, k, v, need_weights=need_weights)[0]
+        out = F.multi_head_attention_forward(q, k, v, *args, need_weights=need_weights, static_k=static_k,
+                                             static_v=static_v)[0]
+        assert_close(out, expected, "float64", **TOL["float64"])
+    with pytest.raises(AssertionError, match="expecting static_k.size\\(0\\) of 4, but got 2"):
+        F.multi_head_attention_forward(q, k, v, *args, static_k=static_k[:2], static_v=static_v)
+
+
+@pytest.mark.uses_random
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_training_dropout_draws_torchs_stream(need_weights, rng):
+    """Dropout on the attention weights (F.dropout, or scaled_dot_product_attention's) draws PyTorch's CPU
+    stream: after the same seed, PyTorch's outputs and gradients."""
+    if torch is None:
+        pytest.skip("PyTorch is not importable: no stream to compare with")
+    module = _build(dict(dropout=0.4))
+    twin = _torch_twin(module, dict(dropout=0.4))
+    arrays = _inputs(rng, {}, False)
+    leaves = [fw.tensor(a, requires_grad=True) for a in arrays]
+    t_leaves = [torch.tensor(a, requires_grad=True) for a in arrays]
+    fw.manual_seed(3)
+    out = module(*leaves, need_weights=need_weights)[0]
+    torch.manual_seed(3)
+    t_out = twin(*t_leaves, need_weights=need_weights)[0]
+    assert_close(out, t_out, "float64", **TOL["float64"])
+    out.sum().backward()
+    t_out.sum().backward()
+    for ours, theirs in zip(leaves, t_leaves):
+        assert_close(ours.grad, theirs.grad, "float64", **TOL["float64"])
+
+
 # ---- parameters, initialisation, printing ------------------------------------------------------------------------
 
 KEYS = {

@@ -202,6 +202,28 @@ def test_unbatched_inputs(rng):
     assert_close(out, batched[:, 0], "float64", **TOL["float64"])
 
 
+@pytest.mark.uses_random
+def test_training_dropout_draws_torchs_stream(rng):
+    """In training, dropout (attention weights through scaled_dot_product_attention, the residual branches and
+    the feed-forward block) draws PyTorch's CPU stream in PyTorch's order: after the same seed, the same outputs
+    and gradients."""
+    if torch is None:
+        pytest.skip("PyTorch is not importable: no stream to compare with")
+    with _quiet():
+        model = _randomise(fw.nn.Transformer(D, H, 1, 1, FF, dropout=0.3)).double()
+    src, tgt = _seq(rng, S, False), _seq(rng, T, False)
+    twin = _torch_twin(model, "Transformer", D, H, 1, 1, FF, dropout=0.3)
+    leaves = [fw.tensor(a, requires_grad=True) for a in (src, tgt)]
+    t_leaves = [torch.tensor(a, requires_grad=True) for a in (src, tgt)]
+    fw.manual_seed(17)
+    out = model(*leaves, tgt_mask=model.generate_square_subsequent_mask(T).double())
+    torch.manual_seed(17)
+    t_out = twin(*t_leaves, tgt_mask=twin.generate_square_subsequent_mask(T).double())
+    _compare_with_torch(out, t_out, leaves, t_leaves, model, twin, "float64", rng)
+    model.eval()
+    assert not np.allclose(model(*leaves).detach().numpy(), out.detach().numpy())
+
+
 # ---- construction: keys, initialisation, copies, printing ------------------------------------------------------
 
 def test_state_dict_keys_and_seeded_initialisation():

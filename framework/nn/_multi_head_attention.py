@@ -121,7 +121,7 @@ def _check_static(name, static, batch_heads, head_dim):
     return static
 
 
-def _project(query, key, value, num_heads, in_proj_weight, in_proj_bias, use_separate_proj_weight, q_proj_weight,
+def _project(query, key, value, in_proj_weight, in_proj_bias, use_separate_proj_weight, q_proj_weight,
              k_proj_weight, v_proj_weight):
     """The (L, N, E) query and (S, N, E) key and value after the input projections; PyTorch's checks."""
     if use_separate_proj_weight:
@@ -173,7 +173,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     head_dim = embed_dim // num_heads
     if head_dim * num_heads != embed_dim:
         raise AssertionError(f"embed_dim {embed_dim} not divisible by num_heads {num_heads}")
-    q, k, v = _project(query, key, value, num_heads, in_proj_weight, in_proj_bias, use_separate_proj_weight,
+    q, k, v = _project(query, key, value, in_proj_weight, in_proj_bias, use_separate_proj_weight,
                        q_proj_weight, k_proj_weight, v_proj_weight)
     batch_heads = bsz * num_heads
     if attn_mask is not None:

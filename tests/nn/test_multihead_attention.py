@@ -145,6 +145,17 @@ def test_gradcheck_with_masks(need_weights, rng):
     gradcheck(run, *arrays)
 
 
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_second_derivatives(need_weights, rng):
+    """Every op it composes has a derivative formula, so autograd.grad(create_graph=True) goes through."""
+    module = _build(dict(kdim=3), seed=2)
+    query, key = rng.standard_normal((2, 1, E)), rng.standard_normal((2, 1, 3))
+    padding = fw.tensor([[False, True]])
+    leaves = tuple(fw.tensor(a, requires_grad=True) for a in (query, key))
+    assert fw.autograd.gradgradcheck(
+        lambda q, k: module(q, k, q * 2, need_weights=need_weights, key_padding_mask=padding)[0], leaves)
+
+
 def test_unbatched_and_self_attention(rng):
     """2-D inputs (a 3-D mask is then (num_heads, L, S)); q is k is v takes the one packed projection."""
     module = _build({})

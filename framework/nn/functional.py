@@ -435,3 +435,4 @@ from ._loss_functions import (cosine_embedding_loss, gaussian_nll_loss, hinge_em
 from ._activation_functions import (celu, celu_, elu, elu_, hardsigmoid, hardswish, hardtanh,  # noqa: E402,F401
                                     hardtanh_, mish, prelu, relu6, selu, selu_, softsign, tanhshrink, threshold,
                                     threshold_)
+from ._multi_head_attention import multi_head_attention_forward  # noqa: E402,F401

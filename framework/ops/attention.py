@@ -84,10 +84,10 @@ def _as_4d(t, batch, heads, tail=None):
     shape = (1,) * (len(batch) + 3 - t.ndim) + tuple(t.shape)
     if shape != tuple(t.shape):
         t = t.reshape(shape)
-    shape = shape[:-2] + (tail or shape[-2:])
-    target = tuple(batch) + (heads,) + shape[-2:]
-    if shape != target:
+    target = tuple(batch) + (heads,) + (tail or shape[-2:])
+    if shape != target:  # compared with its own sizes: a (N, H, 1, L_k) mask still expands its L_q dim
         t = t.expand(target)
+    shape = target
     if len(batch) != 1:
         t = t.reshape((math.prod(batch), heads) + shape[-2:])
     return t

@@ -62,7 +62,8 @@ def _check(shapes, dtype="float32", mask=None, noncontiguous=False, devices=None
     return check_op(fw_fn, np_fn, torch_fn, *arrays, dtype=dtype, noncontiguous=noncontiguous, devices=devices)
 
 
-@pytest.mark.parametrize("mask_shape", [(7,), (5, 7), (1, 7), (5, 1), (3, 1, 7), (2, 1, 5, 7), (2, 3, 5, 7), ()])
+@pytest.mark.parametrize("mask_shape", [(7,), (5, 7), (1, 7), (5, 1), (3, 1, 7), (2, 1, 5, 7), (2, 3, 1, 7), (2, 3, 5, 7),
+                                        ()])
 def test_additive_masks_of_every_broadcast_form(mask_shape):
     _check([(2, 3, 5, 8), (2, 3, 7, 8), (2, 3, 7, 8)], mask=_RNG.standard_normal(mask_shape))
 

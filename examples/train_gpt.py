@@ -125,7 +125,7 @@ def parse_args(argv=None):
     parser.add_argument("--prompt", default="def ", help="text the sample starts from")
     parser.add_argument("--sample-length", type=int, default=400, help="characters to sample (0: no sample)")
     parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--top-k", type=int, default=10, help="sample among the k likeliest characters")
+    parser.add_argument("--top-k", type=int, default=10, help="sample among the k likeliest characters (0: all)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on a terminal")
     return parser.parse_args(argv)
 
@@ -173,8 +173,9 @@ def main(argv=None):
                disable=args.quiet or not sys.stdout.isatty())
     started = time.perf_counter()
     loss_sum, losses = None, 0  # training losses since the last evaluation, summed on the device
-    val_loss = validation_loss(model, validation_tokens, args.context, args.eval_windows) if first_step == args.steps \
-        else float("nan")
+    val_loss = float("nan")
+    if first_step >= args.steps:  # nothing left to train (--steps 0, or a finished run resumed): the model as it is
+        val_loss = validation_loss(model, validation_tokens, args.context, args.eval_windows)
     for step in range(first_step, args.steps):
         inputs, targets = training_batch(train_tokens, args.batch_size, args.context, batches)
         logits = model(inputs.to(device))
@@ -210,7 +211,7 @@ def main(argv=None):
         model.eval()
         prompt = framework.from_numpy(encode(args.prompt or "\n"))[None].to(device)  # an empty one: a line start
         drawn = framework.Generator().manual_seed(args.seed)
-        tokens = model.generate(prompt, args.sample_length, args.temperature, args.top_k, generator=drawn)
+        tokens = model.generate(prompt, args.sample_length, args.temperature, args.top_k or None, generator=drawn)
         sample = decode(tokens[0].cpu())
         print(f"sample (seed {args.seed}, temperature {args.temperature}, top-k {args.top_k}):\n{sample}")
     return model, val_loss, sample

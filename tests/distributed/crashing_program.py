@@ -1,0 +1,10 @@
+"""Rank 1 raises while rank 0 waits in a collective: the job must end, non-zero, with rank 1's
+traceback (the abort hook of init_process_group), never hang. Run by test_process_group.py."""
+import framework as fw
+import framework.distributed as dist
+
+dist.init_process_group("mpi")
+if dist.get_rank() == 1:
+    raise ZeroDivisionError("rank 1 fails on purpose")
+dist.all_reduce(fw.ones(3))  # never completes: rank 1 is gone
+print("rank 0 finished: the abort did not happen")

@@ -4,25 +4,15 @@ JSON object {case: [rank 0's error or null, rank 1's error or null]} as the last
 
 Inputs are small integers, exact in every dtype (bfloat16 included), so results compare exactly.
 """
-import json
-import sys
-import traceback
-
 import numpy as np
 
 import framework as fw
 import framework.distributed as dist
+from tests.distributed.case_runner import Cases, run_cases
 
 DTYPES = ["float32", "float64", "bfloat16", "float16", "int64", "int32", "uint8", "bool"]
 OPS = ["SUM", "AVG", "PRODUCT", "MIN", "MAX"]
-CASES = {}
-
-
-def case(name):
-    def register(function):
-        CASES[name] = function
-        return function
-    return register
+CASES = case = Cases()
 
 
 def values(rank, shape, dtype, salt=0):
@@ -259,22 +249,5 @@ def _state(rank):
         raise AssertionError("an output of the wrong size was accepted")
 
 
-def main():
-    dist.init_process_group("mpi")
-    rank = dist.get_rank()
-    errors = {}
-    for name, function in CASES.items():
-        try:
-            function(rank)
-            errors[name] = None
-        except Exception:  # reported per case: the test names the failing one
-            errors[name] = traceback.format_exc(limit=4)
-    everyone = [None, None]
-    dist.all_gather_object(everyone, errors)
-    if rank == 0:
-        print(json.dumps({name: [everyone[0][name], everyone[1][name]] for name in CASES}))
-    dist.destroy_process_group()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cases(CASES)

@@ -3,11 +3,11 @@
 One `mpiexec -n 2` launch runs all the cases of collectives_program.py (launching costs seconds;
 the cases cost milliseconds); each case is one test here, failing with the rank's traceback.
 """
-import json
 import os
 
 import pytest
 
+from .case_runner import results_of
 from .collectives_program import CASES
 from .mpi_launch import run
 
@@ -16,9 +16,7 @@ PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "collectives_
 
 @pytest.fixture(scope="module")
 def results():
-    done = run(PROGRAM)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return results_of(run(PROGRAM))
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -8,6 +8,7 @@ group, as in PyTorch. A rank outside `group` does nothing and gets None.
 import numpy as np
 
 from .buffers import Buffer, check_cpu, finished
+from .debug import check_matching
 from .process_group import _group, group_peer
 from .reduce_op import RedOpType, ReduceOp, mpi_op
 
@@ -44,6 +45,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     if group is None:
         return None
     from mpi4py import MPI
+    check_matching(group, f"ALLREDUCE.{RedOpType(op).name}", check_cpu(tensor))
     buffer = Buffer(tensor, reduce=True, written=True)
     mpi, finish = _reduction(op, [buffer], group.size())
     return finished([group.comm.Iallreduce(MPI.IN_PLACE, buffer.array, op=mpi)], finish, async_op)
@@ -54,6 +56,7 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     if group is None:
         return None
     root = group_peer(group, src, group_src, "src")
+    check_matching(group, f"BROADCAST.root{root}", check_cpu(tensor))
     buffer = Buffer(tensor, written=group.rank() != root)
     return finished([group.comm.Ibcast(buffer.array, root=root)], buffer.finish, async_op)
 
@@ -65,6 +68,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
         return None
     from mpi4py import MPI
     root = group_peer(group, dst, group_dst, "dst")
+    check_matching(group, f"REDUCE.{RedOpType(op).name}.root{root}", check_cpu(tensor))
     at_root = group.rank() == root
     buffer = Buffer(tensor, reduce=True, written=at_root)
     mpi, finish = _reduction(op, [buffer], group.size())
@@ -103,7 +107,8 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     group = _group(group)
     if group is None:
         return None
-    stack = _stacked(tensor_list, check_cpu(tensor), "tensor_list")
+    check_matching(group, "ALLGATHER", check_cpu(tensor))
+    stack = _stacked(tensor_list, tensor, "tensor_list")
     _check_count(tensor_list, group, "tensor_list")
     send, receive = Buffer(tensor), Buffer(stack, written=True)
     return finished([group.comm.Iallgather(send.array, receive.array)], _copy_out(stack, tensor_list), async_op)
@@ -127,6 +132,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
         return None
     _check_sizes(check_cpu(output_tensor, "output_tensor"), check_cpu(input_tensor, "input_tensor"), group.size(),
                  "all_gather")
+    check_matching(group, "_ALLGATHER_BASE", input_tensor, output_tensor)
     send, receive = Buffer(input_tensor), Buffer(output_tensor, written=True)
     return finished([group.comm.Iallgather(send.array, receive.array)], receive.finish, async_op)
 
@@ -137,6 +143,7 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     if group is None:
         return None
     _check_sizes(check_cpu(output, "output"), check_cpu(input, "input"), group.size(), "reduce_scatter")
+    check_matching(group, f"_REDUCE_SCATTER_BASE.{RedOpType(op).name}", input, output)
     send, receive = Buffer(input, reduce=True), Buffer(output, reduce=True, written=True)
     mpi, finish = _reduction(op, [receive, send], group.size())
     return finished([group.comm.Ireduce_scatter_block(send.array, receive.array, op=mpi)], finish, async_op)
@@ -148,6 +155,7 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
     if group is None:
         return None
     root = group_peer(group, dst, group_dst, "dst")
+    check_matching(group, f"GATHER.root{root}", check_cpu(tensor))
     send = Buffer(tensor)
     if group.rank() != root:
         if gather_list:
@@ -168,6 +176,7 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     if group is None:
         return None
     root = group_peer(group, src, group_src, "src")
+    check_matching(group, f"SCATTER.root{root}", check_cpu(tensor))
     receive = Buffer(tensor, written=True)
     if group.rank() != root:
         if scatter_list:
@@ -227,4 +236,5 @@ def barrier(group=None, async_op=False, device_ids=None):
     group = _group(group)
     if group is None:
         return None
+    check_matching(group, "BARRIER")
     return finished([group.comm.Ibarrier()], None, async_op)

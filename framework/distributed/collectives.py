@@ -192,49 +192,22 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     return finished([group.comm.Iscatter(send.array, receive.array, root=root)], receive.finish, async_op)
 
 
-def isend(tensor, dst=None, group=None, tag=0, group_dst=None):
-    group = _group(group)
-    if group is None:
-        return None
-    peer = group_peer(group, dst, group_dst, "dst")
-    buffer = Buffer(tensor)
-    return finished([group.comm.Isend(buffer.array, dest=peer, tag=tag)], None, True)
-
-
-def send(tensor, dst=None, group=None, tag=0, group_dst=None):
-    work = isend(tensor, dst, group, tag, group_dst)
-    if work is not None:
-        work.wait()
-
-
-def irecv(tensor, src=None, group=None, tag=0, group_src=None):
-    """Receive into `tensor` from `src` (from any rank when both src and group_src are None)."""
-    group = _group(group)
-    if group is None:
-        return None
-    from mpi4py import MPI
-    peer = MPI.ANY_SOURCE if src is None and group_src is None else group_peer(group, src, group_src, "src")
-    buffer = Buffer(tensor, written=True)
-    return finished([group.comm.Irecv(buffer.array, source=peer, tag=tag)], buffer.finish, True)
-
-
-def recv(tensor, src=None, group=None, tag=0, group_src=None):
-    """Blocking irecv; returns the sender's world rank (-1 outside the group)."""
-    group = _group(group)
-    if group is None:
-        return -1
-    from mpi4py import MPI
-    peer = MPI.ANY_SOURCE if src is None and group_src is None else group_peer(group, src, group_src, "src")
-    buffer = Buffer(tensor, written=True)
-    status = MPI.Status()
-    group.comm.Recv(buffer.array, source=peer, tag=tag, status=status)
-    buffer.finish()
-    return group.ranks[status.Get_source()]
-
-
 def barrier(group=None, async_op=False, device_ids=None):
     group = _group(group)
     if group is None:
         return None
     check_matching(group, "BARRIER")
     return finished([group.comm.Ibarrier()], None, async_op)
+
+
+def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
+    """reduce_scatter_tensor with the input given as one tensor per rank."""
+    group = _group(group)
+    if group is None:
+        return None
+    check_cpu(output, "output")
+    stack = _stacked(input_list, output, "input_list")
+    _check_count(input_list, group, "input_list")
+    for i, t in enumerate(input_list):
+        stack._data[i] = t._data
+    return reduce_scatter_tensor(output, stack, op, group, async_op)

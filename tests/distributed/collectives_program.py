@@ -162,6 +162,40 @@ for _dtype in ("float32", "bfloat16", "int32"):
                    dtype)
 
 
+for _dtype in ("float32", "bfloat16", "int64"):
+    @case(f"reduce_scatter-list-{_dtype}")
+    def _reduce_scatter_list(rank, dtype=_dtype):
+        out = make(np.zeros(3, int), dtype)
+        dist.reduce_scatter(out, [make(values(rank, 3, dtype, salt=j), dtype) for j in (0, 1)])
+        expect(out, sum(values(r, 3, dtype, salt=rank) for r in (0, 1)), dtype)
+
+    @case(f"all_to_all_single-even-{_dtype}")
+    def _all_to_all_even(rank, dtype=_dtype):
+        out = make(np.zeros((4, 3), int), dtype)
+        work = dist.all_to_all_single(out, make(values(rank, (4, 3), dtype), dtype, strided=True), async_op=True)
+        work.wait()
+        expect(out, np.concatenate([values(r, (4, 3), dtype)[2 * rank:2 * rank + 2] for r in (0, 1)]), dtype)
+
+    @case(f"all_to_all_single-uneven-{_dtype}")
+    def _all_to_all_uneven(rank, dtype=_dtype):
+        # rank r sends rows [0, 1 + r) to rank 0 and the rest (5 rows in all) to rank 1
+        send_sizes = [1 + rank, 4 - rank]
+        receive_sizes = [1 + r if rank == 0 else 4 - r for r in (0, 1)]
+        out = make(np.zeros((sum(receive_sizes), 2), int), dtype)
+        dist.all_to_all_single(out, make(values(rank, (5, 2), dtype), dtype), receive_sizes, send_sizes)
+        pieces = [values(r, (5, 2), dtype)[:1 + r] if rank == 0 else values(r, (5, 2), dtype)[1 + r:] for r in (0, 1)]
+        expect(out, np.concatenate(pieces), dtype)
+
+    @case(f"all_to_all-lists-{_dtype}")
+    def _all_to_all_lists(rank, dtype=_dtype):
+        # rank r sends a piece of shape (r + 1, j + 1) to rank j
+        sends = [make(values(rank, (rank + 1, j + 1), dtype, salt=j), dtype) for j in (0, 1)]
+        outs = [make(np.zeros((r + 1, rank + 1), int), dtype) for r in (0, 1)]
+        dist.all_to_all(outs, sends)
+        for r in (0, 1):
+            expect(outs[r], values(r, (r + 1, rank + 1), dtype, salt=rank), dtype)
+
+
 @case("send-recv")
 def _send_recv(rank):
     if rank == 0:
@@ -187,6 +221,17 @@ def _isend_irecv(rank):
     assert out.tolist() == [other, 10, 20] and receiving.is_completed()
 
 
+@case("batch_isend_irecv")
+def _batch(rank):
+    other = 1 - rank
+    out = fw.zeros(2)
+    works = dist.batch_isend_irecv([dist.P2POp(dist.isend, fw.full((2,), float(rank)), other),
+                                    dist.P2POp(dist.irecv, out, other)])
+    for work in works:
+        work.wait()
+    assert out.tolist() == [float(other)] * 2
+
+
 @case("barrier")
 def _barrier(rank):
     assert dist.barrier() is None
@@ -202,6 +247,12 @@ def _objects(rank):
     objects = [f"from {rank}", rank, None]
     dist.broadcast_object_list(objects, src=1)
     assert objects == ["from 1", 1, None]
+    into = [None, None] if rank == 1 else None
+    dist.gather_object({"from": rank}, into, dst=1)
+    assert into is None or into == [{"from": 0}, {"from": 1}]
+    out = [None]
+    dist.scatter_object_list(out, [f"to {r}" for r in (0, 1)] if rank == 0 else None, src=0)
+    assert out == [f"to {rank}"]
 
 
 @case("groups")

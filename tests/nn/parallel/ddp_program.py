@@ -156,6 +156,29 @@ def _buffers(rank):
     assert everyone[0] == everyone[1]
 
 
+@case("checkpoint-saved-on-rank-0-loaded-everywhere")
+def _checkpoint(rank):
+    import os
+    import tempfile
+    model = mlp(seed=rank + 5)
+    ddp = DDP(model)
+    x, y = batches(1)[0]
+    F.cross_entropy(ddp(half(x, rank)), half(y, rank)).backward()
+    folder = [tempfile.mkdtemp() if rank == 0 else None]
+    dist.broadcast_object_list(folder, src=0)
+    path = os.path.join(folder[0], "ddp.safetensors")
+    if rank == 0:
+        fw.save(ddp.state_dict(), path)
+    dist.barrier()  # written (atomically) before anyone reads
+    fresh = DDP(mlp(seed=99))
+    fresh.load_state_dict(fw.load(path))
+    assert np.array_equal(flat(fresh.module), flat(model))
+    dist.barrier()
+    if rank == 0:
+        os.remove(path)
+        os.rmdir(folder[0])
+
+
 @case("construction-errors")
 def _errors(rank):
     try:

@@ -1,8 +1,8 @@
-"""Tensor collectives and point-to-point messages over MPI, with PyTorch's signatures.
+"""Tensor collectives over MPI, with PyTorch's signatures (point-to-point messages: point_to_point.py).
 
 Each call starts MPI's nonblocking version of the operation on the tensors' own buffers
 (see buffers.py); with `async_op=True` it returns the Work at once, otherwise it waits.
-Roots and peers (`src`, `dst`) are ranks of the world, `group_src`/`group_dst` ranks of the
+Roots (`src`, `dst`) are ranks of the world, `group_src`/`group_dst` ranks of the
 group, as in PyTorch. A rank outside `group` does nothing and gets None.
 """
 import numpy as np

@@ -44,6 +44,10 @@ def _leaves_reached(outputs):
 
 
 class DistributedDataParallel(Module):
+    """PyTorch's DistributedDataParallel for CPU modules. `dim`, `check_reduction`, `gradient_as_bucket_view`
+    and `static_graph` are accepted and change nothing here (averaged gradients are copied into `.grad`);
+    `device_ids`/`output_device` are for GPU modules, which need the unimplemented 'nccl' backend."""
+
     def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True, init_sync=True,
                  process_group=None, bucket_cap_mb=None, find_unused_parameters=False, check_reduction=False,
                  gradient_as_bucket_view=False, static_graph=False, **unsupported):

@@ -56,8 +56,9 @@ _state = {"world": None, "previous_excepthook": None}
 
 
 def is_available():
-    """Whether the MPI backend can run here (mpi4py is installed), without importing it."""
-    return importlib.util.find_spec("mpi4py") is not None
+    """True: the package is always there (PyTorch's answer when built with distributed support); whether a
+    backend can run is is_mpi_available's question."""
+    return True
 
 
 def is_initialized():
@@ -65,7 +66,8 @@ def is_initialized():
 
 
 def is_mpi_available():
-    return is_available()
+    """Whether the 'mpi' backend can run here (mpi4py is installed), asked without importing it."""
+    return importlib.util.find_spec("mpi4py") is not None
 
 
 def is_nccl_available():
@@ -95,7 +97,7 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     backend = _check_backend(backend)
     if is_initialized():
         raise ValueError("trying to initialize the default process group twice!")
-    if not is_available():
+    if not is_mpi_available():
         raise RuntimeError("framework.distributed's 'mpi' backend needs mpi4py and an MPI library: "
                            "pip install mpi4py mpich (or pip install 'framework[distributed]')")
     from mpi4py import MPI

@@ -30,6 +30,14 @@ def test_unknown_backends_are_refused_before_mpi_starts():
         dist.init_process_group("gloo")
 
 
+def test_without_mpi4py_init_says_what_to_install(monkeypatch):
+    from framework.distributed import process_group
+    monkeypatch.setattr(process_group, "is_mpi_available", lambda: False)
+    assert dist.is_available() and not dist.is_initialized()
+    with pytest.raises(RuntimeError, match=r"needs mpi4py and an MPI library: pip install mpi4py mpich"):
+        dist.init_process_group("mpi")
+
+
 def test_a_world_of_one_runs_without_mpiexec():
     done = run(os.path.join(HERE, "single_process_program.py"), ranks=0)
     assert done.returncode == 0, done.stderr

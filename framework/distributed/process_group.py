@@ -7,6 +7,8 @@ MPI.COMM_WORLD; a plain `python script.py` is a world of one (MPI's singleton st
 A rank that raises leaves the others blocked in their next collective, and mpiexec would
 wait for ever: init_process_group therefore installs an exception hook that prints the
 traceback, then aborts the communicator, which ends every rank with a non-zero status.
+A rank that calls sys.exit(status) ends at once with that status (mpi4py's MPI_Finalize
+at exit is turned off, see init_process_group), and mpiexec then ends the others.
 """
 import importlib.util
 import sys
@@ -100,6 +102,12 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     if not is_mpi_available():
         raise RuntimeError("framework.distributed's 'mpi' backend needs mpi4py and an MPI library: "
                            "pip install mpi4py mpich (or pip install 'framework[distributed]')")
+    import mpi4py
+    if "mpi4py.MPI" not in sys.modules:
+        # No MPI_Finalize at exit: it waits for every rank, so a rank leaving with sys.exit(status) would
+        # hang in it while the others wait in a collective; without it the process ends with its status
+        # and mpiexec ends the job. (Nothing is lost: the collectives of a rank are complete when it exits.)
+        mpi4py.rc.finalize = False
     from mpi4py import MPI
     comm = MPI.COMM_WORLD.Dup()
     if world_size not in (-1, None) and world_size != comm.Get_size():

@@ -50,3 +50,8 @@ def test_a_raising_rank_ends_the_job_with_its_traceback():
     assert done.returncode != 0
     assert "ZeroDivisionError: rank 1 fails on purpose" in done.stderr
     assert "rank 0 finished" not in done.stdout
+
+
+def test_a_rank_calling_sys_exit_ends_the_job_with_its_status():
+    done = run(os.path.join(HERE, "crashing_program.py"), "exit", timeout=TIMEOUT_S)
+    assert done.returncode == 3 and "rank 0 finished" not in done.stdout

@@ -5,7 +5,9 @@ Layout of a file written by `save(obj, f)`:
 * Every tensor in `obj` is one safetensors tensor (its dtype, bfloat16 as BF16), named
   by its path of keys and positions joined with dots: a model's state dict keeps its own
   names (`layers.0.weight`), an optimizer's gives `state.0.exp_avg`. A tensor that
-  appears twice is stored once; a name taken twice gets a `#2`, `#3`... suffix.
+  appears twice is stored once, and so are tensors on the same array (a state dict's
+  `detach()`ed entries of one tied parameter, as PyTorch shares their storage); a name
+  taken twice gets a `#2`, `#3`... suffix.
 * `__metadata__` holds three strings:
   - `format`: `pt`, as PyTorch's safetensors files (tools such as transformers check it);
   - `framework.structure`: JSON of `obj` with each tensor replaced by
@@ -100,16 +102,17 @@ def load(f, map_location=None, weights_only=True):
 # ---- the structure ----------------------------------------------------------
 
 def _encode(obj, path, arrays, names):
-    """obj as JSON-ready values; its tensors go into `arrays` by name (`names`: id -> name)."""
+    """obj as JSON-ready values; its tensors go into `arrays` by name (`names`: id of the tensor's array -> name:
+    a tensor and its detach() hold the same array object, hence the same values)."""
     if isinstance(obj, Tensor):
-        if id(obj) not in names:
+        if id(obj._data) not in names:
             name, n = path, 1
             while name in arrays:
                 n += 1
                 name = f"{path}#{n}"
-            names[id(obj)] = name
+            names[id(obj._data)] = name
             arrays[name] = np.array(obj.detach().cpu().numpy(), order="C", copy=None)  # keeps 0-d as 0-d
-        return {"__tensor__": names[id(obj)]}
+        return {"__tensor__": names[id(obj._data)]}
     if isinstance(obj, np.generic):  # numpy scalars are stored as the Python numbers they hold
         obj = obj.item()
     if obj is None or isinstance(obj, (bool, int, float, str)):

@@ -27,7 +27,8 @@ to its own device memory). Percent of peak: TFLOP/s against the best bfloat16 ma
 the framework's, 4096^3 and 8192^3), GB/s against a large device-to-device copy (bytes read + written), both
 measured at the start of the run. PyTorch's optimizers run with fused=True, its fastest step, as the
 framework's cuda step is one fused launch per group. F.linear_cross_entropy's baseline is the unfused
-cross_entropy(linear(...)), and a second table gives the peak memory of fused against unfused.
+cross_entropy(linear(...)), and a second table gives the peak memory of fused against unfused; a third, the
+peak memory of scaled_dot_product_attention against the unfused softmax(Q K^T) V over L (perf/attention_memory.py).
 Under TRITON_INTERPRET=1 nothing on cuda is timed: each kernel of the cpu table runs once on the interpreted
 cuda against the cpu, and every cuda row is built at a small size and run once through the same harness
 (PyTorch on its cpu when it has no GPU), so the GPU code path runs in CI.
@@ -47,6 +48,7 @@ import numpy as np
 from tabulate import tabulate
 
 import framework as fw
+import attention_memory
 import gpu_timing
 from cases import FRAMEWORK, TORCH, all_cases, gpu_cases, torch
 from timing import HOST, Budget, set_count, summarize, time_calls
@@ -290,6 +292,9 @@ def cpu_report(args, record):
 
 
 LCE_MEMORY_SIZE, LCE_MEMORY_SIZE_SMALL = (4096, 4096, 128256), (16, 24, 200)  # N, K, V of the memory table
+# (B, H, lengths, D) of the attention memory table: the timed rows' batch and heads; the unfused contender holds
+# several B x H x L x L bfloat16 tensors (2 GiB each at L = 4096)
+ATTENTION_MEMORY_SIZE, ATTENTION_MEMORY_SIZE_SMALL = (4, 16, (1024, 2048, 4096), 64), (1, 2, (16, 32), 16)
 
 
 def torch_gpu_device():
@@ -313,6 +318,21 @@ def linear_cross_entropy_memory_table(size, torch_device):
                      "-" if peak is None else f"{peak / unfused:.3f}"] for name, peak in memory],
                    headers=["", "MiB", "/ framework unfused"], disable_numparse=True))
     return memory
+
+
+def attention_memory_table(size, torch_device):
+    """Prints and returns [(L, {contender: peak bytes})] for F.scaled_dot_product_attention against the unfused
+    softmax(Q K^T) V (and PyTorch's SDPA on a GPU), with each one's growth per doubling of L."""
+    batch, heads, lengths, dim = size
+    result = attention_memory.rows("cuda", batch, heads, lengths, dim, "bfloat16", causal=False,
+                                   torch=torch if torch_device == "cuda" else None)
+    names = list(result[0][1])
+    print(f"\nattention peak memory beyond the inputs, one forward + backward, B={batch} H={heads} D={dim} "
+          "bfloat16, MiB (max_memory_allocated):")
+    table = [[f"L={length}", *(f"{peaks[name] / 2**20:.2f}" for name in names)] for length, peaks in result]
+    table.append(["x per doubling of L", *(f"{attention_memory.growth(result, name):.2f}" for name in names)])
+    print(tabulate(table, headers=["", *names], disable_numparse=True))
+    return result
 
 
 def gpu_report(args, record):
@@ -374,9 +394,15 @@ def gpu_report(args, record):
     if any(c.kernel.startswith("linear_cross_entropy") for c in cases):
         memory = linear_cross_entropy_memory_table(LCE_MEMORY_SIZE_SMALL if interpreted else LCE_MEMORY_SIZE,
                                                    torch_device)
+    attention = []
+    if any(c.kernel.startswith("attention") for c in cases):
+        attention = attention_memory_table(ATTENTION_MEMORY_SIZE_SMALL if interpreted else ATTENTION_MEMORY_SIZE,
+                                           torch_device)
     record["gpu"] = {**info, "peaks": peaks, "peak_sources": sources, "notes": notes,
                      "budget": dataclasses.asdict(budget),
                      "linear_cross_entropy_memory": [{"contender": name, "peak_bytes": peak} for name, peak in memory],
+                     "attention_memory": [{"length": length, "contender": name, "peak_bytes": peak}
+                                          for length, peaks in attention for name, peak in peaks.items()],
                      "interpreter_runs": [dict(zip(("kernel", "size", "dtype", "ran"), r)) for r in ran]}
     if interpreted and failures:
         raise SystemExit("a cuda row's baseline failed under the interpreter (above)")

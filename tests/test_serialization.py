@@ -128,6 +128,26 @@ def test_model_state_dict_keeps_pytorch_key_names(tmp_path):
     assert other(x).tolist() == model(x).tolist()
 
 
+def test_tied_parameter_is_stored_once_and_loads_into_both_names(tmp_path):
+    """A parameter two modules share (a language model's head tied to its embedding) is two state-dict entries,
+    each a detach() of it: one array in the file, as PyTorch keeps their one storage once."""
+    embedding, head = fw.nn.Embedding(5, 3), fw.nn.Linear(3, 5, bias=False)
+    head.weight = embedding.weight
+    model = fw.nn.ModuleDict({"embedding": embedding, "head": head})
+    state = model.state_dict()
+    assert list(state) == ["embedding.weight", "head.weight"] and state["head.weight"] is not state["embedding.weight"]
+    fw.save(state, tmp_path / "tied.safetensors")
+    assert [k for k in _header(tmp_path / "tied.safetensors") if k != "__metadata__"] == ["embedding.weight"]
+    loaded = fw.load(tmp_path / "tied.safetensors")
+    assert loaded["head.weight"] is loaded["embedding.weight"]
+    other = fw.nn.ModuleDict({"embedding": fw.nn.Embedding(5, 3), "head": fw.nn.Linear(3, 5, bias=False)})
+    other.load_state_dict(loaded)
+    assert other["head"].weight.tolist() == other["embedding"].weight.tolist() == embedding.weight.tolist()
+    # equal values in two arrays are two tensors: only the same array is shared
+    fw.save({"a": fw.ones(2), "b": fw.ones(2)}, tmp_path / "two.safetensors")
+    assert sorted(k for k in _header(tmp_path / "two.safetensors") if k != "__metadata__") == ["a", "b"]
+
+
 def test_safetensors_file_with_pytorch_keys_loads_into_the_model(tmp_path, rng):
     shapes = {"layers.0.weight": (30, 50), "layers.0.bias": (30,), "layers.2.weight": (20, 30),
               "layers.2.bias": (20,), "layers.4.weight": (3, 20), "layers.4.bias": (3,)}

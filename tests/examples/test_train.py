@@ -102,8 +102,8 @@ def _screen(output):
     return lines + (["".join(line).rstrip()] if line else [])
 
 
-def _run_on_a_terminal(args, env, columns=100, timeout=300):
-    """examples/train.py with stdout and stderr on a pseudo-terminal `columns` wide; everything it wrote there."""
+def _run_on_a_terminal(args, env, columns=100, timeout=300, script="train.py"):
+    """examples/`script` with stdout and stderr on a pseudo-terminal `columns` wide; everything it wrote there."""
     termios = pytest.importorskip("termios", reason="pseudo-terminals are POSIX")
     import fcntl
     import pty
@@ -113,7 +113,7 @@ def _run_on_a_terminal(args, env, columns=100, timeout=300):
     attributes = termios.tcgetattr(child)
     attributes[1] &= ~termios.ONLCR  # "\n" stays "\n" (a terminal would add the "\r")
     termios.tcsetattr(child, termios.TCSANOW, attributes)
-    process = subprocess.Popen([sys.executable, str(ROOT / "examples" / "train.py"), *args], stdin=subprocess.DEVNULL,
+    process = subprocess.Popen([sys.executable, str(ROOT / "examples" / script), *args], stdin=subprocess.DEVNULL,
                                stdout=child, stderr=child, env=env, cwd=ROOT)
     os.close(child)
     chunks, deadline = [], time.monotonic() + timeout

@@ -8,6 +8,8 @@ import pytest
 import framework.models
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# the models trained on the digits (held-out accuracy); stdlib_char_gpt, a language model, has tests/models/test_gpt.py
+DIGITS_MODELS = ("digits_cnn", "digits_mlp", "digits_mlp_wide")
 INPUT_SHAPES = {"digits_cnn": (1, 8, 8)}  # what each model takes per digit, when not digits_split()'s 64 values
 
 

@@ -1,4 +1,5 @@
-"""Shipped weights: SHA-256 checked before loading, and the documented held-out accuracy, digit for digit.
+"""Shipped weights: SHA-256 checked before loading, and the documented held-out accuracy, digit for digit (the
+digits models; stdlib_char_gpt's validation loss is tests/models/test_gpt.py's).
 
 The accuracy is compared exactly (the count of correct digits, i.e. equal to 4 decimals):
 the weights are fixed, so only the forward pass's rounding can vary between machines
@@ -13,7 +14,7 @@ import framework
 from framework.models import get_model, list_models
 from framework.models.pretrained import WEIGHTS_DIR, recorded_sha256
 
-from .conftest import documented, input_shape
+from .conftest import DIGITS_MODELS, documented, input_shape
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -29,7 +30,7 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", DIGITS_MODELS)
 def test_pretrained_model_reaches_its_documented_held_out_accuracy(name, device, train):
     _, _, accuracy, correct, total = documented(name)
     _, (test_x, test_y) = train.digits_split()  # the split train.py held out

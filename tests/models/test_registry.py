@@ -28,7 +28,7 @@ STATE = {"digits_mlp": (NeuralNetwork, _mlp_keys((64, 30, 20, 10))),
 
 
 def test_list_models_names_every_builder_sorted():
-    assert list_models() == sorted(STATE)
+    assert list_models() == sorted([*STATE, "stdlib_char_gpt"])  # the GPT's layout: tests/models/test_gpt.py
 
 
 @pytest.mark.parametrize("name", sorted(STATE))
@@ -66,7 +66,7 @@ def test_convnet_needs_an_image_each_block_can_halve():
 
 def test_unknown_name_lists_the_available_models():
     with pytest.raises(ValueError, match="unknown model 'resnet50'; available models: digits_cnn, digits_mlp, "
-                                         "digits_mlp_wide"):
+                                         "digits_mlp_wide, stdlib_char_gpt"):
         get_model("resnet50")
 
 

@@ -21,6 +21,9 @@ So the weights must be equal bit for bit where the numeric environment is the on
 trained them (TRAINED_ON: numpy's version and SIMD loops, OpenBLAS's version and kernels);
 elsewhere the test can only check that the retrained model is as good (held-out accuracy
 within 0.01, ~4 digits of 359) and skips, naming both environments and the difference.
+
+stdlib_char_gpt is not retrained here: its command runs ~4 minutes on two cores, past what a test may take
+(tests/examples/test_train_gpt.py runs the same program briefly, resume included).
 """
 import os
 import re
@@ -30,10 +33,9 @@ import sys
 import numpy as np
 import pytest
 
-from framework.models import list_models
 from framework.models.pretrained import WEIGHTS_DIR
 
-from .conftest import ROOT, documented
+from .conftest import DIGITS_MODELS, ROOT, documented
 
 TRAINED_ON = {"numpy": "2.4.6", "blas": "openblas 0.3.31.188.0 Haswell", "simd": "X86_V3"}
 
@@ -49,7 +51,7 @@ def numeric_environment():
             "simd": " ".join(feature for feature in __cpu_dispatch__ if __cpu_features__.get(feature))}
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", DIGITS_MODELS)
 def test_documented_command_reproduces_the_shipped_weights(name, train, tmp_path):
     from safetensors.numpy import load_file
     command, variables, accuracy, _, _ = documented(name)

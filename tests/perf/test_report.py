@@ -43,7 +43,7 @@ def test_report_quick_prints_the_kernel_table_and_writes_json(tmp_path):
     out = run_script("report.py", "--json", str(tmp_path / "report.json"), env={"TRITON_INTERPRET": "1"})
     for text in ("kernel", "median", "% peak", "x numpy", "linear fwd", "cross_entropy bwd", "Adam step",
                  "measured peak", "GPU rows", "TRITON_INTERPRET=1", "cuda rows under the interpreter",
-                 "linear+cross-entropy peak memory"):
+                 "linear+cross-entropy peak memory", "attention peak memory", "x per doubling of L"):
         assert text in out
     record = json.loads((tmp_path / "report.json").read_text())
     assert record["rows"] and {"machine", "versions", "commit", "date", "peaks", "threads", "gpu"} <= set(record)
@@ -58,6 +58,9 @@ def test_report_quick_prints_the_kernel_table_and_writes_json(tmp_path):
     assert len({c.kernel for c in cases}) >= 13  # linear, cross-entropy, BCE, linear+CE (fwd, bwd); matmul, ...
     memory = {m["contender"]: m["peak_bytes"] for m in gpu["linear_cross_entropy_memory"]}
     assert memory["framework, fused"] > 0 and memory["framework, unfused"] > 0
+    attention = {(m["length"], m["contender"]): m["peak_bytes"] for m in gpu["attention_memory"]}
+    assert {length for length, _ in attention} == {16, 32} and all(peak > 0 for peak in attention.values())
+    assert attention[32, "unfused"] > attention[32, "fused"]  # the 32 x 32 scores, whole, only in the unfused
 
 
 def test_gpu_rows_are_the_issue_rows_at_their_target_sizes():
@@ -121,3 +124,11 @@ def test_cpu_rows_hold_conv_pooling_and_batch_norm_and_the_conv_target_is_comput
             record("conv2d fwd", "ResNet-50", 9.0, 1.0), record("conv2d bwd", "ResNet-50", 9.0, 1.0),
             record("conv2d fwd", "LeNet x", 1.0), record("conv2d bwd", "LeNet x", 1.0)]  # no torch column
     assert _perf_module("report").conv_target(rows) == [["LeNet conv1", 2.0]]  # (1 + 5) / (2 + 1)
+
+
+def test_attention_memory_grows_linearly_in_the_length_where_the_unfused_grows_quadratically():
+    """perf/attention_memory.py on the CPU: the blockwise path never holds the L x L scores whole."""
+    memory = _perf_module("attention_memory")
+    result = memory.rows("cpu", 1, 2, (256, 512, 1024), 16, "float32", causal=False)
+    assert memory.growth(result, "fused") < 2.2 and memory.growth(result, "unfused") > 3.0
+    assert result[-1][1]["fused"] < result[-1][1]["unfused"] / 4

@@ -227,7 +227,7 @@ MISUSES = [
            r"model\.pt", after=_checkpoint_round_trip),
     # ---- models (framework only: torchvision is not PyTorch) ----
     Misuse("unknown model name", lambda lib: lib.models.get_model("resnet9000"), ValueError,
-           r"unknown model 'resnet9000'; available models: digits_cnn, digits_mlp, digits_mlp_wide",
+           r"unknown model 'resnet9000'; available models: digits_cnn, digits_mlp, digits_mlp_wide, stdlib_char_gpt",
            after=_models_survive, torch_call=None),
     Misuse("pretrained weights that do not exist", lambda lib: lib.models.get_model("digits_mlp", pretrained="/no/such"),
            FileNotFoundError, r"/no/such", after=_models_survive, torch_call=None),

@@ -13,6 +13,14 @@ os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 
 
+def pytest_collection_modifyitems(items):
+    """Tests of ahead-of-time compiles carry the `aot` mark, so `-m "not aot"` leaves them out (.ci/run's stage 2:
+    the compiles do not involve PyTorch, and stage 1 runs them under the same Triton)."""
+    for item in items:
+        if "aot_results" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.aot)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _aot_compiling(request):
     """The one way these tests compile ahead of time: a test module defines `aot_jobs()`, (key, job) pairs

@@ -47,7 +47,7 @@ autograd.derivatives.load()  # the differentiable formulas (create_graph=True), 
 __version__ = "0.1.0"
 
 # nn, optim, utils, models and checkpoints load on first use: `import framework` stays fast (perf/: target 0.3 s)
-_LAZY_MODULES = {"nn", "optim", "utils", "serialization", "models", "amp", "linalg"}
+_LAZY_MODULES = {"nn", "optim", "utils", "serialization", "models", "amp", "linalg", "distributed"}
 _LAZY_ATTRIBUTES = {"save": "serialization", "load": "serialization", "autocast": "amp", "get_autocast_dtype": "amp",
                     "is_autocast_enabled": "amp", "is_autocast_cache_enabled": "amp", "clear_autocast_cache": "amp"}
 

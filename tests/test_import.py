@@ -1,8 +1,8 @@
 """`import framework` loads numpy and the CPU path only: what is slow to import waits until it is first needed.
 
 ml_dtypes (numpy's bfloat16; ~0.7 s to import at 0.7.0) loads at the first bfloat16 array, Triton and the cuda
-backend at the first use of `cuda`, safetensors at the first save or load. Each check runs in a fresh
-interpreter, as a user's program starts. How long the import takes is measured in perf/train_bench.py (its
+backend at the first use of `cuda`, safetensors at the first save or load, mpi4py at init_process_group. Each
+check runs in a fresh interpreter, as a user's program starts. How long the import takes is measured in perf/train_bench.py (its
 import table), not here.
 """
 import os
@@ -12,7 +12,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFERRED = ("ml_dtypes", "triton", "triton_kernels", "framework.backends.cuda", "safetensors", "torch")
+DEFERRED = ("ml_dtypes", "triton", "triton_kernels", "framework.backends.cuda", "safetensors", "torch", "mpi4py")
 
 
 def run_python(code, *args):

@@ -21,6 +21,18 @@ _CYCLE_WARNING = (
     "have to use this function, make sure to reset the .grad fields of your parameters to None after use to break "
     "the cycle and avoid the leak.")
 
+# One list per backward pass running (a hook may start another): callbacks queued during it run when it ends.
+_callback_lists = []
+
+
+def queue_callback(callback):
+    """Run `callback()` once the backward pass now running has finished (PyTorch's
+    `Variable._execution_engine.queue_callback`): DistributedDataParallel waits for its
+    gradient reductions there. Callbacks queued by a callback run too, in order."""
+    if not _callback_lists:
+        raise RuntimeError("Final callbacks can only be installed during backward pass.")
+    _callback_lists[-1].append(callback)
+
 
 def _collect(roots):
     """Count, for every node reachable from `roots`, how many edges point at it."""
@@ -69,6 +81,19 @@ def _needed(nodes, targets):
 
 
 def run_backward(roots, root_grads, retain_graph, create_graph=False, capture=None):
+    """Backpropagate (see _run_backward), then run the callbacks queued meanwhile."""
+    callbacks = []
+    _callback_lists.append(callbacks)
+    try:
+        captured = _run_backward(roots, root_grads, retain_graph, create_graph, capture)
+        for callback in callbacks:  # a list that may grow while it is read
+            callback()
+    finally:
+        _callback_lists.pop()
+    return captured
+
+
+def _run_backward(roots, root_grads, retain_graph, create_graph=False, capture=None):
     """Backpropagate `root_grads` from `roots` (edges `(node, output_nr)`).
 
     `root_grads` are raw arrays, or Tensors with `create_graph` (then every gradient is a Tensor

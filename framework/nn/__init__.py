@@ -1,7 +1,7 @@
 """`framework.nn`: Module, layers, losses, `functional` and `init`, as `torch.nn` spells them."""
-from . import functional, init, utils  # noqa: F401
+from . import functional, init, parallel, utils  # noqa: F401
 from .modules import *  # noqa: F401,F403
 from .modules import __all__ as _modules_all
 from .parameter import Parameter
 
-__all__ = ["Parameter", "functional", "init", "utils"] + _modules_all
+__all__ = ["Parameter", "functional", "init", "parallel", "utils"] + _modules_all

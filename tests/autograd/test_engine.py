@@ -335,3 +335,39 @@ def test_next_functions_point_at_inputs():
     assert edges[0][0].variable is x
     z = y.exp()
     assert z.grad_fn.next_functions[0][0] is y.grad_fn
+
+
+def test_queued_callbacks_run_once_after_the_backward_pass_that_queued_them():
+    from framework.autograd.engine import queue_callback
+    w = fw.ones(3, requires_grad=True)
+    events = []
+
+    def hook(tensor):
+        events.append(("grad", tensor.grad.tolist()))
+        if len(events) == 1:
+            queue_callback(lambda: events.append("callback") or queue_callback(lambda: events.append("chained")))
+
+    w.register_post_accumulate_grad_hook(hook)
+    (w * 2).sum().backward()
+    assert events == [("grad", [2.0, 2.0, 2.0]), "callback", "chained"]
+    (w * 3).sum().backward()  # a second pass: the callbacks of the first do not run again
+    assert events[3:] == [("grad", [5.0, 5.0, 5.0])]
+    with pytest.raises(RuntimeError, match="^Final callbacks can only be installed during backward pass.$"):
+        queue_callback(lambda: None)
+
+
+def test_a_backward_inside_a_hook_runs_its_own_callbacks_first():
+    from framework.autograd.engine import queue_callback
+    w, v = fw.ones(2, requires_grad=True), fw.ones(2, requires_grad=True)
+    events = []
+    v.register_post_accumulate_grad_hook(lambda t: queue_callback(lambda: events.append("inner")))
+
+    def hook(tensor):
+        queue_callback(lambda: events.append("outer"))
+        with fw.enable_grad():  # hooks run with grad mode off
+            (v * 1).sum().backward()
+        events.append("inner pass done")
+
+    w.register_post_accumulate_grad_hook(hook)
+    w.sum().backward()
+    assert events == ["inner", "inner pass done", "outer"]

@@ -1,0 +1,34 @@
+"""DistributedDataParallel: 2 MPI ranks with half of each batch train as one process on the whole batch
+(ddp_program.py, one mpiexec launch), plus what needs no second process."""
+import os
+
+import pytest
+
+from framework import nn
+from framework.nn.parallel import DistributedDataParallel
+from tests.distributed.case_runner import results_of
+from tests.distributed.mpi_launch import run
+from .ddp_program import CASES
+
+PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ddp_program.py")
+
+
+@pytest.fixture(scope="module")
+def results():
+    return results_of(run(PROGRAM))
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_case(results, name):
+    errors = results[name]
+    assert errors == [None, None], f"rank 0: {errors[0]}\nrank 1: {errors[1]}"
+
+
+def test_needs_a_process_group():
+    with pytest.raises(ValueError, match="^Default process group has not been initialized"):
+        DistributedDataParallel(nn.Linear(2, 2))
+
+
+def test_cuda_modules_need_nccl():
+    with pytest.raises(RuntimeError, match="'nccl' backend"):
+        DistributedDataParallel(nn.Linear(2, 2).to("cuda"))

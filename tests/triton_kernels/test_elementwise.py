@@ -30,7 +30,7 @@ _DRAWS = itertools.count()
 
 
 def _rng():
-    """Fresh inputs each run, reproducible from the run's seed (tests/conftest.py prints it; FW_TEST_SEED replays)."""
+    """Inputs from the run's seed (tests/conftest.py: 0 unless FW_TEST_SEED says otherwise; printed with failures)."""
     return np.random.default_rng([int(os.environ.get("FW_TEST_SEED", "0")), next(_DRAWS)])
 
 

@@ -194,15 +194,17 @@ def test_cosine_similarity_errors():
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
 def test_normalize(dtype, rng):
+    # as cosine_similarity's: the gradient's bfloat16 error grows as 1 / |x| (0.016 off, FW_TEST_SEED=2002)
+    away, grad_atol = (0.5, 3e-2) if dtype == "bfloat16" else (None, None)
     for shape, p, dim in [((3, 4), 2.0, 1), ((2, 3, 5), 1.0, -1), ((4,), 2.0, 0), ((3, 4), 3.0, 0)]:
         with case(shape=shape, p=p, dim=dim):
-            x = random_array(rng, shape, "float64")
+            x = random_array(rng, shape, "float64", away_from_zero=away)
 
             def reference(a):
                 norm = np.sum(np.where(np.real(a) < 0, -a, a) ** p, axis=dim, keepdims=True) ** (1 / p)
                 return a / norm
             out = check_op(lambda t: F.normalize(t, p, dim), reference, lambda t: TF.normalize(t, p, dim), x,
-                           dtype=dtype, rng=rng)
+                           dtype=dtype, rng=rng, grad_atol=grad_atol)
             assert out.grad_fn.name() == "DivBackward0"
     for device in DEVICES:
         zero = fw.zeros(2, 3, device=device, requires_grad=True)

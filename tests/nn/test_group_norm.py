@@ -66,6 +66,10 @@ def test_group_norm_values_and_gradients(rng, dtype, affine):
             # PyTorch's weight gradient over no positions is nan (0 times a nan mean; ours is 0), and its backward
             # with a bias but no weight fails inside its engine ("tensor does not have a device")
             torch_fn = None
+        if int(np.prod(shape[1:])) == 2 * groups and dtype in ("bfloat16", "float16"):
+            # two values a group normalise to -1 and 1 whatever they are: the input gradient is exactly 0, ours
+            # within 1e-3, PyTorch's float16/bfloat16 one cancellation noise (0.13 seen, FW_TEST_SEED=2001)
+            torch_fn = None
         arrays = [x] + [a for a in (w, b) if a is not None]
         loose = {"bfloat16": dict(atol=3e-2, grad_atol=3e-2), "float16": dict(atol=1e-2, grad_atol=2e-2)}.get(dtype, {})
         if int(np.prod(shape[1:])) == groups and dtype == "float32":

@@ -2,7 +2,7 @@
 
 mpi4py is imported only here, when a group is first made: `import framework` stays free
 of it. Under `mpiexec -n N` each process learns its rank and the world size from
-MPI.COMM_WORLD; a plain `python script.py` is a world of one (MPI's singleton start).
+MPI.COMM_WORLD; a plain `python` run of the same program is a world of one (MPI's singleton start).
 
 A rank that raises leaves the others blocked in their next collective, and mpiexec would
 wait for ever: init_process_group therefore installs an exception hook that prints the

@@ -133,7 +133,7 @@ def stdlib_char_gpt(pretrained=False, device=None):
     position's next character; `model.generate(tokens, n, temperature, top_k, generator)` samples text and
     `framework.models.gpt.decode` turns it back into a string.
 
-    Data: the 32 modules `examples/train_gpt.py` lists (STDLIB_FILES: argparse.py ... weakref.py) of Python
+    Data: the 32 modules `examples/train_gpt.py` lists (STDLIB_FILES, argparse to weakref) of Python
     3.11.7's standard library, 1.64 M characters; each file's last tenth (from a line start) held out,
     1,476,327 characters trained on, 165,113 held out.
 

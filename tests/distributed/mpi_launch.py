@@ -1,4 +1,4 @@
-"""Run a program on 2 MPI ranks (`mpiexec -n 2 python program.py`) with a timeout, or skip saying why.
+"""Run a program on 2 MPI ranks (`mpiexec -n 2 python` and its path) with a timeout, or skip saying why.
 
 mpiexec is the one next to the interpreter: the mpich wheel installs it there
 (pip install "framework[distributed]", also in the `test` extra).

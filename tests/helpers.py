@@ -64,6 +64,17 @@ SEED = int(os.environ.get("FW_TEST_SEED") or 0)  # tests/conftest.py has set it 
 RNG = np.random.default_rng(SEED)  # for callers without the `rng` fixture
 
 
+
+def example_module(name):
+    """examples/<name>.py loaded as a module (a fresh one per call), for tests that call its functions."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"{name}_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def np_dtype(dtype):
     """numpy's dtype for a framework dtype or dtype name (bfloat16 through ml_dtypes)."""
     name = dtype if isinstance(dtype, str) else dtype.name

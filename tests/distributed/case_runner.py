@@ -37,3 +37,9 @@ def results_of(done):
     """The per-case errors printed by a finished launch (asserting it finished cleanly)."""
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def assert_every_rank_passed(results, name):
+    """The case `name` of a 2-rank launch's results raised on neither rank (else: each rank's traceback)."""
+    errors = results[name]
+    assert errors == [None, None], f"rank 0: {errors[0]}\nrank 1: {errors[1]}"

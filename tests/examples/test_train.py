@@ -1,6 +1,5 @@
 """examples/train.py: the README's main job reaches its accuracy, saves checkpoints and resumes, draws a progress
 bar on a terminal and plain lines elsewhere, and writes nothing into the working folder."""
-import importlib.util
 import os
 import pathlib
 import re
@@ -11,16 +10,15 @@ import time
 
 import pytest
 
+from helpers import example_module
+
 pytest.importorskip("sklearn", reason="the digits data set ships with scikit-learn (the `examples` extra)")
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _train_module():
-    spec = importlib.util.spec_from_file_location("train_example", ROOT / "examples" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return example_module("train")
 
 
 def test_default_run_reaches_95_percent_held_out(tmp_path):

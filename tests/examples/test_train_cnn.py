@@ -3,26 +3,20 @@ checkpoint in the cache (not the working folder), resumes with the batch norms' 
 
 train.py's loop (progress bar on a terminal, --save-weights) is tested in test_train.py; the CNN's full run is
 tests/models/test_retrain.py's (the shipped digits_cnn weights)."""
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
 
 import framework
+from helpers import example_module
 
 from .test_train import EPOCH_LINE, FINAL_LINE
 
 pytest.importorskip("sklearn", reason="the digits data set ships with scikit-learn (the `examples` extra)")
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
 
 def _train_cnn_module():
-    spec = importlib.util.spec_from_file_location("train_cnn_example", ROOT / "examples" / "train_cnn.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return example_module("train_cnn")
 
 
 def _on_fewer_digits(train_cnn, monkeypatch, train, held_out):

@@ -4,7 +4,6 @@ and runs unchanged on cuda.
 
 The full run (the shipped stdlib_char_gpt weights, ~4 minutes on two cores) is not repeated here: tests/models/test_gpt.py holds
 the shipped weights to the validation loss it documents."""
-import importlib.util
 import math
 import os
 import pathlib
@@ -14,6 +13,7 @@ import sys
 import pytest
 
 import framework
+from helpers import example_module
 
 from .test_train import _run_on_a_terminal, _screen
 
@@ -28,10 +28,7 @@ FINAL_LINE = re.compile(r"val loss \d+\.\d{4} after \d+ steps in \d+\.\d s")
 
 
 def _train_gpt_module():
-    spec = importlib.util.spec_from_file_location("train_gpt_example", ROOT / "examples" / "train_gpt.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return example_module("train_gpt")
 
 
 def test_a_short_run_learns_and_leaves_the_working_folder_empty(tmp_path, monkeypatch, capsys):

@@ -1,11 +1,11 @@
 """Shared by tests/models: examples/train.py (its data split and accuracy) and each builder's documented figures."""
-import importlib.util
 import pathlib
 import re
 
 import pytest
 
 import framework.models
+from helpers import example_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # the models trained on the digits (held-out accuracy); stdlib_char_gpt, a language model, has tests/models/test_gpt.py
@@ -31,7 +31,4 @@ def documented(name):
 def train():
     """examples/train.py as a module (needs scikit-learn for the digits)."""
     pytest.importorskip("sklearn", reason="the digits data set ships with scikit-learn (the `examples` extra)")
-    spec = importlib.util.spec_from_file_location("train_example", ROOT / "examples" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return example_module("train")

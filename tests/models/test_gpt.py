@@ -1,6 +1,5 @@
 """framework.models.gpt: the fixed character vocabulary, CharGPT (its layout, weight tying, PyTorch's logits for
 the same state dict, sampling) and the shipped stdlib_char_gpt, held to the validation loss its docstring states."""
-import importlib.util
 import re
 import sys
 
@@ -11,9 +10,7 @@ import framework
 from framework.models import CharGPT, get_model, stdlib_char_gpt
 from framework.models.gpt import FALLBACK, VOCAB, decode, encode
 from framework.models.pretrained import WEIGHTS_DIR
-from helpers import requires_torch, torch
-
-from .conftest import ROOT
+from helpers import example_module, requires_torch, torch
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not framework.cuda.is_available(), reason="no cuda device (no GPU, and TRITON_INTERPRET is not 1)"))]
@@ -38,10 +35,7 @@ def documented_validation_loss():
 @pytest.fixture(scope="module")
 def train_gpt():
     pytest.importorskip("tqdm", reason="examples/train_gpt.py draws a progress bar (the `examples` extra)")
-    spec = importlib.util.spec_from_file_location("train_gpt_example", ROOT / "examples" / "train_gpt.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return example_module("train_gpt")
 
 
 def test_pretrained_model_reaches_its_documented_validation_loss(train_gpt):

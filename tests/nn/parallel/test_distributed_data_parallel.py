@@ -6,7 +6,7 @@ import pytest
 
 from framework import nn
 from framework.nn.parallel import DistributedDataParallel
-from tests.distributed.case_runner import results_of
+from tests.distributed.case_runner import assert_every_rank_passed, results_of
 from tests.distributed.mpi_launch import run
 from .ddp_program import CASES
 
@@ -20,8 +20,7 @@ def results():
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_case(results, name):
-    errors = results[name]
-    assert errors == [None, None], f"rank 0: {errors[0]}\nrank 1: {errors[1]}"
+    assert_every_rank_passed(results, name)
 
 
 def test_needs_a_process_group():

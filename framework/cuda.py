@@ -168,3 +168,14 @@ def manual_seed(seed):
 
 
 manual_seed_all = manual_seed
+
+
+_GRAPH_NAMES = ("CUDAGraph", "graph", "graph_pool_handle")
+
+
+def __getattr__(name):
+    """The CUDA graph API (framework/backends/cuda/graphs.py), loaded on first use: it loads the cuda backend."""
+    if name in _GRAPH_NAMES:
+        from .backends.cuda import graphs
+        return getattr(graphs, name)
+    raise AttributeError(f"module 'framework.cuda' has no attribute '{name}'")

@@ -90,6 +90,7 @@ class InterpreterRuntime:
 
     name = "Triton interpreter (host memory)"
     device_count = 1
+    capture = None  # no stream to capture: framework.cuda.CUDAGraph records the kernels instead (framework/graphs)
 
     def __init__(self):
         # Nominal device size: what allocations may use before OutOfMemoryError (half the host's memory).
@@ -163,6 +164,13 @@ class DriverRuntime:
         # torch, the device's default stream), so replacing the instance attribute redirects every launch. Read in
         # Triton 3.6's and 3.9's source; the torch-backed path awaits a GPU run.
         triton_driver.get_current_stream = lambda device=None: self.stream_handle
+        self.capture = None  # the StreamCapture under way (stream_capture.py): every launch and copy goes to it
+
+    def _refuse_during_capture(self, what):
+        """Abandon the capture under way and raise: `what` would make the host wait for the device."""
+        from .stream_capture import capture_error
+        self.capture.abandon()
+        raise capture_error(what)
 
     def _call(self, name, *args):
         """`cuda.bindings.driver.<name>(*args)`'s outputs: None, one value, or a tuple of several."""
@@ -174,13 +182,16 @@ class DriverRuntime:
         return values[0] if len(values) == 1 else tuple(values)
 
     def synchronize(self):
+        if self.capture is not None:
+            self._refuse_during_capture("framework.cuda.synchronize()")
         self.stream.sync()
 
     def record_time(self):
         return self.stream.record(options=self._event_options)
 
-    @staticmethod
-    def elapsed_ms(start, end):
+    def elapsed_ms(self, start, end):
+        if self.capture is not None:
+            self._refuse_during_capture("Reading a timing event (Event.elapsed_time)")
         end.sync()
         return end - start
 
@@ -208,6 +219,8 @@ class DriverRuntime:
         and ties (tuning.TIE_TOLERANCE), which go to the size rule, become likelier. L2 is not flushed between
         calls (Triton's do_bench zeroes a 256 MB buffer): every candidate reads its operands equally warm, and
         tuning takes no device memory that the user's tensors may need."""
+        if self.capture is not None:
+            self._refuse_during_capture("Autotuning a kernel for a new shape")
         call()
         marks = []
         for _ in range(repeats):
@@ -224,6 +237,8 @@ class DriverRuntime:
 
     def empty_cache(self):
         """Return the pool's cached, unused blocks to the driver (torch.cuda.empty_cache)."""
+        if self.capture is not None:
+            self._refuse_during_capture("framework.cuda.empty_cache()")
         self.stream.sync()  # blocks freed on the stream are only released once the stream has passed the free
         self._call("cuMemPoolTrimTo", self.memory_resource.handle, 0)
 
@@ -246,6 +261,8 @@ class DriverRuntime:
         """Small copies go through the pinned ring (`_ring_space`), large ones chunk by chunk through the pinned
         slots; either returns once `host_array` has been read, the DMA may still be running. Without pinned
         memory, copies go straight from pageable memory, and wait."""
+        if self.capture is not None:
+            return self.capture.upload(dst_address, host_array)
         nbytes, src = host_array.nbytes, host_array.ctypes.data
         staged = self._ring_space(nbytes) if nbytes < self.staging_threshold else None
         if staged is not None:
@@ -267,6 +284,8 @@ class DriverRuntime:
     def copy_device_to_host(self, host_array, src_address):
         """Small copies go straight to pageable memory. Large ones go chunk by chunk through the pinned slots:
         while the DMA fills one slot, the host copies the previous chunk out of the other."""
+        if self.capture is not None:
+            self._refuse_during_capture("Copying a cuda tensor to the host (.item(), .tolist(), .cpu(), printing)")
         nbytes, dst = host_array.nbytes, host_array.ctypes.data
         slots = self._staging_slots(nbytes)
         if not slots:

@@ -30,11 +30,13 @@ class CUresult(enum.IntEnum):
     CUDA_ERROR_INVALID_VALUE = 1
     CUDA_ERROR_OUT_OF_MEMORY = 2
     CUDA_ERROR_NO_DEVICE = 100
+    CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED = 900
 
 
 _ERROR_STRINGS = {CUresult.CUDA_ERROR_INVALID_VALUE: b"invalid argument",
                   CUresult.CUDA_ERROR_OUT_OF_MEMORY: b"out of memory",
-                  CUresult.CUDA_ERROR_NO_DEVICE: b"no CUDA-capable device is detected"}
+                  CUresult.CUDA_ERROR_NO_DEVICE: b"no CUDA-capable device is detected",
+                  CUresult.CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: b"operation not permitted when stream is capturing"}
 
 
 class _Handle:
@@ -106,6 +108,9 @@ class FakeGPU:
         self.device_memory = {}  # address -> ctypes buffer
         self.events = {}  # int(handle) of each driver-API event alive -> (stream, mark) of its last record, or None
         self.context_current = False
+        self.capture_mode = 0  # this thread's CUstreamCaptureMode (cuThreadExchangeStreamCaptureMode); 0: GLOBAL
+        self.capturing = []  # streams capturing now (a GraphBuilder between begin_building and end_building)
+        self.graph_launches = 0
         self.triton_driver = types.SimpleNamespace(get_current_device=lambda: 0,
                                                    get_current_stream=lambda device: 0)
 
@@ -171,6 +176,27 @@ class FakeGPU:
             self.calls.append(("cuMemPoolTrimTo", (_handle_int(pool, CUmemoryPool), operator.index(minBytesToKeep))))
             return (CUresult.CUDA_SUCCESS,)
 
+        def cuMemAlloc(bytesize):
+            nbytes = operator.index(bytesize)
+            self.calls.append(("cuMemAlloc", (nbytes,)))
+            if self.capturing and self.capture_mode != 2:  # a "potentially unsafe" call outside relaxed mode
+                return (CUresult.CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, None)
+            raw = (ctypes.c_char * nbytes)()
+            self.device_memory[ctypes.addressof(raw)] = raw
+            return (CUresult.CUDA_SUCCESS, CUdeviceptr(ctypes.addressof(raw)))
+
+        def cuMemFree(dptr):
+            address = _handle_int(dptr, CUdeviceptr)
+            self.calls.append(("cuMemFree", (address,)))
+            if self.capturing or address not in self.device_memory:
+                return (CUresult.CUDA_ERROR_INVALID_VALUE,)
+            del self.device_memory[address]
+            return (CUresult.CUDA_SUCCESS,)
+
+        def cuThreadExchangeStreamCaptureMode(mode):
+            previous, self.capture_mode = self.capture_mode, operator.index(mode)
+            return (CUresult.CUDA_SUCCESS, previous)
+
         def cuEventCreate(flags):
             event = CUevent(0x9000 + 0x10 * len(self.calls))  # unique: calls only grows
             self.events[int(event)] = None  # the (stream, mark) it was last recorded at
@@ -208,7 +234,8 @@ class FakeGPU:
 
         for function in (cuInit, cuDeviceGetCount, cuDriverGetVersion, cuDeviceTotalMem, cuMemcpyHtoDAsync,
                          cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemPoolTrimTo, cuEventCreate, cuEventRecord,
-                         cuStreamWaitEvent, cuEventDestroy, cuGetErrorName, cuGetErrorString):
+                         cuStreamWaitEvent, cuEventDestroy, cuGetErrorName, cuGetErrorString, cuMemAlloc, cuMemFree,
+                         cuThreadExchangeStreamCaptureMode):
             setattr(driver, function.__name__, function)
         return driver
 
@@ -235,6 +262,7 @@ class FakeGPU:
         class Stream:
             def __init__(self):
                 self._queue, self._issued, self._done = [], 0, 0
+                self._builder = None  # the GraphBuilder capturing this stream
                 self._address = 0x7000 + 0x100 * len(gpu.streams)
                 gpu.streams[self._address] = self
 
@@ -243,6 +271,9 @@ class FakeGPU:
                 return CUstream(self._address)
 
             def _enqueue(self, operation):
+                if self._builder is not None:  # captured, not run: the graph runs it at each launch
+                    self._builder._operations.append(operation)
+                    return self._issued
                 self._queue.append(operation)
                 self._issued += 1
                 return self._issued
@@ -253,8 +284,14 @@ class FakeGPU:
                     self._done += 1
 
             def sync(self):
+                if self._builder is not None:
+                    raise CUDAError("CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: operation not permitted when stream is "
+                                    "capturing")
                 gpu.waits.append("stream")
                 self._run_until(self._issued)
+
+            def create_graph_builder(self):
+                return GraphBuilder(self)
 
             def run_queued(self):
                 """Run what is queued without a host wait: what a kernel launched on this stream sees when it
@@ -268,6 +305,53 @@ class FakeGPU:
                     event._time = time.perf_counter()
                 event._mark = self._enqueue(stamp)
                 return event
+
+        class GraphBuilder:
+            """cuda-core's stream-capture builder: work queued on the stream between begin_building and
+            end_building is recorded, not run."""
+
+            def __init__(self, stream):
+                self.stream, self._operations, self._ended = stream, [], False
+
+            def begin_building(self, mode="relaxed"):
+                if mode not in ("global", "thread_local", "relaxed"):
+                    raise ValueError(f"Unsupported build mode: {mode}")
+                gpu.capture_mode = {"global": 0, "thread_local": 1, "relaxed": 2}[mode]
+                self.stream._builder = self
+                gpu.capturing.append(self.stream)
+                return self
+
+            def end_building(self):
+                if self.stream._builder is not self:
+                    raise RuntimeError("Graph builder is not building.")
+                self.stream._builder = None
+                gpu.capturing.remove(self.stream)
+                gpu.capture_mode = 0
+                self._ended = True
+                return self
+
+            def complete(self, options=None):
+                if not self._ended:
+                    raise RuntimeError("Graph has not finished building.")
+                return Graph(list(self._operations))
+
+        class Graph:
+            def __init__(self, operations):
+                self._operations, self.closed = operations, False
+
+            def upload(self, stream):
+                require_stream(stream)
+
+            def launch(self, stream):
+                require_stream(stream)
+                if self.closed:
+                    raise CUDAError("CUDA_ERROR_INVALID_VALUE: invalid argument")
+                gpu.graph_launches += 1
+                for operation in self._operations:
+                    stream._enqueue(operation)
+
+            def close(self):
+                self.closed = True
 
         def require_stream(stream):
             if not isinstance(stream, Stream):

@@ -154,6 +154,12 @@ class Tensor:
         from .ops.shape import storage_offset
         return storage_offset(self)
 
+    def data_ptr(self):
+        """The address of the first element (on the host for cpu, on the device for cuda); 0 with no elements."""
+        if self._data.size == 0:
+            return 0
+        return self._data.ctypes.data if isinstance(self._data, np.ndarray) else self._data.data_ptr()
+
     def is_contiguous(self, memory_format=None):
         return self._data.flags.c_contiguous
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import framework as fw
-from helpers import (DTYPE_NAMES, FLOAT_NAMES, assert_close, make_tensor, np_dtype, random_array, raises_like_torch,
-                     to_numpy, torch)
+from helpers import (DEVICES, DTYPE_NAMES, FLOAT_NAMES, assert_close, make_tensor, np_dtype, random_array,
+                     raises_like_torch, to_numpy, torch)
 
 
 # ---- Size -----------------------------------------------------------------------
@@ -92,6 +92,16 @@ def test_storage_offset():
     assert x.storage_offset() == 0
     assert x[1].storage_offset() == 4
     assert x[:, 2].storage_offset() == 2
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_data_ptr_is_the_first_elements_address(device):
+    x = fw.arange(12, dtype=fw.float32, device=device).view(3, 4)
+    assert x.data_ptr() != 0 and x.view(12).data_ptr() == x.data_ptr()  # a view shares the storage
+    assert x[1].data_ptr() == x.data_ptr() + 4 * x.element_size()
+    assert x[:, 2].data_ptr() == x.data_ptr() + 2 * x.element_size()
+    assert x.clone().data_ptr() != x.data_ptr()
+    assert fw.empty(0, device=device).data_ptr() == 0  # no elements: no storage, as in PyTorch
 
 
 # ---- T, mT, H -------------------------------------------------------------------

@@ -170,12 +170,14 @@ def manual_seed(seed):
 manual_seed_all = manual_seed
 
 
-_GRAPH_NAMES = ("CUDAGraph", "graph", "graph_pool_handle")
+_GRAPH_API = {"CUDAGraph": "graphs", "graph": "graphs", "graph_pool_handle": "graphs",
+              "make_graphed_callables": "graphed_callables"}
 
 
 def __getattr__(name):
     """The CUDA graph API (framework/backends/cuda/graphs.py), loaded on first use: it loads the cuda backend."""
-    if name in _GRAPH_NAMES:
-        from .backends.cuda import graphs
-        return getattr(graphs, name)
-    raise AttributeError(f"module 'framework.cuda' has no attribute '{name}'")
+    module = _GRAPH_API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'framework.cuda' has no attribute '{name}'")
+    import importlib
+    return getattr(importlib.import_module(f".backends.cuda.{module}", __package__), name)

@@ -24,6 +24,7 @@ from itertools import chain
 from .. import dtypes
 from ..autograd.grad_mode import enable_grad, set_grad_enabled
 from ..creation import tensor
+from ..graphs import recording
 from ..tensor import Tensor, typename
 from . import _fused
 
@@ -168,10 +169,14 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        recording.host_op(self._update)  # a graph capture records the update as one call, replayed as such
+        return loss
+
+    def _update(self):
+        """Every group's update rule, reading the groups' hyper-parameters (a scheduler's lr) when it runs."""
         with set_grad_enabled(bool(self.defaults.get("differentiable"))):
             for group in self.param_groups:
                 self._step_group(group)
-        return loss
 
     def _step_group(self, group):
         raise NotImplementedError

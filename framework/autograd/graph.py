@@ -188,7 +188,7 @@ class AccumulateGrad(Node):
         existing = variable.grad
         if existing is None:
             # A backward kernel may hand the same array to several inputs: own a copy.
-            variable.grad = variable._wrap_like(recording.copy_of(grad))  # a graph capture records the copy
+            variable.grad = recording.first_gradient(variable, grad)  # a copy, which a graph capture records
         else:
             existing.add_(variable._wrap_like(grad))
         self._run_post_hooks()

@@ -3,7 +3,7 @@
 While a graph captures, every registered kernel (the forward kernels `autograd.function.run` calls, the backward
 kernels the engine calls through the graph's nodes, the in-place ops' `copy_`) is swapped in the registry for a
 recording twin: it runs the kernel and appends `(kernel, its raw arguments, the arrays it returned)` to the
-recorder. The few things that change buffers outside kernels record themselves through `host_op` / `copy_of`:
+recorder. The few things that change buffers outside kernels record themselves through `host_op` / `first_gradient`:
 the engine's sum of two gradients, AccumulateGrad's first copy into `.grad`, random draws (dropout's mask,
 rand/randn), and the optimizer's update, which is recorded as one call of its update rule (so that a replay
 reads the learning rate a scheduler set, and Adam's step count, at that moment, as an eager step does).
@@ -128,17 +128,21 @@ def host_op(fn, *args):
     return recorder.record(fn, args, out, getattr(fn, "__name__", "host op"))
 
 
-def copy_of(array):
-    """A copy of a raw array (AccumulateGrad's first gradient); recorded as a copy into the same buffer."""
+def first_gradient(variable, grad):
+    """AccumulateGrad's first gradient of a leaf: `.grad` becomes a Tensor over a copy of `grad`. Recorded as a
+    copy into that tensor's buffer which also makes it the leaf's `.grad` again, since code outside the graph
+    (zero_grad(set_to_none=True), another captured graph) may have unset or replaced `.grad` between replays."""
+    tensor = variable._wrap_like(grad.copy())
     recorder = ACTIVE
-    out = array.copy()
     if recorder is not None and not recorder.depth:
-        recorder.entries.append((_same, (array,), out, None))
-    return out
+        recorder.entries.append((_set_gradient, (variable, tensor, grad), None, None))
+    return tensor
 
 
-def _same(array):
-    return array
+def _set_gradient(variable, tensor, grad):
+    copy_into(tensor._data, grad)
+    if variable.grad is not tensor:
+        variable.grad = tensor
 
 
 def add(a, b):

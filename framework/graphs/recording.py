@@ -155,7 +155,7 @@ def _add(a, b):
 
 
 _READ_NAMES = {"__bool__": "bool()", "__float__": "float()", "__int__": "int()", "__index__": "index()",
-               "__format__": "format()", "__array__": "numpy.asarray()", "tensor_repr": "printing"}
+               "__format__": "format()", "__array__": "numpy.asarray()", "__repr__": "printing", "__str__": "printing"}
 
 
 def refuse_host_read():

@@ -1,0 +1,134 @@
+"""What a graph capture refuses, with a clear error: host reads, data-dependent sizes, resized static inputs,
+replays without a capture, nested captures. A refused capture leaves the registry as it was."""
+import numpy as np
+import pytest
+
+import framework as fw
+from framework import graphs
+from framework.autograd.registry import KERNELS
+from framework.graphs import recording
+
+
+def captured_error(fn, *args):
+    """The RuntimeError `fn(*args)` raises inside a capture; the capture is abandoned."""
+    g = graphs.Graph()
+    with pytest.raises(RuntimeError) as info:
+        with graphs.graph(g):
+            fn(*args)
+    assert recording.ACTIVE is None
+    with pytest.raises(RuntimeError, match="without a preceding successful capture"):
+        g.replay()
+    return str(info.value)
+
+
+@pytest.mark.parametrize("read,name", [
+    (lambda t: t.sum().item(), "item()"),
+    (lambda t: t.tolist(), "tolist()"),
+    (lambda t: t.numpy(), "numpy()"),
+    (lambda t: bool(t.sum() > 0), "bool()"),
+    (lambda t: float(t.sum()), "float()"),
+    (lambda t: repr(t * 2), "printing"),
+])
+def test_host_read_during_capture_raises_naming_it(read, name):
+    x = fw.randn(3, 4)
+    message = captured_error(lambda: read(x * 1))
+    assert f"({name})" in message and "while a graph is being captured" in message
+    read(x)  # outside a capture the same read works
+
+
+@pytest.mark.parametrize("op,call", [
+    ("nonzero", lambda t: t.nonzero()),
+    ("unique", lambda t: fw.unique(t)),
+    ("masked_select", lambda t: t.masked_select(t > 0)),
+    ("nonzero", lambda t: t[t > 0]),  # boolean indexing takes the mask's nonzero positions
+])
+def test_data_dependent_output_size_raises(op, call):
+    x = fw.randn(5, 3)
+    message = captured_error(call, x)
+    assert message.startswith(f"{op}() cannot be captured in a graph: the size of its output depends on the values")
+    call(x)
+
+
+def test_failed_capture_restores_the_registry():
+    before = {(op, d): pair for op, by in KERNELS.items() for d, pair in by.items()}
+    captured_error(lambda: (fw.randn(2) * 3).item())
+    after = {(op, d): pair for op, by in KERNELS.items() for d, pair in by.items()}
+    assert after == before
+
+
+def test_capture_begin_twice_raises():
+    g = graphs.Graph()
+    g.capture_begin()
+    try:
+        with pytest.raises(RuntimeError, match="capture_begin was called while a capture is already in progress"):
+            g.capture_begin()
+        with pytest.raises(RuntimeError, match="already in progress"):
+            graphs.Graph().capture_begin()
+    finally:
+        g.capture_end()
+    with pytest.raises(RuntimeError, match="This Graph instance already owns a captured graph. To capture a new "
+                                           "graph, create a new instance."):
+        g.capture_begin()
+
+
+def test_replay_without_capture_or_after_reset_raises():
+    g = graphs.Graph()
+    with pytest.raises(RuntimeError, match=r"Called Graph::replay without a preceding successful capture\."):
+        g.replay()
+    with pytest.raises(RuntimeError, match="Called Graph::capture_end without a preceding capture_begin"):
+        g.capture_end()
+    x = fw.ones(3)
+    with graphs.graph(g):
+        y = x * 2
+    x.copy_(fw.tensor([1.0, 2.0, 3.0]))
+    g.replay()
+    assert y.tolist() == [2.0, 4.0, 6.0]
+    g.reset()
+    with pytest.raises(RuntimeError, match="without a preceding successful capture"):
+        g.replay()
+
+
+def test_replay_after_a_static_input_was_resized_raises():
+    x = fw.ones(4, 3)
+    g = graphs.Graph()
+    with graphs.graph(g):
+        y = (x * 3).sum(0)
+    x.data = fw.ones(2, 3)
+    with pytest.raises(RuntimeError, match=r"resized from \[4, 3\] to \[2, 3\] after the capture"):
+        g.replay()
+
+
+def test_replay_after_out_resized_a_static_tensor_raises():
+    x = fw.ones(4)
+    out = fw.empty(4)
+    g = graphs.Graph()
+    with graphs.graph(g):
+        out.copy_(x * 2)
+    fw.zeros(6, out=out)  # out= of a new shape gives `out` new memory
+    with pytest.raises(RuntimeError, match=r"resized from \[4\] to \[6\]"):
+        g.replay()
+
+
+def test_decorator_captures_again_for_a_new_shape_or_dtype():
+    calls = []
+
+    @graphs.capture
+    def double(x):
+        calls.append(x.shape)
+        return x * 2
+
+    for n in (3, 3, 3, 5, 5, 5, 3):
+        x = fw.arange(n, dtype=fw.float32)
+        assert np.array_equal(double(x).numpy(), np.arange(n, dtype=np.float32) * 2)
+    assert len(double.graphs()) == 2
+    assert len(calls) == 4  # warm-up and capture per shape; the other calls replayed
+    assert double(fw.arange(3, dtype=fw.float64)).dtype == fw.float64
+    assert len(double.graphs()) == 2  # float64 is warming up
+    double(fw.arange(3, dtype=fw.float64))
+    assert len(double.graphs()) == 3
+
+
+def test_decorator_refuses_unhashable_arguments():
+    step = graphs.capture(lambda x, options: x * 2)
+    with pytest.raises(TypeError, match="hashable values"):
+        step(fw.ones(2), np.ones(2))

@@ -51,11 +51,12 @@ class CapturedStep:
         return f"<captured step {getattr(self._fn, '__qualname__', self._fn)!r}: {len(self._graphs)} graph(s)>"
 
     def __call__(self, *args, **kwargs):
-        key = _signature((args, kwargs))
+        flat = not kwargs and all(type(a) is Tensor for a in args)  # the usual step(x, y): no tree to walk
+        key = tuple(_tensor_signature(a) for a in args) if flat else _signature((args, kwargs))
         captured = self._graphs.get(key)
         if captured is not None and recording.ACTIVE is None:
             g, statics, out = captured
-            for static, tensor in zip(statics, _tensors((args, kwargs))):
+            for static, tensor in zip(statics, args if flat else _tensors((args, kwargs))):
                 if tensor is not static:
                     recording.copy_into(static._data, tensor._data)
                     static._version_counter[0] += 1
@@ -91,7 +92,7 @@ def _signature(value):
     """A hashable key: tensors by (shape, dtype, device, requires_grad), containers by their items, the rest by
     value."""
     if isinstance(value, Tensor):
-        return ("tensor", tuple(value.shape), value._dtype, str(value._device), value._requires_grad)
+        return _tensor_signature(value)
     if isinstance(value, (tuple, list)):
         return (type(value).__name__,) + tuple(_signature(v) for v in value)
     if isinstance(value, dict):
@@ -102,6 +103,10 @@ def _signature(value):
         raise TypeError(f"a captured step's arguments must be tensors, containers of them, or hashable values (a "
                         f"replay cannot change them); got a {type(value).__name__}") from None
     return ("value", type(value).__name__, value)
+
+
+def _tensor_signature(t):
+    return (t._data.shape, t._dtype, t._device, t._requires_grad)
 
 
 def _tensors(value):

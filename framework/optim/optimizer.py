@@ -12,8 +12,9 @@ PyTorch's implementation flags are accepted where PyTorch accepts them:
 multi-tensor launch per group) and on the CPU runs the same rule; `capturable=True`
 is for CUDA-graph capture, which needs parameters on a capturable device (an
 AssertionError otherwise, as in PyTorch); the step count stays a CPU tensor here
-(framework captures no graphs yet), where PyTorch keeps it on the parameter's
-device. `differentiable=True` runs the rule with Tensor ops under autograd, so
+(a graph capture records the whole update as one call, which reads it and the
+groups' hyper-parameters at each replay: framework.graphs), where PyTorch keeps
+it on the parameter's device. `differentiable=True` runs the rule with Tensor ops under autograd, so
 gradients flow through the update (and non-leaf parameters are accepted).
 """
 import copy

@@ -188,7 +188,7 @@ def _run_hooks(node, grads, create_graph):
             if create_graph:
                 tensor.grad = grads[nr].clone() if tensor.grad is None else tensor.grad + grads[nr]
             elif tensor.grad is None:
-                tensor.grad = tensor._wrap_like(grads[nr].copy())
+                tensor.grad = recording.first_gradient(tensor, grads[nr])  # a copy, which a graph capture records
             else:
                 tensor.grad = tensor.grad + tensor._wrap_like(grads[nr])
     return grads

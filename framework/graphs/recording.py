@@ -27,7 +27,7 @@ LIVE = weakref.WeakSet()  # Graphs holding a capture: told when a tensor's buffe
 
 # Ops whose output size depends on the values of their input: a replay into fixed-size buffers cannot hold them.
 DATA_DEPENDENT = frozenset({"nonzero", "unique", "unique_consecutive", "unique_dim", "unique_dim_consecutive",
-                            "masked_select", "bincount", "repeat_interleave_tensor"})
+                            "masked_select", "bincount"})
 
 
 class Recorder:

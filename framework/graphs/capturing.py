@@ -12,6 +12,7 @@ change through `static_input.copy_(new)` and outputs are read from the tensors t
 import itertools
 
 from . import recording
+from .plan import make_plan, replay
 
 _POOL_IDS = itertools.count(1)
 
@@ -31,7 +32,7 @@ class Graph:
     """A captured sequence of kernel calls (PyTorch's torch.cuda.CUDAGraph interface)."""
 
     def __init__(self, keep_graph=False):
-        self._entries = None    # the recorded calls, once a capture ended
+        self._steps = None      # the recorded calls as a replay plan (plan.py), once a capture ended
         self._recorder = None   # the capture in progress
         self._buffers = None    # id -> shape of every array the entries hold (kept alive by them)
         self._stale = None      # why replay must refuse (a buffer was replaced since the capture)
@@ -45,7 +46,7 @@ class Graph:
 
     def capture_begin(self, pool=None, capture_error_mode="global"):
         """Start recording every kernel call, on every device, until capture_end()."""
-        if self._entries is not None:
+        if self._steps is not None:
             raise RuntimeError(f"This {type(self).__name__} instance already owns a captured graph. To capture a new "
                                "graph, create a new instance.")
         if recording.ACTIVE is not None:
@@ -66,12 +67,11 @@ class Graph:
         if recorder is None or recording.ACTIVE is not recorder:
             raise RuntimeError(f"Called {self._name('capture_end')} without a preceding capture_begin.")
         self._end(recorder)
-        self._entries = recorder.entries
+        self._steps = make_plan(recorder.entries)
         self._buffers = {}
-        for _, args, static, statics in self._entries:
-            for array in recording._raw_inputs(args) + [static] + [b for _, b in statics or ()]:
-                if array is not None:
-                    self._buffers[id(array)] = array.shape
+        for _, args, outputs, _ in self._steps:
+            for array in recording._raw_inputs(args) + [b for _, b in outputs or ()]:
+                self._buffers[id(array)] = array.shape
         recording.LIVE.add(self)
 
     def _end(self, recorder):
@@ -91,20 +91,20 @@ class Graph:
 
     def replay(self):
         """Run the recorded calls again, into the buffers of the capture."""
-        entries = self._entries
-        if entries is None:
+        steps = self._steps
+        if steps is None:
             raise RuntimeError(f"Called {self._name('replay')} without a preceding successful capture.")
         if self._stale is not None:
             raise RuntimeError(self._stale)
         if recording.ACTIVE is not None:
             raise RuntimeError(f"Cannot call {self._name('replay')} while a graph is being captured.")
-        recording.replay(entries)
+        replay(steps)
 
     def reset(self):
         """Drop the recording and its buffers (replay then raises; the instance may capture again)."""
         if self._recorder is not None:
             raise RuntimeError(f"Called {self._name('reset')} during a capture: end it with capture_end() first.")
-        self._entries = None
+        self._steps = None
         self._buffers = None
         self._stale = None
         recording.LIVE.discard(self)
@@ -120,7 +120,7 @@ class Graph:
 
     def debug_dump(self, debug_path=None):
         """The recorded calls, one line each (PyTorch writes a CUDA graph's nodes to `debug_path`)."""
-        lines = [getattr(fn, "__qualname__", repr(fn)) for fn, _, _, _ in self._entries or ()]
+        lines = [getattr(fn, "__qualname__", repr(fn)) for fn, _, _, _ in self._steps or ()]
         if debug_path is not None:
             with open(debug_path, "w") as f:
                 f.write("\n".join(lines) + "\n")

@@ -242,22 +242,3 @@ def copy_into(static, value):
         return
     from ..autograd.registry import KERNELS
     KERNELS["copy_"]["cuda"].forward(None, static, value)
-
-
-def replay(entries):
-    """Run the recorded entries in order (the inner loop of Graph.replay)."""
-    copyto = np.copyto
-    ndarray = np.ndarray
-    for fn, args, static, statics in entries:
-        out = fn(*args)
-        if static is not None:
-            if type(static) is ndarray:
-                copyto(static, out)
-            else:
-                copy_into(static, out)
-        elif statics is not None:
-            for i, buffer in statics:
-                if type(buffer) is ndarray:
-                    copyto(buffer, out[i])
-                else:
-                    copy_into(buffer, out[i])

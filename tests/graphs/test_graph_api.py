@@ -29,9 +29,9 @@ def test_only_the_captured_region_is_recorded_and_replay_writes_the_same_tensors
     g = graphs.Graph()
     with graphs.graph(g):
         y = (x + 1).exp()
-    count = len(g._entries)
+    count = len(g._steps)
     _ = x * 3  # after the capture: not recorded
-    assert len(g._entries) == count
+    assert len(g._steps) == count
     x.copy_(fw.tensor([0.0, -1.0]))
     data = y._data
     g.replay()
@@ -65,3 +65,24 @@ def test_the_decorator_returns_its_static_outputs_and_steps_inside_a_capture_are
     with graphs.graph(outer):
         inner = step(fw.ones(5))  # a new signature inside a capture: recorded by the outer graph
     assert recording.ACTIVE is None and inner[0].shape == (5,)
+
+
+def test_outputs_nothing_else_holds_are_handed_on_and_held_ones_are_written_in_place():
+    x = fw.ones(2, 3)
+    w = fw.tensor(np.arange(9.0, dtype=np.float32).reshape(3, 3) - 4, requires_grad=True)
+    g = graphs.Graph()
+    with graphs.graph(g):
+        h = (x @ w).relu()  # held by this frame: the replay must write into its buffer
+        loss = (h * 2).sum()
+        loss.backward()
+    handed_on = sum(len(forwards or ()) for *_, forwards in g._steps)
+    assert handed_on >= 2  # x @ w and h * 2 are held by nothing but the next calls
+    h_buffer, grad_buffer = h._data, w.grad._data
+    new = np.array([[1.0, -2.0, 0.5], [3.0, 0.0, -1.0]], np.float32)
+    x.copy_(fw.from_numpy(new))
+    g.replay()
+    expected_h = np.maximum(new @ w.detach().numpy(), 0)
+    assert h._data is h_buffer and np.array_equal(h.detach().numpy(), expected_h)
+    assert loss.item() == np.float32(expected_h.sum() * 2)
+    assert w.grad._data is grad_buffer
+    assert np.array_equal(w.grad.numpy(), new.T @ (2 * (expected_h > 0)).astype(np.float32))

@@ -1,18 +1,20 @@
 """The recorder: what a capture writes down, and the hook points the core calls.
 
-While a graph captures, every registered kernel (the forward kernels `autograd.function.run` calls, the backward
-kernels the engine calls through the graph's nodes, the in-place ops' `copy_`) is swapped in the registry for a
-recording twin: it runs the kernel and appends `(kernel, its raw arguments, the arrays it returned)` to the
-recorder. The few things that change buffers outside kernels record themselves through `host_op` / `first_gradient`:
-the engine's sum of two gradients, AccumulateGrad's first copy into `.grad`, random draws (dropout's mask,
-rand/randn), and the optimizer's update, which is recorded as one call of its update rule (so that a replay
-reads the learning rate a scheduler set, and Adam's step count, at that moment, as an eager step does).
+While a graph captures, every registered kernel (the forward kernels `autograd.function.run` calls, the
+backward kernels the engine calls through the graph's nodes, the in-place ops' `copy_`) is swapped in the
+registry for a recording twin: it runs the kernel and appends `(kernel, its raw arguments, the arrays it
+returned)` to the recorder. The few things that change buffers outside kernels record themselves through
+`host_op` / `first_gradient`: the engine's sum of two gradients, AccumulateGrad's first copy into `.grad`,
+random draws (dropout's mask, rand/randn), clip_grad's fused cuda launches, and the optimizer's update, which
+is recorded as one call of its update rule (so that a replay reads the learning rate a scheduler set, and
+Adam's step count, at that moment, as an eager step does).
 
-Replay calls each recorded function again on the recorded arguments and copies what it returns into the arrays
-it returned at capture (the static buffers): later entries, and the tensors the user holds, refer to those
-arrays, so they see the new values. An output that is a view of one of the call's inputs (a reshape, a kernel
-that returns its gradient unchanged, an in-place write) is not copied: the same call on the same inputs makes
-the same view. A kernel's `ctx` is passed again too: the forward re-saves what its backward reads.
+Replay (plan.py) calls each recorded function again on the recorded arguments and copies what it returns
+into the arrays it returned at capture (the static buffers): later entries, and the tensors the user holds,
+refer to those arrays, so they see the new values (an output that only later entries hold is handed to them
+instead). An output that is a view of one of the call's inputs (a reshape, a kernel that returns its gradient
+unchanged, an in-place write) is not copied: the same call on the same inputs makes the same view. A kernel's
+`ctx` is passed again too: the forward re-saves what its backward reads.
 
 Only the outermost call is recorded: kernels that call other kernels, and everything inside a `host_op`, run
 as part of their caller's entry (`depth`).
@@ -62,15 +64,16 @@ class Recorder:
     # ---- the registry swap -----------------------------------------------------------------------------
 
     def install(self):
-        from ..autograd.registry import KERNELS, KernelPair
+        from ..autograd.registry import KERNELS, KernelPair, not_differentiable
         installed = []
         for op, by_device in KERNELS.items():
             for device, pair in by_device.items():
                 twin = _TWINS.get(pair)
                 if twin is None:
+                    backward = pair.backward  # not_differentiable raises: kept as is, so the registry still tells
                     twin = _TWINS[pair] = KernelPair(_recording(op, pair.forward, True),
-                                                     _recording(op, pair.backward, False))
-                    _ORIGINALS[twin] = pair
+                                                     backward if backward is not_differentiable else
+                                                     _recording(op, backward, False))
                 by_device[device] = twin
                 installed.append((by_device, device, pair))
         self._installed = installed
@@ -86,8 +89,7 @@ class Recorder:
         return sum(len(by_device) for by_device in KERNELS.values()) == self._registered
 
 
-_TWINS = {}      # kernel pair -> its recording twin (made once)
-_ORIGINALS = {}  # recording twin -> kernel pair
+_TWINS = {}  # kernel pair -> its recording twin (made once)
 
 
 def _recording(op, kernel, forward):

@@ -92,7 +92,7 @@ def test_replay_after_a_static_input_was_resized_raises():
     x = fw.ones(4, 3)
     g = graphs.Graph()
     with graphs.graph(g):
-        y = (x * 3).sum(0)
+        (x * 3).sum(0)
     x.data = fw.ones(2, 3)
     with pytest.raises(RuntimeError, match=r"resized from \[4, 3\] to \[2, 3\] after the capture"):
         g.replay()

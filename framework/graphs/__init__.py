@@ -11,15 +11,18 @@
 
 PyTorch's CUDA graph API (`Graph` has CUDAGraph's methods) with one meaning on the CPU and on `cuda` under
 Triton's interpreter. How it records: recording.py; the Graph object: capturing.py; the decorator: step_capture.py.
-The core imports `framework.graphs.recording` for its hook points, so this module loads no Tensor code itself.
+The core imports `framework.graphs.recording` for its hook points; the rest loads on first use.
 """
-from .capturing import Graph, graph, graph_pool_handle, is_current_stream_capturing
-
 __all__ = ["Graph", "graph", "capture", "graph_pool_handle", "is_current_stream_capturing"]
+
+# Loaded on first use: the core imports `recording` at `import framework`, and `capture` needs Tensor.
+_HOMES = {"Graph": "capturing", "graph": "capturing", "graph_pool_handle": "capturing",
+          "is_current_stream_capturing": "capturing", "capture": "step_capture"}
 
 
 def __getattr__(name):
-    if name == "capture":  # it needs Tensor, which imports this package's recording hooks: loaded on first use
-        from .step_capture import capture
-        return capture
-    raise AttributeError(f"module 'framework.graphs' has no attribute '{name}'")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'framework.graphs' has no attribute '{name}'")
+    import importlib
+    return getattr(importlib.import_module(f".{home}", __name__), name)

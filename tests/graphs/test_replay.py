@@ -93,6 +93,7 @@ def train(device, sizes, batch, optimizer, scheduler=None, dropout=0.0, clip=Non
 
 
 def assert_equal_runs(eager, captured):
+    """Equal losses, then parameters (or module states), then optimizer states, bit for bit."""
     for what, a, b in zip(("losses", "parameters", "optimizer state"), eager, captured):
         assert len(a) == len(b) > 0, what
         for i, (x, y) in enumerate(zip(a, b)):
@@ -130,3 +131,34 @@ def test_cuda_replay_is_bitwise_eager(sizes, batch, optimizer, scheduler, dropou
     eager = train("cuda", sizes, batch, optimizer, scheduler, dropout, clip, steps=4)
     captured = train("cuda", sizes, batch, optimizer, scheduler, dropout, clip, steps=4, mode="decorator")
     assert_equal_runs(eager, captured)
+
+
+def small_step_run(variant, captured, steps=5):
+    """Losses and every module state (BatchNorm's running statistics too) after `steps` steps of a small model
+    with batch norm and dropout, one step variant: zero_grad(set_to_none=False) with Nesterov SGD and weight
+    decay, AdamW with amsgrad, or the forward under bf16 autocast."""
+    fw.manual_seed(0)
+    model = fw.nn.Sequential(fw.nn.Linear(10, 16), fw.nn.BatchNorm1d(16), fw.nn.ReLU(), fw.nn.Dropout(0.3),
+                             fw.nn.Linear(16, 4))
+    if variant == "adamw":
+        opt = fw.optim.AdamW(model.parameters(), lr=1e-2, amsgrad=True)
+    else:
+        opt = fw.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    fw.manual_seed(1)
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=variant != "keep grads")
+        with fw.autocast("cpu", dtype=fw.bfloat16, enabled=variant == "autocast"):
+            loss = fw.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = graphs.capture(step) if captured else step
+    losses = [run(x, y).detach().numpy().copy() for x, y in batches("cpu", (10, 4), 8, steps)]
+    return losses, [v.numpy().copy() for v in model.state_dict().values()]
+
+
+@pytest.mark.parametrize("variant", ["keep grads", "adamw", "autocast"])
+def test_cpu_replay_of_batch_norm_step_variants_is_bitwise_eager(variant):
+    assert_equal_runs(small_step_run(variant, False), small_step_run(variant, True))

@@ -191,6 +191,22 @@ def released(array, new_shape):
                         "capture a new graph for the new shape.")
 
 
+def refuse_random_draw():
+    """Called by each device's generator before it draws: a draw during a capture that no recorded host op
+    makes (dropout's mask and rand/randn are recorded) would be replayed with the capture's numbers."""
+    recorder = ACTIVE
+    if recorder is None or recorder.depth:
+        return
+    frame, name = sys._getframe(1), "a random draw"
+    while frame is not None and frame.f_code.co_filename.endswith("random.py"):
+        name = frame.f_code.co_name
+        frame = frame.f_back
+    caller = f" (called from {frame.f_code.co_name})" if frame is not None else ""
+    raise RuntimeError(f"{name}(){caller} cannot be captured in a graph yet: a replay would use the numbers drawn at "
+                       "capture again. Dropout, rand, randn and randint are captured with fresh draws at each replay; "
+                       "draw anything else outside the captured region.")
+
+
 # ---- buffers ----------------------------------------------------------------------------------------------
 
 def _cuda_array_type():

@@ -132,3 +132,40 @@ def test_decorator_refuses_unhashable_arguments():
     step = graphs.capture(lambda x, options: x * 2)
     with pytest.raises(TypeError, match="hashable values"):
         step(fw.ones(2), np.ones(2))
+
+
+def test_attention_dropout_is_refused_rather_than_replayed_with_the_same_numbers():
+    q = fw.randn(1, 2, 4, 8)
+    message = captured_error(lambda: fw.nn.functional.scaled_dot_product_attention(q, q, q, dropout_p=0.5))
+    assert message.startswith("scaled_dot_product_attention with dropout_p > 0 cannot be captured in a graph yet")
+    g = graphs.Graph()
+    with graphs.graph(g):
+        fw.nn.functional.scaled_dot_product_attention(q, q, q)  # without dropout it captures
+    g.replay()
+
+
+@pytest.mark.parametrize("draw,name", [
+    (lambda: fw.randperm(5), "randperm()"),
+    (lambda: fw.empty(3).uniform_(), "uniform_()"),
+    (lambda: fw.multinomial(fw.ones(4), 2), "_words64()"),
+])
+def test_random_draws_a_replay_cannot_refresh_are_refused(draw, name):
+    message = captured_error(draw)
+    assert message.startswith(name) and "cannot be captured in a graph yet" in message
+    draw()
+
+
+def test_rand_randn_randint_draw_fresh_numbers_at_each_replay_as_eager_calls_would():
+    def draws():
+        return fw.rand(3) + fw.randn(3) + fw.randint(0, 5, (3,))
+    fw.manual_seed(3)
+    g = graphs.Graph()
+    with graphs.graph(g):
+        out = draws()
+    captured = [out.numpy().copy()]
+    for _ in range(2):
+        g.replay()
+        captured.append(out.numpy().copy())
+    fw.manual_seed(3)
+    eager = [draws().numpy() for _ in range(3)]
+    assert all(np.array_equal(a, b) for a, b in zip(captured, eager))

@@ -31,7 +31,7 @@ def is_current_stream_capturing():
 class Graph:
     """A captured sequence of kernel calls (PyTorch's torch.cuda.CUDAGraph interface)."""
 
-    def __init__(self, keep_graph=False):
+    def __init__(self, keep_graph=False):  # keep_graph: PyTorch's signature; a recording is always kept
         self._steps = None      # the recorded calls as a replay plan (plan.py), once a capture ended
         self._recorder = None   # the capture in progress
         self._buffers = None    # id -> shape of every array the entries hold (kept alive by them)
@@ -116,11 +116,11 @@ class Graph:
         return self._pool
 
     def enable_debug_mode(self):
-        pass
+        """PyTorch's switch for debug_dump(): a recording can always be dumped here."""
 
     def debug_dump(self, debug_path=None):
         """The recorded calls, one line each (PyTorch writes a CUDA graph's nodes to `debug_path`)."""
-        lines = [getattr(fn, "__qualname__", repr(fn)) for fn, _, _, _ in self._steps or ()]
+        lines = [getattr(getattr(fn, "__wrapped__", fn), "__qualname__", repr(fn)) for fn, _, _, _ in self._steps or ()]
         if debug_path is not None:
             with open(debug_path, "w") as f:
                 f.write("\n".join(lines) + "\n")

@@ -169,3 +169,36 @@ def test_rand_randn_randint_draw_fresh_numbers_at_each_replay_as_eager_calls_wou
     fw.manual_seed(3)
     eager = [draws().numpy() for _ in range(3)]
     assert all(np.array_equal(a, b) for a, b in zip(captured, eager))
+
+
+def test_replays_check_the_values_of_new_indices_as_the_eager_step_does():
+    model, table = fw.nn.Linear(4, 3), fw.nn.Embedding(5, 4)
+    opt = fw.optim.SGD(list(model.parameters()) + list(table.parameters()), lr=0.1)
+
+    @graphs.capture
+    def step(x, y, rows):
+        opt.zero_grad()
+        loss = fw.nn.functional.cross_entropy(model(x + table(rows)), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    x, y, rows = fw.randn(5, 4), fw.tensor([0, 1, 2, 0, 1]), fw.tensor([0, 1, 2, 3, 4])
+    for _ in range(3):
+        step(x, y, rows)
+    with pytest.raises(IndexError, match="^Target -1 is out of bounds.$"):  # numpy would wrap -1 around
+        step(x, fw.tensor([0, 1, -1, 0, 1]), rows)
+    with pytest.raises(IndexError, match="^index out of range in self$"):
+        step(x, y, fw.tensor([0, 1, 2, 3, 9]))
+    with pytest.raises(RuntimeError, match="all elements of target should be between 0 and 1"):
+        bce = graphs.capture(lambda p, t: fw.nn.functional.binary_cross_entropy(p, t))
+        for target in ([0.0, 1.0], [0.5, 1.0], [0.5, 1.0], [0.5, 2.0]):
+            bce(fw.tensor([0.25, 0.75]), fw.tensor(target))
+    gather = graphs.capture(lambda t, i: t.gather(0, i))
+    for index in ([0, 1], [1, 0], [2, 1]):
+        if index == [2, 1]:
+            with pytest.raises(RuntimeError, match="index 2 is out of bounds for dimension 0 with size 2"):
+                gather(fw.tensor([5.0, 6.0]), fw.tensor(index))
+        else:
+            gather(fw.tensor([5.0, 6.0]), fw.tensor(index))
+    assert len(gather.graphs()) == 1  # the last call was a replay

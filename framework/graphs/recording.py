@@ -160,18 +160,19 @@ _READ_NAMES = {"__bool__": "bool()", "__float__": "float()", "__int__": "int()",
                "__format__": "format()", "__array__": "numpy.asarray()", "__repr__": "printing", "__str__": "printing"}
 
 
-def refuse_host_read():
+def refuse_host_read(what=None):
     """Called by Tensor's host reads (`item`, `tolist`, `numpy`, printing, `bool()`): raises during a capture,
-    naming the outermost Tensor method of the read. Reads inside a recorded host op (the optimizer's update rule)
-    are part of that op."""
+    naming `what`, or else the outermost Tensor method of the read. Reads inside a recorded host op (the
+    optimizer's update rule) are part of that op."""
     recorder = ACTIVE
     if recorder is None or recorder.depth:
         return
-    frame, name = sys._getframe(1), None
-    while frame is not None and frame.f_code.co_filename.endswith(("tensor.py", "printing.py")):
-        name = frame.f_code.co_name
-        frame = frame.f_back
-    what = _READ_NAMES.get(name) or f"{name}()"
+    if what is None:
+        frame, name = sys._getframe(1), None
+        while frame is not None and frame.f_code.co_filename.endswith(("tensor.py", "printing.py")):
+            name = frame.f_code.co_name
+            frame = frame.f_back
+        what = _READ_NAMES.get(name) or f"{name}()"
     raise RuntimeError(f"Cannot read a tensor's value on the host ({what}) while a graph is being captured: a replay "
                        "runs no Python, so the value read now would be stale at every replay (on a GPU this is "
                        "'operation not permitted when stream is capturing'). Read it outside the captured region, "

@@ -202,3 +202,11 @@ def test_replays_check_the_values_of_new_indices_as_the_eager_step_does():
         else:
             gather(fw.tensor([5.0, 6.0]), fw.tensor(index))
     assert len(gather.graphs()) == 1  # the last call was a replay
+
+
+@pytest.mark.skipif(not fw.cuda.is_available(), reason="no cuda device: no GPU and TRITON_INTERPRET is not 1")
+def test_a_cpu_number_tensor_with_a_cuda_operand_is_refused_rather_than_baked_in():
+    x, scale = fw.ones(2, device="cuda"), fw.tensor(3.0)
+    message = captured_error(lambda: x * scale)
+    assert "(a 0-dim CPU tensor used as a number with a tensor on another device)" in message
+    assert (x * scale).tolist() == [3.0, 3.0]

@@ -162,3 +162,29 @@ def small_step_run(variant, captured, steps=5):
 @pytest.mark.parametrize("variant", ["keep grads", "adamw", "autocast"])
 def test_cpu_replay_of_batch_norm_step_variants_is_bitwise_eager(variant):
     assert_equal_runs(small_step_run(variant, False), small_step_run(variant, True))
+
+
+def test_cpu_two_batch_sizes_interleaved_replay_bitwise_eager():
+    """An epoch's short last batch: one graph per batch size, replays of the two interleaved, .grad rebound."""
+    def run(captured):
+        model, opt, sched = make_training("cpu", TUTORIAL, "SGD", "StepLR", 0.2)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = fw.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        call = graphs.capture(step) if captured else step
+        full, short = batches("cpu", TUTORIAL, 32, 3), batches("cpu", TUTORIAL, 20, 3)
+        losses = []
+        for _ in range(3):
+            for x, y in (full[0], full[1], short[0], full[2], short[1]):
+                losses.append(call(x, y).detach().numpy().copy())
+                sched.step()
+        if captured:
+            assert len(call.graphs()) == 2
+        return losses, [p.detach().numpy() for p in model.parameters()]
+
+    assert_equal_runs(run(False), run(True))

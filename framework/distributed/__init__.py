@@ -1,10 +1,11 @@
-"""`framework.distributed`: PyTorch's torch.distributed API over MPI (through mpi4py) for CPU tensors.
+"""`framework.distributed`: PyTorch's torch.distributed API over MPI (through mpi4py) for CPU tensors and
+over NCCL (through nccl4py) for `cuda` tensors.
 
-    mpiexec -n 2 python train.py        # each process: init_process_group("mpi"), then collectives
+    mpiexec -n 2 python train.py        # each process: init_process_group("mpi" or "nccl"), then collectives
 
-mpi4py loads at init_process_group, not at `import framework`. pip install "framework[distributed]"
-brings mpi4py and the mpich wheel (its mpiexec lands next to the Python interpreter). The 'nccl'
-backend (cuda tensors) is not implemented: it raises, saying so.
+mpi4py (and nccl4py) load at init_process_group, not at `import framework`. pip install
+"framework[distributed]" brings mpi4py and the mpich wheel (its mpiexec lands next to the Python
+interpreter), and on Linux nccl4py. MPI launches the processes and carries NCCL's unique id.
 """
 from .all_to_all import all_to_all, all_to_all_single
 from .buffers import Work

@@ -11,8 +11,8 @@ import numpy as np
 from ..random import _is_reduced
 
 _CUDA_NEEDS_NCCL = ("framework.distributed: the 'mpi' backend moves CPU tensors only; this tensor is on {device}. "
-                    "cuda tensors need the 'nccl' backend, which framework.distributed does not implement yet: "
-                    "move the tensor to the CPU (tensor.cpu()) for this collective.")
+                    "cuda tensors need the 'nccl' backend: init_process_group('nccl') (or 'cpu:mpi,cuda:nccl' "
+                    "for both), or new_group(backend='nccl').")
 
 
 def check_cpu(tensor, name="tensor"):

@@ -1,5 +1,5 @@
 """The process group's life: errors before init (in this process, which never starts MPI), a world
-of one without mpiexec, the backends refused, and a crashing rank ending the whole job."""
+of one without mpiexec (over MPI, then over the fake NCCL), the backends refused, and a crashing rank ending the whole job."""
 import os
 
 import pytest
@@ -23,11 +23,15 @@ def test_collectives_before_init_raise_pytorchs_error(call):
         call()
 
 
-def test_unknown_backends_are_refused_before_mpi_starts():
-    with pytest.raises(RuntimeError, match="'nccl' backend is not implemented"):
+def test_unknown_backends_are_refused_before_mpi_starts(monkeypatch):
+    from framework.distributed import process_group
+    monkeypatch.setattr(process_group, "is_nccl_available", lambda: False)
+    with pytest.raises(RuntimeError, match=r"'nccl' backend needs nccl4py and NCCL: pip install 'nccl4py\[cu12\]'"):
         dist.init_process_group("nccl")
     with pytest.raises(ValueError, match="Invalid backend 'gloo'"):
         dist.init_process_group("gloo")
+    with pytest.raises(ValueError, match="Invalid backend 'cuda:mpi': mpi moves cpu tensors, not cuda ones"):
+        dist.init_process_group("cuda:mpi")
 
 
 def test_without_mpi4py_init_says_what_to_install(monkeypatch):
@@ -42,7 +46,8 @@ def test_a_world_of_one_runs_without_mpiexec():
     done = run(os.path.join(HERE, "single_process_program.py"), ranks=0)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["world 0 1 mpi [0.0, 1.0, 2.0, 3.0]", "destroyed False",
-                                        "world_size True", "nccl True"]
+                                        "world_size True", "nccl True",
+                                        "nccl world 1 nccl [0.0, 1.0, 2.0, 3.0] [('all_reduce', 0), ('broadcast', 0)]"]
 
 
 def test_a_raising_rank_ends_the_job_with_its_traceback():

@@ -8,11 +8,14 @@ average is started as an asynchronous all_reduce, so communication overlaps the 
 backward. Buckets start strictly in index order, the same on every rank, because MPI requires
 every rank to issue its collectives in the same order. A callback queued on the autograd
 engine waits for them all at the end of the pass and writes the averages back into `.grad`.
+Buckets live on the parameters' device, and the copies in and out of them are framework ops, so on
+`cuda` they are kernels on the stream that also carries NCCL's reductions: nothing waits on the host.
 """
 import numpy as np
 
 from ... import distributed
 from ...autograd.engine import queue_callback
+from ...autograd.grad_mode import no_grad
 
 _UNFINISHED = ("Expected to have finished reduction in the prior iteration before starting a new one. This error "
                "indicates that your module has parameters that were not used in producing loss. You can enable "
@@ -28,7 +31,7 @@ class Bucket:
         self.indices = indices  # positions in the module's parameter list
         self.params = params
         self.offsets = np.cumsum([0] + [p.numel() for p in params]).tolist()
-        self.flat = zeros(self.offsets[-1], dtype=params[0].dtype)
+        self.flat = zeros(self.offsets[-1], dtype=params[0].dtype, device=params[0].device)
         self.ready = set()
         self.work = None
 
@@ -82,7 +85,8 @@ class Reducer:
         self.callback_queued = False
         for index in unused:
             bucket, position = self.where[index]
-            bucket.flat._data[bucket.offsets[position]:bucket.offsets[position + 1]] = 0
+            with no_grad():
+                bucket.flat[bucket.offsets[position]:bucket.offsets[position + 1]].zero_()
             self._mark_ready(bucket, position)
 
     def _hook(self, index):
@@ -93,7 +97,8 @@ class Reducer:
                 self.callback_queued = True
                 queue_callback(self._finish)
             bucket, position = self.where[index]
-            bucket.flat._data[bucket.offsets[position]:bucket.offsets[position + 1]] = param.grad._data.reshape(-1)
+            with no_grad():
+                bucket.flat[bucket.offsets[position]:bucket.offsets[position + 1]].copy_(param.grad.reshape(-1))
             self.locally_used[index] = 1
             self._mark_ready(bucket, position)
         return hook
@@ -126,17 +131,19 @@ class Reducer:
             for position, (index, param) in enumerate(zip(bucket.indices, bucket.params)):
                 if used is not None and not used[index]:
                     continue
-                average = bucket.flat._data[bucket.offsets[position]:bucket.offsets[position + 1]].reshape(param.shape)
-                if param.grad is None:
-                    from ...creation import tensor
-                    param.grad = tensor(average.copy(), dtype=param.dtype)
-                else:
-                    param.grad._data[...] = average
-                    param.grad._version_counter[0] += 1
+                average = bucket.flat[bucket.offsets[position]:bucket.offsets[position + 1]].view(param.shape)
+                with no_grad():
+                    if param.grad is None:
+                        param.grad = average.clone()
+                    else:
+                        param.grad.copy_(average)
 
     def _all_reduce_max(self, flags):
+        """The flags' maximum over the ranks, moved on the parameters' device (the group's backend for it)."""
         from ...creation import from_numpy
-        distributed.all_reduce(from_numpy(flags), op=distributed.ReduceOp.MAX, group=self.group)
+        moved = from_numpy(flags).to(self.params[0].device)
+        distributed.all_reduce(moved, op=distributed.ReduceOp.MAX, group=self.group)
+        flags[...] = moved.cpu().numpy()
 
     def remove_hooks(self):
         for handle in self.handles:

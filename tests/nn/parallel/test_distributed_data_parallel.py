@@ -27,7 +27,3 @@ def test_needs_a_process_group():
     with pytest.raises(ValueError, match="^Default process group has not been initialized"):
         DistributedDataParallel(nn.Linear(2, 2))
 
-
-def test_cuda_modules_need_nccl():
-    with pytest.raises(RuntimeError, match="'nccl' backend"):
-        DistributedDataParallel(nn.Linear(2, 2).to("cuda"))

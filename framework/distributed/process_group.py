@@ -42,6 +42,8 @@ class ProcessGroup:
         self.timeout = timeout  # a datetime.timedelta, or None: monitored_barrier's default
         self.nccl = None  # the NCCL communicator (nccl.py) when cuda tensors go through NCCL
         self.monitored_barriers = 0  # calls so far: tags monitored_barrier's messages (monitored_barrier.py)
+        # monitored_barrier's own communicator, made now: made at its call, it would wait for the late ranks
+        self.monitor = comm.Dup()
         if "cuda" in self.device_backends:
             from .nccl import NcclCommunicator
             self.nccl = NcclCommunicator(self)
@@ -164,6 +166,7 @@ def destroy_process_group(group=None):
 def _free(group):
     if group.nccl is not None:
         group.nccl.destroy()
+    group.monitor.Free()
     group.comm.Free()
 
 

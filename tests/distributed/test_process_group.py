@@ -1,5 +1,6 @@
 """The process group's life: errors before init (in this process, which never starts MPI), a world
-of one without mpiexec (over MPI, then over the fake NCCL), the backends refused, and a crashing rank ending the whole job."""
+of one without mpiexec (over MPI, then over the fake NCCL), the backends refused, and a crashing rank
+ending the whole job."""
 import os
 
 import pytest

@@ -56,7 +56,8 @@ class NcclCommunicator:
         runtime()  # makes the device current: NCCL binds the communicator to it
         unique_id = bytes(nccl.get_unique_id()) if group.rank() == 0 else None
         unique_id = group.comm.bcast(unique_id, root=0)
-        self.comm = nccl.comm_init_rank_scalable(group.size(), group.rank(), 1, unique_id, 0)
+        # as nccl4py's Communicator.initialize calls it: the ids as one bytearray, no config (0)
+        self.comm = nccl.comm_init_rank_scalable(group.size(), group.rank(), 1, bytearray(unique_id), 0)
         self.rank, self.size = group.rank(), group.size()
 
     def destroy(self):

@@ -126,7 +126,7 @@ for _dtype in ("float32", "bfloat16", "int64", "bool"):
         expect(out, values(9, (2, 2), dtype, salt=rank), dtype)
 
 for _dtype in ("float32", "bfloat16", "int32"):
-    for _op in ("SUM", "AVG", "MAX"):
+    for _op in ("SUM", "AVG", "MAX", "MIN", "PRODUCT"):
         if _op == "AVG" and not floating(_dtype):
             continue
 

@@ -36,12 +36,18 @@ class Bucket:
         self.work = None
 
 
+FIRST_BUCKET_BYTES = 1024 * 1024  # PyTorch's dist._DEFAULT_FIRST_BUCKET_BYTES
+
+
 def make_buckets(params, cap_bytes):
-    """Reverse order, one dtype per bucket, a new bucket once the current one holds cap_bytes."""
+    """Reverse order, one dtype per bucket, a new bucket once the current one holds cap_bytes. The first bucket
+    closes at 1 MiB already (PyTorch's rule): the last layers' gradients, ready first, start moving while backward
+    still computes the others."""
     buckets, current, size = [], [], 0
     for index in reversed(range(len(params))):
         param = params[index]
-        if current and (size >= cap_bytes or params[current[-1]].dtype != param.dtype):
+        cap = min(cap_bytes, FIRST_BUCKET_BYTES) if not buckets else cap_bytes
+        if current and (size >= cap or params[current[-1]].dtype != param.dtype):
             buckets.append(current)
             current, size = [], 0
         current.append(index)

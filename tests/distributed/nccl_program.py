@@ -271,6 +271,30 @@ def _ddp(rank):
     assert np.abs(mine - expected).max() <= 1e-5, np.abs(mine - expected).max()
 
 
+@case("ddp-no_sync-and-find_unused_parameters")
+def _ddp_options(rank):
+    from tests.nn.parallel.ddp_program import Branches
+    model = Branches().to("cuda")
+    ddp = DDP(model, find_unused_parameters=True, bucket_cap_mb=0.00001)
+    x = fw.ones(4, 3, device="cuda") * (rank + 1)
+    with ddp.no_sync():  # accumulated locally: differs between the ranks
+        ddp(x, use_extra=True).sum().backward()
+    ddp(x, use_extra=rank == 0).sum().backward()  # `extra` used on rank 0 only, `never` by no rank
+    assert model.never.weight.grad is None
+    grads = [None, None]
+    dist.all_gather_object(grads, [p.grad.cpu().numpy() for p in (model.trunk.weight, model.extra.weight)])
+    for mine, theirs in zip(*grads):
+        assert np.array_equal(mine, theirs)
+    reference = Branches()  # the same sums on the CPU: both ranks' inputs, halved, plus each rank's local pass
+    for r in (0, 1):
+        xr = fw.ones(4, 3) * (r + 1)
+        reference.extra(reference.trunk(xr)).sum().backward()
+        (reference.extra(reference.trunk(xr)) if r == 0 else reference.trunk(xr)).sum().backward()
+    # rank 1 did not use `extra` in the synced pass: it contributes what no_sync accumulated (PyTorch's rule)
+    for got, expected in zip(grads[0], (reference.trunk.weight.grad, reference.extra.weight.grad)):
+        assert np.abs(got - expected.numpy() / 2).max() <= 1e-5, (got, expected.numpy() / 2)
+
+
 if __name__ == "__main__":
     fake_nccl.install()  # here only: the pytest process that imports this file for CASES keeps no fake
     run_cases(CASES, backend="nccl")

@@ -89,10 +89,11 @@ class Reducer:
         self.locally_used[:] = 0
         self.expecting = True
         self.callback_queued = False
-        for index in unused:
+        for index in unused:  # their gradient as it stands (accumulated under no_sync), else zeros: PyTorch's rule
             bucket, position = self.where[index]
+            slot, grad = bucket.flat[bucket.offsets[position]:bucket.offsets[position + 1]], self.params[index].grad
             with no_grad():
-                bucket.flat[bucket.offsets[position]:bucket.offsets[position + 1]].zero_()
+                slot.zero_() if grad is None else slot.copy_(grad.reshape(-1))
             self._mark_ready(bucket, position)
 
     def _hook(self, index):

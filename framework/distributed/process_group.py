@@ -15,7 +15,9 @@ nccl.py), or both as PyTorch spells it, "cpu:mpi,cuda:nccl". Every group keeps i
 its backend: it carries Python objects, the debug checks and NCCL's unique id.
 """
 import importlib.util
+import os
 import sys
+import warnings
 
 _NOT_INITIALIZED = ("Default process group has not been initialized, please make sure to call "
                     "init_process_group.")
@@ -150,6 +152,22 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
         raise ValueError(f"init_process_group: rank={rank} but MPI gave this process rank {comm.Get_rank()}")
     _state["world"] = ProcessGroup(comm, range(comm.Get_size()), backend, timeout)
     _install_abort_hook()
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED)  # the ranks on this machine
+    advice = thread_advice(local.Get_size(), os.environ, os.cpu_count())
+    local.Free()
+    if advice and comm.Get_rank() == 0:
+        warnings.warn(advice, stacklevel=2)
+
+
+def thread_advice(ranks_here, environ, cores):
+    """A warning when `ranks_here` processes on one machine would each start numpy's BLAS with a thread per core
+    (no thread count in the environment): measured on 2 cores, 2 ranks ran 10x slower so (perf/RESULTS.md)."""
+    if ranks_here < 2 or any(environ.get(name) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")):
+        return None
+    per_rank = max(1, (cores or 1) // ranks_here)
+    return (f"{ranks_here} ranks share this machine's {cores} cores, and numpy's BLAS starts a thread per core in "
+            f"each of them: set OPENBLAS_NUM_THREADS={per_rank} (mpiexec -genv OPENBLAS_NUM_THREADS {per_rank} ...) "
+            "before Python starts, or the ranks' threads fight for the cores")
 
 
 def destroy_process_group(group=None):

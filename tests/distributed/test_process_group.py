@@ -61,3 +61,13 @@ def test_a_raising_rank_ends_the_job_with_its_traceback():
 def test_a_rank_calling_sys_exit_ends_the_job_with_its_status():
     done = run(os.path.join(HERE, "crashing_program.py"), "exit", timeout=TIMEOUT_S)
     assert done.returncode == 3 and "rank 0 finished" not in done.stdout
+
+
+def test_ranks_sharing_a_machine_are_told_to_pin_blas_threads():
+    from framework.distributed.process_group import thread_advice
+    advice = thread_advice(2, {}, 8)
+    assert "2 ranks share this machine's 8 cores" in advice and "OPENBLAS_NUM_THREADS=4" in advice
+    assert "OPENBLAS_NUM_THREADS=1 (mpiexec -genv OPENBLAS_NUM_THREADS 1 ...)" in thread_advice(4, {}, 2)
+    assert thread_advice(1, {}, 8) is None  # one rank: its threads are its own
+    assert thread_advice(2, {"OPENBLAS_NUM_THREADS": "1"}, 2) is None
+    assert thread_advice(2, {"OMP_NUM_THREADS": "2"}, 2) is None

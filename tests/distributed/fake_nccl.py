@@ -244,6 +244,9 @@ def group_end():
 def install():
     """Make `import nccl.bindings.nccl` give this module (and find_spec find it)."""
     import importlib.machinery
+    import os
+    if os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+        raise RuntimeError("the fake NCCL reads cuda tensors on the host: run it with TRITON_INTERPRET=1")
     this = sys.modules[__name__]
     for name in ("nccl", "nccl.bindings"):
         package = types.ModuleType(name)

@@ -7,7 +7,7 @@ import pytest
 
 import framework as fw
 import framework.distributed as dist
-from .mpi_launch import TIMEOUT_S, run
+from .mpi_launch import INTERPRETED, TIMEOUT_S, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NOT_INITIALIZED = ("^Default process group has not been initialized, please make sure to call "
@@ -44,7 +44,7 @@ def test_without_mpi4py_init_says_what_to_install(monkeypatch):
 
 
 def test_a_world_of_one_runs_without_mpiexec():
-    done = run(os.path.join(HERE, "single_process_program.py"), ranks=0)
+    done = run(os.path.join(HERE, "single_process_program.py"), ranks=0, env=INTERPRETED)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["world 0 1 mpi [0.0, 1.0, 2.0, 3.0]", "destroyed False",
                                         "world_size True", "nccl True",

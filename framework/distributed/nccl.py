@@ -20,6 +20,7 @@ unique id, MPI broadcasts it over the group, every rank joins (ncclCommInitRankS
 import contextlib
 
 from ..autograd.grad_mode import no_grad
+from . import buffers
 from .reduce_op import RedOpType
 
 # NCCL's ncclDataType_t for the dtypes it can reduce (names as numpy spells them; bool travels as uint8)
@@ -66,8 +67,8 @@ class NcclCommunicator:
             self.comm = None
 
 
-class Work:
-    """An NCCL collective's handle. It is queued on the framework's stream, so later work on `cuda` is ordered
+class Work(buffers.Work):
+    """An NCCL collective's handle (a distributed.Work, as the MPI backend's are). It is queued on the framework's stream, so later work on `cuda` is ordered
     after it and wait() returns at once; is_completed() asks the device whether it has run."""
 
     def __init__(self):

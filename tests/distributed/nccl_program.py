@@ -67,7 +67,7 @@ for _dtype in ("float32", "bfloat16"):
     def _all_reduce_strided(rank, dtype=_dtype):
         tensor = make(values(rank, (3, 4), dtype), dtype, strided=True)
         work = dist.all_reduce(tensor, op=dist.ReduceOp.MAX, async_op=True)
-        assert work.wait() is True and work.is_completed()
+        assert isinstance(work, dist.Work) and work.wait() is True and work.is_completed()
         expect(tensor, reduced([values(r, (3, 4), dtype) for r in (0, 1)], "MAX", dtype), dtype)
 
 

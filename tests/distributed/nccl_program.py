@@ -247,6 +247,20 @@ def _errors(rank):
     expect_error(RuntimeError, "No backend type associated with device type cpu", lambda: DDP(fw.nn.Linear(2, 2)))
 
 
+@case("debug-mode-catches-mismatched-shapes")
+def _mismatch(rank):
+    import os
+    os.environ["TORCH_DISTRIBUTED_DEBUG"] = "DETAIL"  # read at every collective
+    try:
+        expect_error(RuntimeError, "Detected mismatch between collectives on ranks",
+                     lambda: dist.all_reduce(fw.ones(3 + rank, device="cuda")))
+        tensor = fw.ones(3, device="cuda")
+        dist.all_reduce(tensor)
+        assert tensor.tolist() == [2.0] * 3
+    finally:
+        del os.environ["TORCH_DISTRIBUTED_DEBUG"]
+
+
 @case("ddp-equivalence")
 def _ddp(rank):
     model = mlp(seed=rank + 1).to("cuda")

@@ -121,8 +121,8 @@ def _check_backend(backend):
     backend = Backend(backend or "mpi")
     devices = _device_backends(backend)
     if "cuda" in devices and not is_nccl_available():
-        raise RuntimeError("framework.distributed's 'nccl' backend needs nccl4py and NCCL: pip install "
-                           "'nccl4py[cu12]' (or 'framework[distributed]' on Linux)")
+        raise RuntimeError("framework.distributed's 'nccl' backend needs nccl4py and NCCL's library: pip install "
+                           "nccl4py nvidia-nccl-cu12 (or 'framework[distributed]' on Linux)")
     return backend
 
 

@@ -27,7 +27,8 @@ def test_collectives_before_init_raise_pytorchs_error(call):
 def test_unknown_backends_are_refused_before_mpi_starts(monkeypatch):
     from framework.distributed import process_group
     monkeypatch.setattr(process_group, "is_nccl_available", lambda: False)
-    with pytest.raises(RuntimeError, match=r"'nccl' backend needs nccl4py and NCCL: pip install 'nccl4py\[cu12\]'"):
+    with pytest.raises(RuntimeError, match=r"'nccl' backend needs nccl4py and NCCL's library: pip install "
+                                           "nccl4py nvidia-nccl-cu12"):
         dist.init_process_group("nccl")
     with pytest.raises(ValueError, match="Invalid backend 'gloo'"):
         dist.init_process_group("gloo")

@@ -245,6 +245,8 @@ def _errors(rank):
     dist.broadcast(moved, src=1)
     assert moved.tolist() == [1, 1]
     expect_error(RuntimeError, "No backend type associated with device type cpu", lambda: DDP(fw.nn.Linear(2, 2)))
+    expect_error(ValueError, "one GPU per process, cuda:0",
+                 lambda: DDP(fw.nn.Linear(2, 2).to("cuda"), device_ids=["cuda:1"]))
 
 
 @case("debug-mode-catches-mismatched-shapes")

@@ -72,9 +72,12 @@ class DistributedDataParallel(Module):
         group = distributed.process_group._group(process_group)
         if group is not None:
             distributed.process_group.device_backend(group, params[0])  # the group can move them: else its error
-        if devices == {"cpu"} and (device_ids is not None or output_device is not None) or devices == {"cuda"} and (
-                any(_index(d) != 0 for d in device_ids or ()) or output_device is not None
-                and _index(output_device) != 0):
+        if devices == {"cuda"} and (any(_index(d) != 0 for d in device_ids or ())
+                                    or output_device is not None and _index(output_device) != 0):
+            raise ValueError(f"DistributedDataParallel: the framework drives one GPU per process, cuda:0 (make each "
+                             f"process see its own GPU with CUDA_VISIBLE_DEVICES); got device_ids {device_ids}, "
+                             f"output_device {output_device}")
+        if devices == {"cpu"} and (device_ids is not None or output_device is not None):
             raise ValueError("DistributedDataParallel device_ids and output_device arguments only work with "
                              f"single-device/multiple-device GPU modules or CPU modules, but got device_ids "
                              f"{device_ids}, output_device {output_device}, and module parameters {sorted(devices)}.")

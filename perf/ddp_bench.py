@@ -9,7 +9,8 @@ one process on the whole batch or as DistributedDataParallel on 2 ranks (`mpiexe
 from the same weights and batches. Variants of the 2-rank run show where the time goes: BLAS threads per rank
 (PERF_THREADS, pinned by machine.py: 1 unless set; 2 ranks x 2 threads oversubscribe 2 cores), and MPICH's
 asynchronous progress thread (MPIR_CVAR_ASYNC_PROGRESS=1), without which a nonblocking all-reduce advances
-only inside MPI calls, so the buckets started during backward mostly move at the final wait. A row's number is
+only inside MPI calls, so the buckets started during backward mostly move at the final wait. PyTorch's rows (when
+torch is installed) run the same code with torch over gloo, its ranks also started by mpiexec. A row's number is
 the median step time of its process (rank 0's), the median over rounds; every round runs every row in a
 rotating order.
 
@@ -18,6 +19,7 @@ same buffer with mpi4py's Comm.Allreduce (MPI.IN_PLACE): the framework's overhea
 Bandwidth is the NCCL-tests "bus bandwidth", bytes x 2(n-1)/n / time (n = 2 ranks: bytes / time).
 """
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -35,10 +37,13 @@ STEPS = (3, 20)  # warm-up, timed
 QUICK_STEPS = (1, 4)
 SIZES = [1 << k for k in (10, 14, 17, 20, 22, 24)]  # float32 elements: 4 KiB .. 64 MiB
 MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-# (label, ranks, threads per process, MPICH async progress)
-VARIANTS = (("1 process, 1 thread", 1, 1, False), ("1 process, 2 threads", 1, 2, False),
-            ("2 ranks DDP, 1 thread each", 2, 1, False), ("2 ranks DDP, 1 thread each, async progress", 2, 1, True),
-            ("2 ranks DDP, 2 threads each", 2, 2, False))
+# (label, worker, ranks, threads per process, MPICH async progress)
+VARIANTS = (("1 process, 1 thread", "train", 1, 1, False), ("1 process, 2 threads", "train", 1, 2, False),
+            ("2 ranks DDP, 1 thread each", "train", 2, 1, False),
+            ("2 ranks DDP, 1 thread each, async progress", "train", 2, 1, True),
+            ("2 ranks DDP, 2 threads each", "train", 2, 2, False),
+            ("PyTorch: 1 process, 1 thread", "torch-train", 1, 1, False),
+            ("PyTorch: 2 ranks DDP (gloo), 1 thread each", "torch-train", 2, 1, False))
 
 
 # ---- workers ---------------------------------------------------------------------------------------------------
@@ -55,13 +60,28 @@ def _state(sizes, batch, count=8):
     return params, batches
 
 
-def train_worker(quick):
-    """Every model's median step time, in one process (world of one: no DDP) or as DDP on each rank."""
-    import framework as fw
-    import framework.distributed as dist
-    from framework.nn.parallel import DistributedDataParallel
-    dist.init_process_group("mpi")  # plain `python`: a world of one (MPI's singleton start)
-    rank, world = dist.get_rank(), dist.get_world_size()
+def _torch_process_group():
+    """PyTorch over gloo, its ranks started by mpiexec too (MPICH's PMI_RANK / PMI_SIZE), rendezvous on localhost."""
+    import torch
+    import torch.distributed as dist
+    torch.set_num_threads(THREADS)
+    rank, world = int(os.environ.get("PMI_RANK", 0)), int(os.environ.get("PMI_SIZE", 1))
+    if world > 1:
+        dist.init_process_group("gloo", init_method="tcp://127.0.0.1:29533", rank=rank, world_size=world)
+    return torch, dist, rank, world
+
+
+def train_worker(quick, library="framework"):
+    """Every model's median step time, in one process (world of one: no DDP) or as DDP on each rank; the same
+    code for framework over MPI and PyTorch over gloo, their APIs being the same."""
+    if library == "torch":
+        fw, dist, rank, world = _torch_process_group()
+    else:
+        import framework as fw
+        import framework.distributed as dist
+        dist.init_process_group("mpi")  # plain `python`: a world of one (MPI's singleton start)
+        rank, world = dist.get_rank(), dist.get_world_size()
+    DistributedDataParallel = fw.nn.parallel.DistributedDataParallel
     distributed = world > 1
     results = []
     for name, sizes, batch in MODELS:
@@ -94,7 +114,8 @@ def train_worker(quick):
         results.append({"model": name, "median_s": statistics.median(times), "loss": float(loss)})
     if rank == 0:
         print(json.dumps(results))
-    dist.destroy_process_group()
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def allreduce_worker(quick):
@@ -143,23 +164,25 @@ def spawn(worker, ranks, threads, async_progress, quick):
 
 
 def training_table(rounds, quick):
-    runs = {variant: [] for variant in VARIANTS}
+    variants = [v for v in VARIANTS if v[1] != "torch-train" or importlib.util.find_spec("torch")]
+    runs = {variant: [] for variant in variants}
     for r in range(rounds):
-        for variant in VARIANTS[r % len(VARIANTS):] + VARIANTS[:r % len(VARIANTS)]:
-            runs[variant].append(spawn("train", variant[1], variant[2], variant[3], quick))
+        for variant in variants[r % len(variants):] + variants[:r % len(variants)]:
+            runs[variant].append(spawn(*variant[1:], quick))
     rows, records = [], []
     baseline = {}
-    for variant in VARIANTS:
+    for variant in variants:
         for i, (model, sizes, batch) in enumerate(MODELS):
             medians = [run[i]["median_s"] for run in runs[variant]]
             median = statistics.median(medians)
-            baseline.setdefault(model, median)  # the first variant: one process, one thread
+            baseline.setdefault(model, median)  # the first variant: framework, one process, one thread
             rows.append([model, f"{batch}", variant[0], machine.format_seconds(median),
                          f"{machine.format_seconds(min(medians))} - {machine.format_seconds(max(medians))}",
                          machine.format_ratio(median, baseline[model]), f"{runs[variant][0][i]['loss']:.5f}"])
             records.append({"model": model, "global_batch": batch, "variant": variant[0], "median_s": median,
                             "rounds_s": medians})
-    headers = ["model", "global batch", "run", "step", "spread (rounds)", "x 1 process, 1 thread", "last loss"]
+    headers = ["model", "global batch", "run", "step", "spread (rounds)", "x framework 1 process, 1 thread",
+               "last loss"]
     return rows, headers, records
 
 
@@ -181,10 +204,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="one round of few steps")
     parser.add_argument("--rounds", type=int, default=None, help="rounds of alternating runs (default 3)")
     parser.add_argument("--json", metavar="FILE", help="also write the numbers, machine and versions as JSON")
-    parser.add_argument("--worker", choices=("train", "allreduce"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("train", "torch-train", "allreduce"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return (train_worker if args.worker == "train" else allreduce_worker)(args.quick)
+        if args.worker == "allreduce":
+            return allreduce_worker(args.quick)
+        return train_worker(args.quick, "torch" if args.worker == "torch-train" else "framework")
     if not os.path.exists(MPIEXEC):
         sys.exit(f"no mpiexec next to the interpreter ({MPIEXEC}): pip install -e '.[distributed]'")
     info = machine.run_info(THREADS)

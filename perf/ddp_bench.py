@@ -3,6 +3,7 @@
     python perf/ddp_bench.py                  # 3 rounds (a few minutes on 2 cores)
     python perf/ddp_bench.py --quick          # 1 round, few steps
     python perf/ddp_bench.py --json run.json  # the same numbers with machine, versions, commit and date
+    python perf/ddp_bench.py --only allreduce # one of the two tables (training, allreduce)
 
 Training: SGD steps (forward, cross-entropy, zero_grad, backward, step) of an MLP on a global batch, either in
 one process on the whole batch or as DistributedDataParallel on 2 ranks (`mpiexec -n 2`) with half of it each,
@@ -204,6 +205,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="one round of few steps")
     parser.add_argument("--rounds", type=int, default=None, help="rounds of alternating runs (default 3)")
     parser.add_argument("--json", metavar="FILE", help="also write the numbers, machine and versions as JSON")
+    parser.add_argument("--only", choices=("training", "allreduce"), help="one of the two tables")
     parser.add_argument("--worker", choices=("train", "torch-train", "allreduce"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -215,12 +217,15 @@ def main(argv=None):
     info = machine.run_info(THREADS)
     machine.print_header("framework data-parallel benchmark (CPU, MPI)", info)
     rounds = args.rounds or (1 if args.quick else 3)
-    rows, headers, training = training_table(rounds, args.quick)
-    print(f"\ntraining step, SGD, same global batch ({rounds} round(s); rank 0's median step, median over rounds)")
-    print(tabulate(rows, headers=headers, disable_numparse=True))
-    rows, headers, bandwidth = allreduce_table(args.quick)
-    print("\nall-reduce (sum) of float32 on 2 ranks, one thread each (median time; GB/s = bytes / time)")
-    print(tabulate(rows, headers=headers, disable_numparse=True))
+    training = bandwidth = None
+    if args.only != "allreduce":
+        rows, headers, training = training_table(rounds, args.quick)
+        print(f"\ntraining step, SGD, same global batch ({rounds} round(s); rank 0's median step, median over rounds)")
+        print(tabulate(rows, headers=headers, disable_numparse=True))
+    if args.only != "training":
+        rows, headers, bandwidth = allreduce_table(args.quick)
+        print("\nall-reduce (sum) of float32 on 2 ranks, one thread each (median time; GB/s = bytes / time)")
+        print(tabulate(rows, headers=headers, disable_numparse=True))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({**info, "quick": args.quick, "training": training, "allreduce": bandwidth}, f, indent=1)

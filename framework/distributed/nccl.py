@@ -68,8 +68,9 @@ class NcclCommunicator:
 
 
 class Work(buffers.Work):
-    """An NCCL collective's handle (a distributed.Work, as the MPI backend's are). It is queued on the framework's stream, so later work on `cuda` is ordered
-    after it and wait() returns at once; is_completed() asks the device whether it has run."""
+    """An NCCL collective's handle (a distributed.Work, as the MPI backend's are). The collective is queued on
+    the framework's stream, so later work on `cuda` is ordered after it and wait() returns at once;
+    is_completed() asks the device whether it has run."""
 
     def __init__(self):
         from ..backends.cuda.runtime import runtime

@@ -16,8 +16,9 @@ NOT_INITIALIZED = ("^Default process group has not been initialized, please make
 
 @pytest.mark.parametrize("call", [
     lambda: dist.all_reduce(fw.ones(2)), lambda: dist.broadcast(fw.ones(2), src=0), dist.barrier,
-    dist.monitored_barrier, dist.get_rank, dist.get_world_size, dist.get_backend, lambda: dist.all_gather_object([None], 1),
-    lambda: dist.send(fw.ones(1), dst=0), dist.new_group, dist.destroy_process_group])
+    dist.monitored_barrier, dist.get_rank, dist.get_world_size, dist.get_backend,
+    lambda: dist.all_gather_object([None], 1), lambda: dist.send(fw.ones(1), dst=0), dist.new_group,
+    dist.destroy_process_group])
 def test_collectives_before_init_raise_pytorchs_error(call):
     assert not dist.is_initialized()
     with pytest.raises(ValueError, match=NOT_INITIALIZED):

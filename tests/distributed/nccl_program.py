@@ -213,6 +213,19 @@ def _groups(rank):
     dist.destroy_process_group(both)
 
 
+@case("cpu-and-gpu-tensors-on-one-group")
+def _both(rank):
+    both = dist.new_group(backend="cpu:mpi,cuda:nccl")  # PyTorch's spelling of a backend per device
+    assert dist.get_backend(both) == "cpu:mpi,cuda:nccl"
+    on_cpu, on_gpu = fw.full((2,), float(rank + 1)), fw.full((2,), float(rank + 1), device="cuda")
+    dist.all_reduce(on_cpu, group=both)
+    dist.all_reduce(on_gpu, op=dist.ReduceOp.MAX, group=both)
+    assert on_cpu.tolist() == [3.0, 3.0] and on_gpu.tolist() == [2.0, 2.0]
+    assert dist.barrier(group=both) is None
+    expect_error(ValueError, "mpi moves cpu tensors, not cuda ones", lambda: dist.new_group(backend="cuda:mpi"))
+    dist.destroy_process_group(both)
+
+
 @case("every-call-on-the-framework-stream")
 def _streams(rank):
     from framework.backends.cuda.runtime import runtime

@@ -225,7 +225,13 @@ def _group(group):
 def device_backend(group, *tensors):
     """'mpi' or 'nccl': the backend of `group` that moves these tensors (all on one device type), or PyTorch's
     error when the group has none for their device."""
+    from ..graphs import recording
     from ..tensor import Tensor
+    if recording.ACTIVE is not None and not recording.ACTIVE.depth:
+        # data moved between processes outside the recorded kernels: a replay would skip it
+        raise RuntimeError(f"{sys._getframe(1).f_code.co_name}() cannot be captured in a graph yet: a collective moves "
+                           "data between processes outside the recorded kernels, so a replay would skip it. Run "
+                           "distributed steps (DistributedDataParallel's gradient averaging too) eagerly.")
     for tensor in tensors:
         if not isinstance(tensor, Tensor):
             raise TypeError(f"tensor must be a framework.Tensor, got {type(tensor).__name__}")

@@ -210,3 +210,13 @@ def test_a_cpu_number_tensor_with_a_cuda_operand_is_refused_rather_than_baked_in
     message = captured_error(lambda: x * scale)
     assert "(a 0-dim CPU tensor used as a number with a tensor on another device)" in message
     assert (x * scale).tolist() == [3.0, 3.0]
+
+
+def test_collectives_are_refused_during_a_capture():
+    from framework.distributed import process_group
+
+    def all_reduce():  # what every collective asks first: the backend that moves its tensors
+        return process_group.device_backend(None, fw.ones(2))
+    message = captured_error(all_reduce)
+    assert message.startswith("all_reduce() cannot be captured in a graph yet: a collective moves data between "
+                              "processes")

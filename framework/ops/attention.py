@@ -130,7 +130,8 @@ def dropout_stream(device, counters):
     if recording.ACTIVE is not None and not recording.ACTIVE.depth:
         # the stream is a parameter of the kernels: a replay would draw the capture's numbers again
         raise RuntimeError("scaled_dot_product_attention with dropout_p > 0 cannot be captured in a graph yet: its "
-                           "random stream is fixed at capture. Capture it with dropout_p=0.0 (eval), or run it eagerly.")
+                           "random stream is fixed at capture. Capture it with dropout_p=0.0 (eval), or run it "
+                           "eagerly.")
     if device.type == "cpu":
         return _random.default_generator.get_state()
     generator = _random.for_device(device, None).default_generator

@@ -220,9 +220,10 @@ def _filled(size, value, dtype, device, requires_grad):
         from . import cuda
         cuda._require_available()
         from .backends.cuda.common import full as device_full
-        out = Tensor._from_raw(device_full(shape, value, dtype.np), _device("cuda", 0))
+        out = Tensor._from_raw(recording.host_op(device_full, shape, value, dtype.np), _device("cuda", 0))
         return out.requires_grad_(True) if requires_grad else out
-    return _finish(np.full(shape, value, dtype=dtype.np), None, device, requires_grad)
+    # a graph replay fills again: the step may write into the tensor in place (an accumulator made by zeros())
+    return _finish(recording.host_op(np.full, shape, value, dtype.np), None, device, requires_grad)
 
 
 @_supports_out

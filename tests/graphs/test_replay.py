@@ -188,3 +188,16 @@ def test_cpu_two_batch_sizes_interleaved_replay_bitwise_eager():
         return losses, [p.detach().numpy() for p in model.parameters()]
 
     assert_equal_runs(run(False), run(True))
+
+
+def test_tensors_filled_inside_the_step_are_filled_again_at_each_replay():
+    @graphs.capture
+    def running_sum(x):
+        total = fw.zeros(3)
+        for row in x:
+            total.add_(row)  # in place into the zeros made above: a replay must start from zeros again
+        return total * fw.ones(3)
+
+    x = fw.arange(6.0).reshape(2, 3)
+    results = [running_sum(x).tolist() for _ in range(4)]
+    assert results == [[3.0, 5.0, 7.0]] * 4

@@ -2,6 +2,8 @@
 
     mpiexec -n 2 python examples/train_ddp.py     # 2 ranks, each on half of every batch of 32
     python examples/train_ddp.py                  # the same program as a world of one
+    mpiexec -n 2 bash -c 'CUDA_VISIBLE_DEVICES=$MPI_LOCALRANKID exec python examples/train_ddp.py --device cuda'
+                                                  # one GPU per rank, gradients averaged by NCCL
 
 Each rank reads its share of the shuffled training set (DistributedSampler: rank r takes
 positions r, r + world_size, ... of the epoch's permutation) in batches of
@@ -13,7 +15,7 @@ the printed loss is rank 0's, on its half of the last batch).
 Rank 0 prints; with --save-weights it writes the model's state dict while the others wait.
 
 Needs mpi4py and an MPI: pip install "framework[distributed]" (the mpich wheel puts mpiexec
-next to the Python interpreter).
+next to the Python interpreter), and for --device cuda nccl4py with NCCL (the same extra, on Linux).
 """
 import argparse
 import pathlib
@@ -38,6 +40,8 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=32, help="the global batch, split among the ranks")
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="cuda: the model and batches on the GPU, the 'nccl' backend")
     parser.add_argument("--hidden", type=int, nargs="+", default=[30, 20])
     parser.add_argument("--save-weights", type=pathlib.Path, metavar="PATH",
                         help="after training, rank 0 writes the model's state dict (safetensors) to PATH")
@@ -46,7 +50,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    dist.init_process_group("mpi")
+    dist.init_process_group("nccl" if args.device == "cuda" else "mpi")
     rank, world_size = dist.get_rank(), dist.get_world_size()
     if args.batch_size % world_size:
         raise ValueError(f"--batch-size {args.batch_size} does not split evenly among {world_size} ranks")
@@ -55,15 +59,16 @@ def main(argv=None):
     train_set = TensorDataset(framework.from_numpy(train_x), framework.from_numpy(train_y))
     sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=args.seed)
     loader = DataLoader(train_set, batch_size=args.batch_size // world_size, sampler=sampler)
-    test_x, test_y = framework.from_numpy(test_x), framework.from_numpy(test_y)
+    test_x, test_y = framework.from_numpy(test_x).to(args.device), framework.from_numpy(test_y).to(args.device)
 
-    model = NeuralNetwork(64, 10, tuple(args.hidden))
+    model = NeuralNetwork(64, 10, tuple(args.hidden)).to(args.device)
     ddp = DistributedDataParallel(model)  # every rank starts from rank 0's parameters
     optimizer = framework.optim.Adam(ddp.parameters(), lr=args.lr)
     started = time.perf_counter()
     for epoch in range(args.epochs):
         sampler.set_epoch(epoch)  # a new permutation each epoch, the same on every rank
         for features, labels in loader:
+            features, labels = features.to(args.device), labels.to(args.device)
             loss = F.cross_entropy(ddp(features), labels)
             optimizer.zero_grad()
             loss.backward()

@@ -10,6 +10,7 @@ from . import dtypes
 from . import random as _random
 from . import scalars
 from .device import CPU, default_device, device as _device
+from .graphs import recording
 from .ops.inplace import check_out, store_out
 from .tensor import Tensor
 
@@ -219,9 +220,10 @@ def _filled(size, value, dtype, device, requires_grad):
         from . import cuda
         cuda._require_available()
         from .backends.cuda.common import full as device_full
-        out = Tensor._from_raw(device_full(shape, value, dtype.np), _device("cuda", 0))
+        out = Tensor._from_raw(recording.host_op(device_full, shape, value, dtype.np), _device("cuda", 0))
         return out.requires_grad_(True) if requires_grad else out
-    return _finish(np.full(shape, value, dtype=dtype.np), None, device, requires_grad)
+    # a graph replay fills again: the step may write into the tensor in place (an accumulator made by zeros())
+    return _finish(recording.host_op(np.full, shape, value, dtype.np), None, device, requires_grad)
 
 
 @_supports_out
@@ -358,11 +360,13 @@ def _sampled(device, generator, requires_grad, sampler, *args):
     if target is not None and target.type == "cuda":
         from . import cuda
         cuda._require_available()
-        array = getattr(_random.for_device(target, generator), sampler)(*args, generator=generator)
+        draw = functools.partial(getattr(_random.for_device(target, generator), sampler), generator=generator)
+        array = recording.host_op(draw, *args)
         out = Tensor._from_raw(array, _device("cuda", 0))
         return out.requires_grad_(True) if requires_grad else out
     _random.for_device(target, generator)
-    return _finish(getattr(_random, sampler)(*args, generator=generator), None, device, requires_grad)
+    draw = functools.partial(getattr(_random, sampler), generator=generator)
+    return _finish(recording.host_op(draw, *args), None, device, requires_grad)  # a graph replay draws again
 
 
 def _require_float(name, dtype):

@@ -17,6 +17,8 @@ import sys
 
 import numpy as np
 
+from .graphs import recording
+
 _FRESH_GENERATOR_SEED = 67280421310721  # torch.Generator().initial_seed()
 _MT_WORDS = 624
 _FLOAT16, _FLOAT32, _FLOAT64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
@@ -103,6 +105,8 @@ class Generator:
         return self
 
     def _words(self, count):  # the next `count` 32-bit outputs
+        if recording.ACTIVE is not None:
+            recording.refuse_random_draw()  # a graph capture records draws as host ops, or refuses them
         return self._mt.randint(0, 2**32, size=count, dtype=np.uint32)
 
     def _words64(self, count):  # PyTorch's random64(): two words, the first one high

@@ -13,6 +13,7 @@ from .autograd import function as _function
 from .autograd.graph import AccumulateGrad
 from .autograd.grad_mode import is_grad_enabled
 from .device import CPU, device as _device_cls
+from .graphs import recording as _recording
 
 _BY_NUMPY = dtypes._BY_NUMPY
 # backend array type -> the device its arrays live on (a backend adds its type when it loads)
@@ -249,6 +250,8 @@ class Tensor:
 
     @data.setter
     def data(self, value):
+        if _recording.LIVE:
+            _recording.released(self._data, value._data.shape)  # a captured graph holding the old buffer refuses
         self._data = value._data
         self._dtype = value._dtype
         self._device = value._device
@@ -287,6 +290,8 @@ class Tensor:
     def numpy(self, *, force=False):
         if self._requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        if _recording.ACTIVE is not None:
+            _recording.refuse_host_read()  # a value read during a graph capture would be stale at replay
         if self._device.type != "cpu":
             if not force:
                 raise TypeError(f"can't convert {self._device.type}:{self._device.index or 0} device type tensor to "
@@ -315,6 +320,8 @@ class Tensor:
 
     def _host(self):
         """The data as a numpy array on the host (a view on the CPU, a copy from a GPU)."""
+        if _recording.ACTIVE is not None:
+            _recording.refuse_host_read()
         if self._device.type == "cpu":
             return self._data
         return self._data.to_numpy()

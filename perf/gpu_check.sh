@@ -50,7 +50,8 @@ timeout 60 python - <<'EOF' 2>&1 | tee -a "$SUMMARY"
 import importlib, importlib.metadata as metadata, os, sys
 print("python", sys.version.split()[0])
 for package in ("numpy", "ml_dtypes", "triton", "torch", "cuda-core", "cuda-bindings", "cuda-python", "pytest",
-                "pytest-timeout", "hypothesis", "tabulate", "safetensors"):
+                "pytest-timeout", "hypothesis", "tabulate", "safetensors", "mpi4py", "mpich", "nccl4py",
+                "nvidia-nccl-cu12", "cuda-pathfinder"):
     try:
         print(f"{package} {metadata.version(package)}")
     except metadata.PackageNotFoundError:

@@ -3,6 +3,7 @@
     python perf/train_bench.py                  # 5 rounds (about a minute on 2 cores)
     python perf/train_bench.py --quick          # 1 round, few steps (< 20 s)
     python perf/train_bench.py --json run.json  # the same numbers with machine, versions, commit and date
+    python perf/train_bench.py --capture        # also the framework step captured (framework.graphs), fp32 rows
 
 One step is forward, cross-entropy loss, zero_grad, backward and optimizer step
 (SGD lr 0.01, or Adam lr 1e-3) for the tutorial's MLP (50-30-20-3, batch 32) and
@@ -14,7 +15,8 @@ own process (numpy's and PyTorch's thread pools disturb each other inside one),
 spawned with sys.executable; every round runs each contender once, in an order
 that rotates between rounds, so slow drifts of the machine hit all of them. A
 round's number is the median step time of that process; the table shows the
-median over rounds. Peak memory is each process's ru_maxrss, a high-water mark:
+median over rounds. With --capture, rows "<model>, captured" time the same fp32 step wrapped in
+framework.graphs.capture (warm-up, one capture, then replays), against the eager rows' torch and numpy. Peak memory is each process's ru_maxrss, a high-water mark:
 a row's figure covers that row and the rows above it (they run in order in one
 process), and "after import" is the library alone. Thread count: see machine.py.
 """
@@ -39,6 +41,9 @@ STEPS = {"tutorial": (30, 300), "MNIST": (2, 15)}  # (warm-up, timed) steps per 
 QUICK_STEPS = {"tutorial": (5, 40), "MNIST": (1, 3)}
 N_BATCHES = 8
 TARGETS = {"tutorial": 0.5, "MNIST": 1.0}  # framework step time / PyTorch's, at most (issue 6)
+CAPTURED = ", captured"  # the model-name suffix of the captured rows
+CAPTURE_TARGETS = {"tutorial": 0.3, "MNIST": 0.9}  # captured step time / PyTorch's eager, at most (issue 17)
+CAPTURE_NUMPY_TARGET = {"tutorial": 1.5}  # captured step time / the hand-written numpy step's, at most (issue 17)
 IMPORT_TARGET_S = 0.3
 
 
@@ -70,18 +75,24 @@ def build_training(lib, device, params, batches, optimizer):
     return model, opt, [(lib.from_numpy(x).to(device), lib.from_numpy(y).to(device)) for x, y in batches]
 
 
-def library_step(lib, device, params, batches, optimizer, precision="fp32"):
+def library_step(lib, device, params, batches, optimizer, precision="fp32", captured=False):
     """step(i) -> loss: forward, loss, zero_grad, backward, optimizer step (synchronized on a GPU). With
-    `precision` bf16 or fp16 the forward and loss run under autocast, and fp16 scales the loss (GradScaler)."""
+    `precision` bf16 or fp16 the forward and loss run under autocast, and fp16 scales the loss (GradScaler).
+    `captured` (framework, fp32): the same step under framework.graphs.capture, replayed after two calls."""
     model, opt, data = build_training(lib, device, params, batches, optimizer)
     sync = lib.cuda.synchronize if device == "cuda" else (lambda: None)
 
-    def step(i):
-        x, y = data[i % len(data)]
+    def train_step(x, y):
         loss = lib.nn.functional.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        return loss
+
+    run = lib.graphs.capture(train_step) if captured else train_step
+
+    def step(i):
+        loss = run(*data[i % len(data)])
         sync()
         return loss
 
@@ -114,8 +125,9 @@ def _maxrss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
-def run_worker(contender, device, quick):
-    """Times every model, optimizer and precision for one contender; prints one JSON line."""
+def run_worker(contender, device, quick, capture=False):
+    """Times every model, optimizer and precision for one contender (and, for framework with `capture`, the
+    captured fp32 step); prints one JSON line."""
     if contender == "numpy":
         import numpy_ref as lib
     elif contender == "torch":
@@ -126,11 +138,17 @@ def run_worker(contender, device, quick):
     results, rss_import = [], _maxrss_mib()
     runs = [(model, sizes, batch, optimizer, precision) for model, sizes, batch in MODELS for optimizer in OPTIMIZERS
             for precision in PRECISIONS[device] if contender != "numpy" or precision == "fp32"]
+    if capture and contender == "framework":
+        runs += [(model + CAPTURED, sizes, batch, optimizer, "fp32") for model, sizes, batch in MODELS
+                 for optimizer in OPTIMIZERS]
     for model, sizes, batch, optimizer, precision in runs:
         params, batches = _initial_state(sizes, batch)
+        captured = model.endswith(CAPTURED)
         step = (numpy_step(lib, params, batches, optimizer) if contender == "numpy"
-                else library_step(lib, device, params, batches, optimizer, precision))
-        warmup, count = (QUICK_STEPS if quick else STEPS)[model]
+                else library_step(lib, device, params, batches, optimizer, precision, captured))
+        warmup, count = (QUICK_STEPS if quick else STEPS)[model.removesuffix(CAPTURED)]
+        if captured:
+            warmup = max(warmup, 2)  # one eager call, then the capture: the timed calls are replays
         for i in range(warmup):
             step(i)
         times = []
@@ -145,20 +163,21 @@ def run_worker(contender, device, quick):
 
 # ---- the parent: spawn, alternate, aggregate -----------------------------------------------------------------
 
-def spawn_worker(contender, device, quick):
+def spawn_worker(contender, device, quick, capture=False):
     command = [sys.executable, __file__, "--worker", contender, "--device", device] + (["--quick"] if quick else [])
+    command += ["--capture"] if capture else []
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"{contender} worker failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_rounds(contenders, device, rounds, quick):
+def run_rounds(contenders, device, rounds, quick, capture=False):
     """{contender: [worker report per round]}, contenders alternating in a rotating order."""
     reports = {c: [] for c in contenders}
     for r in range(rounds):
         for contender in contenders[r % len(contenders):] + contenders[:r % len(contenders)]:
-            reports[contender].append(spawn_worker(contender, device, quick))
+            reports[contender].append(spawn_worker(contender, device, quick, capture))
     return reports
 
 
@@ -185,6 +204,10 @@ def step_rows(table, contenders):
     fmt = machine.format_seconds
     rows = []
     for (model, optimizer, precision), by in table.items():
+        base = model.removesuffix(CAPTURED)
+        captured = base != model
+        if captured:  # the captured step against the eager row's torch and numpy
+            by = {**table.get((base, optimizer, precision), {}), "framework": by["framework"]}
         ours, torch_ = by["framework"], by.get("torch")
         spread = f"{fmt(ours['min_s'])} - {fmt(ours['max_s'])}"
         row = [model, optimizer, precision, fmt(ours["median_s"]), spread]
@@ -194,9 +217,15 @@ def step_rows(table, contenders):
         if precision != "fp32":
             row.append("")  # the targets are the fp32 step's
         else:
+            target = (CAPTURE_TARGETS if captured else TARGETS)[base]
             verdict = "no torch" if torch_ is None else (
-                "met" if ours["median_s"] / torch_["median_s"] <= TARGETS[model] else "NOT met")
-            row.append(f"<= {TARGETS[model]:.1f}x: {verdict}")
+                "met" if ours["median_s"] / torch_["median_s"] <= target else "NOT met")
+            text = f"<= {target:.1f}x: {verdict}"
+            if captured and base in CAPTURE_NUMPY_TARGET and "numpy" in by:
+                limit = CAPTURE_NUMPY_TARGET[base]
+                met = ours["median_s"] / by["numpy"]["median_s"] <= limit
+                text += f"; <= {limit}x numpy: {'met' if met else 'NOT met'}"
+            row.append(text)
         row.append(" / ".join(f"{by[c]['loss']:.4f}" for c in contenders if c in by))
         rows.append(row)
     others = [c for c in contenders if c != "framework"]
@@ -283,6 +312,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one round of few steps")
     parser.add_argument("--rounds", type=int, default=None, help="rounds of alternating contenders (default 5)")
+    parser.add_argument("--capture", action="store_true",
+                        help="also time the framework's fp32 step captured with framework.graphs.capture")
     parser.add_argument("--json", metavar="FILE", help="also write the numbers, machine and versions as JSON")
     parser.add_argument("--profile", nargs=2, metavar=("MODEL", "OPTIMIZER"),
                         help="cProfile the framework's step instead (e.g. --profile tutorial Adam)")
@@ -293,7 +324,7 @@ def parse_args(argv=None):
 
 def report_device(device, contenders, args):
     rounds = args.rounds or (1 if args.quick else 5)
-    reports = run_rounds(contenders, device, rounds, args.quick)
+    reports = run_rounds(contenders, device, rounds, args.quick, args.capture)
     table = aggregate(reports)
     rows, headers = step_rows(table, contenders)
     print(f"\ntraining step on {device} ({rounds} round(s); median step time per process, median over rounds; "
@@ -329,7 +360,7 @@ def check_interpreted_steps(framework):
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
-        return run_worker(args.worker, args.device, args.quick)
+        return run_worker(args.worker, args.device, args.quick, args.capture)
     if args.profile:
         return profile_framework_step(*args.profile)
     info = machine.run_info(THREADS)

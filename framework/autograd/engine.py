@@ -11,6 +11,9 @@ are Tensors, grad mode stays on and each node runs its differentiable formula
 """
 import warnings
 
+import operator
+
+from ..graphs import recording
 from .grad_mode import set_grad_enabled
 from .graph import AccumulateGrad
 from .hooks import checked_result
@@ -104,10 +107,11 @@ def _run_backward(roots, root_grads, retain_graph, create_graph=False, capture=N
     """
     root_nodes = [edge[0] for edge in roots]
     dependencies, nodes = _collect(root_nodes)
+    add = operator.add if create_graph else recording.add  # raw sums are recorded by a graph capture
     buffers = {}
     for (node, nr), grad in zip(roots, root_grads):
         slots = buffers.setdefault(node, [None] * node.num_outputs)
-        slots[nr] = grad if slots[nr] is None else slots[nr] + grad
+        slots[nr] = grad if slots[nr] is None else add(slots[nr], grad)
 
     captured = None
     wanted = None
@@ -156,7 +160,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph=False, capture=N
                     slots = buffers.get(child)
                     if slots is None:
                         slots = buffers[child] = [None] * child.num_outputs
-                    slots[nr] = grad if slots[nr] is None else slots[nr] + grad
+                    slots[nr] = grad if slots[nr] is None else add(slots[nr], grad)
                 remaining = dependencies[child] - 1
                 dependencies[child] = remaining
                 if remaining == 0 and (capture is None or child in wanted):
@@ -184,7 +188,7 @@ def _run_hooks(node, grads, create_graph):
             if create_graph:
                 tensor.grad = grads[nr].clone() if tensor.grad is None else tensor.grad + grads[nr]
             elif tensor.grad is None:
-                tensor.grad = tensor._wrap_like(grads[nr].copy())
+                tensor.grad = recording.first_gradient(tensor, grads[nr])  # a copy, which a graph capture records
             else:
                 tensor.grad = tensor.grad + tensor._wrap_like(grads[nr])
     return grads

@@ -11,6 +11,8 @@ that needs no gradient.
 """
 import weakref
 
+from ..graphs import recording
+
 _SAVED_FREED = object()
 
 FREED_MESSAGE = (
@@ -186,7 +188,7 @@ class AccumulateGrad(Node):
         existing = variable.grad
         if existing is None:
             # A backward kernel may hand the same array to several inputs: own a copy.
-            variable.grad = variable._wrap_like(grad.copy())
+            variable.grad = recording.first_gradient(variable, grad)  # a copy, which a graph capture records
         else:
             existing.add_(variable._wrap_like(grad))
         self._run_post_hooks()

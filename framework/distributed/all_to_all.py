@@ -2,9 +2,10 @@
 and all_to_all (pieces are tensors of lists). Pieces may differ in size; MPI's Alltoallv takes the counts."""
 import numpy as np
 
-from .buffers import Buffer, check_cpu, finished, wire_view
+from . import nccl
+from .buffers import Buffer, finished, wire_view
 from .debug import check_matching
-from .process_group import _group
+from .process_group import _group, device_backend
 
 
 def _splits(sizes, tensor, group, name):
@@ -29,14 +30,19 @@ def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=
     group = _group(group)
     if group is None:
         return None
-    check_cpu(output, "output")
-    check_cpu(input, "input")
+    backend = device_backend(group, output, input)
     if output.dtype != input.dtype:
         raise ValueError(f"all_to_all_single: input and output must have the same dtype, got {input.dtype} and "
                          f"{output.dtype}")
     check_matching(group, "ALLTOALL_BASE")
     send_counts, send_offsets = _splits(input_split_sizes, input, group, "input")
     receive_counts, receive_offsets = _splits(output_split_sizes, output, group, "output")
+    if backend == "nccl":
+        send, receive, size = nccl.Memory(input), nccl.Memory(output, written=True), input.element_size()
+        return nccl.exchange(group, [(send, int(o) * size, int(c) * size, r)
+                                     for r, (o, c) in enumerate(zip(send_offsets, send_counts))],
+                             [(receive, int(o) * size, int(c) * size, r)
+                              for r, (o, c) in enumerate(zip(receive_offsets, receive_counts))], async_op)
     send, receive = Buffer(input), Buffer(output, written=True)
     request = group.comm.Ialltoallv([send.array, (send_counts, send_offsets)],
                                    [receive.array, (receive_counts, receive_offsets)])
@@ -51,12 +57,16 @@ def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False
     for name, tensors in (("output_tensor_list", output_tensor_list), ("input_tensor_list", input_tensor_list)):
         if len(tensors) != group.size():
             raise ValueError(f"all_to_all: {name} must hold one tensor per rank ({group.size()}), got {len(tensors)}")
-        for t in tensors:
-            check_cpu(t, name)
+    backend = device_backend(group, *output_tensor_list, *input_tensor_list)
     dtypes = {t.dtype for t in list(output_tensor_list) + list(input_tensor_list)}
     if len(dtypes) != 1:
         raise ValueError(f"all_to_all: every tensor must have the same dtype, got {sorted(map(str, dtypes))}")
     check_matching(group, "ALLTOALL")
+    if backend == "nccl":
+        sends = [(nccl.Memory(t), 0, t.numel() * t.element_size(), r) for r, t in enumerate(input_tensor_list)]
+        receives = [(nccl.Memory(t, written=True), 0, t.numel() * t.element_size(), r)
+                    for r, t in enumerate(output_tensor_list)]
+        return nccl.exchange(group, sends, receives, async_op)
     # the pieces travel as one flat array each way (one Alltoallv), copied out into the list at the end
     send = wire_view(np.concatenate([np.ascontiguousarray(t._data).reshape(-1) for t in input_tensor_list]))
     received = np.empty(sum(t.numel() for t in output_tensor_list), dtype=output_tensor_list[0]._data.dtype)

@@ -6,13 +6,18 @@ when the operation completes. float16 and bfloat16 travel as their raw 16-bit wo
 they are reduced they are staged in float32 (MPI has no bfloat16 arithmetic), so sums
 accumulate in float32 and round once, the framework's rule for reduced precision.
 """
+import functools
+
 import numpy as np
 
 from ..random import _is_reduced
 
+# asked per collective, and numpy's dtype.name (which _is_reduced reads) costs microseconds: remember the answer
+_is_16_bit_float = functools.lru_cache(maxsize=None)(_is_reduced)
+
 _CUDA_NEEDS_NCCL = ("framework.distributed: the 'mpi' backend moves CPU tensors only; this tensor is on {device}. "
-                    "cuda tensors need the 'nccl' backend, which framework.distributed does not implement yet: "
-                    "move the tensor to the CPU (tensor.cpu()) for this collective.")
+                    "cuda tensors need the 'nccl' backend: init_process_group('nccl') (or 'cpu:mpi,cuda:nccl' "
+                    "for both), or new_group(backend='nccl').")
 
 
 def check_cpu(tensor, name="tensor"):
@@ -26,7 +31,7 @@ def check_cpu(tensor, name="tensor"):
 
 def wire_view(array):
     """`array` as MPI can name its elements: 16-bit floats as uint16 words, booleans as bytes."""
-    if _is_reduced(array.dtype):
+    if _is_16_bit_float(array.dtype):
         return array.view(np.uint16)
     if array.dtype == np.bool_:
         return array.view(np.uint8)
@@ -41,7 +46,7 @@ class Buffer:
         self.tensor = check_cpu(tensor, name)
         self.written = written
         data = tensor._data
-        if reduce and _is_reduced(data.dtype):
+        if reduce and _is_16_bit_float(data.dtype):
             self.staging = data.astype(np.float32)
         elif not data.flags.c_contiguous:
             self.staging = np.ascontiguousarray(data)

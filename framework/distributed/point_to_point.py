@@ -1,9 +1,11 @@
 """Messages between two ranks: send/recv, their nonblocking isend/irecv, and batches of them (P2POp).
 
-Peers are world ranks (`dst`, `src`) or group ranks (`group_dst`, `group_src`), as in PyTorch.
+Peers are world ranks (`dst`, `src`) or group ranks (`group_dst`, `group_src`), as in PyTorch. `cuda`
+tensors on an 'nccl' group go through NCCL, which matches messages by order, not by tag, and needs the peer.
 """
+from . import nccl
 from .buffers import Buffer, finished
-from .process_group import _group, group_peer
+from .process_group import _group, device_backend, group_peer
 
 
 def isend(tensor, dst=None, group=None, tag=0, group_dst=None):
@@ -11,6 +13,9 @@ def isend(tensor, dst=None, group=None, tag=0, group_dst=None):
     if group is None:
         return None
     peer = group_peer(group, dst, group_dst, "dst")
+    if device_backend(group, tensor) == "nccl":
+        memory = nccl.Memory(tensor)
+        return nccl.exchange(group, [(memory, 0, memory.nbytes, peer)], [])
     buffer = Buffer(tensor)
     return finished([group.comm.Isend(buffer.array, dest=peer, tag=tag)], None, True)
 
@@ -21,11 +26,21 @@ def send(tensor, dst=None, group=None, tag=0, group_dst=None):
         work.wait()
 
 
+def _nccl_receive(group, tensor, src, group_src):
+    if src is None and group_src is None:
+        raise ValueError("The 'nccl' backend receives from a given rank only: pass src (NCCL has no receive "
+                         "from any source)")
+    memory = nccl.Memory(tensor, written=True)
+    return nccl.exchange(group, [], [(memory, 0, memory.nbytes, group_peer(group, src, group_src, "src"))])
+
+
 def irecv(tensor, src=None, group=None, tag=0, group_src=None):
     """Receive into `tensor` from `src` (from any rank when both src and group_src are None)."""
     group = _group(group)
     if group is None:
         return None
+    if device_backend(group, tensor) == "nccl":
+        return _nccl_receive(group, tensor, src, group_src)
     from mpi4py import MPI
     peer = MPI.ANY_SOURCE if src is None and group_src is None else group_peer(group, src, group_src, "src")
     buffer = Buffer(tensor, written=True)
@@ -37,6 +52,9 @@ def recv(tensor, src=None, group=None, tag=0, group_src=None):
     group = _group(group)
     if group is None:
         return -1
+    if device_backend(group, tensor) == "nccl":
+        _nccl_receive(group, tensor, src, group_src)
+        return group.ranks[group_peer(group, src, group_src, "src")]
     from mpi4py import MPI
     peer = MPI.ANY_SOURCE if src is None and group_src is None else group_peer(group, src, group_src, "src")
     buffer = Buffer(tensor, written=True)

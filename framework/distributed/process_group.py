@@ -9,13 +9,20 @@ wait for ever: init_process_group therefore installs an exception hook that prin
 traceback, then aborts the communicator, which ends every rank with a non-zero status.
 A rank that calls sys.exit(status) ends at once with that status (mpi4py's MPI_Finalize
 at exit is turned off, see init_process_group), and mpiexec then ends the others.
+
+Backends name which library moves which device's tensors: "mpi" (cpu), "nccl" (cuda, through nccl4py: see
+nccl.py), or both as PyTorch spells it, "cpu:mpi,cuda:nccl". Every group keeps its MPI communicator whatever
+its backend: it carries Python objects, the debug checks and NCCL's unique id.
 """
 import importlib.util
+import os
 import sys
+import warnings
 
 _NOT_INITIALIZED = ("Default process group has not been initialized, please make sure to call "
                     "init_process_group.")
-_BACKENDS = ("mpi",)
+_BACKENDS = ("mpi", "nccl")
+_DEVICE_OF_BACKEND = {"mpi": "cpu", "nccl": "cuda"}
 
 
 class Backend(str):
@@ -29,10 +36,19 @@ class Backend(str):
 class ProcessGroup:
     """The ranks of a group (as ranks of the world, in group order) and the MPI communicator joining them."""
 
-    def __init__(self, comm, ranks, backend):
+    def __init__(self, comm, ranks, backend, timeout=None):
         self.comm = comm
         self.ranks = list(ranks)
         self.backend = Backend(backend)
+        self.device_backends = _device_backends(backend)  # {"cpu": "mpi", "cuda": "nccl"} or part of it
+        self.timeout = timeout  # a datetime.timedelta, or None: monitored_barrier's default
+        self.nccl = None  # the NCCL communicator (nccl.py) when cuda tensors go through NCCL
+        self.monitored_barriers = 0  # calls so far: tags monitored_barrier's messages (monitored_barrier.py)
+        # monitored_barrier's own communicator, made now: made at its call, it would wait for the late ranks
+        self.monitor = comm.Dup()
+        if "cuda" in self.device_backends:
+            from .nccl import NcclCommunicator
+            self.nccl = NcclCommunicator(self)
 
     def rank(self):
         return self.comm.Get_rank()
@@ -73,21 +89,40 @@ def is_mpi_available():
 
 
 def is_nccl_available():
-    return False
+    """Whether the 'nccl' backend can run here (nccl4py is installed), asked without importing it."""
+    try:
+        return importlib.util.find_spec("nccl.bindings.nccl") is not None
+    except ImportError:
+        return False
 
 
 def is_gloo_available():
     return False
 
 
+def _device_backends(backend):
+    """{device type: backend} from "mpi", "nccl" or "cpu:mpi,cuda:nccl" (PyTorch's spelling of a pair)."""
+    pairs = {}
+    for part in str(backend).split(","):
+        device, _, name = part.strip().rpartition(":")
+        name = name.strip().lower()
+        if name not in _BACKENDS:
+            raise ValueError(f"Invalid backend {name!r}: framework.distributed supports {', '.join(_BACKENDS)} "
+                             "(CPU tensors over MPI, cuda tensors over NCCL)")
+        device = device.strip().lower() or _DEVICE_OF_BACKEND[name]
+        if _DEVICE_OF_BACKEND[name] != device:
+            raise ValueError(f"Invalid backend {backend!r}: {name} moves {_DEVICE_OF_BACKEND[name]} tensors, "
+                             f"not {device} ones")
+        pairs[device] = name
+    return pairs
+
+
 def _check_backend(backend):
     backend = Backend(backend or "mpi")
-    if backend == Backend.NCCL:
-        raise RuntimeError("The 'nccl' backend is not implemented in framework.distributed yet (cuda tensors need "
-                           "NCCL through nccl4py): use backend='mpi' with CPU tensors.")
-    if backend not in _BACKENDS:
-        raise ValueError(f"Invalid backend {backend!r}: framework.distributed supports {', '.join(_BACKENDS)} "
-                         "(CPU tensors over MPI)")
+    devices = _device_backends(backend)
+    if "cuda" in devices and not is_nccl_available():
+        raise RuntimeError("framework.distributed's 'nccl' backend needs nccl4py and NCCL's library: pip install "
+                           "nccl4py nvidia-nccl-cu12 (or 'framework[distributed]' on Linux)")
     return backend
 
 
@@ -115,8 +150,24 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
                          "processes (launch with mpiexec -n <world_size>)")
     if rank not in (-1, None) and rank != comm.Get_rank():
         raise ValueError(f"init_process_group: rank={rank} but MPI gave this process rank {comm.Get_rank()}")
-    _state["world"] = ProcessGroup(comm, range(comm.Get_size()), backend)
+    _state["world"] = ProcessGroup(comm, range(comm.Get_size()), backend, timeout)
     _install_abort_hook()
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED)  # the ranks on this machine
+    advice = thread_advice(local.Get_size(), os.environ, os.cpu_count())
+    local.Free()
+    if advice and comm.Get_rank() == 0:
+        warnings.warn(advice, stacklevel=2)
+
+
+def thread_advice(ranks_here, environ, cores):
+    """A warning when `ranks_here` processes on one machine would each start numpy's BLAS with a thread per core
+    (no thread count in the environment): measured on 2 cores, 2 ranks ran 10x slower so (perf/RESULTS.md)."""
+    if ranks_here < 2 or any(environ.get(name) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")):
+        return None
+    per_rank = max(1, (cores or 1) // ranks_here)
+    return (f"{ranks_here} ranks share this machine's {cores} cores, and numpy's BLAS starts a thread per core in "
+            f"each of them: set OPENBLAS_NUM_THREADS={per_rank} (mpiexec -genv OPENBLAS_NUM_THREADS {per_rank} ...) "
+            "before Python starts, or the ranks' threads fight for the cores")
 
 
 def destroy_process_group(group=None):
@@ -125,9 +176,16 @@ def destroy_process_group(group=None):
         world = _default_group()
         _state["world"] = None
         _remove_abort_hook()
-        world.comm.Free()
+        _free(world)
     elif group is not GroupMember.NON_GROUP_MEMBER:
-        group.comm.Free()
+        _free(group)
+
+
+def _free(group):
+    if group.nccl is not None:
+        group.nccl.destroy()
+    group.monitor.Free()
+    group.comm.Free()
 
 
 def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local_synchronization=False,
@@ -144,7 +202,7 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
     comm = world.comm.Create(world.comm.Get_group().Incl(ranks))  # collective over the world
     if comm == MPI.COMM_NULL:
         return GroupMember.NON_GROUP_MEMBER
-    return ProcessGroup(comm, ranks, backend)
+    return ProcessGroup(comm, ranks, backend, timeout or world.timeout)
 
 
 def _default_group():
@@ -162,6 +220,34 @@ def _group(group):
     if group is GroupMember.NON_GROUP_MEMBER:
         return None
     return group
+
+
+def device_backend(group, *tensors):
+    """'mpi' or 'nccl': the backend of `group` that moves these tensors (all on one device type), or PyTorch's
+    error when the group has none for their device."""
+    from ..graphs import recording
+    from ..tensor import Tensor
+    if recording.ACTIVE is not None and not recording.ACTIVE.depth:
+        # data moved between processes outside the recorded kernels: a replay would skip it
+        raise RuntimeError(f"{sys._getframe(1).f_code.co_name}() cannot be captured in a graph yet: a collective moves "
+                           "data between processes outside the recorded kernels, so a replay would skip it. Run "
+                           "distributed steps (DistributedDataParallel's gradient averaging too) eagerly.")
+    for tensor in tensors:
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"tensor must be a framework.Tensor, got {type(tensor).__name__}")
+    device = tensors[0].device.type
+    backend = group.device_backends.get(device)
+    if backend is None and device != "cuda":
+        raise RuntimeError(f"No backend type associated with device type {device}")
+    if backend == "nccl":
+        from .nccl import check_cuda
+        for tensor in tensors:
+            check_cuda(tensor)
+    else:
+        from .buffers import check_cpu
+        for tensor in tensors:
+            check_cpu(tensor)  # a cuda tensor on an MPI-only group: the error says to use 'nccl'
+    return backend or "mpi"
 
 
 def get_rank(group=None):

@@ -24,11 +24,17 @@ class ReduceOp:
     BAND, BOR, BXOR = RedOpType.BAND, RedOpType.BOR, RedOpType.BXOR
 
 
+_MPI_OPS = {}  # RedOpType -> MPI.Op, filled at the first call (mpi4py is imported only then)
+
+
 def mpi_op(op, is_bool=False):
     """The MPI.Op computing `op`. Booleans travel as bytes 0/1: their sum is an OR (MAX), their product an AND (MIN)."""
-    from mpi4py import MPI
+    if not _MPI_OPS:
+        from mpi4py import MPI
+        _MPI_OPS.update({RedOpType.SUM: MPI.SUM, RedOpType.AVG: MPI.SUM, RedOpType.PRODUCT: MPI.PROD,
+                         RedOpType.MIN: MPI.MIN, RedOpType.MAX: MPI.MAX, RedOpType.BAND: MPI.BAND,
+                         RedOpType.BOR: MPI.BOR, RedOpType.BXOR: MPI.BXOR})
     op = RedOpType(op)
     if is_bool and op in (RedOpType.SUM, RedOpType.PRODUCT):
         op = RedOpType.MAX if op == RedOpType.SUM else RedOpType.MIN
-    return {RedOpType.SUM: MPI.SUM, RedOpType.AVG: MPI.SUM, RedOpType.PRODUCT: MPI.PROD, RedOpType.MIN: MPI.MIN,
-            RedOpType.MAX: MPI.MAX, RedOpType.BAND: MPI.BAND, RedOpType.BOR: MPI.BOR, RedOpType.BXOR: MPI.BXOR}[op]
+    return _MPI_OPS[op]

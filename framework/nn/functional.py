@@ -15,6 +15,7 @@ import warnings
 from .. import dtypes, random
 from ..autograd.composite import composite
 from ..creation import arange, from_numpy, zeros
+from ..graphs import recording
 from ..ops import elementwise as _ew
 from ..ops import linalg as _linalg
 from ..ops import nn as _nn
@@ -197,15 +198,24 @@ def dropout(input, p=0.5, training=True, inplace=False):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0 or input.numel() == 0:
         return input
-    if p == 1:
-        noise = zeros((), dtype=input.dtype, device=input.device)
-    elif input.device.type == "cpu":
-        mask = random.bernoulli_mask(tuple(input.shape), 1 - p)
-        noise = from_numpy(mask.astype(input._dtype.np) / input._dtype.np.type(1 - p))
-    else:  # drawn on the device (Philox), never on the host
-        mask = random.for_device(input.device, None).bernoulli_mask(tuple(input.shape), 1 - p)
-        noise = Tensor._from_raw(mask, input.device).to(input._dtype) / (1 - p)
+    noise = _dropout_noise(input, tuple(input.shape), p)
     return input.mul_(noise) if inplace else input * noise
+
+
+def _dropout_noise(input, shape, p):
+    """mask / (1 - p) of `shape`, in input's dtype, on its device. The draw is a recorded host op: a captured step
+    draws fresh numbers at each replay, where its eager step would (framework.graphs)."""
+    if p == 1:
+        return zeros((), dtype=input.dtype, device=input.device)
+    if input.device.type == "cpu":
+        return from_numpy(recording.host_op(_cpu_noise, shape, 1 - p, input._dtype.np))
+    # drawn on the device (Philox), never on the host
+    mask = recording.host_op(random.for_device(input.device, None).bernoulli_mask, shape, 1 - p)
+    return Tensor._from_raw(mask, input.device).to(input._dtype) / (1 - p)
+
+
+def _cpu_noise(shape, keep, np_dtype):
+    return random.bernoulli_mask(shape, keep).astype(np_dtype) / np_dtype.type(keep)
 
 
 def _feature_dropout(input, p, training, inplace):
@@ -216,14 +226,7 @@ def _feature_dropout(input, p, training, inplace):
     if not training or p == 0 or input.numel() == 0:
         return input
     shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
-    if p == 1:
-        noise = zeros((), dtype=input.dtype, device=input.device)
-    elif input.device.type == "cpu":
-        mask = random.bernoulli_mask(shape, 1 - p)
-        noise = from_numpy(mask.astype(input._dtype.np) / input._dtype.np.type(1 - p))
-    else:
-        mask = random.for_device(input.device, None).bernoulli_mask(shape, 1 - p)
-        noise = Tensor._from_raw(mask, input.device).to(input._dtype) / (1 - p)
+    noise = _dropout_noise(input, shape, p)
     return input.mul_(noise) if inplace else input * noise
 
 

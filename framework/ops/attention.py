@@ -14,6 +14,7 @@ import math
 from .. import dtypes
 from .. import random as _random
 from ..autograd.function import autocast_inputs, run
+from ..graphs import recording
 from ..tensor import Tensor
 from .elementwise import broadcast_shapes
 
@@ -126,6 +127,11 @@ def _mask_mismatch(weights, mask_shape):
 def dropout_stream(device, counters):
     """The random stream dropout draws from, reserved now: the CPU generator's state (its kernels advance it), or
     the cuda generator's (seed, offset), its offset moved past `counters` Philox counters."""
+    if recording.ACTIVE is not None and not recording.ACTIVE.depth:
+        # the stream is a parameter of the kernels: a replay would draw the capture's numbers again
+        raise RuntimeError("scaled_dot_product_attention with dropout_p > 0 cannot be captured in a graph yet: its "
+                           "random stream is fixed at capture. Capture it with dropout_p=0.0 (eval), or run it "
+                           "eagerly.")
     if device.type == "cpu":
         return _random.default_generator.get_state()
     generator = _random.for_device(device, None).default_generator

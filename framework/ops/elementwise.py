@@ -9,6 +9,7 @@ from .. import dtypes, scalars
 from ..autograd.composite import composite
 from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled
+from ..graphs import recording
 from ..tensor import Tensor
 
 _INT_LIMITS = {name: (int(np.iinfo(name).min), int(np.iinfo(name).max))
@@ -49,6 +50,8 @@ def _as_operand(x, dtype, device=None):
         if device is not None and x._device is not device and x._data.ndim == 0 and x._device.type == "cpu":
             if x._requires_grad and is_grad_enabled():
                 return x.to(device, dtype)
+            if recording.ACTIVE is not None:  # the number read now would be a constant of every replay
+                recording.refuse_host_read("a 0-dim CPU tensor used as a number with a tensor on another device")
             x = x._data.astype(dtype.np).item() if dtype is not dtypes.bfloat16 else builtins.float(x._data)
             return _as_operand(x, dtype)
         return x if x._dtype is dtype else x.to(dtype)

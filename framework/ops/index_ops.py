@@ -18,7 +18,7 @@ from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..tensor import Tensor, _wrap_dim
 from . import elementwise, inplace, shape
-from .indexing import _check_scatter_gather, _out_of_bounds, _parse, _require_tensor, _run_1d, _value_for, store
+from .indexing import _check_scatter_gather, _parse, check_in_bounds, _require_tensor, _run_1d, _value_for, store
 
 _REDUCTIONS = {"sum": "sum", "prod": "prod", "mean": "mean", "amax": "amax", "amin": "amin", "max": "amax",
                "min": "amin"}
@@ -60,9 +60,8 @@ def index_add(input, dim, index, source, *, alpha=1):
     _check_slices(input, source, dim, "source tensor shape must match self tensor shape, excluding the specified "
                   f"dimension. Got self.shape = {list(input.shape)} source.shape = {list(source.shape)}")
     size = input.shape[dim] if input.ndim else 1
-    bad = _out_of_bounds(index, size, allow_negative=False)
-    if bad is not None:
-        raise RuntimeError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
+    check_in_bounds(index, size, lambda bad: RuntimeError(
+        f"index {bad} is out of bounds for dimension {dim} with size {size}"), allow_negative=False)
     scaled = source if alpha == 1 else elementwise.mul(source, scalars.checked(alpha, input._dtype))
     x, src = _one_d(input), _one_d(scaled)
     out = run("scatter_add", (x, _along(_one_d(index), dim, src.shape), src), (dim,), "IndexAddBackward0")
@@ -112,9 +111,8 @@ def index_copy(input, dim, index, source):
         raise IndexError(f"index_copy_(): Number of indices ({count}) should be equal to source.size(dim) "
                          f"({source.shape[dim]})")
     size = input.shape[dim] if input.ndim else 1
-    bad = _out_of_bounds(index, size, allow_negative=False)
-    if bad is not None:
-        raise IndexError(f"index_copy_(): index {bad} is out of bounds for dimension {dim} with size {size}")
+    check_in_bounds(index, size, lambda bad: IndexError(
+        f"index_copy_(): index {bad} is out of bounds for dimension {dim} with size {size}"), allow_negative=False)
     x, src = _one_d(input), _one_d(source)
     out = run("scatter", (x, _along(_one_d(index), dim, src.shape), src), (dim, "index_copy"), "IndexCopyBackward0")
     return _one_node(out, input, "IndexCopyBackward0", (input, source))
@@ -133,9 +131,8 @@ def index_fill(input, dim, index, value):
     if not isinstance(value, (Tensor, numbers.Number)):
         raise TypeError(f"index_fill(): argument 'value' must be Number, not {type(value).__name__}")
     size = input.shape[dim] if input.ndim else 1
-    bad = _out_of_bounds(index, size)  # negative indices count from the end
-    if bad is not None:
-        raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
+    check_in_bounds(index, size, lambda bad: IndexError(  # negative indices count from the end
+        f"index {bad} is out of bounds for dimension {dim} with size {size}"))
     x = _one_d(input)
     spread = _along(_one_d(index), dim, x.shape[:dim] + (index.numel(),) + x.shape[dim + 1:])
     if isinstance(value, Tensor):
@@ -171,9 +168,9 @@ def take(input, index):
         raise RuntimeError(f"take(): Expected a long tensor for index, but got {index._dtype.scalar_name}")
     if input.numel() == 0 and index.numel() != 0:
         raise IndexError("take(): tried to take from an empty tensor")
-    bad = _out_of_bounds(index, input.numel())
-    if bad is not None:
-        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {input.numel()} elements.")
+    numel = input.numel()
+    check_in_bounds(index, numel, lambda bad: IndexError(
+        f"out of range: tried to access index {bad} on a tensor of {numel} elements."))
     return run("take", (input, index))
 
 

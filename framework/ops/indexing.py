@@ -25,6 +25,7 @@ from .. import dtypes, scalars
 from ..autograd.function import _mixed_devices_message, run
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.registry import kernels
+from ..graphs import recording
 from ..tensor import Tensor, _wrap_dim
 from . import elementwise, inplace, shape
 from .shape import _as_view
@@ -134,6 +135,18 @@ def _out_of_bounds(index, size, allow_negative=True):
     return builtins.int(values[bad].flat[0]) if bad.any() else None
 
 
+def check_in_bounds(index, size, error, allow_negative=True):
+    """Raise `error(bad)` for the first value of a CPU `index` out of range (`_out_of_bounds`). The check reads
+    values, so a graph capture records it (framework.graphs): each replay checks its new indices too."""
+    recording.host_op(_raise_out_of_bounds, index, size, error, allow_negative)
+
+
+def _raise_out_of_bounds(index, size, error, allow_negative):
+    bad = _out_of_bounds(index, size, allow_negative)
+    if bad is not None:
+        raise error(bad)
+
+
 def _parse(x, key):
     """Split `key` into the basic view's key, its node name, and the (view dim, index tensor) pairs after it.
 
@@ -215,9 +228,8 @@ def _expand_masks(advanced, view_shape):
         raise IndexError("shape mismatch: indexing tensors could not be broadcast together with shapes "
                          + ", ".join(str(list(s)) for s in shapes)) from None
     for dim, index in expanded:
-        bad = _out_of_bounds(index, view_shape[dim])
-        if bad is not None:
-            raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {view_shape[dim]}")
+        check_in_bounds(index, view_shape[dim], lambda bad, dim=dim: IndexError(
+            f"index {bad} is out of bounds for dimension {dim} with size {view_shape[dim]}"))
     return expanded
 
 
@@ -324,8 +336,7 @@ def index_select(input, dim, index):
         raise IndexError("index_select(): Index is supposed to be a vector")
     dim = _wrap_dim(dim, input.ndim)
     size = input.shape[dim] if input.ndim else 1
-    if _out_of_bounds(index, size, allow_negative=False) is not None:
-        raise IndexError("index out of range in self")
+    check_in_bounds(index, size, lambda bad: IndexError("index out of range in self"), allow_negative=False)
     return _run_1d("index_select", input, (index.reshape(-1),), (dim,))
 
 
@@ -350,9 +361,8 @@ def _check_scatter_gather(fn, input, dim, index, src=None):
         if src is not None and (too_big or index_shape[d] > (src.shape or (1,))[d]):
             raise RuntimeError(f"Expected index {list(index.shape)} to be no larger than self {list(input.shape)} "
                                f"apart from dimension {dim} and to be no larger size than src {list(src.shape)}")
-    bad = _out_of_bounds(index, in_shape[dim], allow_negative=False)
-    if bad is not None:
-        raise RuntimeError(f"index {bad} is out of bounds for dimension {dim} with size {in_shape[dim]}")
+    check_in_bounds(index, in_shape[dim], lambda bad: RuntimeError(
+        f"index {bad} is out of bounds for dimension {dim} with size {in_shape[dim]}"), allow_negative=False)
     if src is not None and src._dtype is not input._dtype:
         raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
     return dim

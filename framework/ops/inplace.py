@@ -10,6 +10,7 @@ from ..autograd.composite import edge_of, rename_inplace
 from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.registry import kernels
+from ..graphs import recording
 from ..tensor import Tensor
 from . import elementwise, matrix, shape
 
@@ -96,6 +97,8 @@ def store_out(out, result):
     if result._data.shape == out._data.shape:
         kernels("copy_", out._device.type).forward(None, out._data, result._data)
     else:
+        if recording.LIVE:
+            recording.released(out._data, result._data.shape)  # a captured graph holding the old buffer refuses
         out._data = result._data  # a fresh result: out now holds it (PyTorch's resize of out)
     out._version_counter[0] += 1
     return out

@@ -13,6 +13,7 @@ from .. import dtypes
 from ..autograd.composite import composite
 from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled
+from ..graphs import recording
 from ..tensor import Tensor
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -155,6 +156,10 @@ def _check_class_targets(input, target, weight, ignore_index):
     if weight is not None and (weight.ndim != 1 or weight.numel() != n_classes):
         raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes or no classes but "
                            f"got weight tensor of shape: {list(weight.shape)}")
+    recording.host_op(_check_target_range, target, n_classes, ignore_index)  # a graph replay checks again
+
+
+def _check_target_range(target, n_classes, ignore_index):
     bounds = _host_range(target)
     if bounds is not None and (bounds[0] < 0 or bounds[1] >= n_classes):  # two reductions in the common case
         values = target._host().reshape(-1)
@@ -285,15 +290,19 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     if target.shape != input.shape:
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
                          f"({input.shape}) is deprecated. Please ensure they have the same size.")
-    for name, values in (("input", input), ("target", target)):
-        bounds = _host_range(values)
-        if bounds is not None and not (bounds[0] >= 0 and bounds[1] <= 1):  # nan fails both comparisons
-            raise RuntimeError(f"all elements of {name} should be between 0 and 1")
+    recording.host_op(_check_probabilities, input, target)  # a graph replay checks again
     _no_grad_argument("binary_cross_entropy", "weight", weight)
     if weight is not None:
         from .elementwise import broadcast_shapes
         weight = _like(weight, input).expand(broadcast_shapes(tuple(target.shape), tuple(weight.shape)))
     return run("binary_cross_entropy", (input, _like(target, input), weight), (reduction,))
+
+
+def _check_probabilities(input, target):
+    for name, values in (("input", input), ("target", target)):
+        bounds = _host_range(values)
+        if bounds is not None and not (bounds[0] >= 0 and bounds[1] <= 1):  # nan fails both comparisons
+            raise RuntimeError(f"all elements of {name} should be between 0 and 1")
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
@@ -314,10 +323,14 @@ def embedding(weight, indices, padding_idx=None):
         got = indices.type() if isinstance(indices, Tensor) else type(indices).__name__
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
                            f"Long, Int; but got {got} instead (while checking arguments for embedding)")
-    bounds = _host_range(indices)
-    if bounds is not None and (bounds[0] < 0 or bounds[1] >= weight.shape[0]):
-        raise IndexError("index out of range in self")
+    recording.host_op(_check_embedding_indices, indices, weight.shape[0])  # a graph replay checks again
     return run("embedding", (weight, indices), (padding_idx,))
+
+
+def _check_embedding_indices(indices, rows):
+    bounds = _host_range(indices)
+    if bounds is not None and (bounds[0] < 0 or bounds[1] >= rows):
+        raise IndexError("index out of range in self")
 
 
 __all__ = ["gelu", "silu", "leaky_relu", "softplus", "elu", "celu", "hardtanh", "threshold", "hardswish",

@@ -12,8 +12,9 @@ PyTorch's implementation flags are accepted where PyTorch accepts them:
 multi-tensor launch per group) and on the CPU runs the same rule; `capturable=True`
 is for CUDA-graph capture, which needs parameters on a capturable device (an
 AssertionError otherwise, as in PyTorch); the step count stays a CPU tensor here
-(framework captures no graphs yet), where PyTorch keeps it on the parameter's
-device. `differentiable=True` runs the rule with Tensor ops under autograd, so
+(a graph capture records the whole update as one call, which reads it and the
+groups' hyper-parameters at each replay: framework.graphs), where PyTorch keeps
+it on the parameter's device. `differentiable=True` runs the rule with Tensor ops under autograd, so
 gradients flow through the update (and non-leaf parameters are accepted).
 """
 import copy
@@ -24,6 +25,7 @@ from itertools import chain
 from .. import dtypes
 from ..autograd.grad_mode import enable_grad, set_grad_enabled
 from ..creation import tensor
+from ..graphs import recording
 from ..tensor import Tensor, typename
 from . import _fused
 
@@ -168,10 +170,14 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        recording.host_op(self._update)  # a graph capture records the update as one call, replayed as such
+        return loss
+
+    def _update(self):
+        """Every group's update rule, reading the groups' hyper-parameters (a scheduler's lr) when it runs."""
         with set_grad_enabled(bool(self.defaults.get("differentiable"))):
             for group in self.param_groups:
                 self._step_group(group)
-        return loss
 
     def _step_group(self, group):
         raise NotImplementedError

@@ -15,9 +15,9 @@ class Cases(dict):
         return register
 
 
-def run_cases(cases):
+def run_cases(cases, backend="mpi"):
     import framework.distributed as dist
-    dist.init_process_group("mpi")
+    dist.init_process_group(backend)
     rank = dist.get_rank()
     errors = {}
     for name, function in cases.items():

@@ -4,6 +4,8 @@ JSON object {case: [rank 0's error or null, rank 1's error or null]} as the last
 
 Inputs are small integers, exact in every dtype (bfloat16 included), so results compare exactly.
 """
+import datetime
+
 import numpy as np
 
 import framework as fw
@@ -142,7 +144,7 @@ for _dtype in ("float32", "bfloat16", "int64", "bool"):
         expect(out, values(9, (2, 2), dtype, salt=rank), dtype)
 
 for _dtype in ("float32", "bfloat16", "int32"):
-    for _op in ("SUM", "AVG", "MAX"):
+    for _op in ("SUM", "AVG", "MAX", "MIN", "PRODUCT"):
         if _op == "AVG" and not floating(_dtype):
             continue
 
@@ -237,6 +239,33 @@ def _barrier(rank):
     assert dist.barrier() is None
     work = dist.barrier(async_op=True)
     assert work.wait() and work.is_completed()
+
+
+def _expect_runtime_error(text, call):
+    try:
+        call()
+    except RuntimeError as error:
+        assert str(error).startswith(text), error
+    else:
+        raise AssertionError(f"no error ({text})")
+
+
+@case("monitored_barrier-names-the-late-rank")
+def _monitored_barrier(rank):
+    # rank 1 is late: it enters each failing barrier only once rank 0 has given up on it (told by a message)
+    short = datetime.timedelta(milliseconds=200)
+    for wait_all_ranks in (False, True):
+        if rank == 0:
+            _expect_runtime_error(f"[Rank 0]: Rank{'s' if wait_all_ranks else ''} 1 failed to pass monitoredBarrier "
+                                  "in 200 ms", lambda: dist.monitored_barrier(timeout=short,
+                                                                              wait_all_ranks=wait_all_ranks))
+            dist.send(fw.ones(1), dst=1)
+        else:
+            dist.recv(fw.ones(1), src=0)
+            _expect_runtime_error("Rank 1 successfully reached monitoredBarrier, but received errors while waiting "
+                                  "for send/recv from rank 0", lambda: dist.monitored_barrier(timeout=short))
+    assert dist.monitored_barrier(timeout=datetime.timedelta(seconds=60)) is None  # on time: both pass
+    assert dist.monitored_barrier(wait_all_ranks=True) is None
 
 
 @case("objects")

@@ -31,10 +31,17 @@ def environment():
             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def run(program, *args, ranks=2, timeout=TIMEOUT_S):
-    """The finished process (stdout, stderr, returncode) of `program` on `ranks` ranks (0: plain python)."""
+def run(program, *args, ranks=2, timeout=TIMEOUT_S, env=None):
+    """The finished process (stdout, stderr, returncode) of `program` on `ranks` ranks (0: plain python), with
+    `env`'s variables on top of environment()'s."""
     skip_without_mpi()
     command = [sys.executable, program, *args]
     if ranks:
         command = [MPIEXEC, "-n", str(ranks), *command]
-    return subprocess.run(command, cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, cwd=ROOT, env={**environment(), **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+# The fake NCCL (fake_nccl.py) reads a cuda tensor's memory on the host: its programs run `cuda` in Triton's
+# interpreter even where a GPU is present.
+INTERPRETED = {"TRITON_INTERPRET": "1"}

@@ -1,7 +1,9 @@
-"""A world of one, started by plain `python` (no mpiexec): run by test_process_group.py.
+"""A world of one, started by plain `python` (no mpiexec), over MPI then over the fake NCCL: run by
+test_process_group.py.
 Prints one line per check; the test compares them."""
 import framework as fw
 import framework.distributed as dist
+from tests.distributed import fake_nccl
 
 dist.init_process_group(backend="mpi", world_size=1, rank=0)
 tensor = fw.arange(4.0)
@@ -16,4 +18,11 @@ except ValueError as error:
 try:
     dist.init_process_group(backend="nccl")
 except RuntimeError as error:
-    print("nccl", "not implemented" in str(error))
+    print("nccl", "needs nccl4py" in str(error))
+fake_nccl.install()  # a world of one over the fake NCCL: cuda tensors served by Triton's interpreter
+dist.init_process_group(backend="nccl")
+tensor = fw.arange(4.0, device="cuda")
+dist.all_reduce(tensor, op=dist.ReduceOp.AVG)
+dist.broadcast(tensor, src=0)
+print("nccl world", dist.get_world_size(), dist.get_backend(), tensor.tolist(), fake_nccl.CALLS[-2:])
+dist.destroy_process_group()

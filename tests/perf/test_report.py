@@ -5,6 +5,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
+import framework as fw
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -132,3 +136,23 @@ def test_attention_memory_grows_linearly_in_the_length_where_the_unfused_grows_q
     result = memory.rows("cpu", 1, 2, (256, 512, 1024), 16, "float32", causal=False)
     assert memory.growth(result, "fused") < 2.2 and memory.growth(result, "unfused") > 3.0
     assert result[-1][1]["fused"] < result[-1][1]["unfused"] / 4
+
+
+def test_train_bench_captured_step_matches_the_eager_step_and_its_rows_use_the_eager_baselines():
+    bench = _perf_module("train_bench")
+    sizes, batch = bench.MODELS[0][1:]
+    params, batches = bench._initial_state(sizes, batch)
+    eager = bench.library_step(fw, "cpu", params, batches, "Adam")
+    captured = bench.library_step(fw, "cpu", params, batches, "Adam", captured=True)
+    for i in range(4):  # warm-up, capture, then replays
+        assert np.array_equal(eager(i).detach().numpy(), captured(i).detach().numpy())
+    assert bench.parse_args(["--capture"]).capture
+    timing = {"min_s": 1e-4, "max_s": 1e-4, "loss": 1.0, "maxrss_mib": 1.0}
+    table = {("tutorial", "SGD", "fp32"): {"framework": {**timing, "median_s": 4e-4},
+                                           "torch": {**timing, "median_s": 5e-4},
+                                           "numpy": {**timing, "median_s": 1e-4}},
+             ("tutorial, captured", "SGD", "fp32"): {"framework": {**timing, "median_s": 1.4e-4}}}
+    rows, headers = bench.step_rows(table, ["framework", "torch", "numpy"])
+    captured_row = dict(zip(headers, rows[1]))
+    assert captured_row["x torch"] == "0.28x" and captured_row["x numpy"] == "1.40x"
+    assert captured_row["target (x torch)"] == "<= 0.3x: met; <= 1.5x numpy: met"

@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from ... import random as _cpu_random
+from ...graphs import recording
 
 from triton_kernels import random as _kernels
 
@@ -76,6 +77,8 @@ class Generator:
 
     def _fill(self, array, launcher, *args):
         """Run `launcher(out, seed, offset, *args)` on `array` (through a contiguous array when it is not one)."""
+        if recording.ACTIVE is not None:
+            recording.refuse_random_draw()  # a graph capture records draws as host ops, or refuses them
         out = array if array.is_contiguous() else empty(array.shape, array.dtype)
         self._offset += launcher(out, self._seed, self._offset, *args)
         if out is not array:

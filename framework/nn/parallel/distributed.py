@@ -3,7 +3,8 @@
 Construction makes every rank start from rank 0's parameters and buffers; each backward pass
 averages the gradients in buckets while it runs (reducer.py), so after `optimizer.step()` all
 replicas stay identical. Inputs are each rank's own share of the global batch (see
-framework.utils.data.distributed.DistributedSampler). CPU modules over the 'mpi' backend.
+framework.utils.data.distributed.DistributedSampler). CPU modules over the 'mpi' backend, `cuda` modules over
+'nccl' (the framework drives one GPU per process, cuda:0: launch one process per GPU).
 """
 import contextlib
 
@@ -43,10 +44,16 @@ def _leaves_reached(outputs):
     return leaves
 
 
+def _index(device):
+    """The GPU index in a device_ids entry (0, "cuda:0", a framework.device)."""
+    from ...device import device as as_device
+    return device if isinstance(device, int) else as_device(device).index or 0
+
+
 class DistributedDataParallel(Module):
-    """PyTorch's DistributedDataParallel for CPU modules. `dim`, `check_reduction`, `gradient_as_bucket_view`
-    and `static_graph` are accepted and change nothing here (averaged gradients are copied into `.grad`);
-    `device_ids`/`output_device` are for GPU modules, which need the unimplemented 'nccl' backend."""
+    """PyTorch's DistributedDataParallel for CPU and `cuda` modules. `dim`, `check_reduction`,
+    `gradient_as_bucket_view` and `static_graph` are accepted and change nothing here (averaged gradients are
+    copied into `.grad`); `device_ids`/`output_device` may name the module's one GPU (cuda:0), or be None."""
 
     def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True, init_sync=True,
                  process_group=None, bucket_cap_mb=None, find_unused_parameters=False, check_reduction=False,
@@ -58,12 +65,19 @@ class DistributedDataParallel(Module):
         if not params:
             raise RuntimeError("DistributedDataParallel is not needed when a module doesn't have any parameter that "
                                "requires a gradient.")
-        devices = {str(p.device) for p in module.parameters()} | {str(b.device) for b in module.buffers()}
-        if devices != {"cpu"}:
-            raise RuntimeError(f"DistributedDataParallel over the 'mpi' backend takes CPU modules; this one has "
-                               f"parameters or buffers on {sorted(devices)}. cuda modules need the 'nccl' backend, "
-                               "which framework.distributed does not implement yet.")
-        if device_ids is not None or output_device is not None:
+        devices = {p.device.type for p in module.parameters()} | {b.device.type for b in module.buffers()}
+        if len(devices) != 1:
+            raise RuntimeError(f"DistributedDataParallel's module must be on one device, got parameters or buffers "
+                               f"on {sorted(devices)}")
+        group = distributed.process_group._group(process_group)
+        if group is not None:
+            distributed.process_group.device_backend(group, params[0])  # the group can move them: else its error
+        if devices == {"cuda"} and (any(_index(d) != 0 for d in device_ids or ())
+                                    or output_device is not None and _index(output_device) != 0):
+            raise ValueError(f"DistributedDataParallel: the framework drives one GPU per process, cuda:0 (make each "
+                             f"process see its own GPU with CUDA_VISIBLE_DEVICES); got device_ids {device_ids}, "
+                             f"output_device {output_device}")
+        if devices == {"cpu"} and (device_ids is not None or output_device is not None):
             raise ValueError("DistributedDataParallel device_ids and output_device arguments only work with "
                              f"single-device/multiple-device GPU modules or CPU modules, but got device_ids "
                              f"{device_ids}, output_device {output_device}, and module parameters {sorted(devices)}.")

@@ -8,11 +8,14 @@ average is started as an asynchronous all_reduce, so communication overlaps the 
 backward. Buckets start strictly in index order, the same on every rank, because MPI requires
 every rank to issue its collectives in the same order. A callback queued on the autograd
 engine waits for them all at the end of the pass and writes the averages back into `.grad`.
+Buckets live on the parameters' device, and the copies in and out of them are framework ops, so on
+`cuda` they are kernels on the stream that also carries NCCL's reductions: nothing waits on the host.
 """
 import numpy as np
 
 from ... import distributed
 from ...autograd.engine import queue_callback
+from ...autograd.grad_mode import no_grad
 
 _UNFINISHED = ("Expected to have finished reduction in the prior iteration before starting a new one. This error "
                "indicates that your module has parameters that were not used in producing loss. You can enable "
@@ -28,17 +31,23 @@ class Bucket:
         self.indices = indices  # positions in the module's parameter list
         self.params = params
         self.offsets = np.cumsum([0] + [p.numel() for p in params]).tolist()
-        self.flat = zeros(self.offsets[-1], dtype=params[0].dtype)
+        self.flat = zeros(self.offsets[-1], dtype=params[0].dtype, device=params[0].device)
         self.ready = set()
         self.work = None
 
 
+FIRST_BUCKET_BYTES = 1024 * 1024  # PyTorch's dist._DEFAULT_FIRST_BUCKET_BYTES
+
+
 def make_buckets(params, cap_bytes):
-    """Reverse order, one dtype per bucket, a new bucket once the current one holds cap_bytes."""
+    """Reverse order, one dtype per bucket, a new bucket once the current one holds cap_bytes. The first bucket
+    closes at 1 MiB already (PyTorch's rule): the last layers' gradients, ready first, start moving while backward
+    still computes the others."""
     buckets, current, size = [], [], 0
     for index in reversed(range(len(params))):
         param = params[index]
-        if current and (size >= cap_bytes or params[current[-1]].dtype != param.dtype):
+        cap = min(cap_bytes, FIRST_BUCKET_BYTES) if not buckets else cap_bytes
+        if current and (size >= cap or params[current[-1]].dtype != param.dtype):
             buckets.append(current)
             current, size = [], 0
         current.append(index)
@@ -80,9 +89,11 @@ class Reducer:
         self.locally_used[:] = 0
         self.expecting = True
         self.callback_queued = False
-        for index in unused:
+        for index in unused:  # their gradient as it stands (accumulated under no_sync), else zeros: PyTorch's rule
             bucket, position = self.where[index]
-            bucket.flat._data[bucket.offsets[position]:bucket.offsets[position + 1]] = 0
+            slot, grad = bucket.flat[bucket.offsets[position]:bucket.offsets[position + 1]], self.params[index].grad
+            with no_grad():
+                slot.zero_() if grad is None else slot.copy_(grad.reshape(-1))
             self._mark_ready(bucket, position)
 
     def _hook(self, index):
@@ -93,7 +104,8 @@ class Reducer:
                 self.callback_queued = True
                 queue_callback(self._finish)
             bucket, position = self.where[index]
-            bucket.flat._data[bucket.offsets[position]:bucket.offsets[position + 1]] = param.grad._data.reshape(-1)
+            with no_grad():
+                bucket.flat[bucket.offsets[position]:bucket.offsets[position + 1]].copy_(param.grad.reshape(-1))
             self.locally_used[index] = 1
             self._mark_ready(bucket, position)
         return hook
@@ -126,17 +138,19 @@ class Reducer:
             for position, (index, param) in enumerate(zip(bucket.indices, bucket.params)):
                 if used is not None and not used[index]:
                     continue
-                average = bucket.flat._data[bucket.offsets[position]:bucket.offsets[position + 1]].reshape(param.shape)
-                if param.grad is None:
-                    from ...creation import tensor
-                    param.grad = tensor(average.copy(), dtype=param.dtype)
-                else:
-                    param.grad._data[...] = average
-                    param.grad._version_counter[0] += 1
+                average = bucket.flat[bucket.offsets[position]:bucket.offsets[position + 1]].view(param.shape)
+                with no_grad():
+                    if param.grad is None:
+                        param.grad = average.clone()
+                    else:
+                        param.grad.copy_(average)
 
     def _all_reduce_max(self, flags):
+        """The flags' maximum over the ranks, moved on the parameters' device (the group's backend for it)."""
         from ...creation import from_numpy
-        distributed.all_reduce(from_numpy(flags), op=distributed.ReduceOp.MAX, group=self.group)
+        moved = from_numpy(flags).to(self.params[0].device)
+        distributed.all_reduce(moved, op=distributed.ReduceOp.MAX, group=self.group)
+        flags[...] = moved.cpu().numpy()
 
     def remove_hooks(self):
         for handle in self.handles:

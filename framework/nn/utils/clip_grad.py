@@ -15,6 +15,7 @@ import warnings
 from ... import dtypes
 from ...autograd.grad_mode import no_grad
 from ...creation import tensor
+from ...graphs import recording  # the fused cuda launches are host ops of a graph capture
 from ...ops.shape import stack
 from ...tensor import Tensor
 
@@ -66,7 +67,8 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     with no_grad():
         if _fused(tensors, norm_type):
             from ...backends.cuda import grad_norm
-            total = Tensor._from_raw(grad_norm.total_norm([t._data for t in tensors], norm_type), tensors[0]._device)
+            total = Tensor._from_raw(recording.host_op(grad_norm.total_norm, [t._data for t in tensors], norm_type),
+                                     tensors[0]._device)
         else:
             total = _composed_total_norm(tensors, norm_type)
         if error_if_nonfinite:
@@ -85,7 +87,7 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
         if _fused(grads):
             from ...backends.cuda import grad_norm
             total = total_norm if total_norm._device == grads[0]._device else total_norm.to(grads[0]._device)
-            grad_norm.scale([g._data for g in grads], total._data, max_norm)
+            recording.host_op(grad_norm.scale, [g._data for g in grads], total._data, max_norm)
             _bump_versions(grads)
             return
         # max_norm / (total + 1e-6) as PyTorch evaluates it (a number over a tensor is reciprocal, then multiply)
@@ -110,7 +112,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if grads and not error_if_nonfinite and _fused(grads, norm_type):
         from ...backends.cuda import grad_norm
         with no_grad():
-            total = grad_norm.total_norm([g._data for g in grads], norm_type, max_norm=float(max_norm))
+            total = recording.host_op(grad_norm.total_norm, [g._data for g in grads], norm_type, float(max_norm))
         _bump_versions(grads)
         return Tensor._from_raw(total, grads[0]._device)
     total_norm = get_total_norm(grads, norm_type, error_if_nonfinite, foreach)

@@ -193,6 +193,12 @@ def _errors(rank):
         assert "device_ids and output_device" in str(error)
     else:
         raise AssertionError("device_ids accepted for a CPU module")
+    try:
+        DDP(nn.Linear(2, 2).to("cuda"))
+    except RuntimeError as error:
+        assert "cuda tensors need the 'nccl' backend" in str(error), error
+    else:
+        raise AssertionError("a cuda module accepted by an 'mpi' group")
     frozen = nn.Linear(2, 2).requires_grad_(False)
     try:
         DDP(frozen)

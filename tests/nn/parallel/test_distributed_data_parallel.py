@@ -28,6 +28,15 @@ def test_needs_a_process_group():
         DistributedDataParallel(nn.Linear(2, 2))
 
 
-def test_cuda_modules_need_nccl():
-    with pytest.raises(RuntimeError, match="'nccl' backend"):
-        DistributedDataParallel(nn.Linear(2, 2).to("cuda"))
+
+def test_buckets_follow_backward_order_and_close_the_first_at_1_mib():
+    import framework as fw
+    from framework.nn.parallel.reducer import make_buckets
+    params = [fw.zeros(1 << 20), fw.zeros(300_000), fw.zeros(10), fw.zeros(3, dtype=fw.float64), fw.zeros(5)]
+    mib = 1024 * 1024
+    assert [b.indices for b in make_buckets(params, 25 * mib)] == [[4], [3], [2, 1, 0]]  # a dtype change closes one
+    assert [b.indices for b in make_buckets(params[:3], 25 * mib)] == [[2, 1], [0]]  # 1.2 MB >= the first's 1 MiB
+    assert [b.indices for b in make_buckets(params[:3], 40)] == [[2], [1], [0]]  # full at 40 bytes
+    assert [b.indices for b in make_buckets(params[1:3], 25 * mib)] == [[1, 0]]
+    bucket = make_buckets(params[:3], 25 * mib)[0]
+    assert bucket.offsets == [0, 10, 300_010] and bucket.flat.shape == (300_010,)

@@ -25,6 +25,10 @@ import weakref
 import numpy as np
 
 ACTIVE = None  # the Recorder of the capture in progress, or None
+# The framework.cuda.CUDAGraph capture in progress (framework/backends/cuda/graphs.py), or None. A CUDA graph
+# replays its launches with the arguments they had at capture, so what depends on host values that change
+# between steps (an optimizer's learning rate and step count, a generator's offset) is refused during it.
+CUDA_GRAPH = None
 LIVE = weakref.WeakSet()  # Graphs holding a capture: told when a tensor's buffer is replaced (`released`)
 
 # Ops whose output size depends on the values of their input: a replay into fixed-size buffers cannot hold them.
@@ -190,6 +194,17 @@ def released(array, new_shape):
             g._stale = (f"A static tensor of this graph was {change} after the capture, so a replay would read and "
                         "write its old buffer. Copy new values into static tensors with copy_() (same shape), or "
                         "capture a new graph for the new shape.")
+
+
+def refuse_in_cuda_graph(what):
+    """Raise when a framework.cuda.CUDAGraph is being captured: `what` depends on host values that its replays
+    would freeze (see CUDA_GRAPH)."""
+    if CUDA_GRAPH is not None:
+        raise RuntimeError(f"{what} cannot be captured in a framework.cuda.CUDAGraph: its launches would keep the "
+                           f"host values of the capture (learning rate, step count, random offset) at every replay. "
+                           f"Capture the forward and backward (framework.cuda.make_graphed_callables) and run it "
+                           f"outside the graph, or capture the whole step with framework.graphs.capture, whose "
+                           f"replays read those values afresh")
 
 
 def refuse_random_draw():

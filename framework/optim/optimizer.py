@@ -166,6 +166,7 @@ class Optimizer:
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns the closure's loss (or None)."""
+        recording.refuse_in_cuda_graph("optimizer.step()")
         loss = None
         if closure is not None:
             with enable_grad():

@@ -1,9 +1,15 @@
 """PyTorch's CUDA graph API: `framework.cuda.CUDAGraph`, `framework.cuda.graph`, `framework.cuda.graph_pool_handle`.
 
 On a GPU a CUDAGraph is a stream capture (stream_capture.py): the captured kernels, copies and fills replay with
-one launch, into the same memory. Under Triton's interpreter there is no stream to capture, so the same object
-records the backend's kernels and replays them (framework.graphs.Graph): one meaning on every runtime, and the
-tests of a captured step run in CI.
+one launch, into the same memory, and the capture itself runs nothing. Under Triton's interpreter there is no
+stream to capture, so the same object records the backend's kernels with framework.graphs' recorder and replays
+them; the recorder runs them as it records, so the device memory is put back afterwards (`_InterpretedCapture`):
+one meaning on both runtimes, and the captured steps' tests run in CI.
+
+What cannot be captured raises on both: reading a value on the host or waiting for the device, and launches
+whose arguments are host values that change between steps, an optimizer's step and random draws
+(graphs/recording.py, CUDA_GRAPH). Capture the forward and backward (make_graphed_callables) and step the
+optimizer outside; framework.graphs.capture captures whole steps, optimizer included, on every device.
 
 Static tensors, as in PyTorch: replay reads the tensors the capture read and writes the tensors it wrote, so new
 inputs are copied into the captured input tensors before replay(), and outputs are read from the captured
@@ -33,6 +39,54 @@ def graph_pool_handle():
     return _PoolHandle()
 
 
+class _InterpretedCapture:
+    """A CUDA graph under Triton's interpreter: framework.graphs' recorder, which runs the captured kernels (on
+    host memory) while recording them. A GPU's capture runs nothing, so at its end the device memory alive at
+    its start is put back as it was: parameters, inputs and statistics are those a GPU would leave. The same
+    calls are refused as on a GPU (host reads and waits, optimizer steps, random draws)."""
+
+    def __init__(self, rt):
+        from ...graphs import Graph
+        self._runtime = rt
+        self._graph = Graph()
+        self._restore = None
+
+    def capture_begin(self, pool=None, capture_error_mode="global"):
+        from ...graphs import recording
+        from .memory import snapshot_device_memory
+        if recording.ACTIVE is not None or self._runtime.capture is not None:
+            raise RuntimeError("Cannot capture a CUDA graph while another capture is underway on this process")
+        self._graph.capture_begin(pool, capture_error_mode)
+        self._restore = snapshot_device_memory()
+        self._runtime.capture = recording.CUDA_GRAPH = self
+
+    def _leave(self):
+        from ...graphs import recording
+        self._runtime.capture = recording.CUDA_GRAPH = None
+        restore, self._restore = self._restore, None
+        if restore is not None:
+            restore()
+
+    def capture_end(self):
+        try:
+            self._graph.capture_end()
+        finally:
+            self._leave()
+
+    def abandon(self):
+        self._graph._abandon()
+        self._leave()
+
+    def replay(self):
+        self._graph.replay()
+
+    def reset(self):
+        self._graph.reset()
+
+    def pool(self):
+        return self._graph.pool()
+
+
 class CUDAGraph:
     """A captured sequence of `cuda` work: capture_begin() / capture_end(), then replay(); reset() frees it."""
 
@@ -52,8 +106,7 @@ class CUDAGraph:
             from .stream_capture import StreamCapture
             impl = StreamCapture(rt)
         else:
-            from ...graphs import Graph
-            impl = Graph()
+            impl = _InterpretedCapture(rt)
         impl.capture_begin(self._pool_handle.pool, capture_error_mode)
         self._pool_handle.pool = impl.pool()
         self._impl = impl

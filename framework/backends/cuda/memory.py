@@ -5,6 +5,8 @@ On a GPU, storage comes from cuda-core's DeviceMemoryResource: a stream-ordered 
 with PyTorch's caching allocator. Under the interpreter, storage is a numpy byte array on the host.
 Sizes are counted rounded up to 512 bytes, as PyTorch's allocator reports them.
 """
+import weakref
+
 import numpy as np
 
 from ...cuda import OutOfMemoryError
@@ -22,6 +24,9 @@ class _Stats:
 
 
 STATS = _Stats()
+# Under the interpreter, every live storage (host memory): a CUDA graph capture there runs its kernels, and puts
+# back afterwards what they wrote, since a GPU's capture runs nothing (graphs.py, snapshot_device_memory).
+HOST_STORAGES = weakref.WeakSet()
 
 
 def _format_bytes(n):
@@ -34,7 +39,7 @@ def _format_bytes(n):
 class Storage:
     """One allocation: `address` is its first byte on the device (or on the host under the interpreter)."""
 
-    __slots__ = ("address", "nbytes", "host", "_buffer", "_counted")
+    __slots__ = ("address", "nbytes", "host", "_buffer", "_counted", "__weakref__")
 
     def __init__(self, nbytes):
         self._counted = 0
@@ -60,6 +65,7 @@ class Storage:
             start = (-raw.ctypes.data) % 64
             self.host = raw[start:start + max(nbytes, 1)]
             self.address = self.host.ctypes.data
+            HOST_STORAGES.add(self)
         self._counted = counted
         STATS.allocated += counted
         if STATS.allocated > STATS.peak:
@@ -82,6 +88,16 @@ def _oom_message(nbytes, rt, limit):
             f"{_format_bytes(rt.total_memory)} of which {_format_bytes(free)} is free "
             f"({_format_bytes(STATS.allocated)} allocated by framework; per-process memory fraction "
             f"{STATS.memory_fraction:g}).")
+
+
+def snapshot_device_memory():
+    """Under the interpreter: a function that puts every storage alive now back as it is now."""
+    saved = [(storage, storage.host.copy()) for storage in list(HOST_STORAGES)]
+
+    def restore():
+        for storage, content in saved:
+            storage.host[...] = content
+    return restore
 
 
 def memory_allocated():

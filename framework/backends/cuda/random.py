@@ -77,6 +77,7 @@ class Generator:
 
     def _fill(self, array, launcher, *args):
         """Run `launcher(out, seed, offset, *args)` on `array` (through a contiguous array when it is not one)."""
+        recording.refuse_in_cuda_graph("Drawing random numbers (dropout, rand, randn, ...)")
         if recording.ACTIVE is not None:
             recording.refuse_random_draw()  # a graph capture records draws as host ops, or refuses them
         out = array if array.is_contiguous() else empty(array.shape, array.dtype)

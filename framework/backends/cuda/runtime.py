@@ -90,7 +90,7 @@ class InterpreterRuntime:
 
     name = "Triton interpreter (host memory)"
     device_count = 1
-    capture = None  # no stream to capture: framework.cuda.CUDAGraph records the kernels instead (framework/graphs)
+    capture = None  # the CUDAGraph capture under way (graphs.py records the kernels: no stream to capture)
 
     def __init__(self):
         # Nominal device size: what allocations may use before OutOfMemoryError (half the host's memory).
@@ -98,7 +98,10 @@ class InterpreterRuntime:
         self.total_memory = int(os.environ.get("FRAMEWORK_INTERPRETER_MEMORY", pages * os.sysconf("SC_PAGE_SIZE") // 2))
 
     def synchronize(self):
-        pass
+        if self.capture is not None:  # as on a GPU (DriverRuntime.synchronize)
+            from .stream_capture import capture_error
+            self.capture.abandon()
+            raise capture_error("framework.cuda.synchronize()")
 
     def record_time(self):
         return time.perf_counter()

@@ -15,10 +15,13 @@ no stream to capture: CUDAGraph records the backend's kernels instead, framework
 * Uploads made while capturing (a fused optimizer's table of tensor addresses, a Python scalar turned into a
   tensor) are copied into pinned host memory that the graph owns, never the runtime's reused staging ring, so
   that each replay copies the bytes the capture saw.
+* Launches whose arguments are host values that change from step to step are refused (graphs/recording.py,
+  CUDA_GRAPH): an optimizer's step (learning rate, step count) and random draws (the generator's offset).
 * Whatever would make the host wait for the device (a copy to the host such as `.item()`, `synchronize`,
   timing events, autotuning a kernel, `empty_cache`) cannot be captured: the runtime raises
   `capture_error(...)` naming it, and the capture is abandoned.
 """
+from ...graphs import recording
 
 # Block sizes are rounded up to this, as PyTorch's allocator rounds small blocks, so that a block freed during a
 # capture fits the many same-sized tensors of the next layer.
@@ -139,7 +142,7 @@ class StreamCapture:
         builder.begin_building(capture_error_mode)
         self._builder = builder
         runtime.stream, runtime.stream_handle, runtime.memory_resource = side, int(side.handle), self._pool
-        runtime.capture = self
+        runtime.capture = recording.CUDA_GRAPH = self
 
     def upload(self, dst_address, host_array):
         """A host-to-device copy inside the capture, from pinned memory the graph keeps (see the module doc)."""
@@ -180,7 +183,7 @@ class StreamCapture:
     def _restore(self):
         runtime = self._runtime
         runtime.stream, runtime.stream_handle, runtime.memory_resource = self._saved
-        runtime.capture = None
+        runtime.capture = recording.CUDA_GRAPH = None
 
     def replay(self):
         if self._graph is None:

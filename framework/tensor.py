@@ -12,6 +12,7 @@ from . import dtypes
 from .autograd import function as _function
 from .autograd.graph import AccumulateGrad
 from .autograd.grad_mode import is_grad_enabled
+from .backends.device_backend import backend_for
 from .device import CPU, device as _device_cls
 
 _BY_NUMPY = dtypes._BY_NUMPY
@@ -309,9 +310,7 @@ class Tensor:
 
     def _host(self):
         """The data as a numpy array on the host (a view on the CPU, a copy from a GPU)."""
-        if self._device.type == "cpu":
-            return self._data
-        return self._data.to_numpy()
+        return backend_for(self._device).to_host(self._data)
 
     def to(self, *args, **kwargs):
         from .ops.shape import to

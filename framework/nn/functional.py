@@ -199,13 +199,18 @@ def dropout(input, p=0.5, training=True, inplace=False):
         return input
     if p == 1:
         noise = zeros((), dtype=input.dtype, device=input.device)
-    elif input.device.type == "cpu":
-        mask = random.bernoulli_mask(tuple(input.shape), 1 - p)
-        noise = from_numpy(mask.astype(input._dtype.np) / input._dtype.np.type(1 - p))
-    else:  # drawn on the device (Philox), never on the host
-        mask = random.for_device(input.device, None).bernoulli_mask(tuple(input.shape), 1 - p)
-        noise = Tensor._from_raw(mask, input.device).to(input._dtype) / (1 - p)
+    else:
+        noise = _dropout_noise(input, tuple(input.shape), p)
     return input.mul_(noise) if inplace else input * noise
+
+
+def _dropout_noise(input, shape, p):
+    """The mask of the kept elements (drawn from the input's device's stream: on cuda on the device, never on the
+    host) divided by 1 - p in the input's dtype, as PyTorch's CPU kernel divides it."""
+    mask = random.for_device(input.device, None).bernoulli_mask(shape, 1 - p)
+    if input.device.type == "cpu":
+        return from_numpy(mask.astype(input._dtype.np) / input._dtype.np.type(1 - p))
+    return Tensor._from_raw(mask, input.device).to(input._dtype) / (1 - p)
 
 
 def _feature_dropout(input, p, training, inplace):
@@ -218,12 +223,8 @@ def _feature_dropout(input, p, training, inplace):
     shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
     if p == 1:
         noise = zeros((), dtype=input.dtype, device=input.device)
-    elif input.device.type == "cpu":
-        mask = random.bernoulli_mask(shape, 1 - p)
-        noise = from_numpy(mask.astype(input._dtype.np) / input._dtype.np.type(1 - p))
     else:
-        mask = random.for_device(input.device, None).bernoulli_mask(shape, 1 - p)
-        noise = Tensor._from_raw(mask, input.device).to(input._dtype) / (1 - p)
+        noise = _dropout_noise(input, shape, p)
     return input.mul_(noise) if inplace else input * noise
 
 

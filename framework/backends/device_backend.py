@@ -15,7 +15,11 @@ module of one device:
 Arrays are the backend's raw arrays (numpy on the CPU, CudaArray on `cuda`); `dtype` is a numpy dtype. So the core
 (tensor, creation, autograd, optim, amp, nn, ops, random) names no device module and no triton_kernels: it calls
 `backend_for(tensor.device)` (tests/backends/test_device_backend.py scans for such imports). A new device registers
-one object; a recorder that captures a step for replay wraps the registered ones.
+one object. A recorder that captures a step for replay wraps a registered one:
+`register_backend(kind, Recorder(backend_for(kind)))`, and puts the original back with `register_backend` after;
+the core looks its backend up at each call, so it keeps no reference to the one replaced. The modules that may
+name a device are the backends themselves, framework/cuda.py (torch.cuda) and utils/dlpack.py (DLPack's device
+codes are particular runtimes' memory); the test lists them with their reasons.
 
 A backend registers itself when its package is imported: the CPU's (backends/numpy) with `import framework`, the
 cuda one with framework.backends.cuda, which imports Triton and so is loaded by `backend_for("cuda")` on first use

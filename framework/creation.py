@@ -9,6 +9,7 @@ import numpy as np
 from . import dtypes
 from . import random as _random
 from . import scalars
+from .backends.device_backend import backend_for
 from .device import CPU, default_device, device as _device
 from .graphs import recording
 from .ops.inplace import check_out, store_out
@@ -18,6 +19,12 @@ from .tensor import Tensor
 def _target(device):
     """`device`, or when None the default device (set_default_device, `with framework.device(...)`), or None."""
     return device if device is not None else default_device()
+
+
+def _device_of(device):
+    """The device a factory places its result on: `device`, else the default device, else the CPU."""
+    device = _target(device)
+    return CPU if device is None else _device(device)
 
 
 def _finish(data, dtype, device, requires_grad):
@@ -214,16 +221,12 @@ def from_numpy(array):
 def _filled(size, value, dtype, device, requires_grad):
     shape = _size_args(size)
     dtype = dtype or dtypes.get_default_dtype()
-    device = _target(device)
-    value = scalars.checked_fill(value, dtype, math.prod(shape), "cpu" if device is None else _device(device).type)
-    if device is not None and _device(device).type == "cuda":
-        from . import cuda
-        cuda._require_available()
-        from .backends.cuda.common import full as device_full
-        out = Tensor._from_raw(recording.host_op(device_full, shape, value, dtype.np), _device("cuda", 0))
-        return out.requires_grad_(True) if requires_grad else out
+    target = _device_of(device)
+    value = scalars.checked_fill(value, dtype, math.prod(shape), target.type)
+    backend = backend_for(target)
     # a graph replay fills again: the step may write into the tensor in place (an accumulator made by zeros())
-    return _finish(recording.host_op(np.full, shape, value, dtype.np), None, device, requires_grad)
+    out = Tensor._from_raw(recording.host_op(backend.full, shape, value, dtype.np), backend.device)
+    return out.requires_grad_(True) if requires_grad else out
 
 
 @_supports_out
@@ -241,7 +244,9 @@ def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=F
           memory_format=None):
     shape = _size_args(size)
     dtype = dtype or dtypes.get_default_dtype()
-    return _finish(np.empty(shape, dtype=dtype.np), None, device, requires_grad)
+    backend = backend_for(_device_of(device))
+    out = Tensor._from_raw(backend.empty(shape, dtype.np), backend.device)
+    return out.requires_grad_(True) if requires_grad else out
 
 
 @_supports_out
@@ -355,18 +360,11 @@ def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
 def _sampled(device, generator, requires_grad, sampler, *args):
     """A tensor from `sampler` of the device's random stream: PyTorch's CPU stream, or Philox on cuda (drawn
     there, never on the host)."""
-    device = _target(device)
-    target = None if device is None else _device(device)
-    if target is not None and target.type == "cuda":
-        from . import cuda
-        cuda._require_available()
-        draw = functools.partial(getattr(_random.for_device(target, generator), sampler), generator=generator)
-        array = recording.host_op(draw, *args)
-        out = Tensor._from_raw(array, _device("cuda", 0))
-        return out.requires_grad_(True) if requires_grad else out
-    _random.for_device(target, generator)
-    draw = functools.partial(getattr(_random, sampler), generator=generator)
-    return _finish(recording.host_op(draw, *args), None, device, requires_grad)  # a graph replay draws again
+    target = _device_of(device)
+    stream = _random.for_device(target, generator)  # checks the generator's device first
+    draw = functools.partial(getattr(stream, sampler), generator=generator)
+    out = Tensor._from_raw(recording.host_op(draw, *args), backend_for(target).device)  # a graph replay draws again
+    return out.requires_grad_(True) if requires_grad else out
 
 
 def _require_float(name, dtype):

@@ -17,8 +17,10 @@ import sys
 
 import numpy as np
 
+from .backends.device_backend import backend_for, loaded_backends
 from .graphs import recording
 
+_THIS_MODULE = sys.modules[__name__]  # the CPU backend's stream (backends/numpy/backend.py)
 _FRESH_GENERATOR_SEED = 67280421310721  # torch.Generator().initial_seed()
 _MT_WORDS = 624
 _FLOAT16, _FLOAT32, _FLOAT64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
@@ -117,32 +119,30 @@ class Generator:
 default_generator = Generator()
 default_generator.seed()  # PyTorch too seeds its default generator nondeterministically at import
 
-# The seed the cuda generator starts from when its backend loads after a manual_seed (None: nondeterministic).
-seed_for_cuda = None
+# The seed of the last manual_seed (None: never called): a device backend loaded after it (cuda's imports Triton,
+# so it loads on first use) seeds its default generator with it.
+last_manual_seed = None
 
 
 def manual_seed(seed):
     """Seed the default generator of every device, as torch.manual_seed does; returns the CPU generator."""
-    global seed_for_cuda
-    default_generator.manual_seed(seed)
-    cuda_random = sys.modules.get("framework.backends.cuda.random")
-    if cuda_random is not None:
-        cuda_random.manual_seed(seed)
-    else:
-        seed_for_cuda = seed  # the cuda backend is not loaded (it imports Triton): it seeds itself when it is
+    global last_manual_seed
+    default_generator.manual_seed(seed)  # first: an out-of-range seed raises before any device is seeded
+    last_manual_seed = seed
+    for backend in loaded_backends():
+        if backend.random is not _THIS_MODULE:
+            backend.random.default_generator.manual_seed(seed)
     return default_generator
 
 
 def for_device(device, generator):
-    """The sampling module for `device` (this one, or the cuda backend's Philox), after checking `generator`."""
+    """The random stream of `device` (None: the CPU) -- this module on the CPU, its backend's on other devices --
+    after checking that `generator`, when given, is one of that device's."""
     kind = "cpu" if device is None else getattr(device, "type", str(device).split(":")[0])
     if generator is not None and getattr(generator, "device", "cpu") != kind:
         raise RuntimeError(f"Expected a '{kind}' device type for generator but found "
                            f"'{getattr(generator, 'device', 'cpu')}'")
-    if kind == "cpu":
-        return sys.modules[__name__]
-    from .backends.cuda import random as cuda_random
-    return cuda_random
+    return backend_for(kind).random
 
 
 seed = default_generator.seed

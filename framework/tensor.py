@@ -12,6 +12,7 @@ from . import dtypes
 from .autograd import function as _function
 from .autograd.graph import AccumulateGrad
 from .autograd.grad_mode import is_grad_enabled
+from .backends.device_backend import backend_for
 from .device import CPU, device as _device_cls
 from .graphs import recording as _recording
 
@@ -322,9 +323,7 @@ class Tensor:
         """The data as a numpy array on the host (a view on the CPU, a copy from a GPU)."""
         if _recording.ACTIVE is not None:
             _recording.refuse_host_read()
-        if self._device.type == "cpu":
-            return self._data
-        return self._data.to_numpy()
+        return backend_for(self._device).to_host(self._data)
 
     def to(self, *args, **kwargs):
         from .ops.shape import to

@@ -13,6 +13,7 @@ from enum import Enum
 
 from .. import dtypes
 from ..autograd.grad_mode import no_grad
+from ..backends.device_backend import backend_for
 from ..creation import full
 from ..device import device as _device
 from ..tensor import Tensor
@@ -109,17 +110,13 @@ class GradScaler:
 
     def _unscale_group(self, optimizer, dtype, grads, inv_scale, found_inf):
         """Unscale `grads` (one device, one dtype) in place; set `found_inf` to 1 if any holds inf or nan."""
-        fused = [g for g in grads if g.device.type == "cuda" and g._data.is_contiguous()]
+        backend = backend_for(found_inf.device)
+        fused = [g for g in grads if g._data.is_contiguous()] if dtype in backend.multi_tensor_dtypes else []
         if fused:
-            from triton_kernels import amp as kernels
-            from triton_kernels.optimizer import build_table
-            from ..backends.cuda.array import from_numpy
             key = (id(optimizer), dtype)
-            table = build_table([(g._data, g._data) for g in fused], len(kernels.UNSCALE_SLOTS), upload=from_numpy,
-                                previous=self._tables.get(key))
-            self._tables[key] = table
             scale = self._scale if self._scale.device == found_inf.device else self._scale.to(found_inf.device)
-            kernels.unscale_(table, scale._data, found_inf._data)
+            self._tables[key] = backend.unscale_grads_([g._data for g in fused], scale._data, found_inf._data,
+                                                       previous=self._tables.get(key))
             for g in fused:  # written in place behind autograd's back: bump versions as in-place ops do
                 g._version_counter[0] += 1
         for g in grads:
@@ -266,24 +263,9 @@ class GradScaler:
 
 
 def _update_scale_(scale, tracker, found_inf, growth_factor, backoff_factor, growth_interval):
-    """PyTorch's `_amp_update_scale_`, in place on the 0-d tensors: one launch on cuda, numpy on the CPU."""
-    if scale.device.type == "cuda":
-        from triton_kernels.amp import update_scale_
-        update_scale_(scale._data, tracker._data, found_inf._data, growth_factor, backoff_factor, growth_interval)
-    else:
-        import numpy as np
-        s, t, f = scale._data, tracker._data, found_inf._data
-        if f.reshape(()) != 0:
-            s[...] = np.float32(float(s.reshape(())) * backoff_factor)
-            t[...] = 0
-        else:
-            successful = int(t.reshape(())) + 1
-            if successful == growth_interval:
-                grown = np.float32(float(s.reshape(())) * growth_factor)
-                if np.isfinite(grown):
-                    s[...] = grown
-                t[...] = 0
-            else:
-                t[...] = successful
+    """PyTorch's `_amp_update_scale_`, in place on the 0-d tensors, by their device's backend (one launch on cuda,
+    numpy on the CPU)."""
+    backend_for(scale.device).update_scale_(scale._data, tracker._data, found_inf._data, growth_factor,
+                                            backoff_factor, growth_interval)
     scale._version_counter[0] += 1
     tracker._version_counter[0] += 1

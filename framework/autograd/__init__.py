@@ -1,6 +1,5 @@
 """`framework.autograd`: backward, grad, Function, grad mode and gradcheck."""
-import numpy as np
-
+from ..backends.device_backend import backend_for
 from .engine import run_backward
 from .function import Function, FunctionCtx, _edge
 from .graph import accumulate_graph
@@ -12,10 +11,7 @@ __all__ = ["Function", "FunctionCtx", "backward", "grad", "no_grad", "enable_gra
 
 def _ones_like_raw(out):
     data = out._data
-    if out._device.type == "cuda":
-        from ..backends.cuda.common import full
-        return full(data.shape, 1, data.dtype)
-    return np.ones(data.shape, data.dtype)
+    return backend_for(out._device).full(data.shape, 1, data.dtype)
 
 
 def _make_grads(outputs, grad_outputs, create_graph=False):

@@ -2,6 +2,7 @@
 differences."""
 import numpy as np
 
+from ..backends.device_backend import backend_for
 from .grad_mode import no_grad
 
 
@@ -46,15 +47,16 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
         for k, x in enumerate(diff_inputs):
             numerical = np.zeros((x.numel(), n_out))
             data = x._data  # perturbed in place, restored after each probe
+            backend = backend_for(x._device)
             flat_index = list(np.ndindex(data.shape))
             for i, idx in enumerate(flat_index):
-                original = _element(data, idx)
+                original = _element(backend, data, idx)
                 # grad mode stays as it is: gradgradcheck's function takes gradients inside
-                _set_element(data, idx, original + eps)
+                _set_element(backend, data, idx, original + eps)
                 plus = _output_values(func, inputs, out_index)
-                _set_element(data, idx, original - eps)
+                _set_element(backend, data, idx, original - eps)
                 minus = _output_values(func, inputs, out_index)
-                _set_element(data, idx, original)
+                _set_element(backend, data, idx, original)
                 numerical[i] = (plus - minus) / (2 * eps)
             if not np.allclose(analytical[k], numerical, rtol=rtol, atol=atol):
                 message = (f"Jacobian mismatch for output {out_index} with respect to input {k},\n"
@@ -65,19 +67,18 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     return True
 
 
-def _element(data, idx):
-    """One element of a backend array (numpy, or a device array), as a Python float."""
-    if isinstance(data, np.ndarray):
-        return float(data[idx])
-    return float(data[idx].to_numpy())
+def _element(backend, data, idx):
+    """One element of a backend array, as a Python float."""
+    return float(backend.to_host(_element_view(data, idx)).reshape(-1)[0])
 
 
-def _set_element(data, idx, value):
-    if isinstance(data, np.ndarray):
-        data[idx] = value
-    else:
-        from ..backends.cuda.common import copy_into
-        copy_into(data[idx], value)
+def _set_element(backend, data, idx, value):
+    backend.copy_into(_element_view(data, idx), value)
+
+
+def _element_view(data, idx):
+    """The element of `data` at `idx` as a one-element view (an integer index would give a numpy scalar)."""
+    return data[tuple(slice(i, i + 1) for i in idx)] if idx else data
 
 
 def _output_values(func, inputs, out_index):

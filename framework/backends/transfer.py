@@ -2,16 +2,15 @@
 from ..autograd.function import _edge
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.graph import KernelContext, node_class
+from .device_backend import backend_for
 
 
 def move_raw(data, source, target):
     """A backend array on `source` as a backend array on `target` (a copy)."""
     if source.type == target.type:
         return data
-    from . import cuda  # the cuda backend loads on the first transfer to or from it
-    if target.type == "cuda":
-        return cuda.array.from_numpy(data)
-    return data.to_numpy()
+    # through the host: a device's backend loads (checking the device is usable) on the first transfer to it
+    return backend_for(target).from_host(backend_for(source).to_host(data))
 
 
 def _backward(ctx, grad):
@@ -21,9 +20,6 @@ def _backward(ctx, grad):
 def to_device(x, target):
     """A copy of `x` on `target`, differentiable (ToCopyBackward0)."""
     from ..tensor import Tensor
-    if "cuda" in (target.type, x._device.type):
-        from .. import cuda
-        cuda._require_available()
     out = Tensor._from_raw(move_raw(x._data, x._device, target), target)
     if x._requires_grad and is_grad_enabled():
         ctx = KernelContext((True,))

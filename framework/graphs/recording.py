@@ -24,6 +24,8 @@ import weakref
 
 import numpy as np
 
+from ..backends.device_backend import loaded_backends
+
 ACTIVE = None  # the Recorder of the capture in progress, or None
 # The framework.cuda.CUDAGraph capture in progress (framework/backends/cuda/graphs.py), or None. A CUDA graph
 # replays its launches with the arguments they had at capture, so what depends on host values that change
@@ -225,16 +227,16 @@ def refuse_random_draw():
 
 # ---- buffers ----------------------------------------------------------------------------------------------
 
-def _cuda_array_type():
-    module = sys.modules.get("framework.backends.cuda.array")
-    return None if module is None else module.CudaArray
+def _backend_of(x):
+    """The loaded device backend whose raw arrays are of x's type, or None."""
+    for backend in loaded_backends():
+        if type(x) is backend.array_type:
+            return backend
+    return None
 
 
 def is_raw(x):
-    if type(x) is np.ndarray:
-        return True
-    cuda_array = _cuda_array_type()
-    return cuda_array is not None and type(x) is cuda_array
+    return type(x) is np.ndarray or _backend_of(x) is not None
 
 
 def _raw_inputs(args):
@@ -274,5 +276,4 @@ def copy_into(static, value):
     if type(static) is np.ndarray:
         np.copyto(static, value)
         return
-    from ..autograd.registry import KERNELS
-    KERNELS["copy_"]["cuda"].forward(None, static, value)
+    _backend_of(static).copy_into(static, value)

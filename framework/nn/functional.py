@@ -198,24 +198,26 @@ def dropout(input, p=0.5, training=True, inplace=False):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0 or input.numel() == 0:
         return input
-    noise = _dropout_noise(input, tuple(input.shape), p)
+    if p == 1:
+        noise = zeros((), dtype=input.dtype, device=input.device)
+    else:
+        noise = _dropout_noise(input, tuple(input.shape), p)
     return input.mul_(noise) if inplace else input * noise
 
 
 def _dropout_noise(input, shape, p):
-    """mask / (1 - p) of `shape`, in input's dtype, on its device. The draw is a recorded host op: a captured step
-    draws fresh numbers at each replay, where its eager step would (framework.graphs)."""
-    if p == 1:
-        return zeros((), dtype=input.dtype, device=input.device)
+    """The mask of the kept elements (drawn from the input's device's stream: on cuda on the device, never on the
+    host) divided by 1 - p in the input's dtype, as PyTorch's CPU kernel divides it. The draw is a recorded host
+    op: a captured step draws fresh numbers at each replay, where its eager step would (framework.graphs)."""
+    stream = random.for_device(input.device, None)
     if input.device.type == "cpu":
-        return from_numpy(recording.host_op(_cpu_noise, shape, 1 - p, input._dtype.np))
-    # drawn on the device (Philox), never on the host
-    mask = recording.host_op(random.for_device(input.device, None).bernoulli_mask, shape, 1 - p)
+        return from_numpy(recording.host_op(_cpu_noise, stream, shape, 1 - p, input._dtype.np))
+    mask = recording.host_op(stream.bernoulli_mask, shape, 1 - p)
     return Tensor._from_raw(mask, input.device).to(input._dtype) / (1 - p)
 
 
-def _cpu_noise(shape, keep, np_dtype):
-    return random.bernoulli_mask(shape, keep).astype(np_dtype) / np_dtype.type(keep)
+def _cpu_noise(stream, shape, keep, np_dtype):
+    return stream.bernoulli_mask(shape, keep).astype(np_dtype) / np_dtype.type(keep)
 
 
 def _feature_dropout(input, p, training, inplace):
@@ -226,7 +228,10 @@ def _feature_dropout(input, p, training, inplace):
     if not training or p == 0 or input.numel() == 0:
         return input
     shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
-    noise = _dropout_noise(input, shape, p)
+    if p == 1:
+        noise = zeros((), dtype=input.dtype, device=input.device)
+    else:
+        noise = _dropout_noise(input, shape, p)
     return input.mul_(noise) if inplace else input * noise
 
 

@@ -132,9 +132,9 @@ def dropout_stream(device, counters):
         raise RuntimeError("scaled_dot_product_attention with dropout_p > 0 cannot be captured in a graph yet: its "
                            "random stream is fixed at capture. Capture it with dropout_p=0.0 (eval), or run it "
                            "eagerly.")
-    if device.type == "cpu":
-        return _random.default_generator.get_state()
     generator = _random.for_device(device, None).default_generator
+    if device.type == "cpu":
+        return generator.get_state()
     seed, offset = generator.initial_seed(), generator.get_offset()
     generator.set_offset(offset + counters)
     return (seed, offset)
@@ -143,14 +143,14 @@ def dropout_stream(device, counters):
 def dropout_keep(shape, dropout_p, stream, device):
     """The bool Tensor of the elements of the (N, H, L_q, L_k) attention that dropout keeps, drawn again from
     `stream` as the kernels draw it (for derivative formulas; L_q x L_k per head, unlike the kernels)."""
+    device_random = _random.for_device(device, None)
     if device.type == "cpu":
-        generator = _random.Generator().set_state(stream)
-        return Tensor._from_raw(_random.bernoulli_mask(shape, 1 - dropout_p, generator), device)
-    cuda_random = _random.for_device(device, None)
-    generator = cuda_random.Generator().manual_seed(stream[0])
+        generator = device_random.Generator().set_state(stream)
+        return Tensor._from_raw(device_random.bernoulli_mask(shape, 1 - dropout_p, generator), device)
+    generator = device_random.Generator().manual_seed(stream[0])
     generator.set_offset(stream[1])
     padded = tuple(shape[:-1]) + (4 * -(-shape[-1] // 4),)  # the kernels' rows take whole Philox counters
-    return Tensor._from_raw(cuda_random.bernoulli_mask(padded, 1 - dropout_p, generator), device)[..., :shape[-1]]
+    return Tensor._from_raw(device_random.bernoulli_mask(padded, 1 - dropout_p, generator), device)[..., :shape[-1]]
 
 
 def _node_name(device, query, mask):

@@ -11,6 +11,7 @@ from ..autograd.function import run
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.registry import kernels
 from ..graphs import recording
+from ..backends.device_backend import backend_for
 from ..tensor import Tensor
 from . import elementwise, matrix, shape
 
@@ -184,14 +185,9 @@ def _random_fill(self, name, *args, generator):
     from .. import random
     if not self._dtype.is_floating_point:
         raise RuntimeError(f"\"{name}\" not implemented for '{self._dtype.scalar_name}'")
-    sampler = random.for_device(self._device, generator)
-    if self._device.type == "cpu":
-        import numpy as np
-        values = np.empty(self._data.shape, dtype=self._dtype.np)
-    else:
-        from ..backends.cuda.array import empty
-        values = empty(self._data.shape, self._dtype.np)
-    getattr(sampler, name)(values, *args, generator)
+    stream = random.for_device(self._device, generator)
+    values = backend_for(self._device).empty(self._data.shape, self._dtype.np)
+    getattr(stream, name)(values, *args, generator)
     return write_(self, Tensor._from_raw(values, self._device))
 
 

@@ -1,8 +1,9 @@
-"""multinomial: PyTorch's signature and errors, then the device's sampler (PyTorch's CPU stream on the CPU; the
-Philox stream on `cuda`, see framework/backends/cuda/sampling.py)."""
+"""multinomial: PyTorch's signature and errors, then the device backend's sampler (PyTorch's CPU stream on the CPU,
+backends/numpy/sampling.py; the Philox stream on `cuda`, backends/cuda/sampling.py)."""
 import builtins
 
 from .. import random as _random
+from ..backends.device_backend import backend_for
 from ..tensor import Tensor
 
 _MAX_CATEGORIES = 1 << 24  # PyTorch keeps indices exact in float32
@@ -30,11 +31,8 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     out_shape = input.shape[:-1] + (num_samples,)
     if input.shape[0] == 0:
         return empty(out_shape, dtype=dtypes.int64, device=input.device)
-    if input.device.type == "cuda":
-        from ..backends.cuda import sampling
-    else:
-        from ..backends.numpy import sampling
-    raw = sampling.multinomial(input.detach()._data, num_samples, builtins.bool(replacement), generator)
+    raw = backend_for(input.device).multinomial(input.detach()._data, num_samples, builtins.bool(replacement),
+                                                 generator)
     return Tensor._from_raw(raw, input.device)
 
 

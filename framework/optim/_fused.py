@@ -1,27 +1,25 @@
-"""The `cuda` path of the optimizers: one multi-tensor launch updates all of a group's parameters.
+"""The multi-tensor path of the optimizers: one launch updates all of a group's parameters.
 
-On `cuda`, a rule written with Tensor operators (the per-parameter path of _fast_path.py) costs about ten
-kernel launches per parameter per step. Instead, the parameters of a group that qualify -- on cuda,
-contiguous, with a gradient and state of their own dtype and shape, float32/float16/bfloat16/float64 -- are
-updated by one launch of a triton_kernels.optimizer kernel per (dtype, state class), which finds their
-addresses in a device table (normally one launch per group). The rest take the per-parameter path as before,
-so CPU runs never come here.
+On a device with multi-tensor kernels (`cuda`), a rule written with Tensor operators (the per-parameter path of
+_fast_path.py) costs about ten kernel launches per parameter per step. Instead, the parameters of a group that
+qualify -- contiguous, with a gradient and state of their own dtype and shape, of a dtype in the device
+backend's `multi_tensor_dtypes` -- are updated by one `fused_optimizer_step` of the backend per (dtype, state
+class), which finds their addresses in a device table (normally one launch per group). The rest take the
+per-parameter path as before; the CPU backend has no such kernels, so CPU runs never come here.
 
 The table is kept on the optimizer and uploaded again only when an address or a size changes: a new .grad
 tensor each step after zero_grad(set_to_none=True) when the allocator places it elsewhere, or parameters and
 state replaced (load_state_dict, `p.data = ...`).
 """
-from .. import dtypes
+from ..backends.device_backend import backend_for
 
 # Tests switch this off to run the per-parameter Tensor path on cuda.
 ENABLED = True
 
-_DTYPES = (dtypes.float32, dtypes.float16, dtypes.bfloat16, dtypes.float64)
-
 
 def supports(param):
-    """Whether `param` can ever take a fused cuda launch (its device and dtype)."""
-    return param._device.type == "cuda" and param._dtype in _DTYPES
+    """Whether `param` can ever take a fused launch (its device's backend has one for its dtype)."""
+    return param._dtype in backend_for(param._device).multi_tensor_dtypes
 
 
 def _matches(param, tensor):
@@ -31,8 +29,8 @@ def _matches(param, tensor):
 
 def split(params, state, state_names):
     """(params the fused path takes, params left to the per-parameter path). A parameter qualifies when it
-    and its gradient are contiguous cuda tensors of one supported dtype, and so are the `state_names`
-    tensors it already has."""
+    and its gradient are contiguous tensors of one device and a dtype its multi-tensor kernels take, and so are
+    the `state_names` tensors it already has."""
     if not ENABLED:
         return [], params
     fused, rest = [], []
@@ -54,17 +52,14 @@ class GroupLaunches:
         self._previous = cache.get(index, {})
         self._tables = cache[index] = {}  # only what this step used is kept
 
-    def launch(self, step_fn, slots, rows, **hyper):
-        """`step_fn(table, **hyper)` over `rows`: per parameter, (param, grad, *state) Tensors or None, in the
-        order of `slots` (a rule's slot names in triton_kernels.optimizer)."""
-        from triton_kernels import optimizer as kernels
-
-        from ..backends.cuda.array import from_numpy
+    def launch(self, rule, rows, **hyper):
+        """One step of optimizer `rule` over `rows`: per parameter, (param, grad, *state) Tensors or None, in the
+        rule's slot order (device_backend.MultiTensorKernels.fused_optimizer_step), all on one device."""
         key = tuple(id(row[0]) for row in rows)
-        table = kernels.build_table([tuple(None if t is None else t._data for t in row) for row in rows],
-                                    len(slots), upload=from_numpy, previous=self._previous.get(key))
-        self._tables[key] = table
-        step_fn(table, **hyper)
+        backend = backend_for(rows[0][0]._device)
+        self._tables[key] = backend.fused_optimizer_step(
+            rule, [tuple(None if t is None else t._data for t in row) for row in rows],
+            previous=self._previous.get(key), **hyper)
         for row in rows:  # written in place behind autograd's back: bump versions as in-place ops do
             for slot, tensor in enumerate(row):
                 if slot != 1 and tensor is not None:

@@ -77,7 +77,6 @@ class Adagrad(Optimizer):
 
     def _fused_step(self, group, params):
         """The cuda path: RMSprop's kernel with the squares summed (one launch per dtype and step count)."""
-        from triton_kernels.optimizer import ADAGRAD_SLOTS, adagrad_step
 
         def count_step(p):
             return p._dtype, _fast_path.increment_step(self._state_of(p, group)["step"])
@@ -86,5 +85,5 @@ class Adagrad(Optimizer):
         lr = float(group["lr"])
         for (_, step), params in _fused.classes(params, count_step):
             rows = [(p, p.grad, self.state[p]["sum"]) for p in params]
-            launches.launch(adagrad_step, ADAGRAD_SLOTS, rows, lr=lr / (1 + (step - 1) * group["lr_decay"]),
+            launches.launch("adagrad", rows, lr=lr / (1 + (step - 1) * group["lr_decay"]),
                             eps=group["eps"], weight_decay=group["weight_decay"], maximize=group["maximize"])

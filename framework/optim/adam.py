@@ -103,7 +103,6 @@ class Adam(Optimizer):
 
     def _fused_step(self, group, params):
         """The cuda path: one launch per dtype and step count (the bias corrections are per launch)."""
-        from triton_kernels.optimizer import ADAM_SLOTS, adam_step
         amsgrad = group["amsgrad"]
 
         def count_step(p):
@@ -114,6 +113,6 @@ class Adam(Optimizer):
         for (_, step), params in _fused.classes(params, count_step):
             rows = [(p, p.grad, self.state[p]["exp_avg"], self.state[p]["exp_avg_sq"],
                      self.state[p]["max_exp_avg_sq"] if amsgrad else None) for p in params]
-            launches.launch(adam_step, ADAM_SLOTS, rows, lr=float(group["lr"]), beta1=group["betas"][0],
+            launches.launch("adam", rows, lr=float(group["lr"]), beta1=group["betas"][0],
                             beta2=group["betas"][1], eps=group["eps"], weight_decay=group["weight_decay"], step=step,
                             amsgrad=amsgrad, maximize=group["maximize"], decoupled=group["decoupled_weight_decay"])

@@ -68,7 +68,6 @@ class Adamax(Optimizer):
 
     def _fused_step(self, group, params):
         """The cuda path: the Adam family's kernel, rule "adamax" (one launch per dtype and step count)."""
-        from triton_kernels.optimizer import ADAMAX_SLOTS, adamax_step
 
         def count_step(p):
             return p._dtype, _fast_path.increment_step(self._state_of(p)["step"])
@@ -76,6 +75,6 @@ class Adamax(Optimizer):
         launches = _fused.GroupLaunches(self, group)
         for (_, step), params in _fused.classes(params, count_step):
             rows = [(p, p.grad, self.state[p]["exp_avg"], self.state[p]["exp_inf"]) for p in params]
-            launches.launch(adamax_step, ADAMAX_SLOTS, rows, lr=float(group["lr"]), beta1=group["betas"][0],
+            launches.launch("adamax", rows, lr=float(group["lr"]), beta1=group["betas"][0],
                             beta2=group["betas"][1], eps=group["eps"], weight_decay=group["weight_decay"], step=step,
                             maximize=group["maximize"])

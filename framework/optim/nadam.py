@@ -108,7 +108,6 @@ class NAdam(Optimizer):
 
     def _fused_step(self, group, params):
         """The cuda path: the Adam family's kernel, rule "nadam" (one launch per dtype, step and mu_product)."""
-        from triton_kernels.optimizer import NADAM_SLOTS, nadam_step
 
         def advance(p):
             step, _, step_sizes = self._advance(self._state_of(p), group)
@@ -117,7 +116,7 @@ class NAdam(Optimizer):
         launches = _fused.GroupLaunches(self, group)
         for (_, step, (grad_step, exp_avg_step)), params in _fused.classes(params, advance):
             rows = [(p, p.grad, self.state[p]["exp_avg"], self.state[p]["exp_avg_sq"]) for p in params]
-            launches.launch(nadam_step, NADAM_SLOTS, rows, lr=float(group["lr"]), beta1=group["betas"][0],
+            launches.launch("nadam", rows, lr=float(group["lr"]), beta1=group["betas"][0],
                             beta2=group["betas"][1], eps=group["eps"], weight_decay=group["weight_decay"], step=step,
                             grad_step_size=grad_step, exp_avg_step_size=exp_avg_step, maximize=group["maximize"],
                             decoupled=group["decoupled_weight_decay"])

@@ -91,7 +91,6 @@ class RAdam(Optimizer):
 
     def _fused_step(self, group, params):
         """The cuda path: the Adam family's kernel, rule "radam" (one launch per dtype and step count)."""
-        from triton_kernels.optimizer import RADAM_SLOTS, radam_step
 
         def count_step(p):
             return p._dtype, _fast_path.increment_step(self._state_of(p)["step"])
@@ -99,7 +98,7 @@ class RAdam(Optimizer):
         launches = _fused.GroupLaunches(self, group)
         for (_, step), params in _fused.classes(params, count_step):
             rows = [(p, p.grad, self.state[p]["exp_avg"], self.state[p]["exp_avg_sq"]) for p in params]
-            launches.launch(radam_step, RADAM_SLOTS, rows, lr=float(group["lr"]), beta1=group["betas"][0],
+            launches.launch("radam", rows, lr=float(group["lr"]), beta1=group["betas"][0],
                             beta2=group["betas"][1], eps=group["eps"], weight_decay=group["weight_decay"], step=step,
                             rectification=rectification(group["betas"][1], step), maximize=group["maximize"],
                             decoupled=group["decoupled_weight_decay"])

@@ -94,7 +94,6 @@ class RMSprop(Optimizer):
 
     def _fused_step(self, group, params):
         """The cuda path: one launch per dtype."""
-        from triton_kernels.optimizer import RMSPROP_SLOTS, rmsprop_step
         momentum, centered = group["momentum"], group["centered"]
 
         def count_step(p):
@@ -106,6 +105,6 @@ class RMSprop(Optimizer):
         for _, params in _fused.classes(params, count_step):
             rows = [(p, p.grad, self.state[p]["square_avg"], self.state[p]["momentum_buffer"] if momentum > 0 else None,
                      self.state[p]["grad_avg"] if centered else None) for p in params]
-            launches.launch(rmsprop_step, RMSPROP_SLOTS, rows, lr=float(group["lr"]), alpha=group["alpha"],
+            launches.launch("rmsprop", rows, lr=float(group["lr"]), alpha=group["alpha"],
                             eps=group["eps"], weight_decay=group["weight_decay"], momentum=momentum,
                             centered=centered, maximize=group["maximize"])

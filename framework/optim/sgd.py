@@ -74,7 +74,6 @@ class SGD(Optimizer):
 
     def _fused_step(self, group, params):
         """The cuda path: one launch per dtype (and per first/later step of the momentum buffers)."""
-        from triton_kernels.optimizer import SGD_SLOTS, sgd_step
         momentum = group["momentum"]
 
         def first_step(p):
@@ -89,6 +88,6 @@ class SGD(Optimizer):
         launches = _fused.GroupLaunches(self, group)
         for (_, first), params in _fused.classes(params, lambda p: (p._dtype, first_step(p))):
             rows = [(p, p.grad, self.state[p]["momentum_buffer"] if momentum != 0 else None) for p in params]
-            launches.launch(sgd_step, SGD_SLOTS, rows, lr=float(group["lr"]), momentum=momentum,
+            launches.launch("sgd", rows, lr=float(group["lr"]), momentum=momentum,
                             dampening=group["dampening"], weight_decay=group["weight_decay"],
                             nesterov=group["nesterov"], maximize=group["maximize"], first_step=first)

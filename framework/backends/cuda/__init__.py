@@ -40,6 +40,7 @@ if _HAS_TRITON:
     from triton_kernels import tuning as _tuning
 
     register_composed("cuda")
+    from . import backend  # noqa: F401  (the cuda device backend: allocation, copies, random, multi-tensor launches)
     RAW_DEVICES[array.CudaArray] = _device("cuda", 0)
     _tuning.set_allowed(not settings.are_deterministic_algorithms_enabled())
 

@@ -88,8 +88,8 @@ class Generator:
 
 
 default_generator = Generator()
-if _cpu_random.seed_for_cuda is not None:
-    default_generator.manual_seed(_cpu_random.seed_for_cuda)  # framework.manual_seed ran before this backend loaded
+if _cpu_random.last_manual_seed is not None:
+    default_generator.manual_seed(_cpu_random.last_manual_seed)  # framework.manual_seed ran before this loaded
 else:
     default_generator.seed()  # PyTorch seeds its default CUDA generators nondeterministically too
 

@@ -16,6 +16,7 @@ from . import distance  # noqa: F401
 from . import batch_norm, conv, pooling, resample  # noqa: F401
 from . import rnn_step  # noqa: F401
 from . import attention  # noqa: F401
+from . import backend  # noqa: F401  (the CPU's device backend: allocation, copies, random stream)
 from ..composed import register_composed
 from .common import without_float_warnings
 

@@ -1,9 +1,10 @@
 """Gradient clipping: `clip_grad_norm_`, `get_total_norm`, `clip_grads_with_norm_`, `clip_grad_value_`.
 
-On `cuda`, when every gradient is a contiguous float tensor of one device, the total norm is one launch over
-all of them (partial sums per program) and clipping a second (the partials folded, the coefficient
-min(max_norm / (norm + 1e-6), 1) computed and applied on the device): no per-parameter launches and nothing
-read back (triton_kernels/grad_norm.py). Anywhere else -- the CPU, gradients on several devices, the 0 "norm",
+On a device with multi-tensor kernels (`cuda`), when every gradient is a contiguous float tensor of one device,
+the total norm is one launch over all of them (partial sums per program) and clipping a second (the partials
+folded, the coefficient min(max_norm / (norm + 1e-6), 1) computed and applied on the device): no per-parameter
+launches and nothing read back (the device backend's total_norm and scale_by_total_norm_; on cuda
+triton_kernels/grad_norm.py). Anywhere else -- the CPU, gradients on several devices, the 0 "norm",
 an empty gradient under an inf norm -- PyTorch's own composition runs: each tensor's norm, the norm of those,
 then a multiply by the coefficient, all as tensor ops on the tensors' devices.
 `error_if_nonfinite=True` reads the total back once, as PyTorch does, to raise before anything is scaled.
@@ -14,25 +15,25 @@ import warnings
 
 from ... import dtypes
 from ...autograd.grad_mode import no_grad
+from ...backends.device_backend import backend_for
 from ...creation import tensor
 from ...graphs import recording  # the fused cuda launches are host ops of a graph capture
 from ...ops.shape import stack
 from ...tensor import Tensor
-
-_FUSED_DTYPES = (dtypes.float32, dtypes.float16, dtypes.bfloat16, dtypes.float64)
-
 
 def _as_list(tensors):
     return [tensors] if isinstance(tensors, Tensor) else list(tensors)
 
 
 def _fused(tensors, norm_type=2.0):
-    """Whether the cuda kernels take these tensors: one cuda device, contiguous floats, a sum-of-powers norm."""
+    """Whether the device's multi-tensor kernels take these tensors: one device, contiguous, dtypes the kernels
+    take, a sum-of-powers norm."""
     first = tensors[0]._device
-    if first.type != "cuda" or norm_type == 0:
+    fused_dtypes = backend_for(first).multi_tensor_dtypes
+    if not fused_dtypes or norm_type == 0:
         return False
     for t in tensors:
-        if t._device != first or t._dtype not in _FUSED_DTYPES or not t._data.is_contiguous():
+        if t._device != first or t._dtype not in fused_dtypes or not t._data.is_contiguous():
             return False
         if math.isinf(norm_type) and t.numel() == 0:
             return False  # vector_norm refuses the inf norms of nothing: the composed path raises it
@@ -66,8 +67,8 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
         return tensor(0.0)
     with no_grad():
         if _fused(tensors, norm_type):
-            from ...backends.cuda import grad_norm
-            total = Tensor._from_raw(recording.host_op(grad_norm.total_norm, [t._data for t in tensors], norm_type),
+            backend = backend_for(tensors[0]._device)
+            total = Tensor._from_raw(recording.host_op(backend.total_norm, [t._data for t in tensors], norm_type),
                                      tensors[0]._device)
         else:
             total = _composed_total_norm(tensors, norm_type)
@@ -85,9 +86,9 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
         return
     with no_grad():
         if _fused(grads):
-            from ...backends.cuda import grad_norm
             total = total_norm if total_norm._device == grads[0]._device else total_norm.to(grads[0]._device)
-            recording.host_op(grad_norm.scale, [g._data for g in grads], total._data, max_norm)
+            recording.host_op(backend_for(grads[0]._device).scale_by_total_norm_, [g._data for g in grads], total._data,
+                              max_norm)
             _bump_versions(grads)
             return
         # max_norm / (total + 1e-6) as PyTorch evaluates it (a number over a tensor is reciprocal, then multiply)
@@ -110,9 +111,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     grads = [p.grad for p in parameters if p.grad is not None]
     norm_type = float(norm_type)
     if grads and not error_if_nonfinite and _fused(grads, norm_type):
-        from ...backends.cuda import grad_norm
         with no_grad():
-            total = recording.host_op(grad_norm.total_norm, [g._data for g in grads], norm_type, float(max_norm))
+            total = recording.host_op(backend_for(grads[0]._device).total_norm, [g._data for g in grads], norm_type,
+                                      float(max_norm))
         _bump_versions(grads)
         return Tensor._from_raw(total, grads[0]._device)
     total_norm = get_total_norm(grads, norm_type, error_if_nonfinite, foreach)

@@ -170,6 +170,12 @@ def manual_seed(seed):
 manual_seed_all = manual_seed
 
 
+def is_current_stream_capturing():
+    """Whether a framework.cuda.CUDAGraph is being captured now (PyTorch's torch.cuda.is_current_stream_capturing)."""
+    from .graphs import recording
+    return recording.CUDA_GRAPH is not None
+
+
 _GRAPH_API = {"CUDAGraph": "graphs", "graph": "graphs", "graph_pool_handle": "graphs",
               "make_graphed_callables": "graphed_callables"}
 

@@ -127,6 +127,7 @@ def _mask_mismatch(weights, mask_shape):
 def dropout_stream(device, counters):
     """The random stream dropout draws from, reserved now: the CPU generator's state (its kernels advance it), or
     the cuda generator's (seed, offset), its offset moved past `counters` Philox counters."""
+    recording.refuse_in_cuda_graph("scaled_dot_product_attention with dropout_p > 0")
     if recording.ACTIVE is not None and not recording.ACTIVE.depth:
         # the stream is a parameter of the kernels: a replay would draw the capture's numbers again
         raise RuntimeError("scaled_dot_product_attention with dropout_p > 0 cannot be captured in a graph yet: its "

@@ -142,8 +142,10 @@ def test_make_graphed_callables_matches_eager_values_and_gradients():
 
 
 def test_make_graphed_callables_of_functions_in_order():
+    """Functions are graphed with respect to their arguments only (as in PyTorch: a tensor they close over gets
+    no gradient), their forward graphs captured in the order given and backward graphs in reverse."""
     fw.manual_seed(0)
-    w = fw.randn(6, 6, device="cuda", requires_grad=True)
+    w = fw.randn(6, 6, device="cuda")
 
     def first(x):
         return (x @ w).relu()
@@ -154,17 +156,16 @@ def test_make_graphed_callables_of_functions_in_order():
     x = fw.randn(4, 6, device="cuda", requires_grad=True)
     g_first, g_second = fw.cuda.make_graphed_callables((first, second), ((x,), (first(x).detach().requires_grad_(),)),
                                                        num_warmup_iters=1)
-    x_new = fw.randn(4, 6, device="cuda", requires_grad=True)
-    rows, mean = g_second(g_first(x_new))
-    (rows.sum() + mean).backward()
-    x_eager = x_new.detach().clone().requires_grad_(True)
-    w_grad = w.grad.clone()
-    w.grad = None
-    e_rows, e_mean = second(first(x_eager))
-    (e_rows.sum() + e_mean).backward()
-    assert np.array_equal(_host(rows), _host(e_rows)) and np.array_equal(_host(mean), _host(e_mean))
-    assert np.array_equal(_host(x_new.grad), _host(x_eager.grad))
-    assert np.array_equal(_host(w_grad), _host(w.grad))
+    for seed in (1, 2):
+        fw.manual_seed(seed)
+        x_new = fw.randn(4, 6, device="cuda", requires_grad=True)
+        rows, mean = g_second(g_first(x_new))
+        (rows.sum() + mean).backward()
+        x_eager = x_new.detach().clone().requires_grad_(True)
+        e_rows, e_mean = second(first(x_eager))
+        (e_rows.sum() + e_mean).backward()
+        assert np.array_equal(_host(rows), _host(e_rows)) and np.array_equal(_host(mean), _host(e_mean))
+        assert np.array_equal(_host(x_new.grad), _host(x_eager.grad))
 
 
 def test_make_graphed_callables_bad_arguments():

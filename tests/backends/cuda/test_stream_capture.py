@@ -4,7 +4,7 @@ The fake's GraphBuilder records what is queued on a capturing stream instead of 
 the recorded work again at each launch, so these tests see what a capture would put in a real graph: copies and
 fills on the capture stream, allocations from the private pool, uploads from graph-owned memory, and host waits
 refused. The fake runs Triton kernels in the interpreter at once, not on its stream, so the kernels' replay is
-left to a GPU run; test_graphs.py checks the replayed training steps under the interpreter.
+left to a GPU run; test_cuda_graphs.py checks replays under the interpreter.
 """
 import numpy as np
 import pytest

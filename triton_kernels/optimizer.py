@@ -32,6 +32,16 @@ element is read and written once; the updates are the CPU optimizers' (framework
 
 Scalars that change between steps (lr, bias corrections) are kernel arguments computed on the host; they
 travel as float64 bit patterns, so float64 parameters get them unrounded. Optional work is a constexpr flag.
+
+Capturable Adam (CAPTURABLE, PyTorch's capturable=True, for CUDA graphs): a launch's arguments are frozen in a
+captured graph, so the step count is read from device memory instead (a float32 per tensor, its address in the
+tensor table's last slot, incremented by `_increment_steps_kernel` just before), and so is lr when it is a tensor
+(`lr_address`, 0 for a Python float). The bias corrections are computed in the kernel in float32 with PyTorch's
+capturable arithmetic (torch.optim.adam's capturable branch, Tensor for Tensor):
+    bc1 = 1 - beta1 ** step;  bc2 = 1 - beta2 ** step;  step_size_neg = -(lr / bc1)
+    denom = sqrt(v) / (sqrt(bc2) * step_size_neg) + eps / step_size_neg;  p = p + m / denom
+(`float / tensor` is PyTorch's reciprocal(tensor) * float, two roundings; decoupled decay with a tensor lr
+scales p by 1 - lr * wd in float32).
 """
 import dataclasses
 
@@ -39,6 +49,7 @@ import numpy as np
 import triton
 import triton.language as tl
 
+from .interpreter import libdevice
 from .random import float64_from_bits, float_bits
 from .strided import dtype_name_of, interpreting, is_contiguous, numel
 
@@ -48,6 +59,7 @@ NADAM_SLOTS = RADAM_SLOTS = ("param", "grad", "exp_avg", "exp_avg_sq")
 ADAMAX_SLOTS = ("param", "grad", "exp_avg", "exp_inf")  # the infinity norm where Adam keeps exp_avg_sq
 RMSPROP_SLOTS = ("param", "grad", "square_avg", "momentum_buffer", "grad_avg")
 ADAGRAD_SLOTS = ("param", "grad", "sum")  # the running sum where RMSprop keeps square_avg
+CAPTURABLE_ADAM_SLOTS = ADAM_SLOTS + ("step",)  # the step count (a float32 on the device) as the last slot
 _DTYPES = {"float32": tl.float32, "float16": tl.float16, "bfloat16": tl.bfloat16, "float64": tl.float64}
 BLOCK_SIZE, NUM_WARPS = 1024, 4  # elementwise, memory-bound; unmeasured on a GPU
 _INTERPRETER_BLOCK_SIZE = 16384  # the interpreter pays per program
@@ -158,7 +170,22 @@ def _sgd_kernel(
 
 _ADAM_SCALARS = ["weight_decay", "decay_scale", "one_minus_beta1", "lerp_high", "beta2", "one_minus_beta2", "eps",
                  "step_size", "grad_step_size", "bias_correction1", "bias_correction2", "bias_correction2_sqrt",
-                 "rectification"]
+                 "rectification", "beta1", "lr", "lr_address"]
+
+
+@triton.jit
+def _float32(bits):
+    return float64_from_bits(bits).to(tl.float32)
+
+
+@triton.jit(do_not_specialize=["n_tensors"])
+def _increment_steps_kernel(tensor_table_ptr, n_tensors, N_SLOTS: tl.constexpr, BLOCK_SIZE: tl.constexpr):
+    # Capturable steps: the float32 step count in each tensor's last slot += 1 (one launch, captured with the step).
+    rows = tl.program_id(0).to(tl.int64) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    mask = rows < n_tensors
+    address = tl.load(tensor_table_ptr + rows * (N_SLOTS + 1) + (N_SLOTS - 1), mask=mask, other=0)
+    step_ptr = address.to(tl.pointer_type(tl.float32))
+    tl.store(step_ptr, tl.load(step_ptr, mask=mask, other=0.0) + 1.0, mask=mask)
 
 
 @triton.jit(do_not_specialize=_ADAM_SCALARS)
@@ -169,15 +196,40 @@ def _adam_kernel(
     # line in the module docstring names (RECTIFY: RAdam's step is rectified)
     weight_decay, decay_scale, one_minus_beta1, lerp_high, beta2, one_minus_beta2, eps,
     step_size, grad_step_size, bias_correction1, bias_correction2, bias_correction2_sqrt, rectification,
+    # capturable Adam only (CAPTURABLE): beta1 and lr (float64 bits), lr_address: a float32 lr on the device or 0
+    beta1, lr, lr_address,
     # meta-parameters
     DTYPE: tl.constexpr, N_SLOTS: tl.constexpr, RULE: tl.constexpr, HAS_WEIGHT_DECAY: tl.constexpr,
     DECOUPLED: tl.constexpr, AMSGRAD: tl.constexpr, RECTIFY: tl.constexpr, MAXIMIZE: tl.constexpr,
-    BLOCK_SIZE: tl.constexpr,
+    CAPTURABLE: tl.constexpr, BLOCK_SIZE: tl.constexpr,
 ):
     # One program updates BLOCK_SIZE elements of one parameter and its moment estimates.
+    tl.static_assert(not CAPTURABLE or RULE == "adam", "capturable launches are Adam's only")
     row_ptr, offs, mask = _locate(tensor_table_ptr, block_table_ptr, N_SLOTS, BLOCK_SIZE)
-    param, grad = _param_and_grad(row_ptr, offs, mask, weight_decay, decay_scale, DTYPE, HAS_WEIGHT_DECAY, DECOUPLED,
-                                  MAXIMIZE)
+    if CAPTURABLE:
+        # this step's scalars from device memory, in float32 as PyTorch's capturable tensors hold them; first,
+        # while few registers are live (they are uniform per program), so the pow calls spill nothing
+        step_count = tl.load(_slot(row_ptr, N_SLOTS - 1, tl.float32))
+        lr_value = _float32(lr)
+        if lr_address != 0:
+            lr_value = tl.load(lr_address.to(tl.pointer_type(tl.float32)))
+        one = tl.full((), 1.0, tl.float32)
+        decay = _scalar(decay_scale, DTYPE)
+        if lr_address != 0:
+            decay = (one - lr_value * _float32(weight_decay)).to(decay.dtype)
+        bias_correction1_t = one - libdevice.pow(_float32(beta1), step_count)
+        bias_correction2_t = one - libdevice.pow(_float32(beta2), step_count)
+        if lr_address != 0:
+            step_size_neg = -_div(lr_value, bias_correction1_t)
+        else:
+            step_size_neg = -(_div(one, bias_correction1_t) * lr_value)
+        denom_scale = _sqrt(bias_correction2_t) * step_size_neg
+        eps_term = _div(one, step_size_neg) * _float32(eps)
+    # capturable decoupled decay may need the lr in device memory: applied below
+    param, grad = _param_and_grad(row_ptr, offs, mask, weight_decay, decay_scale, DTYPE,
+                                  HAS_WEIGHT_DECAY and not (CAPTURABLE and DECOUPLED), DECOUPLED, MAXIMIZE)
+    if CAPTURABLE and HAS_WEIGHT_DECAY and DECOUPLED:
+        param = param * decay
     exp_avg = _lerp(_load(row_ptr, 2, offs, mask, DTYPE), grad, _scalar(one_minus_beta1, DTYPE),
                     _scalar(lerp_high, DTYPE))
     _store(row_ptr, 2, offs, mask, exp_avg, DTYPE)
@@ -196,8 +248,12 @@ def _adam_kernel(
                 exp_avg_sq = tl.maximum(_load(row_ptr, 4, offs, mask, DTYPE), exp_avg_sq,
                                         propagate_nan=tl.PropagateNan.ALL)
                 _store(row_ptr, 4, offs, mask, exp_avg_sq, DTYPE)
-            denom = _div(_sqrt(exp_avg_sq), _scalar(bias_correction2_sqrt, DTYPE)) + _scalar(eps, DTYPE)
-            param = param + _div(exp_avg * -_scalar(step_size, DTYPE), denom)
+            if CAPTURABLE:
+                denom = _div(_sqrt(exp_avg_sq), denom_scale.to(exp_avg_sq.dtype)) + eps_term.to(exp_avg_sq.dtype)
+                param = param + _div(exp_avg, denom)
+            else:
+                denom = _div(_sqrt(exp_avg_sq), _scalar(bias_correction2_sqrt, DTYPE)) + _scalar(eps, DTYPE)
+                param = param + _div(exp_avg * -_scalar(step_size, DTYPE), denom)
         elif RULE == "nadam":
             denom = _sqrt(_div(exp_avg_sq, _scalar(bias_correction2, DTYPE))) + _scalar(eps, DTYPE)
             param = param + _div(grad * -_scalar(grad_step_size, DTYPE), denom)
@@ -280,10 +336,11 @@ def _address(array, i, slot, dtype, n):
     return array.data_ptr()
 
 
-def tensor_rows(slots, n_slots):
+def tensor_rows(slots, n_slots, step_slot=None):
     """The host tensor table of `slots` (a list of per-tensor tuples of arrays, None for an unused slot):
     (n_tensors, n_slots + 1) int64, each tensor's slot addresses then its size. Checks one float dtype, and
-    every slot contiguous and as large as the parameter (slot 0); a gradient (slot 1) for every tensor."""
+    every slot contiguous and as large as the parameter (slot 0); a gradient (slot 1) for every tensor.
+    `step_slot`: the slot that holds each tensor's step count instead (capturable: a 1-element float32)."""
     if not slots:
         raise ValueError("build_table: no tensors")
     dtype = dtype_name_of(slots[0][0])
@@ -297,16 +354,23 @@ def tensor_rows(slots, n_slots):
             raise ValueError(f"build_table: tensor {i} needs a parameter and a gradient")
         n = rows[i, n_slots] = numel(arrays[0].shape)
         for slot, array in enumerate(arrays):
-            rows[i, slot] = _address(array, i, slot, dtype, n)
+            if slot == step_slot:
+                if array is None or dtype_name_of(array) != "float32" or numel(array.shape) != 1:
+                    raise TypeError(f"build_table: tensor {i} slot {slot} must be its step count, a 1-element "
+                                    f"float32 array")
+                rows[i, slot] = array.data_ptr()
+            else:
+                rows[i, slot] = _address(array, i, slot, dtype, n)
     return rows
 
 
-def build_table(slots, n_slots, upload=lambda array: array, block_size=None, previous=None):
+def build_table(slots, n_slots, upload=lambda array: array, block_size=None, previous=None, step_slot=None):
     """A TensorTable for `slots` (see `tensor_rows`; a rule's slot order is its *_SLOTS). `upload` turns a host
     int64 numpy array into an array argument the kernels read (a device copy; `HostTensor` for the interpreter
     on host arrays). `previous` is returned as it is when it was built
-    for the same addresses and sizes: callers keep one table per group and upload only when tensors move."""
-    rows = tensor_rows(slots, n_slots)
+    for the same addresses and sizes: callers keep one table per group and upload only when tensors move.
+    `step_slot`: see `tensor_rows`."""
+    rows = tensor_rows(slots, n_slots, step_slot)
     if block_size is None:
         block_size = _INTERPRETER_BLOCK_SIZE if interpreting() else BLOCK_SIZE
     if previous is not None and previous.block_size == block_size and np.array_equal(previous.rows, rows):
@@ -327,6 +391,10 @@ def build_table(slots, n_slots, upload=lambda array: array, block_size=None, pre
                        n_slots, block_size, len(index), rows)
 
 
+class Address(int):
+    """A device address passed to a kernel as the integer it is (other hyper-parameters travel as float64 bits)."""
+
+
 def _launch(kernel, table, n_slots, flags, *hyper, num_warps=None):
     if table.n_slots != n_slots:
         raise ValueError(f"{kernel.__name__}: the table has {table.n_slots} slots per tensor, the rule needs {n_slots}")
@@ -334,7 +402,7 @@ def _launch(kernel, table, n_slots, flags, *hyper, num_warps=None):
         return
     kernel[(table.n_programs,)](
         table.tensors, table.blocks,
-        *(float_bits(value) if not isinstance(value, bool) else int(value) for value in hyper),
+        *(int(value) if isinstance(value, (bool, Address)) else float_bits(value) for value in hyper),
         DTYPE=_DTYPES[dtype_name_of(table)], N_SLOTS=n_slots, **flags, BLOCK_SIZE=table.block_size,
         num_warps=num_warps or NUM_WARPS,
     )
@@ -357,19 +425,50 @@ def sgd_step(table, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nester
 
 def _adam_family(table, rule, slots, *, beta1, beta2, eps, weight_decay, lr, maximize, decoupled=False,
                  amsgrad=False, step_size=0.0, grad_step_size=0.0, bias_correction1=1.0, bias_correction2=1.0,
-                 rectification=None, num_warps=None):
-    """One launch of the Adam family's kernel for `rule` (the other scalars at neutral values)."""
+                 rectification=None, capturable=False, num_warps=None):
+    """One launch of the Adam family's kernel for `rule` (the other scalars at neutral values). `capturable`:
+    `lr` is a float or a 1-element float32 device array, read by the kernel (see the module docstring)."""
+    lr_address = Address(0)
+    if not isinstance(lr, (int, float)):
+        if dtype_name_of(lr) != "float32" or numel(lr.shape) != 1:
+            raise TypeError(f"adam_step: a tensor lr must be a 1-element float32 array, got {dtype_name_of(lr)} "
+                            f"of shape {tuple(lr.shape)}")
+        lr_address, lr = Address(lr.data_ptr()), 0.0
     _launch(_adam_kernel, table, len(slots),
             dict(RULE=rule, HAS_WEIGHT_DECAY=weight_decay != 0, DECOUPLED=bool(decoupled), AMSGRAD=bool(amsgrad),
-                 RECTIFY=rectification is not None, MAXIMIZE=bool(maximize)),
+                 RECTIFY=rectification is not None, MAXIMIZE=bool(maximize), CAPTURABLE=bool(capturable)),
             weight_decay, 1 - lr * weight_decay, 1 - beta1, _lerp_high(1 - beta1, table.dtype), beta2, 1 - beta2,
             eps, step_size, grad_step_size, bias_correction1, bias_correction2, bias_correction2 ** 0.5,
-            0.0 if rectification is None else rectification, num_warps=num_warps)
+            0.0 if rectification is None else rectification, beta1, lr, lr_address, num_warps=num_warps)
 
 
 def _check_step(rule, step):
     if step < 1:
         raise ValueError(f"{rule}: step must be >= 1 (counted after its increment), got {step}")
+
+
+_STEPS_BLOCK_SIZE = 1024  # tensors per program of _increment_steps_kernel
+
+
+def increment_steps(table):
+    """`step += 1` for every tensor of a capturable table (slots CAPTURABLE_ADAM_SLOTS): one launch."""
+    n_tensors = len(table.rows)
+    _increment_steps_kernel[(-(-n_tensors // _STEPS_BLOCK_SIZE),)](table.tensors, n_tensors, N_SLOTS=table.n_slots,
+                                                                   BLOCK_SIZE=_STEPS_BLOCK_SIZE, num_warps=NUM_WARPS)
+
+
+def capturable_adam_step(table, *, lr, beta1, beta2, eps, weight_decay, amsgrad=False, maximize=False,
+                         decoupled=False, num_warps=None):
+    """One capturable Adam (decoupled: AdamW) step of every tensor in `table` (slots CAPTURABLE_ADAM_SLOTS): the
+    step counts are incremented on the device (one launch), then read by the update; `lr` is a float or a
+    1-element float32 device array. No host value depends on the step, so the two launches can be captured."""
+    if table.n_slots != len(CAPTURABLE_ADAM_SLOTS):
+        raise ValueError(f"capturable_adam_step: the table has {table.n_slots} slots per tensor, the rule needs "
+                         f"{len(CAPTURABLE_ADAM_SLOTS)} (the step count last)")
+    increment_steps(table)  # every tensor's step counts, size-0 ones too (as PyTorch's)
+    _adam_family(table, "adam", CAPTURABLE_ADAM_SLOTS, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                 lr=lr, maximize=maximize, decoupled=decoupled, amsgrad=amsgrad, capturable=True,
+                 num_warps=num_warps)
 
 
 def adam_step(table, *, lr, beta1, beta2, eps, weight_decay, step, amsgrad=False, maximize=False, decoupled=False,

@@ -313,11 +313,13 @@ def aot_jobs():
     import triton.language as tl
     common = dict(tensor_table_ptr="*i64", block_table_ptr="*i64", DTYPE="constexpr", N_SLOTS="constexpr",
                   HAS_WEIGHT_DECAY="constexpr", MAXIMIZE="constexpr", BLOCK_SIZE="constexpr")
-    adam_flags = dict(DECOUPLED=False, AMSGRAD=False, RECTIFY=False)
+    adam_flags = dict(DECOUPLED=False, AMSGRAD=False, RECTIFY=False, CAPTURABLE=False)
     kernels = [
         (opt._sgd_kernel, ["lr", "momentum", "one_minus_dampening", "weight_decay", "first_step"], opt.SGD_SLOTS,
          dict(HAS_MOMENTUM=True, NESTEROV=True)),
         (opt._adam_kernel, opt._ADAM_SCALARS, opt.ADAM_SLOTS, dict(adam_flags, RULE="adam", AMSGRAD=True)),
+        (opt._adam_kernel, opt._ADAM_SCALARS, opt.CAPTURABLE_ADAM_SLOTS,
+         dict(adam_flags, RULE="adam", AMSGRAD=True, DECOUPLED=True, CAPTURABLE=True)),
         (opt._adam_kernel, opt._ADAM_SCALARS, opt.NADAM_SLOTS, dict(adam_flags, RULE="nadam")),
         (opt._adam_kernel, opt._ADAM_SCALARS, opt.RADAM_SLOTS, dict(adam_flags, RULE="radam", RECTIFY=True)),
         (opt._adam_kernel, opt._ADAM_SCALARS, opt.RADAM_SLOTS, dict(adam_flags, RULE="radam")),
@@ -336,9 +338,15 @@ def aot_jobs():
                                   BLOCK_SIZE=opt.BLOCK_SIZE)
                 jobs.append((f"{kernel.__name__} {flags} {dtype}",
                              aot.job(kernel, signature, constexprs, arch, opt.NUM_WARPS)))
+        # capturable Adam's step increment (the table's rows: CAPTURABLE_ADAM_SLOTS)
+        jobs.append((f"_increment_steps_kernel sm_{arch}",
+                     aot.job(opt._increment_steps_kernel,
+                             dict(tensor_table_ptr="*i64", n_tensors="i64", N_SLOTS="constexpr", BLOCK_SIZE="constexpr"),
+                             dict(N_SLOTS=len(opt.CAPTURABLE_ADAM_SLOTS), BLOCK_SIZE=opt._STEPS_BLOCK_SIZE), arch,
+                             opt.NUM_WARPS)))
     return jobs
 
 
 def test_optimizer_aot_no_spills(aot_results):
-    assert len(aot_results) == 2 * 2 * 8
+    assert len(aot_results) == 2 * 2 * 9 + 2
     aot.assert_no_spills(aot_results)

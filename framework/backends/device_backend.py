@@ -72,7 +72,9 @@ class MultiTensorKernels(Protocol):
         """One step of optimizer `rule` ("sgd", "adam", "adamax", "nadam", "radam", "rmsprop", "adagrad") over
         `rows` (per parameter: param, grad, then the rule's state arrays or None, in the rule's slot order) with
         the rule's hyper-parameters; returns the table it launched over, which is `previous` when the arrays have
-        not moved (callers keep it for the next step)."""
+        not moved (callers keep it for the next step). With `capturable=True` ("adam" only) each row ends with the
+        parameter's step count (a 0-d float32 array, incremented on the device) and `lr` may be a 1-element
+        float32 array: no launch argument depends on a host value that changes between steps."""
 
     def unscale_grads_(self, grads, scale, found_inf, previous=None):
         """GradScaler's unscale: every array in `grads` multiplied in place by the 0-d float32 `scale`, `found_inf`

@@ -209,6 +209,15 @@ def refuse_in_cuda_graph(what):
                            f"replays read those values afresh")
 
 
+def refuse_lazy_state_in_cuda_graph(optimizer_name):
+    """An optimizer making its state (moments, step counts) during a framework.cuda.CUDAGraph capture: the graph
+    would zero it again at every replay."""
+    if CUDA_GRAPH is not None:
+        raise RuntimeError(f"{optimizer_name}'s state is made at its first step, which cannot be captured in a "
+                           f"framework.cuda.CUDAGraph (each replay would reset it): warm up with a few eager steps "
+                           f"before capturing")
+
+
 def refuse_random_draw():
     """Called by each device's generator before it draws: a draw during a capture that no recorded host op
     makes (dropout's mask and rand/randn are recorded) would be replayed with the capture's numbers."""

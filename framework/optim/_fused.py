@@ -12,6 +12,7 @@ tensor each step after zero_grad(set_to_none=True) when the allocator places it 
 state replaced (load_state_dict, `p.data = ...`).
 """
 from ..backends.device_backend import backend_for
+from ..graphs import recording
 
 # Tests switch this off to run the per-parameter Tensor path on cuda.
 ENABLED = True
@@ -57,9 +58,19 @@ class GroupLaunches:
         rule's slot order (device_backend.MultiTensorKernels.fused_optimizer_step), all on one device."""
         key = tuple(id(row[0]) for row in rows)
         backend = backend_for(rows[0][0]._device)
-        self._tables[key] = backend.fused_optimizer_step(
-            rule, [tuple(None if t is None else t._data for t in row) for row in rows],
-            previous=self._previous.get(key), **hyper)
+        arrays = [tuple(None if t is None else t._data for t in row) for row in rows]
+        if recording.CUDA_GRAPH is None:
+            self._tables[key] = backend.fused_optimizer_step(rule, arrays, previous=self._previous.get(key), **hyper)
+        else:
+            # A capturable step in a framework.cuda.CUDAGraph: the launch is captured (recorded under the interpreter)
+            # with these arguments, as a GPU replays it; its table is uploaded during the capture.
+            tables = [self._previous.get(key)]
+
+            def fused_launch():
+                tables[0] = backend.fused_optimizer_step(rule, arrays, previous=tables[0], **hyper)
+
+            recording.host_op(fused_launch)
+            self._tables[key] = tables[0]
         for row in rows:  # written in place behind autograd's back: bump versions as in-place ops do
             for slot, tensor in enumerate(row):
                 if slot != 1 and tensor is not None:

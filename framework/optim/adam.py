@@ -1,8 +1,10 @@
 """Adam (with AMSGrad, L2 or decoupled weight decay, maximize): PyTorch's single-tensor update, in its order."""
-from ..creation import zeros_like
+from .. import dtypes
+from ..creation import zeros, zeros_like
+from ..graphs import recording
 from ..tensor import Tensor
 from . import _fast_path, _fused
-from .optimizer import Optimizer, check_betas, check_lr, new_step
+from .optimizer import CAPTURABLE_DEVICES, Optimizer, check_betas, check_lr, new_step, step_dtype
 
 __all__ = ["Adam"]
 
@@ -16,7 +18,13 @@ class Adam(Optimizer):
         exp_avg.lerp_(g, 1 - beta1);  exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g
         v = max(max_exp_avg_sq, exp_avg_sq) if amsgrad else exp_avg_sq
         param -= lr / (1 - beta1**t) * exp_avg / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    With capturable=True (cuda) the step count is a 0-d tensor on the parameter's device and `lr` may be a
+    1-element Tensor there: the update reads both from device memory (no host value depends on them), so it can
+    be captured in a framework.cuda.CUDAGraph, with PyTorch's capturable arithmetic (the bias corrections as
+    float32 tensors: see triton_kernels/optimizer.py).
     """
+    _capturable_rule = True
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
@@ -50,8 +58,12 @@ class Adam(Optimizer):
 
     def _init_state(self, p, group):
         state = self.state[p]
-        # step first and as a 0-d float tensor on the CPU, so the state dict's keys and types are PyTorch's
-        state["step"] = new_step(group["fused"])
+        # step first, a 0-d float tensor on the CPU (on the parameter's device when capturable), as PyTorch keeps it
+        if group["capturable"]:
+            recording.refuse_lazy_state_in_cuda_graph(type(self).__name__)
+            state["step"] = zeros((), dtype=step_dtype(group["fused"]), device=p.device)
+        else:
+            state["step"] = new_step(group["fused"])
         state["exp_avg"] = zeros_like(p)
         state["exp_avg_sq"] = zeros_like(p)
         if group["amsgrad"]:
@@ -59,7 +71,6 @@ class Adam(Optimizer):
         return state
 
     def _step_group(self, group):
-        lr = float(group["lr"])
         beta1, beta2 = group["betas"]
         eps = group["eps"]
         weight_decay = group["weight_decay"]
@@ -67,6 +78,10 @@ class Adam(Optimizer):
         maximize = group["maximize"]
         decoupled = group["decoupled_weight_decay"]
         fused, rest = self._split_group(group, ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"))
+        if group["capturable"]:
+            self._capturable_step(group, fused, rest)
+            return
+        lr = float(group["lr"])
         if fused:
             self._fused_step(group, fused)
         for p, path, param, grad in _fast_path.parameters_with_grads(rest, maximize, group["differentiable"]):
@@ -116,3 +131,64 @@ class Adam(Optimizer):
             launches.launch("adam", rows, lr=float(group["lr"]), beta1=group["betas"][0],
                             beta2=group["betas"][1], eps=group["eps"], weight_decay=group["weight_decay"], step=step,
                             amsgrad=amsgrad, maximize=group["maximize"], decoupled=group["decoupled_weight_decay"])
+
+    # ---- capturable=True ------------------------------------------------------------------------------------
+
+    def _capturable_step(self, group, fused, rest):
+        """The step count and a Tensor lr stay in device memory: the fused launch where it can take the
+        parameters (float32 counts, lr a float or a Tensor on their device), else PyTorch's Tensor ops."""
+        lr = group["lr"]
+        for p in fused + rest:
+            state = self.state[p] or self._init_state(p, group)
+            if state["step"]._device != p._device or p._device.type not in CAPTURABLE_DEVICES:
+                raise AssertionError(f"If capturable=True, {self._capturable_what} must be on supported devices: "
+                                     f"{CAPTURABLE_DEVICES}.")
+        lr_on_device = isinstance(lr, Tensor) and fused and lr._device == fused[0]._device
+        if isinstance(lr, Tensor) and not lr_on_device:
+            recording.refuse_in_cuda_graph("optimizer.step() with lr a Tensor that is not on the parameters' device")
+        kernel = [p for p in fused if self.state[p]["step"]._dtype is dtypes.float32]
+        if kernel:
+            if lr_on_device:
+                lr_arg = (lr if lr._dtype is dtypes.float32 else lr.to(dtypes.float32))._data
+            else:
+                lr_arg = float(lr)
+            launches = _fused.GroupLaunches(self, group)
+            amsgrad = group["amsgrad"]
+            for _, params in _fused.classes(kernel, lambda p: p._dtype):
+                rows = [(p, p.grad, self.state[p]["exp_avg"], self.state[p]["exp_avg_sq"],
+                         self.state[p]["max_exp_avg_sq"] if amsgrad else None, self.state[p]["step"]) for p in params]
+                launches.launch("adam", rows, lr=lr_arg, beta1=group["betas"][0], beta2=group["betas"][1],
+                                eps=group["eps"], weight_decay=group["weight_decay"], amsgrad=amsgrad,
+                                maximize=group["maximize"], decoupled=group["decoupled_weight_decay"],
+                                capturable=True)
+        in_kernel = {id(p) for p in kernel}
+        for p in rest + [p for p in fused if id(p) not in in_kernel]:
+            self._capturable_tensor_step(group, p, lr)
+
+    def _capturable_tensor_step(self, group, p, lr):
+        """PyTorch's capturable single-tensor update, Tensor op for Tensor op (scalars as 0-d tensors)."""
+        beta1, beta2 = group["betas"]
+        weight_decay, eps = group["weight_decay"], group["eps"]
+        state = self.state[p]
+        grad = -p.grad if group["maximize"] else p.grad
+        step_t = state["step"]
+        step_t.add_(1)
+        if weight_decay != 0:
+            if group["decoupled_weight_decay"]:
+                p.mul_(1 - lr * weight_decay)
+            else:
+                grad = grad + p * weight_decay
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        _fast_path.lerp_(_fast_path.TENSOR_PATH, exp_avg, grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2)
+        exp_avg_sq.add_(grad * (1 - beta2) * grad)
+        bias_correction1 = 1 - beta1 ** step_t
+        bias_correction2 = 1 - beta2 ** step_t
+        step_size_neg = (lr / bias_correction1).neg()
+        bias_correction2_sqrt = bias_correction2.sqrt()
+        second = exp_avg_sq
+        if group["amsgrad"]:
+            _fast_path.TENSOR_PATH.maximum_(state["max_exp_avg_sq"], exp_avg_sq)
+            second = state["max_exp_avg_sq"]
+        denom = second.sqrt() / (bias_correction2_sqrt * step_size_neg) + eps / step_size_neg
+        p.add_(exp_avg / denom)  # addcdiv_(exp_avg, denom): value 1

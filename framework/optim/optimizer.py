@@ -11,10 +11,13 @@ PyTorch's implementation flags are accepted where PyTorch accepts them:
 `fused=True` (Adam, AdamW, SGD, Adagrad) is what the cuda path does anyway (one
 multi-tensor launch per group) and on the CPU runs the same rule; `capturable=True`
 is for CUDA-graph capture, which needs parameters on a capturable device (an
-AssertionError otherwise, as in PyTorch); the step count stays a CPU tensor here
-(a graph capture records the whole update as one call, which reads it and the
-groups' hyper-parameters at each replay: framework.graphs), where PyTorch keeps
-it on the parameter's device. `differentiable=True` runs the rule with Tensor ops under autograd, so
+AssertionError otherwise, as in PyTorch). Adam and AdamW then keep the step count
+on the parameter's device, as PyTorch does, and their update reads it and a Tensor
+`lr` from device memory, so `step()` may run inside a framework.cuda.CUDAGraph
+capture (refused for other optimizers and flags: their launches take host values
+that a replay would freeze). Elsewhere the step count stays a CPU tensor
+(framework.graphs' captures record the whole update as one call, which reads it
+and the groups' hyper-parameters at each replay). `differentiable=True` runs the rule with Tensor ops under autograd, so
 gradients flow through the update (and non-leaf parameters are accepted).
 """
 import copy
@@ -166,13 +169,38 @@ class Optimizer:
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns the closure's loss (or None)."""
-        recording.refuse_in_cuda_graph("optimizer.step()")
+        in_cuda_graph = recording.CUDA_GRAPH is not None
+        if in_cuda_graph:
+            self._check_capturable()
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        recording.host_op(self._update)  # a graph capture records the update as one call, replayed as such
+        if in_cuda_graph:
+            self._update()  # its launches are captured one by one, with the arguments they have now
+        else:
+            recording.host_op(self._update)  # a graph capture records the update as one call, replayed as such
         return loss
+
+    # Whether the subclass's update with capturable=True reads its step counts and lr from device memory only
+    # (so that a framework.cuda.CUDAGraph may capture it).
+    _capturable_rule = False
+
+    def _check_capturable(self):
+        """During a framework.cuda.CUDAGraph capture: refuse unless every group with parameters can be captured."""
+        name = type(self).__name__
+        for group in self.param_groups:
+            if not group["params"]:
+                continue
+            if not self._capturable_rule:
+                recording.refuse_in_cuda_graph(f"optimizer.step() of {name} (which has no capturable update here: "
+                                               f"Adam and AdamW do)")
+            if not group.get("capturable"):
+                recording.refuse_in_cuda_graph(f"optimizer.step() of {name} without capturable=True (pass "
+                                               f"capturable=True, and lr as a Tensor on the device for a scheduler "
+                                               f"to change it between replays)")
+            if group.get("differentiable"):
+                recording.refuse_in_cuda_graph(f"optimizer.step() of {name} with differentiable=True")
 
     def _update(self):
         """Every group's update rule, reading the groups' hyper-parameters (a scheduler's lr) when it runs."""
@@ -249,11 +277,12 @@ class Optimizer:
                              "optimizer's group")
         param_of = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
                             chain.from_iterable(g["params"] for g in groups)))
+        capturable = {i for g in saved_groups if g.get("capturable") for i in g["params"]}
         state = defaultdict(dict)
         for key, value in state_dict["state"].items():
             if key in param_of:
                 param = param_of[key]
-                state[param] = _copy_to_param(param, value)
+                state[param] = _copy_to_param(param, value, step_on_device=key in capturable)
             else:
                 state[key] = value
         for group, saved in zip(groups, saved_groups):
@@ -263,19 +292,22 @@ class Optimizer:
         self.__setstate__({"state": state, "param_groups": saved_groups})
 
 
-def _copy_to_param(param, value, key=None):
+def _copy_to_param(param, value, key=None, step_on_device=False):
     """A copy of saved state `value` for `param`: tensors on its device, float tensors in its dtype.
 
-    `step` counters stay as saved (a float32 CPU tensor in PyTorch's layout). Unlike PyTorch, a tensor
-    already on the right device and dtype is copied too, so the source optimizer's state is never shared.
+    `step` counters stay as saved (a CPU tensor in PyTorch's layout), or go to the parameter's device as float32
+    for a capturable group (PyTorch's rule). Unlike PyTorch, a tensor already on the right device and dtype is
+    copied too, so the source optimizer's state is never shared.
     """
     if isinstance(value, Tensor):
         if key == "step":
+            if step_on_device:
+                return value.detach().to(device=param.device, dtype=dtypes.float32, copy=True)
             return value.detach().clone()
         dtype = param.dtype if param.is_floating_point() else None
         return value.detach().to(device=param.device, dtype=dtype, copy=True)
     if isinstance(value, dict):
-        return {k: _copy_to_param(param, v, key=k) for k, v in value.items()}
+        return {k: _copy_to_param(param, v, key=k, step_on_device=step_on_device) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(_copy_to_param(param, v) for v in value)
     return value

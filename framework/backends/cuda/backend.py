@@ -62,6 +62,14 @@ class CudaBackend:
     def fused_optimizer_step(rule, rows, previous=None, **hyper):
         if rule not in _OPTIMIZER_RULES:
             raise ValueError(f"no fused optimizer step for rule {rule!r}; the rules are {', '.join(_OPTIMIZER_RULES)}")
+        if hyper.pop("capturable", False):  # Adam's: the step counts (last slot) and a tensor lr read on the device
+            if rule != "adam":
+                raise ValueError(f"no capturable fused optimizer step for rule {rule!r}; only 'adam' has one")
+            n_slots = len(_optimizer_kernels.CAPTURABLE_ADAM_SLOTS)
+            table = _optimizer_kernels.build_table(rows, n_slots, upload=_from_numpy, previous=previous,
+                                                   step_slot=n_slots - 1)
+            _optimizer_kernels.capturable_adam_step(table, **hyper)
+            return table
         slots = getattr(_optimizer_kernels, f"{rule.upper()}_SLOTS")
         table = _optimizer_kernels.build_table(rows, len(slots), upload=_from_numpy, previous=previous)
         getattr(_optimizer_kernels, f"{rule}_step")(table, **hyper)

@@ -7,9 +7,10 @@ them; the recorder runs them as it records, so the device memory is put back aft
 one meaning on both runtimes, and the captured steps' tests run in CI.
 
 What cannot be captured raises on both: reading a value on the host or waiting for the device, and launches
-whose arguments are host values that change between steps, an optimizer's step and random draws
-(graphs/recording.py, CUDA_GRAPH). Capture the forward and backward (make_graphed_callables) and step the
-optimizer outside; framework.graphs.capture captures whole steps, optimizer included, on every device.
+whose arguments are host values that change between steps: random draws, and an optimizer's step unless it is
+capturable (Adam/AdamW with capturable=True read their step counts and a Tensor lr from device memory;
+optimizer.py `_check_capturable`). Otherwise capture the forward and backward (make_graphed_callables) and step
+the optimizer outside; framework.graphs.capture captures whole steps, optimizer included, on every device.
 
 Static tensors, as in PyTorch: replay reads the tensors the capture read and writes the tensors it wrote, so new
 inputs are copied into the captured input tensors before replay(), and outputs are read from the captured
@@ -43,7 +44,8 @@ class _InterpretedCapture:
     """A CUDA graph under Triton's interpreter: framework.graphs' recorder, which runs the captured kernels (on
     host memory) while recording them. A GPU's capture runs nothing, so at its end the device memory alive at
     its start is put back as it was: parameters, inputs and statistics are those a GPU would leave. The same
-    calls are refused as on a GPU (host reads and waits, optimizer steps, random draws)."""
+    calls are refused as on a GPU (host reads and waits, non-capturable optimizer steps, random draws); a
+    capturable optimizer step records its launches one by one, with the arguments they have at capture."""
 
     def __init__(self, rt):
         from ...graphs import Graph

@@ -16,7 +16,8 @@ no stream to capture: CUDAGraph records the backend's kernels instead, framework
   tensor) are copied into pinned host memory that the graph owns, never the runtime's reused staging ring, so
   that each replay copies the bytes the capture saw.
 * Launches whose arguments are host values that change from step to step are refused (graphs/recording.py,
-  CUDA_GRAPH): an optimizer's step (learning rate, step count) and random draws (the generator's offset).
+  CUDA_GRAPH): a non-capturable optimizer's step (learning rate, step count) and random draws (the
+  generator's offset). Capturable Adam/AdamW read those from device memory, so their launches are captured.
 * Whatever would make the host wait for the device (a copy to the host such as `.item()`, `synchronize`,
   timing events, autotuning a kernel, `empty_cache`) cannot be captured: the runtime raises
   `capture_error(...)` naming it, and the capture is abandoned.

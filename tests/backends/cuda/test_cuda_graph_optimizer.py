@@ -141,3 +141,29 @@ def test_capturable_state_dict_keeps_the_step_on_the_device():
     other.load_state_dict(cpu_saved)
     loaded = next(iter(other.state.values()))["step"]
     assert loaded.device.type == "cuda" and float(loaded) == 1
+
+
+@pytest.mark.parametrize("extra", [dict(), dict(weight_decay=0.1, amsgrad=True, decoupled_weight_decay=True)])
+def test_capturable_steps_match_pytorchs_capturable_arithmetic(extra):
+    """torch.optim.adam.adam's `capturable or differentiable` branch (float32 tensors for the step and bias
+    corrections), run on the CPU through differentiable=True, against the capturable cuda kernel."""
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle of this comparison")
+    from torch.optim.adam import adam as torch_adam
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(s).astype(np.float32) for s in ((8, 6), (8,), (3, 8), (3,))]
+    params = [fw.tensor(v, device="cuda", requires_grad=True) for v in values]
+    opt = fw.optim.Adam(params, lr=fw.tensor(0.01, device="cuda"), capturable=True, **extra)
+    theirs = [torch.tensor(v) for v in values]
+    moments = [[torch.zeros_like(t) for t in theirs] for _ in range(3)]
+    steps = [torch.tensor(0.0) for _ in theirs]
+    for _ in range(3):
+        grads = [rng.standard_normal(v.shape).astype(np.float32) for v in values]
+        for p, g in zip(params, grads):
+            p.grad = fw.tensor(g, device="cuda")
+        opt.step()
+        torch_adam(theirs, [torch.tensor(g) for g in grads], *moments, steps, differentiable=True,
+                   amsgrad=extra.get("amsgrad", False), beta1=0.9, beta2=0.999, lr=torch.tensor(0.01),
+                   weight_decay=extra.get("weight_decay", 0.0), eps=1e-8, maximize=False,
+                   decoupled_weight_decay=extra.get("decoupled_weight_decay", False))
+        for p, t in zip(params, theirs):  # float32 pow and division may differ by an ulp between libraries
+            np.testing.assert_allclose(_host(p), t.numpy(), rtol=1e-6, atol=1e-7)

@@ -87,7 +87,8 @@ def test_fused_is_refused_with_foreach_differentiable_or_a_non_float_parameter(n
 
 @pytest.mark.parametrize("name", [n for n, (_, flags) in OPTIMIZERS.items() if "capturable" in flags])
 def test_capturable_needs_a_capturable_device(rng, name):
-    """On the CPU, PyTorch's step asserts; on cuda the update is the usual one (the count stays on the CPU)."""
+    """On the CPU, PyTorch's step asserts; on cuda the update is the usual one (Adam and AdamW: to float32
+    rounding, their capturable update reads the count from the device)."""
     what = "params, mu_products and state_steps" if name == "NAdam" else "params and state_steps"
 
     def step_on_cpu(lib):
@@ -101,8 +102,12 @@ def test_capturable_needs_a_capturable_device(rng, name):
                 "['cuda', 'xpu', 'hpu', 'privateuseone', 'xla'].")
     if "cuda" in DEVICES:
         start, grads = rng.standard_normal((4, 3)), [rng.standard_normal((4, 3)) for _ in range(2)]
-        np.testing.assert_array_equal(_run(fw, name, {}, start, grads, "cuda", capturable=True),
-                                      _run(fw, name, {}, start, grads, "cuda"))
+        capturable, default = (_run(fw, name, {}, start, grads, "cuda", capturable=True),
+                               _run(fw, name, {}, start, grads, "cuda"))
+        if name in ("Adam", "AdamW"):  # PyTorch's capturable arithmetic (float32 bias corrections on the device)
+            np.testing.assert_allclose(capturable, default, rtol=1e-6, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(capturable, default)
 
 
 def test_tensor_lr():

@@ -143,7 +143,8 @@ class Adam(Optimizer):
             if state["step"]._device != p._device or p._device.type not in CAPTURABLE_DEVICES:
                 raise AssertionError(f"If capturable=True, {self._capturable_what} must be on supported devices: "
                                      f"{CAPTURABLE_DEVICES}.")
-        lr_on_device = isinstance(lr, Tensor) and fused and lr._device == fused[0]._device
+        params = fused + rest
+        lr_on_device = isinstance(lr, Tensor) and bool(params) and lr._device == params[0]._device
         if isinstance(lr, Tensor) and not lr_on_device:
             recording.refuse_in_cuda_graph("optimizer.step() with lr a Tensor that is not on the parameters' device")
         kernel = [p for p in fused if self.state[p]["step"]._dtype is dtypes.float32]

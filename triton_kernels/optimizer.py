@@ -140,12 +140,16 @@ def _lerp(out, end, weight, one_minus_weight):
     return tl.where(weight < 0.5, out + (end - out) * weight, end - (end - out) * one_minus_weight)
 
 
-@triton.jit(do_not_specialize=["lr", "momentum", "one_minus_dampening", "weight_decay", "first_step"])
+_SGD_SCALARS = ["lr", "momentum", "one_minus_dampening", "weight_decay", "first_step", "lr_address"]
+
+
+@triton.jit(do_not_specialize=_SGD_SCALARS)
 def _sgd_kernel(
     # pointers
     tensor_table_ptr, block_table_ptr,
-    # hyper-parameters (float64 bits; first_step: 1 when the momentum buffers are new, else 0)
-    lr, momentum, one_minus_dampening, weight_decay, first_step,
+    # hyper-parameters (float64 bits; first_step: 1 when the momentum buffers are new, else 0; lr_address: a
+    # float32 lr in device memory, read instead of `lr` so that a captured launch sees a scheduler's writes, or 0)
+    lr, momentum, one_minus_dampening, weight_decay, first_step, lr_address,
     # meta-parameters
     DTYPE: tl.constexpr, N_SLOTS: tl.constexpr, HAS_WEIGHT_DECAY: tl.constexpr, HAS_MOMENTUM: tl.constexpr,
     NESTEROV: tl.constexpr, MAXIMIZE: tl.constexpr, BLOCK_SIZE: tl.constexpr,
@@ -165,7 +169,10 @@ def _sgd_kernel(
             grad = grad + buf * _scalar(momentum, DTYPE)
         else:
             grad = buf
-    _store(row_ptr, 0, offs, mask, param + grad * -_scalar(lr, DTYPE), DTYPE)
+    lr_value = _scalar(lr, DTYPE)
+    if lr_address != 0:
+        lr_value = tl.load(lr_address.to(tl.pointer_type(tl.float32))).to(lr_value.dtype)
+    _store(row_ptr, 0, offs, mask, param + grad * -lr_value, DTYPE)
 
 
 _ADAM_SCALARS = ["weight_decay", "decay_scale", "one_minus_beta1", "lerp_high", "beta2", "one_minus_beta2", "eps",
@@ -408,6 +415,16 @@ def _launch(kernel, table, n_slots, flags, *hyper, num_warps=None):
     )
 
 
+def _lr_argument(name, lr):
+    """(host lr, its Address): a float lr travels as itself (address 0), a 1-element float32 array by address."""
+    if isinstance(lr, (int, float)):
+        return lr, Address(0)
+    if dtype_name_of(lr) != "float32" or numel(lr.shape) != 1:
+        raise TypeError(f"{name}: a tensor lr must be a 1-element float32 array, got {dtype_name_of(lr)} of shape "
+                        f"{tuple(lr.shape)}")
+    return 0.0, Address(lr.data_ptr())
+
+
 def _lerp_high(weight, dtype):
     """`1 - w` for lerp weights w >= 0.5, w first rounded to the parameters' dtype (as framework/optim does)."""
     return 1.0 - float(np.asarray(weight, dtype=dtype))
@@ -416,11 +433,13 @@ def _lerp_high(weight, dtype):
 def sgd_step(table, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False,
              first_step=False, num_warps=None):
     """One SGD step of every tensor in `table` (slots SGD_SLOTS; the momentum buffer is written, and on the
-    `first_step` of a buffer set to the gradient rather than read)."""
+    `first_step` of a buffer set to the gradient rather than read). `lr`: a float, or a 1-element float32 array
+    that the kernel reads (a CUDA graph's replays see the values a scheduler writes into it)."""
+    lr, lr_address = _lr_argument("sgd_step", lr)
     _launch(_sgd_kernel, table, len(SGD_SLOTS),
             dict(HAS_WEIGHT_DECAY=weight_decay != 0, HAS_MOMENTUM=momentum != 0, NESTEROV=bool(nesterov),
                  MAXIMIZE=bool(maximize)),
-            lr, momentum, 1 - dampening, weight_decay, bool(first_step), num_warps=num_warps)
+            lr, momentum, 1 - dampening, weight_decay, bool(first_step), lr_address, num_warps=num_warps)
 
 
 def _adam_family(table, rule, slots, *, beta1, beta2, eps, weight_decay, lr, maximize, decoupled=False,
@@ -428,12 +447,7 @@ def _adam_family(table, rule, slots, *, beta1, beta2, eps, weight_decay, lr, max
                  rectification=None, capturable=False, num_warps=None):
     """One launch of the Adam family's kernel for `rule` (the other scalars at neutral values). `capturable`:
     `lr` is a float or a 1-element float32 device array, read by the kernel (see the module docstring)."""
-    lr_address = Address(0)
-    if not isinstance(lr, (int, float)):
-        if dtype_name_of(lr) != "float32" or numel(lr.shape) != 1:
-            raise TypeError(f"adam_step: a tensor lr must be a 1-element float32 array, got {dtype_name_of(lr)} "
-                            f"of shape {tuple(lr.shape)}")
-        lr_address, lr = Address(lr.data_ptr()), 0.0
+    lr, lr_address = _lr_argument("adam_step", lr)
     _launch(_adam_kernel, table, len(slots),
             dict(RULE=rule, HAS_WEIGHT_DECAY=weight_decay != 0, DECOUPLED=bool(decoupled), AMSGRAD=bool(amsgrad),
                  RECTIFY=rectification is not None, MAXIMIZE=bool(maximize), CAPTURABLE=bool(capturable)),

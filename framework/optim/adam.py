@@ -24,7 +24,12 @@ class Adam(Optimizer):
     be captured in a framework.cuda.CUDAGraph, with PyTorch's capturable arithmetic (the bias corrections as
     float32 tensors: see triton_kernels/optimizer.py).
     """
-    _capturable_rule = True
+
+    def _not_capturable(self, group):
+        if not group["capturable"]:
+            return ("without capturable=True (pass capturable=True, and lr as a Tensor on the device for a scheduler "
+                    "to change it between replays)")
+        return None
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,

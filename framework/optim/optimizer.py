@@ -14,8 +14,8 @@ is for CUDA-graph capture, which needs parameters on a capturable device (an
 AssertionError otherwise, as in PyTorch). Adam and AdamW then keep the step count
 on the parameter's device, as PyTorch does, and their update reads it and a Tensor
 `lr` from device memory, so `step()` may run inside a framework.cuda.CUDAGraph
-capture (refused for other optimizers and flags: their launches take host values
-that a replay would freeze). Elsewhere the step count stays a CPU tensor
+capture (so may SGD's, whose fused launch reads a Tensor `lr` on the device; refused
+for other optimizers and flags: their launches take host values that a replay would freeze). Elsewhere the step count stays a CPU tensor
 (framework.graphs' captures record the whole update as one call, which reads it
 and the groups' hyper-parameters at each replay). `differentiable=True` runs the rule with Tensor ops under autograd, so
 gradients flow through the update (and non-leaf parameters are accepted).
@@ -182,25 +182,22 @@ class Optimizer:
             recording.host_op(self._update)  # a graph capture records the update as one call, replayed as such
         return loss
 
-    # Whether the subclass's update with capturable=True reads its step counts and lr from device memory only
-    # (so that a framework.cuda.CUDAGraph may capture it).
-    _capturable_rule = False
-
     def _check_capturable(self):
         """During a framework.cuda.CUDAGraph capture: refuse unless every group with parameters can be captured."""
-        name = type(self).__name__
         for group in self.param_groups:
             if not group["params"]:
                 continue
-            if not self._capturable_rule:
-                recording.refuse_in_cuda_graph(f"optimizer.step() of {name} (which has no capturable update here: "
-                                               f"Adam and AdamW do)")
-            if not group.get("capturable"):
-                recording.refuse_in_cuda_graph(f"optimizer.step() of {name} without capturable=True (pass "
-                                               f"capturable=True, and lr as a Tensor on the device for a scheduler "
-                                               f"to change it between replays)")
-            if group.get("differentiable"):
-                recording.refuse_in_cuda_graph(f"optimizer.step() of {name} with differentiable=True")
+            why = self._not_capturable(group)
+            if why is None and group.get("differentiable"):
+                why = "with differentiable=True"
+            if why is not None:
+                recording.refuse_in_cuda_graph(f"optimizer.step() of {type(self).__name__} {why}")
+
+    def _not_capturable(self, group):
+        """Why this group's update cannot be captured in a framework.cuda.CUDAGraph (None when it can: its launches
+        read every value that changes between steps, the step count and a Tensor lr, from device memory)."""
+        return "(which has no capturable update here: Adam and AdamW with capturable=True, and SGD with lr a " \
+               "Tensor on the device, have)"
 
     def _update(self):
         """Every group's update rule, reading the groups' hyper-parameters (a scheduler's lr) when it runs."""

@@ -315,7 +315,7 @@ def aot_jobs():
                   HAS_WEIGHT_DECAY="constexpr", MAXIMIZE="constexpr", BLOCK_SIZE="constexpr")
     adam_flags = dict(DECOUPLED=False, AMSGRAD=False, RECTIFY=False, CAPTURABLE=False)
     kernels = [
-        (opt._sgd_kernel, ["lr", "momentum", "one_minus_dampening", "weight_decay", "first_step"], opt.SGD_SLOTS,
+        (opt._sgd_kernel, opt._SGD_SCALARS, opt.SGD_SLOTS,
          dict(HAS_MOMENTUM=True, NESTEROV=True)),
         (opt._adam_kernel, opt._ADAM_SCALARS, opt.ADAM_SLOTS, dict(adam_flags, RULE="adam", AMSGRAD=True)),
         (opt._adam_kernel, opt._ADAM_SCALARS, opt.CAPTURABLE_ADAM_SLOTS,

@@ -106,3 +106,30 @@ def test_capturable_checks():
     with pytest.raises(ValueError, match="step count last"):
         opt.capturable_adam_step(opt.build_table([arrays], 5, upload=HostTensor), lr=1e-3, beta1=0.9, beta2=0.9,
                                  eps=1e-8, weight_decay=0.0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_sgd_reads_a_tensor_lr_from_memory(dtype):
+    """SGD's lr by address computes what the same float32 lr as a float computes, bit for bit, and a change
+    written into the array is seen by the next launch without a new table."""
+    np_dtype = DTYPES[dtype]
+    rng = np.random.default_rng(0)
+    start = [rng.standard_normal(s).astype(np_dtype) for s in ((7, 13), (1,), (0,))]
+    runs = []
+    for by_address in (True, False):
+        params = [p.copy() for p in start]
+        grads = [np.zeros_like(p) for p in params]
+        buffers = [np.zeros_like(p) for p in params]
+        lr_array = np.zeros(1, F32)
+        table = opt.build_table([(HostTensor(p), HostTensor(g), HostTensor(b)) for p, g, b in
+                                 zip(params, grads, buffers)], len(opt.SGD_SLOTS), upload=HostTensor)
+        draws = np.random.default_rng(1)
+        for step in range(1, 4):
+            lr_array[0] = 0.1 / step
+            for g in grads:
+                g[...] = draws.standard_normal(g.shape).astype(np_dtype)
+            opt.sgd_step(table, lr=HostTensor(lr_array) if by_address else float(lr_array[0]), momentum=0.9,
+                         weight_decay=1e-2, nesterov=True, first_step=step == 1)
+        runs.append(params + buffers)
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a.astype(np.float64), b.astype(np.float64))

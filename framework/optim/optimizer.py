@@ -14,11 +14,13 @@ is for CUDA-graph capture, which needs parameters on a capturable device (an
 AssertionError otherwise, as in PyTorch). Adam and AdamW then keep the step count
 on the parameter's device, as PyTorch does, and their update reads it and a Tensor
 `lr` from device memory, so `step()` may run inside a framework.cuda.CUDAGraph
-capture (so may SGD's, whose fused launch reads a Tensor `lr` on the device; refused
-for other optimizers and flags: their launches take host values that a replay would freeze). Elsewhere the step count stays a CPU tensor
-(framework.graphs' captures record the whole update as one call, which reads it
-and the groups' hyper-parameters at each replay). `differentiable=True` runs the rule with Tensor ops under autograd, so
-gradients flow through the update (and non-leaf parameters are accepted).
+capture; so may SGD's when its `lr` is a Tensor on the device (its fused launch
+reads it there). Other optimizers and flags are refused there: their launches take
+host values that a replay would freeze. Otherwise the step count stays a CPU tensor
+(framework.graphs' captures record the whole update as one call, which reads it and
+the groups' hyper-parameters at each replay). `differentiable=True` runs the rule
+with Tensor ops under autograd, so gradients flow through the update (and non-leaf
+parameters are accepted).
 """
 import copy
 import warnings
@@ -237,13 +239,16 @@ class Optimizer:
         return _fused.split(params, self.state, state_names)
 
     def _steps_as_tensors(self, keys=("step",)):
-        """After loading an old state dict: counters saved as plain numbers become 0-d tensors (PyTorch's rule)."""
+        """After loading an old state dict: counters saved as plain numbers become 0-d tensors (PyTorch's rule: on
+        the parameter's device for a capturable group)."""
         for group in self.param_groups:
+            on_device = bool(group.get("capturable"))
             for p in group["params"]:
                 p_state = self.state.get(p, {})
                 for key in keys:
                     if p_state and key in p_state and not isinstance(p_state[key], Tensor):
-                        p_state[key] = tensor(float(p_state[key]), dtype=step_dtype())
+                        dtype = step_dtype(on_device and bool(group.get("fused")))
+                        p_state[key] = tensor(float(p_state[key]), dtype=dtype, device=p.device if on_device else None)
 
     # ---- state dicts ----------------------------------------------------------
 

@@ -153,6 +153,11 @@ def test_capturable_state_dict_keeps_the_step_on_the_device():
     other.load_state_dict(cpu_saved)
     loaded = next(iter(other.state.values()))["step"]
     assert loaded.device.type == "cuda" and float(loaded) == 1
+    old_layout = {"state": {i: dict(s, step=1.0) for i, s in saved["state"].items()},  # counters as numbers
+                  "param_groups": saved["param_groups"]}
+    other.load_state_dict(old_layout)
+    loaded = next(iter(other.state.values()))["step"]
+    assert loaded.device.type == "cuda" and loaded.dtype == fw.float32 and float(loaded) == 1
 
 
 @pytest.mark.parametrize("extra", [dict(), dict(weight_decay=0.1, amsgrad=True, decoupled_weight_decay=True)])
@@ -179,3 +184,24 @@ def test_capturable_steps_match_pytorchs_capturable_arithmetic(extra):
                    decoupled_weight_decay=extra.get("decoupled_weight_decay", False))
         for p, t in zip(params, theirs):  # float32 pow and division may differ by an ulp between libraries
             np.testing.assert_allclose(_host(p), t.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_one_capturable_launch_per_group_whatever_the_step_counts(monkeypatch):
+    """The step counts are read per tensor on the device: parameters at different counts share one launch (the
+    default path launches once per count), and each count advances only with its parameter's steps."""
+    from triton_kernels import optimizer as kernels
+    calls = []
+    launch = kernels.capturable_adam_step
+    monkeypatch.setattr(kernels, "capturable_adam_step", lambda table, **hyper: (calls.append(len(table.rows)),
+                                                                                launch(table, **hyper)))
+    first, second = (fw.zeros(n, device="cuda", requires_grad=True) for n in (3, 4))
+    opt = fw.optim.Adam([first, second], lr=fw.tensor(0.1, device="cuda"), capturable=True)
+    first.grad = fw.ones(3, device="cuda")
+    opt.step()  # only `first` has a gradient
+    second.grad = fw.ones(4, device="cuda")
+    opt.step()
+    assert calls == [1, 2]
+    assert [float(opt.state[p]["step"]) for p in (first, second)] == [2, 1]
+    # Adam's first step moves every element by lr (m / sqrt(v) = 1 after bias correction), here to the float32
+    # rounding of PyTorch's capturable arithmetic (1 - float32(0.999) ** 1 is 1.3e-5 off 1e-3)
+    np.testing.assert_allclose(_host(second), np.full(4, -0.1, np.float32), rtol=2e-5)

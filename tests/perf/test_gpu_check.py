@@ -23,7 +23,8 @@ def test_under_the_interpreter_every_stage_runs_or_says_why_not(tmp_path):
     done, summary = run_check(tmp_path, TRITON_INTERPRET="1")
     assert done.returncode == 0, done.stdout + done.stderr
     for text in ("commit: ", "python ", "triton ", "numpy ", "stage smoke: exit 0",
-                 "stage tests: skipped: no GPU", "stage report: skipped", "stage train_bench: skipped"):
+                 "stage tests: skipped: no GPU", "stage report: skipped", "stage train_bench: skipped",
+                 "stage cuda_graph_bench: skipped"):
         assert text in summary, summary
     steps = json.loads((tmp_path / "smoke.json").read_text())
     assert [s["step"] for s in steps] == ["allocation", "copies", "elementwise", "reduction", "fused_linear_fp32",

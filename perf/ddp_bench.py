@@ -31,6 +31,7 @@ import time
 import machine  # before numpy: pins the BLAS thread count
 from machine import ROOT, THREADS
 import numpy as np
+import numpy_ref
 from tabulate import tabulate
 
 MODELS = (("MNIST", (784, 512, 512, 10), 256), ("wide", (784, 1024, 1024, 10), 512))
@@ -48,18 +49,6 @@ VARIANTS = (("1 process, 1 thread", "train", 1, 1, False), ("1 process, 2 thread
 
 
 # ---- workers ---------------------------------------------------------------------------------------------------
-
-def _state(sizes, batch, count=8):
-    rng = np.random.default_rng(0)
-    params = []
-    for k, n in zip(sizes, sizes[1:]):
-        bound = 1 / k ** 0.5
-        params += [rng.uniform(-bound, bound, (n, k)).astype(np.float32),
-                   rng.uniform(-bound, bound, n).astype(np.float32)]
-    batches = [(rng.standard_normal((batch, sizes[0])).astype(np.float32), rng.integers(0, sizes[-1], batch))
-               for _ in range(count)]
-    return params, batches
-
 
 def _torch_process_group():
     """PyTorch over gloo, its ranks started by mpiexec too (MPICH's PMI_RANK / PMI_SIZE), rendezvous on localhost."""
@@ -86,7 +75,7 @@ def train_worker(quick, library="framework"):
     distributed = world > 1
     results = []
     for name, sizes, batch in MODELS:
-        params, batches = _state(sizes, batch)
+        params, batches = numpy_ref.initial_mlp_state(sizes, batch, 8)
         layers = []
         for j in range(len(params) // 2):
             layers += [fw.nn.Linear(sizes[j], sizes[j + 1]), fw.nn.ReLU()]

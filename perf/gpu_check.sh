@@ -6,13 +6,14 @@
 #
 # Runs from the source tree (PYTHONPATH=.) with whatever Python, numpy, Triton, PyTorch and cuda-core the machine
 # has, and installs nothing: the GPU machines it is written for have no network. Every stage has its own time
-# limit, so that one hung compile cannot eat the whole call; together they fit in 8 minutes on an H100
+# limit, so that one hung compile cannot eat the whole call; together they fit in 9.5 minutes on an H100
 # (the device tool allows 10 per call). A stage that fails does not stop the next. Stages:
 #   1. versions, device and commit                       -> summary.txt
 #   2. smoke test of the compiled path (perf/gpu_smoke.py) -> smoke.txt, smoke.json
 #   3. the test suite, cuda backend tests first, each test under a time limit -> tests.txt
 #   4. the kernel report against PyTorch (perf/report.py) -> report.txt, report.json
 #   5. the training benchmark (perf/train_bench.py)        -> train_bench.txt
+#   6. captured steps against PyTorch's CUDA graphs (perf/cuda_graph_bench.py) -> cuda_graph_bench.txt
 # Without a GPU it runs under TRITON_INTERPRET=1 if that is set (stages 1-2 on host memory, 3-5 skipped, saying
 # why: CI already runs the suite there), else stops after stage 1 saying there is no GPU.
 set -uo pipefail
@@ -98,8 +99,10 @@ fi
 if [ "$interpreted" = 1 ]; then
   skip report "no GPU: interpreted kernels have no speed worth reporting"
   skip train_bench "no GPU"
+  skip cuda_graph_bench "no GPU"
 else
   stage report 90 "$OUT/report.txt" python perf/report.py --device cuda --json "$OUT/report.json"
   stage train_bench 60 "$OUT/train_bench.txt" python perf/train_bench.py --quick
+  stage cuda_graph_bench 45 "$OUT/cuda_graph_bench.txt" python perf/cuda_graph_bench.py --quick
 fi
 note "done: $(date -u +%FT%TZ)"

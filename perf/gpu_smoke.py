@@ -6,7 +6,8 @@
 What a first run on a new GPU machine most needs to know, in the order things break: memory, copies both ways
 (small ones directly, large ones through the pinned staging slots), strided and broadcast elementwise kernels, a
 reduction, the fused linear forward and backward (fp32 and bf16), cross-entropy forward and backward, 20 training
-steps compared step by step with the same steps on the CPU, then an out-of-memory error followed by normal work.
+steps compared step by step with the same steps on the CPU, a CUDA graph of forward and backward replayed against
+eager, then an out-of-memory error followed by normal work.
 Every value is checked against the CPU (numpy), so a step that runs but computes nonsense fails too. The exit
 status is the number of failed steps (0: all passed or skipped).
 """
@@ -147,6 +148,42 @@ def training(sizes, rng):
     return f"loss {losses['cuda'][0]:.4f} -> {losses['cuda'][-1]:.4f} in {TRAINING_STEPS} Adam steps, as on the CPU"
 
 
+def cuda_graph(sizes, rng):
+    """Forward and backward of an MLP captured in a framework.cuda.CUDAGraph (a stream capture on a GPU), replayed
+    on new inputs: the loss and gradients must equal an eager forward and backward of the same model (the same
+    kernels on the same values), and the capture itself must leave the parameters as they were."""
+    fw.manual_seed(0)
+    model = fw.nn.Sequential(fw.nn.Linear(sizes["hidden"], sizes["hidden"]), fw.nn.ReLU(),
+                             fw.nn.Linear(sizes["hidden"], sizes["classes"])).to("cuda")
+    batches = [(_cuda(rng.standard_normal((sizes["batch"], sizes["hidden"])).astype(np.float32)),
+                _cuda(rng.integers(0, sizes["classes"], sizes["batch"]))) for _ in range(3)]
+    static_x, static_y = batches[0][0].clone(), batches[0][1].clone()
+    F.cross_entropy(model(static_x), static_y).backward()  # warm-up: compiles and tunes before the capture
+    model.zero_grad(set_to_none=True)
+    before = [p.detach().cpu().numpy() for p in model.parameters()]
+    graph = fw.cuda.CUDAGraph()
+    with fw.cuda.graph(graph):
+        static_loss = F.cross_entropy(model(static_x), static_y)
+        static_loss.backward()
+    for b, p in zip(before, model.parameters()):
+        _check(p.detach().cpu().numpy(), b, 0, what="parameters after capture")
+    static_grads = [p.grad for p in model.parameters()]
+    for x, y in batches[1:]:
+        static_x.copy_(x)
+        static_y.copy_(y)
+        graph.replay()
+        replayed = [static_loss.item()] + [g.cpu().numpy() for g in static_grads]
+        for p in model.parameters():
+            p.grad = None
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        eager = [loss.item()] + [p.grad.cpu().numpy() for p in model.parameters()]
+        for r, e in zip(replayed, eager):
+            _check(r, e, 1e-5, what="replayed loss and gradients")  # kernels with atomics may sum in any order
+    graph.reset()
+    return f"{len(batches) - 1} replays equal eager forward+backward"
+
+
 def out_of_memory(sizes, rng):
     """Allocate eighths of the device until it refuses; the error is OutOfMemoryError, and work goes on after it."""
     total = fw.cuda.get_device_properties().total_memory
@@ -171,7 +208,7 @@ def out_of_memory(sizes, rng):
 
 
 STEPS = [allocation, copies, elementwise, reduction, fused_linear_fp32, fused_linear_bf16, cross_entropy, training,
-         out_of_memory]
+         cuda_graph, out_of_memory]
 
 
 def main():

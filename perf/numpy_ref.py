@@ -11,6 +11,20 @@ import math
 import numpy as np
 
 
+def initial_mlp_state(sizes, batch, count):
+    """An MLP's PyTorch-style uniform initial weights and `count` batches of random inputs and class targets,
+    the same for every contender of a benchmark (each in its own process)."""
+    rng = np.random.default_rng(0)
+    params = []
+    for k, n in zip(sizes, sizes[1:]):
+        bound = 1 / k ** 0.5
+        params += [rng.uniform(-bound, bound, (n, k)).astype(np.float32),
+                   rng.uniform(-bound, bound, n).astype(np.float32)]
+    batches = [(rng.standard_normal((batch, sizes[0])).astype(np.float32), rng.integers(0, sizes[-1], batch))
+               for _ in range(count)]
+    return params, batches
+
+
 def linear(x, w, b, relu=False):
     y = x @ w.T
     y += b

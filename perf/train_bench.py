@@ -31,7 +31,7 @@ import time
 
 import machine  # before numpy: pins the BLAS thread count
 from machine import ROOT, THREADS
-import numpy as np
+import numpy_ref
 from tabulate import tabulate
 
 MODELS = (("tutorial", (50, 30, 20, 3), 32), ("MNIST", (784, 512, 512, 10), 256))
@@ -51,15 +51,7 @@ IMPORT_TARGET_S = 0.3
 
 def _initial_state(sizes, batch):
     """PyTorch-style uniform initial weights and the batches, the same in every contender's process."""
-    rng = np.random.default_rng(0)
-    params = []
-    for k, n in zip(sizes, sizes[1:]):
-        bound = 1 / k ** 0.5
-        params += [rng.uniform(-bound, bound, (n, k)).astype(np.float32),
-                   rng.uniform(-bound, bound, n).astype(np.float32)]
-    batches = [(rng.standard_normal((batch, sizes[0])).astype(np.float32), rng.integers(0, sizes[-1], batch))
-               for _ in range(N_BATCHES)]
-    return params, batches
+    return numpy_ref.initial_mlp_state(sizes, batch, N_BATCHES)
 
 
 def build_training(lib, device, params, batches, optimizer):

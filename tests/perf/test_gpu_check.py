@@ -23,11 +23,13 @@ def test_under_the_interpreter_every_stage_runs_or_says_why_not(tmp_path):
     done, summary = run_check(tmp_path, TRITON_INTERPRET="1")
     assert done.returncode == 0, done.stdout + done.stderr
     for text in ("commit: ", "python ", "triton ", "numpy ", "stage smoke: exit 0",
-                 "stage tests: skipped: no GPU", "stage report: skipped", "stage train_bench: skipped"):
+                 "stage tests: skipped: no GPU", "stage report: skipped", "stage train_bench: skipped",
+                 "stage cuda_graph_bench: skipped"):
         assert text in summary, summary
     steps = json.loads((tmp_path / "smoke.json").read_text())
     assert [s["step"] for s in steps] == ["allocation", "copies", "elementwise", "reduction", "fused_linear_fp32",
-                                          "fused_linear_bf16", "cross_entropy", "training", "out_of_memory"]
+                                          "fused_linear_bf16", "cross_entropy", "training", "cuda_graph",
+                                          "out_of_memory"]
     assert all(s["status"] == "passed" for s in steps), steps
     # what comes back from a device call: at most 8 plain files directly under $OUT
     assert len(os.listdir(tmp_path)) <= 8

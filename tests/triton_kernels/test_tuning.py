@@ -161,6 +161,8 @@ class _FakeEventRuntime:
     """Stands in for DriverRuntime in its `benchmark`: events are call counters; call i (0 the warm-up) takes
     durations_ms[i]."""
 
+    capture = None  # no CUDA graph capture under way
+
     def __init__(self, durations_ms):
         self.durations_ms = durations_ms
         self.calls = 0

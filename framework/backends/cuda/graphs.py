@@ -19,6 +19,7 @@ state (optimizer moments, compiled and autotuned kernels) exists before the capt
 """
 import gc
 
+from ...graphs import graph as _RecordingGraphContext  # the `with` block's capture, the same on every device
 from .runtime import DriverRuntime, runtime
 
 
@@ -143,7 +144,7 @@ class CUDAGraph:
         return self._pool_handle
 
 
-class graph:
+class graph(_RecordingGraphContext):
     """`with framework.cuda.graph(g):` captures the block into `g` (PyTorch's torch.cuda.graph).
 
     On entry, as PyTorch does, it waits for the device and collects garbage, so that memory freed by earlier
@@ -159,16 +160,9 @@ class graph:
         if stream is not None:
             raise NotImplementedError("framework.cuda.graph(stream=...): the framework has one stream, and "
                                       "captures on a side stream of its own; leave stream=None")
-        self.cuda_graph, self.pool, self.capture_error_mode = cuda_graph, pool, capture_error_mode
+        super().__init__(cuda_graph, pool, stream, capture_error_mode)
 
     def __enter__(self):
         runtime().synchronize()
         gc.collect()
-        self.cuda_graph.capture_begin(pool=self.pool, capture_error_mode=self.capture_error_mode)
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self.cuda_graph._abandon()
-            return False
-        self.cuda_graph.capture_end()
-        return False
+        super().__enter__()

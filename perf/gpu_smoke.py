@@ -184,6 +184,53 @@ def cuda_graph(sizes, rng):
     return f"{len(batches) - 1} replays equal eager forward+backward"
 
 
+def cuda_graph_step(sizes, rng):
+    """A whole training step (forward, backward, capturable AdamW with a Tensor lr) captured in a CUDAGraph and
+    replayed on new inputs, a scheduler changing the lr between replays: the losses and parameters must follow
+    eager steps of a twin model (the optimizer launches read the step counts and lr from device memory)."""
+    def setup():
+        fw.manual_seed(0)
+        model = fw.nn.Sequential(fw.nn.Linear(sizes["hidden"], sizes["hidden"]), fw.nn.ReLU(),
+                                 fw.nn.Linear(sizes["hidden"], sizes["classes"])).to("cuda")
+        optimizer = fw.optim.AdamW(model.parameters(), lr=fw.tensor(1e-3, device="cuda"), capturable=True)
+        return model, optimizer, fw.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+
+    def eager_step(model, optimizer, x, y):
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    (model, optimizer, scheduler), (twin, twin_optimizer, twin_scheduler) = setup(), setup()
+    batches = [(_cuda(rng.standard_normal((sizes["batch"], sizes["hidden"])).astype(np.float32)),
+                _cuda(rng.integers(0, sizes["classes"], sizes["batch"]))) for _ in range(4)]
+    eager_step(model, optimizer, *batches[0])  # warm-up: the optimizer state exists, kernels compiled and tuned
+    eager_step(twin, twin_optimizer, *batches[0])
+    static_x, static_y = batches[0][0].clone(), batches[0][1].clone()
+    optimizer.zero_grad(set_to_none=True)
+    before = [p.detach().cpu().numpy() for p in model.parameters()]
+    graph = fw.cuda.CUDAGraph()
+    with fw.cuda.graph(graph):
+        static_loss = F.cross_entropy(model(static_x), static_y)
+        static_loss.backward()
+        optimizer.step()
+    for b, p in zip(before, model.parameters()):
+        _check(p.detach().cpu().numpy(), b, 0, what="parameters after capture")
+    for x, y in batches[1:]:
+        static_x.copy_(x)
+        static_y.copy_(y)
+        graph.replay()
+        loss = eager_step(twin, twin_optimizer, x, y)
+        _check(static_loss.item(), loss.item(), 1e-5, what="replayed loss")  # atomics may sum in any order
+        for p, q in zip(model.parameters(), twin.parameters()):
+            _check(p.detach().cpu().numpy(), q.detach().cpu().numpy(), 1e-4, 1e-6, what="parameters")
+        scheduler.step()
+        twin_scheduler.step()
+    graph.reset()
+    return f"{len(batches) - 1} replayed training steps (capturable AdamW, scheduled Tensor lr) equal eager steps"
+
+
 def out_of_memory(sizes, rng):
     """Allocate eighths of the device until it refuses; the error is OutOfMemoryError, and work goes on after it."""
     total = fw.cuda.get_device_properties().total_memory
@@ -208,7 +255,7 @@ def out_of_memory(sizes, rng):
 
 
 STEPS = [allocation, copies, elementwise, reduction, fused_linear_fp32, fused_linear_bf16, cross_entropy, training,
-         cuda_graph, out_of_memory]
+         cuda_graph, cuda_graph_step, out_of_memory]
 
 
 def main():

@@ -29,7 +29,7 @@ def test_under_the_interpreter_every_stage_runs_or_says_why_not(tmp_path):
     steps = json.loads((tmp_path / "smoke.json").read_text())
     assert [s["step"] for s in steps] == ["allocation", "copies", "elementwise", "reduction", "fused_linear_fp32",
                                           "fused_linear_bf16", "cross_entropy", "training", "cuda_graph",
-                                          "out_of_memory"]
+                                          "cuda_graph_step", "out_of_memory"]
     assert all(s["status"] == "passed" for s in steps), steps
     # what comes back from a device call: at most 8 plain files directly under $OUT
     assert len(os.listdir(tmp_path)) <= 8
